@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The reader seams: connection, reader and APDU-handler protocols, and transport errors."""
+
+from __future__ import annotations
+
+from typing import Protocol, Self, runtime_checkable
+
+from readers.apdu import ResponseApdu
+
+
+class ReaderError(Exception):
+    """The reader or the link failed (not a status word: the card's answer was not obtained)."""
+
+
+class CardRemovedError(ReaderError):
+    """The card left the field (or lost power) before its answer was received."""
+
+
+class ReaderTimeoutError(ReaderError):
+    """The card or SAM did not answer in time (mute card, hung transmit)."""
+
+
+class NoCardError(ReaderError):
+    """An operation needed a card and none is present."""
+
+
+@runtime_checkable
+class CardConnection(Protocol):
+    """A live link to one card or SAM."""
+
+    @property
+    def atr(self) -> bytes:
+        """Answer to reset (or the reader's synthesised ATR for contactless cards)."""
+        ...
+
+    def transmit(self, apdu: bytes) -> ResponseApdu:
+        """Send one command APDU; never raises on a status word, only on transport failure."""
+        ...
+
+    def close(self) -> None:
+        """Release the link."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class CardReader(Protocol):
+    """A reader slot in which cards appear and disappear."""
+
+    name: str
+
+    def wait_for_card(self, timeout: float | None = None) -> CardConnection | None:
+        """Block until a card is present and return a connection, or None on timeout."""
+        ...
+
+    def wait_for_removal(self, timeout: float | None = None) -> bool:
+        """Block until the card is gone; False on timeout."""
+        ...
+
+
+class ApduHandler(Protocol):
+    """Something that answers APDUs like a card: the card emulator, the software SAM."""
+
+    def power_on(self) -> bytes:
+        """Power the chip up and return its ATR."""
+        ...
+
+    def power_off(self) -> None:
+        """Cut the power: volatile state (open session, buffered writes) is lost."""
+        ...
+
+    def process(self, apdu: bytes) -> bytes:
+        """Answer one command APDU with a response APDU (data and SW)."""
+        ...

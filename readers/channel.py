@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ApduChannel: the one place that sends APDUs, follows 61xx/6Cxx and raises ApduError."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+
+from readers.apdu import SW, ApduError, CommandApdu, ResponseApdu
+from readers.base import CardConnection
+from readers.trace import Exchange
+
+TRAFFIC = 5
+logging.addLevelName(TRAFFIC, "TRAFFIC")
+logger = logging.getLogger(__name__)
+
+_GET_RESPONSE_INS = 0xC0
+_MAX_CHAINED_RESPONSES = 16
+
+
+class ApduChannel:
+    """Sends commands over a connection and keeps the timed exchange list (the audit trail).
+
+    T=0 behaviour is handled here, once for every transport: SW 61xx is followed by Get
+    Response (data concatenated), SW 6Cxx with no data by the same command with Le = xx.
+    """
+
+    def __init__(self, connection: CardConnection, *, label: str = "card") -> None:
+        self.connection = connection
+        self.label = label
+        self._exchanges: list[Exchange] = []
+
+    @property
+    def exchanges(self) -> Sequence[Exchange]:
+        """Every physical exchange so far, in order (Get Response included)."""
+        return tuple(self._exchanges)
+
+    @property
+    def apdu_count(self) -> int:
+        """How many APDUs were physically sent."""
+        return len(self._exchanges)
+
+    def reset_trace(self) -> None:
+        """Forget the exchange list (start of a new tap)."""
+        self._exchanges.clear()
+
+    def transmit(self, command: CommandApdu) -> ResponseApdu:
+        """Send one command with 61xx/6Cxx handling; returns whatever status word came back."""
+        response = self._raw(command)
+        if response.sw1 == 0x6C and not response.data:
+            command = CommandApdu(
+                command.cla, command.ins, command.p1, command.p2, command.data, le=response.sw2
+            )
+            response = self._raw(command)
+        data = response.data
+        for _ in range(_MAX_CHAINED_RESPONSES):
+            if response.sw1 != 0x61:
+                break
+            get_response = CommandApdu(command.cla, _GET_RESPONSE_INS, 0, 0, le=response.sw2)
+            response = self._raw(get_response)
+            data += response.data
+        if data is not response.data:
+            response = ResponseApdu(data, response.sw)
+        return response
+
+    def send(self, command: CommandApdu, *, accept: Collection[int] = (SW.OK,)) -> ResponseApdu:
+        """Send one command and raise ApduError unless its status word is in ``accept``."""
+        response = self.transmit(command)
+        if response.sw not in accept:
+            raise ApduError(response, command)
+        return response
+
+    def _raw(self, command: CommandApdu) -> ResponseApdu:
+        raw = bytes(command)
+        start = time.perf_counter()
+        try:
+            response = self.connection.transmit(raw)
+        except Exception:
+            elapsed = time.perf_counter() - start
+            self._exchanges.append(Exchange(self.label, raw, b"", elapsed))
+            logger.log(
+                TRAFFIC, "%s > %s  (no answer, %.2f ms)", self.label, raw.hex(), elapsed * 1e3
+            )
+            raise
+        elapsed = time.perf_counter() - start
+        self._exchanges.append(Exchange(self.label, raw, bytes(response), elapsed))
+        if logger.isEnabledFor(TRAFFIC):
+            logger.log(
+                TRAFFIC,
+                "%s > %s < %s (%.2f ms)",
+                self.label,
+                raw.hex().upper(),
+                bytes(response).hex().upper(),
+                elapsed * 1e3,
+            )
+        return response
