@@ -1,0 +1,218 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Select Application and the FCI: DF name, serial number, startup information (section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calypso.commands import CommandRef, check_status, status_table
+from calypso.constants import CardClass, ProductType, session_buffer_size
+from calypso.errors import CardResponseError
+from readers.apdu import SW, CommandApdu, ResponseApdu
+
+_SELECT_STATUS = status_table(SW.WRONG_LENGTH, SW.FILE_NOT_FOUND, SW.WRONG_P1_P2)
+
+
+@dataclass(frozen=True, slots=True)
+class StartupInfo:
+    """The 7+ bytes of FCI tag 53 (calypso-protocol section 4)."""
+
+    raw: bytes
+
+    @property
+    def buffer_indicator(self) -> int:
+        """Byte 0: session modification buffer size indicator."""
+        return self.raw[0]
+
+    @property
+    def platform(self) -> int:
+        """Byte 1: chip platform."""
+        return self.raw[1]
+
+    @property
+    def application_type(self) -> int:
+        """Byte 2: application type (product type and option bits)."""
+        return self.raw[2]
+
+    @property
+    def application_subtype(self) -> int:
+        """Byte 3: file-structure reference."""
+        return self.raw[3]
+
+    @property
+    def software_issuer(self) -> int:
+        """Byte 4: software issuer."""
+        return self.raw[4]
+
+    @property
+    def software_version(self) -> int:
+        """Byte 5: software version."""
+        return self.raw[5]
+
+    @property
+    def software_revision(self) -> int:
+        """Byte 6: software revision."""
+        return self.raw[6]
+
+    @property
+    def product_type(self) -> ProductType:
+        """Product type from the application type: 01-1F Rev2, 90-97 Light, 98-9F Basic, Rev3."""
+        app_type = self.application_type
+        if app_type == 0xFF:
+            return ProductType.UNKNOWN
+        if 0x01 <= app_type <= 0x1F:
+            return ProductType.PRIME_REVISION_2
+        if 0x90 <= app_type <= 0x97:
+            return ProductType.LIGHT
+        if 0x98 <= app_type <= 0x9F:
+            return ProductType.BASIC
+        return ProductType.PRIME_REVISION_3
+
+    @property
+    def has_pin(self) -> bool:
+        """Application type bit 01h: PIN feature."""
+        return bool(self.application_type & 0x01)
+
+    @property
+    def has_stored_value(self) -> bool:
+        """Application type bit 02h: Stored Value feature."""
+        return bool(self.application_type & 0x02)
+
+    @property
+    def ratification_command_required(self) -> bool:
+        """Application type bit 04h: ratification needs the command (not done on deselect)."""
+        return bool(self.application_type & 0x04)
+
+    @property
+    def extended_mode(self) -> bool:
+        """Application type bit 08h: Calypso Rev3.2 mode (Rev3 only)."""
+        return self.product_type is ProductType.PRIME_REVISION_3 and bool(
+            self.application_type & 0x08
+        )
+
+    @property
+    def pki_mode(self) -> bool:
+        """Application type bit 10h: public-key authentication (Rev3 only)."""
+        return self.product_type is ProductType.PRIME_REVISION_3 and bool(
+            self.application_type & 0x10
+        )
+
+    @property
+    def card_class(self) -> CardClass:
+        """CLA for this card: ISO 00h for Rev3/Light/Basic (Rev2 selected by FCI also uses 00h)."""
+        return CardClass.ISO
+
+    @property
+    def session_buffer_bytes(self) -> int | None:
+        """Modification buffer in bytes (Rev3, Light), or None when counted in commands."""
+        if self.product_type in (ProductType.PRIME_REVISION_3, ProductType.LIGHT):
+            return session_buffer_size(self.buffer_indicator)
+        return None
+
+    @property
+    def payload_capacity(self) -> int:
+        """Largest data field the card takes: 235 on platform 3C version 10, else 250 (Rev3)."""
+        if self.product_type is ProductType.PRIME_REVISION_2:
+            return 128
+        if self.platform == 0x3C and self.software_version == 0x10:
+            return 235
+        return 250
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationInfo:
+    """What Select Application tells about the card's Calypso application."""
+
+    df_name: bytes
+    serial: bytes
+    startup: StartupInfo
+    invalidated: bool
+
+    @property
+    def application_serial(self) -> bytes:
+        """The serial with its 2 first bytes zeroed (they may carry validity data)."""
+        return b"\x00\x00" + self.serial[2:]
+
+    @property
+    def is_hce(self) -> bool:
+        """HCE card flag: bit 7 of serial byte 3."""
+        return bool(self.serial[3] & 0x80)
+
+
+def select_application(aid: bytes, *, next_occurrence: bool = False) -> CommandApdu:
+    """Select Application by AID, asking for the FCI: 00 A4 04 P2 Lc AID 00."""
+    if not 5 <= len(aid) <= 16:
+        raise ValueError(f"AID must be 5 to 16 bytes, got {len(aid)}")
+    return CommandApdu(0x00, 0xA4, 0x04, 0x02 if next_occurrence else 0x00, aid, le=0)
+
+
+def parse_select_application(
+    response: ResponseApdu, command: CommandApdu | None = None
+) -> ApplicationInfo:
+    """Parse the FCI (tags 84, C7, 53 inside 6F/A5/BF0C); 6283 marks an invalidated DF."""
+    ref = CommandRef.SELECT_APPLICATION
+    check_status(ref, response, _SELECT_STATUS, command=command, accept=(SW.OK, SW.DF_INVALIDATED))
+    tags = _flatten_tlv(ref, response.data, response)
+    df_name = tags.get(0x84)
+    serial = tags.get(0xC7)
+    startup = tags.get(0x53)
+    if df_name is None or not 5 <= len(df_name) <= 16:
+        raise CardResponseError(ref.label, "FCI without a valid DF name (tag 84)", response)
+    if serial is None or len(serial) != 8:
+        raise CardResponseError(ref.label, "FCI without an 8-byte serial number (tag C7)", response)
+    if startup is None or len(startup) < 7:
+        raise CardResponseError(ref.label, "FCI without startup information (tag 53)", response)
+    info = StartupInfo(startup)
+    if info.application_type == 0x00:
+        raise CardResponseError(ref.label, "application type 00h is invalid", response)
+    if info.application_subtype in (0x00, 0xFF):
+        raise CardResponseError(ref.label, "application subtype 00h/FFh is rejected", response)
+    return ApplicationInfo(df_name, serial, info, response.sw == SW.DF_INVALIDATED)
+
+
+def aid_matches(aid: bytes, df_name: bytes) -> bool:
+    """AID match rule TL-SEL-AIDMATCH.1: the DF name starts with the AID, then only 00 bytes."""
+    return df_name.startswith(aid) and not any(df_name[len(aid) :])
+
+
+_CONSTRUCTED = {0x6F, 0xA5, 0xBF0C}
+
+
+def _flatten_tlv(ref: CommandRef, data: bytes, response: ResponseApdu) -> dict[int, bytes]:
+    """Flatten BER-TLV as Keyple does: primitive tags found at any depth, first occurrence kept."""
+    found: dict[int, bytes] = {}
+    stack = [data]
+    while stack:
+        chunk = stack.pop()
+        i = 0
+        while i < len(chunk):
+            if chunk[i] in (0x00, 0xFF):  # padding between objects
+                i += 1
+                continue
+            tag = chunk[i]
+            i += 1
+            if tag & 0x1F == 0x1F:
+                if i >= len(chunk):
+                    raise CardResponseError(ref.label, "truncated TLV tag in FCI", response)
+                tag = (tag << 8) | chunk[i]
+                i += 1
+            if i >= len(chunk):
+                raise CardResponseError(ref.label, "truncated TLV length in FCI", response)
+            length = chunk[i]
+            i += 1
+            if length == 0x81:
+                if i >= len(chunk):
+                    raise CardResponseError(ref.label, "truncated TLV length in FCI", response)
+                length = chunk[i]
+                i += 1
+            elif length > 0x81:
+                raise CardResponseError(ref.label, "TLV length form not supported", response)
+            value = chunk[i : i + length]
+            if len(value) != length:
+                raise CardResponseError(ref.label, f"TLV {tag:X} runs past the FCI", response)
+            i += length
+            if tag in _CONSTRUCTED:
+                stack.append(value)
+            else:
+                found.setdefault(tag, value)
+    return found

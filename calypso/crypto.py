@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CSIM1, the open simulation crypto shared by the card emulator and the software SAM.
+
+Spec: ``shared/reference/csim1.md`` section 3. AES-128 throughout: CMAC (RFC 4493), the
+SP 800-108 counter-mode KDF with CMAC as PRF, AES-CTR for the confidential session.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.cmac import CMAC
+
+LABEL_DIV = b"CSIM1 DIV"
+LABEL_SES = b"CSIM1 SES"
+LABEL_PIN = b"CSIM1 PIN"
+LABEL_KEY = b"CSIM1 KEY"
+LABEL_SV = b"CSIM1 SV"
+
+PURPOSE_CLOSE = 0x01
+PURPOSE_MUTUAL_AUTH = 0x02
+
+MODE_REGULAR = 0x00
+MODE_EXTENDED = 0x01
+
+KEY_LENGTH = 16
+
+
+def cmac(key: bytes, message: bytes) -> bytes:
+    """AES-CMAC (RFC 4493), 16 bytes."""
+    mac = CMAC(algorithms.AES(key))
+    mac.update(message)
+    return mac.finalize()
+
+
+def kdf(key: bytes, label: bytes, context: bytes, length: int) -> bytes:
+    """SP 800-108r1 counter-mode KDF with AES-CMAC: counter(4) || label || 00 || ctx || [L]32."""
+    fixed = label + b"\x00" + context + (length * 8).to_bytes(4, "big")
+    blocks = (length + 15) // 16
+    out = b"".join(cmac(key, i.to_bytes(4, "big") + fixed) for i in range(1, blocks + 1))
+    return out[:length]
+
+
+def diversifier8(diversifier: bytes) -> bytes:
+    """SN8 of CSIM1 section 3.2: the Select Diversifier value left-padded with zeros to 8 bytes."""
+    if not 1 <= len(diversifier) <= 8:
+        raise ValueError(f"diversifier must be 1 to 8 bytes, got {len(diversifier)}")
+    return diversifier.rjust(8, b"\x00")
+
+
+def diversify(master_key: bytes, kif: int, kvc: int, diversifier: bytes) -> bytes:
+    """K_card = KDF(MK, "CSIM1 DIV", KIF || KVC || SN8, 16) (CSIM1 section 3.2)."""
+    _check_key(master_key)
+    context = bytes((kif, kvc)) + diversifier8(diversifier)
+    return kdf(master_key, LABEL_DIV, context, KEY_LENGTH)
+
+
+def session_keys(
+    card_key: bytes,
+    *,
+    extended: bool,
+    kif: int,
+    kvc: int,
+    card_challenge: bytes,
+    terminal_challenge: bytes,
+) -> tuple[bytes, bytes]:
+    """SK_MAC, SK_ENC = KDF(K_card, "CSIM1 SES", mode || KIF || KVC || CC || TC, 32) (3.3)."""
+    _check_key(card_key)
+    size = 8 if extended else 4
+    if len(card_challenge) != size or len(terminal_challenge) != size:
+        raise ValueError(f"challenges must be {size} bytes in this mode")
+    mode = MODE_EXTENDED if extended else MODE_REGULAR
+    context = bytes((mode, kif, kvc)) + card_challenge + terminal_challenge
+    both = kdf(card_key, LABEL_SES, context, 2 * KEY_LENGTH)
+    return both[:KEY_LENGTH], both[KEY_LENGTH:]
+
+
+def frame(item: bytes) -> bytes:
+    """One length byte then the item (1..255 bytes), as in Digest Update Multiple."""
+    if not 1 <= len(item) <= 255:
+        raise ValueError(f"a digest item must be 1 to 255 bytes, got {len(item)}")
+    return bytes((len(item),)) + item
+
+
+def digest_item(apdu: bytes) -> bytes:
+    """The form of a command fed to the session MAC: a case-4 APDU loses its Le (CL-C4-MAC.1)."""
+    if len(apdu) > 5 and apdu[4] == len(apdu) - 6:
+        return apdu[:-1]
+    return apdu
+
+
+def ctr_transform(sk_enc: bytes, index: int, data: bytes) -> bytes:
+    """AES-128-CTR with counter block [index]32 || 0^96 (section 3.5); encrypts and decrypts."""
+    counter = index.to_bytes(4, "big") + bytes(12)
+    encryptor = Cipher(algorithms.AES(sk_enc), modes.CTR(counter)).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def macs_equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison for every MAC check."""
+    return hmac.compare_digest(a, b)
+
+
+@dataclass
+class SessionMac:
+    """The running transcript of one secure session and the MAC over it (section 3.4).
+
+    The OSS data-out is item 0; every in-session command (Le dropped when case 4) and every
+    response (with SW) follows as one framed item each.
+    """
+
+    sk_mac: bytes = field(repr=False)
+    sk_enc: bytes = field(repr=False)
+    extended: bool
+    transcript: bytearray = field(default_factory=bytearray, repr=False)
+    items: int = 0
+    auth_sequence: int = 0
+
+    @classmethod
+    def start(
+        cls,
+        card_key: bytes,
+        *,
+        extended: bool,
+        kif: int,
+        kvc: int,
+        open_data_out: bytes,
+        terminal_challenge: bytes,
+    ) -> SessionMac:
+        """Derive the session keys from the Open Secure Session data-out and digest it as item 0."""
+        size = 8 if extended else 4
+        sk_mac, sk_enc = session_keys(
+            card_key,
+            extended=extended,
+            kif=kif,
+            kvc=kvc,
+            card_challenge=open_data_out[:size],
+            terminal_challenge=terminal_challenge[:size],
+        )
+        session = cls(sk_mac, sk_enc, extended)
+        session.add(open_data_out)
+        return session
+
+    @property
+    def half(self) -> int:
+        """Bytes in each half of the MAC: 4 regular, 8 extended."""
+        return 8 if self.extended else 4
+
+    def add(self, item: bytes) -> None:
+        """Append one framed item (an APDU already in digest form) to the transcript."""
+        self.transcript += frame(item)
+        self.items += 1
+
+    def full_mac(self, purpose: int = PURPOSE_CLOSE, sequence: int = 0) -> bytes:
+        """M = CMAC(SK_MAC, X || 00 || purpose || seq)."""
+        return cmac(self.sk_mac, bytes(self.transcript) + bytes((0, purpose, sequence)))
+
+    def terminal_mac(self, purpose: int = PURPOSE_CLOSE, sequence: int = 0) -> bytes:
+        """The terminal's half: the first 4 (regular) or 8 (extended) bytes of M."""
+        return self.full_mac(purpose, sequence)[: self.half]
+
+    def card_mac(self, purpose: int = PURPOSE_CLOSE, sequence: int = 0) -> bytes:
+        """The card's half: the next 4 (regular) or 8 (extended) bytes of M."""
+        return self.full_mac(purpose, sequence)[self.half : 2 * self.half]
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != KEY_LENGTH:
+        # Never echo the key itself: only its length.
+        raise ValueError(f"AES-128 key expected, got {len(key)} bytes")
