@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The pure fare decision, one rule at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from conftest import CONFIG
+
+from calypso.layouts.demo import Contract, Environment, Event, PriorityCode
+from validator.fares import (
+    CardState,
+    FareRules,
+    Reason,
+    TapContext,
+    Verdict,
+    candidate_contracts,
+    decide,
+)
+from validator.yamlfile import ConfigError, load_model
+
+NOW = dt.datetime(2026, 3, 2, 8, 0)
+HERE = 101
+SERIAL = bytes.fromhex("00000000C0FFEE02")
+ENV = Environment(1, 2, dt.date(2024, 1, 1), dt.date(2030, 1, 1))
+OLD = dt.datetime(2026, 3, 1, 18, 0)
+SEASON = Contract(1, PriorityCode.SEASON_PASS, dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+CARNET = Contract(1, PriorityCode.MULTI_TRIP, dt.date(2026, 1, 1), dt.date(2029, 12, 31))
+EXPIRED = Contract(1, PriorityCode.SEASON_PASS, dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+PURSE = Contract(1, PriorityCode.STORED_VALUE, dt.date(2026, 1, 1), dt.date(2029, 12, 31))
+
+
+def event(priorities: tuple[int, int, int, int], at: dt.datetime = OLD, where: int = 7) -> Event:
+    """An event record at ``at`` and location ``where``."""
+    return Event(1, at.date(), at.time(), where, 1, priorities)
+
+
+def state(
+    ev: Event | None,
+    contracts: dict[int, Contract],
+    counters: dict[int, int] | None = None,
+    ratified: bool = True,
+    env: Environment = ENV,
+) -> CardState:
+    """A card state as the procedure would build it."""
+    return CardState(SERIAL, env, ev, contracts, counters or {}, ratified)
+
+
+@pytest.fixture
+def rules() -> FareRules:
+    """The shipped rules."""
+    return load_model(CONFIG / "fares.yaml", FareRules)
+
+
+def run(card: CardState, rules: FareRules, now: dt.datetime = NOW):
+    """decide() at this station."""
+    return decide(card, TapContext(now, HERE), rules)
+
+
+class TestDecide:
+    """The order of the demo procedure, with the demo's pitfalls designed around."""
+
+    def test_season_pass(self, rules: FareRules) -> None:
+        """A valid season pass is granted with no debit and an event at this station."""
+        decision = run(state(event((1, 0, 0, 0)), {1: SEASON}), rules)
+        assert decision.verdict is Verdict.GRANT
+        assert decision.reason is Reason.SEASON_PASS_VALID
+        assert decision.debit is None
+        assert decision.event is not None and decision.event.location == HERE
+        assert decision.event.stamp == NOW
+
+    def test_multi_trip_debits_one(self, rules: FareRules) -> None:
+        """A carnet with 3 trips pays 1 and reports 2 left."""
+        decision = run(state(event((2, 0, 0, 0)), {1: CARNET}, {1: 3}), rules)
+        assert decision.verdict is Verdict.GRANT
+        assert (decision.debit and decision.debit.counter, decision.remaining) == (1, 2)
+
+    def test_stored_value_is_debited(self, rules: FareRules) -> None:
+        """Stored value is debited by its fare (the demo forgot to: pitfall 1)."""
+        decision = run(state(event((3, 0, 0, 0)), {1: PURSE}, {1: 5}), rules)
+        assert decision.reason is Reason.VALUE_DEBITED
+        assert decision.debit is not None and decision.debit.units == 2
+        assert decision.remaining == 3
+
+    def test_insufficient_value(self, rules: FareRules) -> None:
+        """Stored value below the fare is refused, priority unchanged."""
+        decision = run(state(event((3, 0, 0, 0)), {1: PURSE}, {1: 1}), rules)
+        assert decision.verdict is Verdict.DENY
+        assert decision.reason is Reason.INSUFFICIENT_VALUE
+
+    def test_priority_order(self, rules: FareRules) -> None:
+        """Season pass (1) is used before the carnet (2) even in a later record."""
+        decision = run(state(event((2, 1, 0, 0)), {1: CARNET, 2: SEASON}, {1: 5}), rules)
+        assert decision.contract == 2
+        assert decision.debit is None
+
+    def test_expired_falls_through_and_is_marked(self, rules: FareRules) -> None:
+        """An expired pass is skipped for the carnet, and its priority becomes 31 in the event."""
+        decision = run(state(event((1, 2, 0, 0)), {1: EXPIRED, 2: CARNET}, {2: 4}), rules)
+        assert decision.contract == 2
+        assert decision.event is not None
+        assert decision.event.priorities == (PriorityCode.EXPIRED, 2, 0, 0)
+
+    def test_only_expired(self, rules: FareRules) -> None:
+        """Nothing valid: denied as expired."""
+        decision = run(state(event((1, 0, 0, 0)), {1: EXPIRED}), rules)
+        assert (decision.verdict, decision.reason) == (Verdict.DENY, Reason.EXPIRED_TITLE)
+
+    def test_no_trips_left(self, rules: FareRules) -> None:
+        """A carnet at 0 is refused."""
+        decision = run(state(event((2, 0, 0, 0)), {1: CARNET}, {1: 0}), rules)
+        assert decision.reason is Reason.NO_TRIPS_LEFT
+
+    def test_empty_card(self, rules: FareRules) -> None:
+        """Event version 0 is a clean card."""
+        clean = Event(0, dt.date(2010, 1, 1), dt.time(0, 0), 0, 0)
+        assert run(state(clean, {}), rules).reason is Reason.EMPTY_CARD
+
+    def test_environment_checks(self, rules: FareRules) -> None:
+        """Wrong environment version, then expired environment, are refused first."""
+        bad = Environment(2, 1, ENV.issuing_date, ENV.end_date)
+        assert run(state(event((1, 0, 0, 0)), {1: SEASON}, env=bad), rules).reason is (
+            Reason.ENV_WRONG_VERSION
+        )
+        old = Environment(1, 1, ENV.issuing_date, dt.date(2025, 1, 1))
+        assert run(state(event((1, 0, 0, 0)), {1: SEASON}, env=old), rules).reason is (
+            Reason.ENV_EXPIRED
+        )
+
+    def test_anti_passback_same_group(self, rules: FareRules) -> None:
+        """A ratified validation 30 s ago at a station of the same group is refused."""
+        recent = event((1, 0, 0, 0), NOW - dt.timedelta(seconds=30), where=102)
+        assert run(state(recent, {1: SEASON}), rules).reason is Reason.ANTI_PASSBACK
+
+    def test_other_group_is_not_passback(self, rules: FareRules) -> None:
+        """The same 30 s at another station group is a new journey."""
+        recent = event((1, 0, 0, 0), NOW - dt.timedelta(seconds=30), where=201)
+        assert run(state(recent, {1: SEASON}), rules).verdict is Verdict.GRANT
+
+    def test_recovery_of_unratified(self, rules: FareRules) -> None:
+        """Unratified and recent at this group: recovered, no debit, no event."""
+        recent = event((2, 0, 0, 0), NOW - dt.timedelta(seconds=30), where=HERE)
+        decision = run(state(recent, {1: CARNET}, {1: 4}, ratified=False), rules)
+        assert decision.verdict is Verdict.RECOVER
+        assert decision.debit is None and decision.event is None
+
+    def test_unratified_but_old_pays(self, rules: FareRules) -> None:
+        """Unratified but outside the window: a normal validation."""
+        decision = run(state(event((2, 0, 0, 0)), {1: CARNET}, {1: 4}, ratified=False), rules)
+        assert decision.verdict is Verdict.GRANT and decision.debit is not None
+
+    def test_deny_list(self, rules: FareRules) -> None:
+        """A serial on the deny list is refused before anything else."""
+        listed = rules.model_copy(update={"deny_list": [SERIAL.hex()]})
+        assert run(state(event((1, 0, 0, 0)), {1: SEASON}), listed).reason is Reason.DENY_LISTED
+
+    def test_pure_and_deterministic(self, rules: FareRules) -> None:
+        """The same inputs give the same decision."""
+        card = state(event((2, 1, 0, 0)), {1: CARNET, 2: SEASON}, {1: 5})
+        assert run(card, rules) == run(card, rules)
+
+    def test_candidates_skip_empty_and_expired(self) -> None:
+        """Only slots with a live priority are read, best first."""
+        assert candidate_contracts(event((31, 3, 0, 1))) == [4, 2]
+
+
+class TestFareFile:
+    """A broken fares.yaml stops with the file, the line and the field."""
+
+    def test_bad_value_names_line_and_field(self, tmp_path: Path) -> None:
+        """A negative anti-passback window is refused at its line."""
+        text = (
+            (CONFIG / "fares.yaml")
+            .read_text()
+            .replace("anti_passback_minutes: 1", "anti_passback_minutes: -5")
+        )
+        path = tmp_path / "fares.yaml"
+        path.write_text(text)
+        line = text.splitlines().index("anti_passback_minutes: -5") + 1
+        with pytest.raises(ConfigError) as caught:
+            load_model(path, FareRules)
+        assert caught.value.line == line
+        assert "anti_passback_minutes" in str(caught.value)
+
+    def test_yaml_syntax_error(self, tmp_path: Path) -> None:
+        """Broken YAML is a ConfigError with its line."""
+        path = tmp_path / "fares.yaml"
+        path.write_text("station:\n  location_id: [1\nproducts: []\n")
+        with pytest.raises(ConfigError, match="YAML syntax") as caught:
+            load_model(path, FareRules)
+        assert caught.value.line is not None
+
+    def test_duplicate_tariff(self, tmp_path: Path) -> None:
+        """Two products with one tariff are refused."""
+        path = tmp_path / "fares.yaml"
+        path.write_text(
+            "station: {location_id: 1}\nproducts:\n"
+            "  - {tariff: 1, kind: season_pass, name: A}\n"
+            "  - {tariff: 1, kind: multi_trip, name: B}\n"
+        )
+        with pytest.raises(ConfigError, match="share a tariff"):
+            load_model(path, FareRules)

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The validator application: secure-session engine, validation procedure, fare rules, CLI."""

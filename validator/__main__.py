@@ -1,0 +1,6 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``python -m validator`` runs the CLI."""
+
+from validator.cli import main
+
+main()

@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ``validator`` command: thin wrappers that turn errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import click
+
+from calypso.profile import ProfileError
+from sam.keys import KeyFileError
+from validator.settings import default_config_dir, load_settings
+from validator.yamlfile import ConfigError
+
+EXIT_CONFIG = 2
+
+_OUTCOME_COLOURS = {
+    "granted": "green",
+    "recovered": "cyan",
+    "denied": "yellow",
+    "card_lost": "magenta",
+    "unknown": "red",
+    "error": "red",
+}
+
+
+def _config_dir(value: Path | None) -> Path:
+    return value if value is not None else default_config_dir()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="calypso-gate-validator")
+def main() -> None:
+    """Gate validator for Calypso contactless transit cards."""
+
+
+@main.command()
+@click.option(
+    "--taps",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Number of passengers.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed of the simulation (same seed, same run).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per tap on stdout.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder (default: ./config).",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(),
+    default=None,
+    help="Simulated time of the first tap (default: today 07:00).",
+)
+def demo(
+    taps: int, seed: int, as_json: bool, config: Path | None, start: dt.datetime | None
+) -> None:
+    """Simulate a stream of passengers on emulated cards and the software SAM."""
+    from validator.demo import run_demo
+
+    config_dir = _config_dir(config)
+    if start is None:
+        start = dt.datetime.combine(dt.date.today(), dt.time(7, 0))
+    try:
+        settings = load_settings(config_dir)
+        times: list[float] = []
+        for tap in run_demo(config_dir, settings, taps=taps, seed=seed, start=start):
+            times.append(tap.result.elapsed * 1000)
+            if as_json:
+                click.echo(json.dumps(tap.as_json(), sort_keys=False))
+            else:
+                click.echo(_tap_line(tap.index, tap.at, tap.result.summary()))
+    except (ConfigError, ProfileError, KeyFileError) as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if not as_json and times:
+        click.echo(
+            f"\n{len(times)} taps, median {statistics.median(times):.1f} ms per tap "
+            f"(host time, emulated card and software SAM)"
+        )
+
+
+def _tap_line(index: int, at: dt.datetime, tap: dict[str, object]) -> str:
+    outcome = str(tap["outcome"])
+    remaining = tap["remaining"]
+    left = f"{remaining} left" if remaining is not None else ""
+    product = tap["product"] or "-"
+    apdus = tap["apdus"]
+    assert isinstance(apdus, dict)  # noqa: S101 - summary() always builds this dict
+    return (
+        f"{index:4d}  {at:%H:%M:%S}  {tap['card']}  {product:<15} "
+        + click.style(f"{outcome:<9}", fg=_OUTCOME_COLOURS.get(outcome))
+        + f" {tap['reason']:<26} {left:<9} {tap['ms']:>6.1f} ms"
+        f"  ({apdus['card']} card + {apdus['sam']} SAM APDUs)"
+    )
+
+
+@main.command("check-config")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder (default: ./config).",
+)
+def check_config(config: Path | None) -> None:
+    """Validate every configuration file and say what is wrong, with file and line."""
+    from calypso.profile import load_profile
+    from sam.keys import load_keys
+    from validator.fares import FareRules
+    from validator.yamlfile import load_model
+
+    config_dir = _config_dir(config)
+    try:
+        settings = load_settings(config_dir)
+        load_model(config_dir / settings.fares, FareRules)
+        keys = load_keys(config_dir / settings.keys, allow_simulation=settings.simulation)
+        profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
+        for path in profiles:
+            load_profile(path)
+    except (ConfigError, ProfileError, KeyFileError) as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    mode = "SIMULATION" if settings.simulation else "production"
+    click.echo(
+        f"{config_dir}: valid ({mode} mode, {len(keys.keys)} SAM keys, "
+        f"{len(profiles)} card profiles)"
+    )

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``validator demo``: a stream of passengers on the embedded default.
+
+Everything is real code but the radio: emulated cards personalised from config/cards/*.yaml,
+the software SAM with the simulation keys behind the same SAM APDUs a hardware SAM gets, and
+the emulated reader, which can pull a card out of the field at any APDU as hurried passengers do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from calypso.emulator import CardEmulator
+from calypso.profile import CardProfile, load_profile
+from readers.channel import ApduChannel
+from readers.emulated import EmulatedReader, Fault, FaultKind
+from sam.legacy import LegacySam
+from sam.software import SoftwareSam
+from validator.fares import FareRules, TapContext
+from validator.outcome import TapResult
+from validator.procedure import validate
+from validator.session import Ratification
+from validator.settings import ValidatorSettings
+from validator.yamlfile import ConfigError, load_model
+
+# Chances per tap, for a lively but mostly smooth stream.
+_REPEAT_TAP = 0.12  # the same passenger taps again a few seconds later
+_HURRIED = 0.08  # the card leaves the field mid-transaction
+
+# Cards per profile in the fleet: most passengers carry a valid title.
+_COPIES = {"season_pass": 4, "multi_trip": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoTap:
+    """One simulated tap: its index, the simulated time, and what the validator did."""
+
+    index: int
+    at: dt.datetime
+    result: TapResult
+
+    def as_json(self) -> dict[str, object]:
+        """The tap as one JSON object."""
+        return {
+            "tap": self.index,
+            "time": self.at.isoformat(timespec="seconds"),
+            **self.result.summary(),
+        }
+
+
+def _card_rng(rnd: random.Random) -> Callable[[int], bytes]:
+    seeded = random.Random(rnd.getrandbits(64))  # noqa: S311 - simulation randomness, by design
+    return seeded.randbytes
+
+
+def build_fleet(cards_dir: Path, rnd: random.Random) -> list[CardEmulator]:
+    """Personalise a few cards per profile, each with its own serial and diversified keys."""
+    profiles = sorted(cards_dir.glob("*.yaml"))
+    if not profiles:
+        raise ConfigError(cards_dir, "no card profile (*.yaml) in this folder")
+    fleet = []
+    for path in profiles:
+        profile: CardProfile = load_profile(path)
+        for copy in range(_COPIES.get(path.stem, 1)):
+            serial = profile.serial[:6] + (
+                (int.from_bytes(profile.serial[6:], "big") + 0x100 * copy) & 0xFFFF
+            ).to_bytes(2, "big")
+            card = profile.model_copy(update={"serial": serial})
+            fleet.append(CardEmulator(card, rng=_card_rng(rnd)))
+    return fleet
+
+
+def run_demo(
+    config_dir: Path,
+    settings: ValidatorSettings,
+    *,
+    taps: int,
+    seed: int,
+    start: dt.datetime,
+) -> Iterator[DemoTap]:
+    """Simulate ``taps`` passengers and yield each tap's result as it happens."""
+    if not settings.simulation:
+        raise ConfigError(
+            config_dir / "validator.yaml",
+            "the demo runs on simulation keys: set 'simulation: true'",
+        )
+    rules = load_model(config_dir / settings.fares, FareRules)
+    rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
+    sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
+    software_sam = SoftwareSam.from_keys(
+        config_dir / settings.keys, sam_rng.randbytes, allow_simulation=True
+    )
+    sam_reader = EmulatedReader("software SAM")
+    sam_reader.insert(software_sam)
+    sam_channel = ApduChannel(sam_reader.connect(), label="sam")
+    sam = LegacySam(sam_channel)
+    sam.prefetch()
+    fleet = build_fleet(config_dir / settings.cards, rnd)
+    card_reader = EmulatedReader("contactless")
+    ratification = Ratification(settings.ratification)
+    now = start
+    card = rnd.choice(fleet)
+    for index in range(1, taps + 1):
+        if index > 1 and rnd.random() < _REPEAT_TAP:
+            now += dt.timedelta(seconds=rnd.randint(3, 20))
+        else:
+            now += dt.timedelta(seconds=rnd.randint(30, 900))
+            card = rnd.choice(fleet)
+        card_reader.insert(card)
+        if rnd.random() < _HURRIED:
+            kind = rnd.choice(list(FaultKind)[:3])
+            card_reader.inject(Fault(kind, rnd.randint(2, 8)))
+        connection = card_reader.connect()
+        result = validate(
+            connection,
+            sam,
+            rules,
+            TapContext(now, rules.station.location_id),
+            aids=settings.aid_bytes(),
+            sam_channel=sam_channel,
+            ratification=ratification,
+        )
+        card_reader.clear_faults()
+        card_reader.remove()
+        sam.prefetch()  # between taps, off the next passenger's time
+        yield DemoTap(index, now, result)

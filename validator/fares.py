@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fare rules (config/fares.yaml) and the pure decision: ``decide(card_state, context, rules)``.
+
+The order follows the Keyple demo validation procedure (calypso-data-model section 3.5), with
+its two known pitfalls designed around: stored value is debited, and the priority of a contract
+found expired or used up is carried into the event written by the same session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from calypso.layouts.demo import MAX_CONTRACTS, Contract, Environment, Event, PriorityCode
+
+
+class ProductKind(StrEnum):
+    """What a contract tariff means at the gate."""
+
+    SEASON_PASS = "season_pass"  # noqa: S105 - a product name, not a password
+    MULTI_TRIP = "multi_trip"
+    STORED_VALUE = "stored_value"
+
+    @property
+    def uses_counter(self) -> bool:
+        """Whether the product spends units from the contract's counter."""
+        return self is not ProductKind.SEASON_PASS
+
+
+class Product(BaseModel):
+    """A product keyed by its contract tariff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tariff: int = Field(ge=1, le=30)
+    kind: ProductKind
+    name: str = Field(min_length=1)
+    units_per_trip: int = Field(default=1, ge=1, le=0xFFFFFF)
+
+
+class Station(BaseModel):
+    """Where this validator stands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    location_id: int = Field(ge=0, le=0xFFFFFFFF)
+    name: str = ""
+
+
+class FareRules(BaseModel):
+    """The whole of config/fares.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: str = "demo"
+    station: Station
+    station_groups: dict[str, list[int]] = Field(default_factory=dict)
+    products: list[Product]
+    anti_passback_minutes: int = Field(default=1, ge=0)
+    recovery_window_minutes: int = Field(default=1, ge=0)
+    deny_list: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_tariffs(self) -> FareRules:
+        tariffs = [p.tariff for p in self.products]
+        if len(tariffs) != len(set(tariffs)):
+            raise ValueError("two products share a tariff")
+        for serial in self.deny_list:
+            try:
+                if len(bytes.fromhex(serial)) != 8:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"deny_list: {serial!r} is not an 8-byte hex serial") from None
+        return self
+
+    def product(self, tariff: int) -> Product | None:
+        """The product sold under ``tariff``, if any."""
+        return next((p for p in self.products if p.tariff == tariff), None)
+
+    def same_group(self, location_a: int, location_b: int) -> bool:
+        """Whether two locations belong to one station group (a location is its own group)."""
+        if location_a == location_b:
+            return True
+        return any(
+            location_a in members and location_b in members
+            for members in self.station_groups.values()
+        )
+
+    def is_denied(self, serial: bytes) -> bool:
+        """Whether the card serial is on the deny list."""
+        return serial.hex().upper() in {s.upper() for s in self.deny_list}
+
+
+class Verdict(Enum):
+    """What the gate does."""
+
+    GRANT = "grant"
+    DENY = "deny"
+    RECOVER = "recover"
+
+
+class Reason(StrEnum):
+    """Reason codes for every decision."""
+
+    SEASON_PASS_VALID = "season_pass_valid"  # noqa: S105 - a reason code, not a password
+    TRIP_DEBITED = "trip_debited"
+    VALUE_DEBITED = "value_debited"
+    RECOVERED_UNRATIFIED = "recovered_unratified"
+    DENY_LISTED = "deny_listed"
+    ENV_WRONG_VERSION = "environment_wrong_version"
+    ENV_EXPIRED = "environment_expired"
+    EMPTY_CARD = "empty_card"
+    EVENT_WRONG_VERSION = "event_wrong_version"
+    ANTI_PASSBACK = "anti_passback"
+    CONTRACT_WRONG_VERSION = "contract_wrong_version"
+    NO_VALID_TITLE = "no_valid_title"
+    EXPIRED_TITLE = "expired_title"
+    NO_TRIPS_LEFT = "no_trips_left"
+    INSUFFICIENT_VALUE = "insufficient_value"
+
+
+@dataclass(frozen=True, slots=True)
+class CardState:
+    """What the session read from the card, decoded."""
+
+    serial: bytes
+    environment: Environment
+    event: Event | None
+    contracts: Mapping[int, Contract] = field(default_factory=dict)
+    counters: Mapping[int, int] = field(default_factory=dict)
+    ratified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TapContext:
+    """When and where the tap happens."""
+
+    now: dt.datetime
+    location_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    """Units to take from counter ``counter`` (counter n belongs to contract n)."""
+
+    counter: int
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The fare outcome: a value, never an exception."""
+
+    verdict: Verdict
+    reason: Reason
+    explanation: str
+    contract: int | None = None
+    product: str | None = None
+    debit: Debit | None = None
+    remaining: int | None = None
+    valid_until: dt.date | None = None
+    event: Event | None = None  # the event record to append, when the session writes
+
+
+def candidate_contracts(event: Event | None) -> list[int]:
+    """Contract records worth reading, best priority first (FORBIDDEN and EXPIRED skipped)."""
+    if event is None or event.version != 1:
+        return []
+    ranked = [
+        (priority, record)
+        for record, priority in enumerate(event.priorities[:MAX_CONTRACTS], start=1)
+        if priority not in (PriorityCode.FORBIDDEN, PriorityCode.EXPIRED)
+    ]
+    return [record for _, record in sorted(ranked)]
+
+
+def needs_counters(contracts: Mapping[int, Contract], rules: FareRules) -> bool:
+    """Whether any contract read is a counter product (so the counters record must be read)."""
+    for contract in contracts.values():
+        product = rules.product(contract.tariff)
+        if product is not None and product.kind.uses_counter:
+            return True
+    return False
+
+
+def _deny(reason: Reason, explanation: str) -> Decision:
+    return Decision(Verdict.DENY, reason, explanation)
+
+
+def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
+    """Decide one tap from the card's data, the time and place, and the rules. Pure."""
+    today = context.now.date()
+    if rules.is_denied(card.serial):
+        return _deny(Reason.DENY_LISTED, "card serial is on the deny list")
+    env = card.environment
+    if env.version != 1:
+        return _deny(Reason.ENV_WRONG_VERSION, f"environment version {env.version} is not 1")
+    if env.end_date < today:
+        return _deny(Reason.ENV_EXPIRED, f"environment ended on {env.end_date}")
+    event = card.event
+    if event is None or event.version == 0:
+        return _deny(Reason.EMPTY_CARD, "clean card: no title loaded")
+    if event.version != 1:
+        return _deny(Reason.EVENT_WRONG_VERSION, f"event version {event.version} is not 1")
+
+    age = context.now - event.stamp
+    if dt.timedelta(0) <= age and rules.same_group(event.location, context.location_id):
+        if not card.ratified and age < dt.timedelta(minutes=rules.recovery_window_minutes):
+            return Decision(
+                Verdict.RECOVER,
+                Reason.RECOVERED_UNRATIFIED,
+                f"previous validation at {event.stamp:%H:%M} was not ratified: "
+                "completed without a new debit",
+                contract=event.contract_used or None,
+            )
+        if age < dt.timedelta(minutes=rules.anti_passback_minutes):
+            return _deny(Reason.ANTI_PASSBACK, f"already validated here at {event.stamp:%H:%M}")
+
+    priorities = list(event.priorities)
+    reason, explanation = Reason.NO_VALID_TITLE, "no valid title on the card"
+    for record in candidate_contracts(event):
+        contract = card.contracts.get(record)
+        if contract is None:
+            continue
+        if contract.version != 1:
+            return _deny(
+                Reason.CONTRACT_WRONG_VERSION, f"contract {record} has version {contract.version}"
+            )
+        product = rules.product(contract.tariff)
+        if product is None:
+            explanation = f"contract {record}: tariff {contract.tariff} is not sold here"
+            continue
+        if contract.validity_end_date < today:
+            priorities[record - 1] = PriorityCode.EXPIRED
+            reason = Reason.EXPIRED_TITLE
+            explanation = f"{product.name} (contract {record}) expired {contract.validity_end_date}"
+            continue
+        debit: Debit | None = None
+        remaining: int | None = None
+        if product.kind.uses_counter:
+            units = card.counters.get(record, 0)
+            if units <= 0:
+                priorities[record - 1] = PriorityCode.EXPIRED
+                reason, explanation = Reason.NO_TRIPS_LEFT, f"{product.name}: no units left"
+                continue
+            if units < product.units_per_trip:
+                reason = Reason.INSUFFICIENT_VALUE
+                explanation = f"{product.name}: {units} left, {product.units_per_trip} needed"
+                continue
+            debit = Debit(record, product.units_per_trip)
+            remaining = units - product.units_per_trip
+        new_event = Event(
+            version=1,
+            date=today,
+            time=context.now.time().replace(second=0, microsecond=0),
+            location=context.location_id,
+            contract_used=record,
+            priorities=(priorities[0], priorities[1], priorities[2], priorities[3]),
+        )
+        if product.kind is ProductKind.SEASON_PASS:
+            return Decision(
+                Verdict.GRANT,
+                Reason.SEASON_PASS_VALID,
+                f"{product.name} valid until {contract.validity_end_date}",
+                contract=record,
+                product=product.name,
+                valid_until=contract.validity_end_date,
+                event=new_event,
+            )
+        return Decision(
+            Verdict.GRANT,
+            Reason.TRIP_DEBITED if product.kind is ProductKind.MULTI_TRIP else Reason.VALUE_DEBITED,
+            f"{product.name}: {product.units_per_trip} debited, {remaining} left",
+            contract=record,
+            product=product.name,
+            debit=debit,
+            remaining=remaining,
+            event=new_event,
+        )
+    return _deny(reason, explanation)

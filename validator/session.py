@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SecureSession: one Calypso secure session over a card channel and a SessionCrypto.
+
+The engine owns the state: parsers only return values; the engine feeds the session MAC (rule
+CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels the card session
+(abort, image restored) unless the Close succeeded and the card MAC verified.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Self
+
+from calypso.card import CalypsoCard, CardSnapshot
+from calypso.commands.counters import decrease, increase, parse_counter_result
+from calypso.commands.records import (
+    ReadMode,
+    append_record,
+    parse_append_record,
+    parse_read_records,
+    parse_update_record,
+    read_records,
+    update_record,
+)
+from calypso.commands.session import (
+    OpenSessionData,
+    abort_secure_session,
+    close_secure_session,
+    open_secure_session,
+    parse_close_secure_session,
+    parse_open_secure_session,
+    ratification,
+)
+from calypso.constants import RECORD_SIZE, WriteAccessLevel
+from calypso.crypto import digest_item
+from calypso.errors import SecurityDataError
+from readers.apdu import CommandApdu, ResponseApdu
+from readers.base import ReaderError
+from readers.channel import ApduChannel
+from sam.base import SessionCrypto
+
+
+class SessionError(Exception):
+    """The secure session could not be completed as a trusted transaction."""
+
+
+class SessionStateError(SessionError):
+    """A call that the session's current state does not allow."""
+
+
+class TerminalMacRejectedError(SessionError):
+    """The card refused the terminal MAC at Close (6988): it dropped the session's writes.
+
+    A card personalised with keys the SAM does not hold ends here.
+    """
+
+
+class InvalidCardMacError(SessionError):
+    """The SAM rejected the card's MAC: the card is not authentic; the gate must stay closed."""
+
+
+class CloseOutcomeUnknownError(SessionError):
+    """The card was lost after Close was sent and before its answer: the outcome is unknown."""
+
+    def __init__(self, transaction_counter: int | None) -> None:
+        super().__init__("card lost during Close Secure Session: outcome unknown")
+        self.transaction_counter = transaction_counter
+
+
+class Ratification(Enum):
+    """How the session is ratified at Close (calypso-protocol section 2.6)."""
+
+    IMMEDIATE = "immediate"  # P1=80: contact mode
+    COMMAND = "command"  # P1=00 then the ratification command: contactless mode
+    DEFERRED = "deferred"  # P1=00 and nothing after (the next command ratifies)
+
+
+class SessionState(Enum):
+    """Where the session stands."""
+
+    IDLE = "idle"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    ABORTED = "aborted"
+    UNKNOWN = "unknown"
+
+
+class SecureSession:
+    """A context manager around one secure session; cancels it unless ``close`` succeeded."""
+
+    def __init__(self, card: ApduChannel, crypto: SessionCrypto, image: CalypsoCard) -> None:
+        self.card = card
+        self.crypto = crypto
+        self.image = image
+        self.state = SessionState.IDLE
+        self.open_data: OpenSessionData | None = None
+        self.mac_verified = False
+        self.ratification_sent = False
+        self.writes: list[bytes] = []
+        self._snapshot: CardSnapshot | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.state is SessionState.OPEN:
+            self.cancel()
+
+    def open(
+        self, level: WriteAccessLevel, *, read: tuple[int, int] | None = None
+    ) -> OpenSessionData:
+        """Open the session at ``level``, reading one record (SFI, record) in the same command."""
+        if self.state is not SessionState.IDLE:
+            raise SessionStateError(f"cannot open a session in state {self.state.value}")
+        challenge = self.crypto.init_session()
+        sfi, record = read if read is not None else (0, 0)
+        command = open_secure_session(level, challenge, sfi=sfi, record=record)
+        response = self.card.transmit(command)
+        data = parse_open_secure_session(response, command)
+        self._snapshot = self.image.snapshot()
+        self.image.transaction_counter = data.transaction_counter
+        self.image.ratified = data.ratified
+        if read is not None:
+            self.image.set_record(sfi, record, data.record_data)
+        self.open_data = data
+        self.state = SessionState.OPEN
+        self.crypto.init_session_mac(data.data_out, data.kif, data.kvc)
+        return data
+
+    def read_records(
+        self, sfi: int, record: int, count: int = 1, *, record_size: int = RECORD_SIZE
+    ) -> dict[int, bytes]:
+        """Read ``count`` records from ``record`` (one APDU; multiple mode when count > 1)."""
+        if count == 1:
+            command = read_records(sfi, record, le=record_size)
+            mode = ReadMode.ONE
+        else:
+            command = read_records(
+                sfi, record, mode=ReadMode.MULTIPLE, le=min(255, count * (record_size + 2))
+            )
+            mode = ReadMode.MULTIPLE
+        response = self._exchange(command)
+        records = parse_read_records(response, record=record, mode=mode, command=command)
+        self._digest(command, response)
+        for number, data in records.items():
+            self.image.set_record(sfi, number, data)
+        return records
+
+    def read_counters(self, sfi: int, *, record_size: int = RECORD_SIZE) -> dict[int, int]:
+        """Read record 1 of a counters file and return every counter by number."""
+        data = self.read_records(sfi, 1, record_size=record_size)[1]
+        self.image.set_counters_from_record(sfi, data)
+        return {n: v for (s, n), v in self.image.counters.items() if s == sfi}
+
+    def update_record(self, sfi: int, record: int, data: bytes) -> None:
+        """Update one record inside the session."""
+        command = update_record(sfi, record, data)
+        response = self._exchange(command, write=True)
+        parse_update_record(response, command)
+        self._digest(command, response)
+        self.image.update_record(sfi, record, data)
+
+    def append_record(self, sfi: int, data: bytes) -> None:
+        """Append a record to a cyclic file inside the session."""
+        command = append_record(sfi, data)
+        response = self._exchange(command, write=True)
+        parse_append_record(response, command)
+        self._digest(command, response)
+        self.image.append_record(sfi, data)
+
+    def decrease(self, sfi: int, counter: int, value: int) -> int:
+        """Decrease a counter inside the session; returns the card's new value."""
+        command = decrease(sfi, counter, value)
+        response = self._exchange(command, write=True)
+        new_value = parse_counter_result(response, decreasing=True, command=command)
+        self._digest(command, response)
+        self.image.set_counter(sfi, counter, new_value)
+        return new_value
+
+    def increase(self, sfi: int, counter: int, value: int) -> int:
+        """Increase a counter inside the session; returns the card's new value."""
+        command = increase(sfi, counter, value)
+        response = self._exchange(command, write=True)
+        new_value = parse_counter_result(response, decreasing=False, command=command)
+        self._digest(command, response)
+        self.image.set_counter(sfi, counter, new_value)
+        return new_value
+
+    def close(self, ratification_mode: Ratification = Ratification.COMMAND) -> None:
+        """Close the session and verify the card MAC with the SAM.
+
+        Raises:
+            TerminalMacRejectedError: the card answered 6988 (it rolled back).
+            CloseOutcomeUnknownError: the card was lost before answering Close.
+            InvalidCardMacError: the card committed but its MAC is wrong (not authentic).
+        """
+        self._require_open()
+        terminal_mac = self.crypto.finalize_session_mac()
+        command = close_secure_session(
+            terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE
+        )
+        self.state = SessionState.CLOSING
+        try:
+            response = self.card.transmit(command)
+        except ReaderError as exc:
+            self.state = SessionState.UNKNOWN
+            raise CloseOutcomeUnknownError(self.image.transaction_counter) from exc
+        try:
+            closed = parse_close_secure_session(
+                response, mac_size=len(terminal_mac), command=command
+            )
+        except SecurityDataError as exc:
+            self._rolled_back()
+            raise TerminalMacRejectedError("the card rejected the terminal MAC") from exc
+        except Exception:
+            self.state = SessionState.OPEN  # still open on the card: __exit__ aborts it
+            raise
+        self.state = SessionState.CLOSED
+        if ratification_mode is Ratification.COMMAND:
+            try:
+                self.card.transmit(ratification())  # its status word is always ignored
+                self.ratification_sent = True
+            except ReaderError:
+                pass  # the card keeps the new data, marked not ratified (DESIGN section 5)
+        if not self.crypto.verify_card_session_mac(closed.card_mac):
+            raise InvalidCardMacError("the SAM rejected the card's session MAC")
+        self.mac_verified = True
+
+    def cancel(self) -> None:
+        """Abort the card session (best effort) and restore the image taken at Open."""
+        if self.state is not SessionState.OPEN:
+            return
+        try:
+            self.card.transmit(abort_secure_session())
+        except ReaderError:
+            pass  # a card that left the field rolls back by itself
+        self._rolled_back()
+
+    def _rolled_back(self) -> None:
+        if self._snapshot is not None:
+            self.image.restore(self._snapshot)
+        self.state = SessionState.ABORTED
+
+    def _require_open(self) -> None:
+        if self.state is not SessionState.OPEN:
+            raise SessionStateError(f"no open session (state {self.state.value})")
+
+    def _exchange(self, command: CommandApdu, *, write: bool = False) -> ResponseApdu:
+        self._require_open()
+        raw = bytes(command)
+        if write:
+            self.writes.append(raw)
+        return self.card.transmit(command)
+
+    def _digest(self, command: CommandApdu, response: ResponseApdu) -> None:
+        self.crypto.update_session_mac(digest_item(bytes(command)))
+        self.crypto.update_session_mac(bytes(response))

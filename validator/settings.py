@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Validator settings (config/validator.yaml) and where the configuration directory is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from validator.yamlfile import load_model
+
+CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
+
+
+class ValidatorSettings(BaseModel):
+    """The whole of config/validator.yaml; relative paths are relative to that file's folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    simulation: bool = Field(
+        default=False,
+        description="Accept the CSIM1 simulation keys (KVC F0h/F1h). Never true in production.",
+    )
+    card_reader: str = "emulated"
+    sam_reader: str = "emulated"
+    aids: list[str] = Field(default_factory=lambda: ["315449432E49434131"], min_length=1)
+    keys: str = "keys.sim.yaml"
+    fares: str = "fares.yaml"
+    cards: str = "cards"
+    journal_dir: str = "journal"
+    ratification: Literal["command", "immediate"] = "command"
+    log_format: Literal["auto", "console", "json"] = "auto"
+
+    @field_validator("aids")
+    @classmethod
+    def _hex_aids(cls, aids: list[str]) -> list[str]:
+        for aid in aids:
+            try:
+                size = len(bytes.fromhex(aid))
+            except ValueError:
+                raise ValueError(f"AID {aid!r} is not hex") from None
+            if not 5 <= size <= 16:
+                raise ValueError(f"AID {aid!r} must be 5 to 16 bytes")
+        return aids
+
+    def aid_bytes(self) -> list[bytes]:
+        """The AIDs to try, in order, as bytes."""
+        return [bytes.fromhex(aid) for aid in self.aids]
+
+
+def default_config_dir() -> Path:
+    """$CALYPSO_VALIDATOR_CONFIG, else ./config, else the config/ folder beside the packages."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path.cwd() / "config"
+    if (local / "validator.yaml").exists():
+        return local
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def load_settings(config_dir: Path) -> ValidatorSettings:
+    """Load validator.yaml from ``config_dir`` (defaults apply when the file is absent)."""
+    path = config_dir / "validator.yaml"
+    if not path.exists():
+        return ValidatorSettings()
+    return load_model(path, ValidatorSettings)
