@@ -10,16 +10,14 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretBytes,
-    ValidationError,
     model_validator,
 )
 
@@ -32,6 +30,7 @@ from calypso.constants import (
     session_buffer_size,
 )
 from calypso.crypto import KEY_LENGTH, diversify
+from calypso.yamlfile import ConfigError, load_model
 
 # Startup information (calypso-protocol 4): buffer 0A (430 bytes), platform 3C, application type
 # 20 (plain Rev3), subtype 05, software issuer 14, version 10, revision 01.
@@ -41,15 +40,10 @@ DEFAULT_TRANSACTION_COUNTER = 0x030491
 _HEX_JUNK = re.compile(r"[\s_:]")
 
 
-class ProfileError(ValueError):
-    """A card profile could not be read or is invalid; names the file (and line for YAML)."""
+class ProfileError(ConfigError):
+    """A card profile could not be read or is invalid; names the file (and the line)."""
 
-    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
-        self.path = Path(path)
-        self.line = line
-        self.problem = problem
-        where = f"{self.path}" if line is None else f"{self.path}, line {line}"
-        super().__init__(f"card profile {where}: {problem}")
+    what = "card profile"
 
 
 def _hex_to_bytes(value: object) -> bytes:
@@ -252,27 +246,4 @@ def load_profile(path: Path | str) -> CardProfile:
     Raises:
         ProfileError: unreadable file, YAML syntax error (with its line) or invalid content.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(path, f"cannot read the file ({exc.strerror})") from None
-    try:
-        document: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ProfileError(path, f"YAML syntax error: {problem}", line) from None
-    if not isinstance(document, dict):
-        raise ProfileError(path, "the document must be a mapping")
-    try:
-        return CardProfile.model_validate(document)
-    except ValidationError as exc:
-        # Rebuild the message from locations and messages only: pydantic's own text quotes the
-        # input, which may be key material.
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise ProfileError(path, problems) from None
+    return load_model(path, CardProfile, error=ProfileError)

@@ -9,23 +9,19 @@ name the file, the YAML line and the field, never the value. Simulation KVCs (F0
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretBytes, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator
+
+from calypso.yamlfile import ConfigError, load_model
 
 SIMULATION_KVCS = frozenset({0xF0, 0xF1})  # reserved for CSIM1 (csim1.md 3.2)
 KEY_LENGTH = 16
 
 
-class KeyFileError(ValueError):
+class KeyFileError(ConfigError):
     """A key file that cannot be used: unreadable, malformed, or not allowed here."""
 
-    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
-        self.path = Path(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
-        super().__init__(f"key file {where}: {message}")
+    what = "key file"
 
 
 def _byte(value: object, name: str) -> int:
@@ -124,32 +120,8 @@ class KeySet(BaseModel):
 def load_keys(path: Path | str, *, allow_simulation: bool = False) -> KeySet:
     """Load and check a key file; KeyFileError (file, line, field; never key bytes) if unusable."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(path, f"cannot read: {type(exc).__name__}") from None
-    loader = yaml.BaseLoader(text)  # every scalar as text: "21" stays hex, never decimal 21
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise KeyFileError(path, "empty file")
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise KeyFileError(path, f"YAML syntax error: {exc.problem}", line) from None
-    except yaml.YAMLError:
-        raise KeyFileError(path, "YAML syntax error") from None
-    finally:
-        loader.dispose()
-    try:
-        keys = KeySet.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-        loc = ".".join(str(part) for part in first["loc"])
-        count = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        line = _line_of(node, first["loc"])
-        raise KeyFileError(path, f"{loc or 'top level'}: {first['msg']}{count}", line) from None
+    # Every scalar as text: "21" stays the hex KIF 21h, never decimal 21.
+    keys = load_model(path, KeySet, scalars_as_text=True, error=KeyFileError)
     _check_simulation(path, keys, allow_simulation)
     return keys
 
@@ -165,17 +137,3 @@ def _check_simulation(path: Path, keys: KeySet, allow_simulation: bool) -> None:
             f"KIF {first.kif:02X} KVC {first.kvc:02X} is a simulation key "
             "but the file does not say simulation: true",
         )
-
-
-def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the YAML node at a pydantic error location (best effort)."""
-    for part in loc:
-        child: Any = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            child = node.value[part] if part < len(node.value) else None
-        if child is None:
-            break
-        node = child
-    return int(node.start_mark.line) + 1

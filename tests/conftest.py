@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from calypso.emulator import CardEmulator
+from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault
 from sam.legacy import LegacySam
@@ -20,7 +21,6 @@ from validator.fares import FareRules, TapContext
 from validator.outcome import TapResult
 from validator.procedure import validate
 from validator.session import Ratification
-from validator.yamlfile import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"

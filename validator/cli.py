@@ -11,10 +11,8 @@ from pathlib import Path
 
 import click
 
-from calypso.profile import ProfileError
-from sam.keys import KeyFileError
+from calypso.yamlfile import ConfigError
 from validator.settings import default_config_dir, load_settings
-from validator.yamlfile import ConfigError
 
 EXIT_CONFIG = 2
 
@@ -85,7 +83,7 @@ def demo(
                 click.echo(json.dumps(tap.as_json(), sort_keys=False))
             else:
                 click.echo(_tap_line(tap.index, tap.at, tap.result.summary()))
-    except (ConfigError, ProfileError, KeyFileError) as exc:
+    except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     if not as_json and times:
@@ -121,9 +119,9 @@ def _tap_line(index: int, at: dt.datetime, tap: dict[str, object]) -> str:
 def check_config(config: Path | None) -> None:
     """Validate every configuration file and say what is wrong, with file and line."""
     from calypso.profile import load_profile
+    from calypso.yamlfile import load_model
     from sam.keys import load_keys
     from validator.fares import FareRules
-    from validator.yamlfile import load_model
 
     config_dir = _config_dir(config)
     try:
@@ -133,7 +131,7 @@ def check_config(config: Path | None) -> None:
         profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
         for path in profiles:
             load_profile(path)
-    except (ConfigError, ProfileError, KeyFileError) as exc:
+    except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     mode = "SIMULATION" if settings.simulation else "production"

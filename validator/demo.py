@@ -16,6 +16,7 @@ from pathlib import Path
 
 from calypso.emulator import CardEmulator
 from calypso.profile import CardProfile, load_profile
+from calypso.yamlfile import ConfigError, load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.legacy import LegacySam
@@ -25,7 +26,6 @@ from validator.outcome import TapResult
 from validator.procedure import validate
 from validator.session import Ratification
 from validator.settings import ValidatorSettings
-from validator.yamlfile import ConfigError, load_model
 
 # Chances per tap, for a lively but mostly smooth stream.
 _REPEAT_TAP = 0.12  # the same passenger taps again a few seconds later

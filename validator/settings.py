@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from validator.yamlfile import load_model
+from calypso.yamlfile import load_model
 
 CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
 

@@ -83,7 +83,7 @@ class TestProfileErrors:
             load_profile(path)
         assert "broken.yaml" in str(info.value)
         assert info.value.line is not None
-        assert f"line {info.value.line}" in str(info.value)
+        assert f"broken.yaml:{info.value.line}:" in str(info.value)
 
     def test_missing_file(self, tmp_path: Path) -> None:
         """A missing file is a ProfileError, not an OSError."""

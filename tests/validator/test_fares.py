@@ -10,6 +10,7 @@ import pytest
 from conftest import CONFIG
 
 from calypso.layouts.demo import Contract, Environment, Event, PriorityCode
+from calypso.yamlfile import ConfigError, load_model
 from validator.fares import (
     CardState,
     FareRules,
@@ -19,7 +20,6 @@ from validator.fares import (
     candidate_contracts,
     decide,
 )
-from validator.yamlfile import ConfigError, load_model
 
 NOW = dt.datetime(2026, 3, 2, 8, 0)
 HERE = 101
