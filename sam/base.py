@@ -10,6 +10,10 @@ class SamError(Exception):
     """The SAM failed or refused: the session cannot be trusted (the gate stays closed)."""
 
 
+class SamUnavailableError(SamError):
+    """The SAM did not answer (removed, reader gone, mute): a transport failure, not a refusal."""
+
+
 class SessionCrypto(Protocol):
     """Python form of Keyple's SymmetricCryptoCardTransactionManagerSpi, for one card session.
 

@@ -13,10 +13,11 @@ from collections.abc import Collection
 from enum import Enum
 
 from readers.apdu import SW, ApduError, CommandApdu, ResponseApdu
+from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam import commands as cmd
 from sam.atr import SamIdentity, parse_sam_atr
-from sam.base import SamError
+from sam.base import SamError, SamUnavailableError
 from sam.commands import SamCommandRef
 
 
@@ -77,6 +78,10 @@ class LegacySam:
             # The SAM state is now uncertain: re-select the diversifier next time.
             self._diversifier = None
             raise cmd.status_error(ref, exc) from exc
+        except ReaderError as exc:
+            # Kept apart from card transport errors: a lost SAM is never a lost card.
+            self._diversifier = None
+            raise SamUnavailableError(f"SAM did not answer {ref.label}: {exc}") from exc
         except Exception:
             self._diversifier = None
             raise

@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import Station, make_card
+from conftest import CONFIG, Station, make_card
 
 from calypso.layouts.demo import SFI_COUNTERS, SFI_EVENTS, Event
-from readers.emulated import Fault, FaultKind
+from readers.channel import ApduChannel
+from readers.emulated import EmulatedReader, Fault, FaultKind
+from sam.legacy import LegacySam
+from sam.software import SoftwareSam
 from validator.outcome import Outcome
 
 LATER = dt.timedelta(minutes=30)
@@ -199,3 +202,25 @@ class TestTearing:
         result = station.tap(card, morning, [Fault(FaultKind.MUTE, 6)])
         assert result.outcome is Outcome.CARD_LOST
         assert card.snapshot().files == before
+
+
+class TestSamFailures:
+    """A SAM that fails never opens the gate and never costs the passenger."""
+
+    @pytest.mark.parametrize("sam_apdu", [1, 2, 3, 4, 5])  # up to Digest Close
+    def test_sam_lost_mid_tap(self, station: Station, morning: dt.datetime, sam_apdu: int):
+        """The SAM leaves at its Nth APDU of the tap: error, gate shut, card unchanged."""
+        sam_reader = EmulatedReader("sam")
+        software = SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True)
+        sam_reader.insert(software)
+        channel = ApduChannel(sam_reader.connect(), label="sam")
+        broken = Station(station.rules, LegacySam(channel), channel)
+        sam_reader.inject(Fault(FaultKind.REMOVED_BEFORE, sam_apdu))
+        card = make_card("multi_trip")
+        before = card.snapshot().files
+        result = broken.tap(card, morning)
+        assert result.outcome is Outcome.ERROR
+        assert result.reason == "sam_error"
+        assert not result.outcome.opens_gate and not result.mac_verified
+        assert card.snapshot().files == before
+        assert not card.session_open
