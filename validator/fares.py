@@ -207,9 +207,13 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
     if event.version != 1:
         return _deny(Reason.EVENT_WRONG_VERSION, f"event version {event.version} is not 1")
 
-    age = context.now - event.stamp
-    if dt.timedelta(0) <= age and rules.same_group(event.location, context.location_id):
-        if not card.ratified and age < dt.timedelta(minutes=rules.recovery_window_minutes):
+    # Event times have minute resolution (TimeCompact): count whole minutes between the event's
+    # minute and the current one, so "within N minutes" covers N full minutes after the event.
+    minutes = (context.now.replace(second=0, microsecond=0) - event.stamp) // dt.timedelta(
+        minutes=1
+    )
+    if 0 <= minutes and rules.same_group(event.location, context.location_id):
+        if not card.ratified and minutes <= rules.recovery_window_minutes:
             return Decision(
                 Verdict.RECOVER,
                 Reason.RECOVERED_UNRATIFIED,
@@ -217,7 +221,7 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
                 "completed without a new debit",
                 contract=event.contract_used or None,
             )
-        if age < dt.timedelta(minutes=rules.anti_passback_minutes):
+        if rules.anti_passback_minutes and minutes <= rules.anti_passback_minutes:
             return _deny(Reason.ANTI_PASSBACK, f"already validated here at {event.stamp:%H:%M}")
 
     priorities = list(event.priorities)

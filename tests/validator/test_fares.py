@@ -134,6 +134,14 @@ class TestDecide:
         recent = event((1, 0, 0, 0), NOW - dt.timedelta(seconds=30), where=102)
         assert run(state(recent, {1: SEASON}), rules).reason is Reason.ANTI_PASSBACK
 
+    def test_minute_resolution(self, rules: FareRules) -> None:
+        """An event stamped 08:00 still blocks at 08:01:50, and no longer at 08:02:00."""
+        at_eight = event((1, 0, 0, 0), NOW, where=HERE)
+        card = state(at_eight, {1: SEASON})
+        blocked = run(card, rules, NOW + dt.timedelta(seconds=110))
+        assert blocked.reason is Reason.ANTI_PASSBACK
+        assert run(card, rules, NOW + dt.timedelta(minutes=2)).verdict is Verdict.GRANT
+
     def test_other_group_is_not_passback(self, rules: FareRules) -> None:
         """The same 30 s at another station group is a new journey."""
         recent = event((1, 0, 0, 0), NOW - dt.timedelta(seconds=30), where=201)
