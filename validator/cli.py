@@ -10,11 +10,14 @@ import sys
 from pathlib import Path
 
 import click
+import structlog
 
 from calypso.yamlfile import ConfigError
+from validator.logs import LEVELS, configure
 from validator.settings import default_config_dir, load_settings
 
 EXIT_CONFIG = 2
+log = structlog.get_logger("validator")
 
 _OUTCOME_COLOURS = {
     "granted": "green",
@@ -65,8 +68,20 @@ def main() -> None:
     default=None,
     help="Simulated time of the first tap (default: today 07:00).",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(list(LEVELS)),
+    default="warning",
+    show_default=True,
+    help="Log level on stderr (traffic logs every APDU).",
+)
 def demo(
-    taps: int, seed: int, as_json: bool, config: Path | None, start: dt.datetime | None
+    taps: int,
+    seed: int,
+    as_json: bool,
+    config: Path | None,
+    start: dt.datetime | None,
+    log_level: str,
 ) -> None:
     """Simulate a stream of passengers on emulated cards and the software SAM."""
     from validator.demo import run_demo
@@ -76,9 +91,11 @@ def demo(
         start = dt.datetime.combine(dt.date.today(), dt.time(7, 0))
     try:
         settings = load_settings(config_dir)
+        configure(settings.log_format, log_level)
         times: list[float] = []
         for tap in run_demo(config_dir, settings, taps=taps, seed=seed, start=start):
             times.append(tap.result.elapsed * 1000)
+            log.info("tap", **tap.as_json())
             if as_json:
                 click.echo(json.dumps(tap.as_json(), sort_keys=False))
             else:

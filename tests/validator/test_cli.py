@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ``validator`` command line: demo output, configuration checks, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import CONFIG
+
+from validator.cli import EXIT_CONFIG, main
+
+OUTCOMES = {"granted", "denied", "recovered", "card_lost", "unknown", "error"}
+KEYS = {
+    "tap",
+    "card",
+    "outcome",
+    "reason",
+    "product",
+    "debit",
+    "remaining",
+    "mac_verified",
+    "apdus",
+    "ms",
+}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in process; returns exit code, stdout, stderr."""
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped configuration."""
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG, target)
+    return target
+
+
+class TestDemo:
+    """validator demo."""
+
+    def test_json_taps(self) -> None:
+        """--taps 50 --json prints 50 JSON objects with the documented fields."""
+        code, out, _ = run(
+            "demo",
+            "--taps",
+            "50",
+            "--seed",
+            "1",
+            "--json",
+            "--config",
+            str(CONFIG),
+            "--start",
+            "2026-03-02 07:00:00",
+        )
+        assert code == 0
+        taps = [json.loads(line) for line in out.splitlines()]
+        assert [t["tap"] for t in taps] == list(range(1, 51))
+        for tap in taps:
+            assert KEYS <= tap.keys()
+            assert tap["outcome"] in OUTCOMES
+            assert set(tap["apdus"]) == {"card", "sam"}
+            if tap["outcome"] in ("granted", "recovered"):
+                assert tap["mac_verified"] is True
+            if tap["outcome"] not in ("granted", "recovered"):
+                assert tap["debit"] == 0
+        assert {t["outcome"] for t in taps} >= {"granted", "denied"}
+
+    def test_same_seed_same_run(self) -> None:
+        """Two runs with one seed agree on everything but the wall time."""
+
+        def outcomes() -> list[tuple[object, ...]]:
+            _, out, _ = run(
+                "demo",
+                "--taps",
+                "30",
+                "--seed",
+                "7",
+                "--json",
+                "--config",
+                str(CONFIG),
+                "--start",
+                "2026-03-02 07:00:00",
+            )
+            rows = [json.loads(line) for line in out.splitlines()]
+            return [(r["card"], r["outcome"], r["reason"], r["remaining"]) for r in rows]
+
+        assert outcomes() == outcomes()
+
+    def test_readable_lines(self) -> None:
+        """Without --json: one line per tap, then a median."""
+        code, out, _ = run("demo", "--taps", "5", "--config", str(CONFIG))
+        assert code == 0
+        lines = out.strip().splitlines()
+        assert len([line for line in lines if "APDUs" in line]) == 5
+        assert "median" in lines[-1]
+
+    def test_refuses_without_simulation(self, config_copy: Path) -> None:
+        """The demo needs simulation mode: a production setting stops it with exit code 2."""
+        settings = config_copy / "validator.yaml"
+        settings.write_text(settings.read_text().replace("simulation: true", "simulation: false"))
+        code, _, err = run("demo", "--taps", "1", "--config", str(config_copy))
+        assert code == EXIT_CONFIG
+        assert "simulation" in err
+
+
+class TestCheckConfig:
+    """validator check-config."""
+
+    def test_shipped_config_is_valid(self) -> None:
+        """The shipped configuration passes, in simulation mode."""
+        code, out, _ = run("check-config", "--config", str(CONFIG))
+        assert code == 0
+        assert "SIMULATION" in out
+
+    def test_simulation_keys_refused_in_production(self, config_copy: Path) -> None:
+        """simulation: false refuses the simulation key file, without printing any key."""
+        settings = config_copy / "validator.yaml"
+        settings.write_text(settings.read_text().replace("simulation: true", "simulation: false"))
+        code, out, err = run("check-config", "--config", str(config_copy))
+        assert code == EXIT_CONFIG
+        assert "keys.sim.yaml" in err
+        assert "000102030405060708090A0B0C0D0E0F" not in (out + err).upper()
+
+    def test_error_names_file_and_line(self, config_copy: Path) -> None:
+        """A bad value in fares.yaml is reported with the file and its line."""
+        fares = config_copy / "fares.yaml"
+        lines = fares.read_text().splitlines()
+        number = next(i for i, line in enumerate(lines) if "location_id" in line)
+        lines[number] = "  location_id: -3"
+        fares.write_text("\n".join(lines) + "\n")
+        code, _, err = run("check-config", "--config", str(config_copy))
+        assert code == EXIT_CONFIG
+        assert f"fares.yaml:{number + 1}:" in err
+        assert "station.location_id" in err
+
+
+class TestLogs:
+    """Logs go to stderr, never to the JSON stream, and never carry keys."""
+
+    def test_traffic_level_logs_apdus_on_stderr(self) -> None:
+        """--log-level traffic logs each APDU with its timing; stdout stays pure JSON."""
+        code, out, err = run(
+            "demo", "--taps", "2", "--json", "--log-level", "traffic", "--config", str(CONFIG)
+        )
+        assert code == 0
+        assert all(json.loads(line)["tap"] for line in out.splitlines())
+        assert "00A4040009315449432E4943413100" in err
+        assert " ms)" in err
+        for master in ("000102030405060708090A0B0C0D0E0F", "202122232425262728292A2B2C2D2E2F"):
+            assert master not in err.upper()
