@@ -29,6 +29,15 @@ _OUTCOME_COLOURS = {
 }
 
 
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder (default: $CALYPSO_VALIDATOR_CONFIG, else ./config).",
+)
+
+
 def _config_dir(value: Path | None) -> Path:
     return value if value is not None else default_config_dir()
 
@@ -55,13 +64,7 @@ def main() -> None:
     help="Seed of the simulation (same seed, same run).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per tap on stdout.")
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder (default: ./config).",
-)
+@config_option
 @click.option(
     "--start",
     type=click.DateTime(),
@@ -126,13 +129,7 @@ def _tap_line(index: int, at: dt.datetime, tap: dict[str, object]) -> str:
 
 
 @main.command("check-config")
-@click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder (default: ./config).",
-)
+@config_option
 def check_config(config: Path | None) -> None:
     """Validate every configuration file and say what is wrong, with file and line."""
     from calypso.profile import load_profile
