@@ -153,3 +153,12 @@ def check_config(config: Path | None) -> None:
         f"{config_dir}: valid ({mode} mode, {len(keys.keys)} SAM keys, "
         f"{len(profiles)} card profiles)"
     )
+
+
+def _register_extensions() -> None:
+    from validator.cli_readers import register
+
+    register(main)
+
+
+_register_extensions()
