@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The tap journal: append-only JSON Lines, fsynced, chained by SHA-256, optionally HMACed.
+
+One entry per tap, written and fsynced before the gate gives feedback (DESIGN section 6).
+Each entry carries ``prev``, the SHA-256 of the previous entry's line (across files), so a
+removed or edited entry breaks the chain. With a journal key each entry also carries ``hmac``,
+HMAC-SHA256 over the line without that field. Files rotate by size or by day. At start-up a
+torn last line (a crash mid-write) is moved to a quarantine file and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+GENESIS = "0" * 64
+FILE_PREFIX = "journal-"
+FILE_SUFFIX = ".jsonl"
+QUARANTINE_PREFIX = "quarantine-"
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or written: the validator must stop serving taps."""
+
+
+def canonical(entry: Mapping[str, Any]) -> str:
+    """The one serialisation of an entry: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def line_hash(line: str) -> str:
+    """SHA-256 of a journal line (without its newline), in hex."""
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
+def entry_mac(key: bytes, entry: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 of the canonical entry without its ``hmac`` field, in hex."""
+    body = {k: v for k, v in entry.items() if k != "hmac"}
+    return hmac.new(key, canonical(body).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A torn tail moved aside at start-up."""
+
+    source: Path
+    quarantine: Path
+    size: int
+
+
+@dataclass
+class OpenReport:
+    """What start-up found: where the chain continues and what was set aside."""
+
+    last_seq: int = 0
+    last_hash: str = GENESIS
+    files: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+def journal_files(directory: Path) -> list[Path]:
+    """The journal files of a directory, oldest first (names sort by date then index)."""
+    return sorted(directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}"))
+
+
+class Journal:
+    """A single-writer journal in one directory (an exclusive lock keeps a second writer out)."""
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        key: bytes | None = None,
+        max_bytes: int = 16 * 1024 * 1024,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self._key = key
+        self.max_bytes = max_bytes
+        self._clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
+        self._lock: IO[str] | None = None
+        self.report = OpenReport()
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.directory)!r}, hmac={'on' if self._key else 'off'})"
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the last committed entry (0 when empty)."""
+        return self.report.last_seq
+
+    def open(self) -> OpenReport:
+        """Lock the directory, repair a torn tail, and find where the chain continues."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.directory / ".lock", "a", encoding="utf-8")
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JournalError(f"{self.directory}: another process writes this journal") from None
+        except OSError as exc:
+            raise JournalError(f"{self.directory}: cannot open the journal: {exc}") from None
+        files = journal_files(self.directory)
+        self.report = OpenReport(files=len(files))
+        for path in reversed(files):
+            quarantined = _repair_tail(path, self.directory)
+            if quarantined is not None:
+                self.report.quarantined.append(quarantined)
+            last = _last_line(path)
+            if last is not None:
+                entry = json.loads(last)
+                self.report.last_seq = int(entry["seq"])
+                self.report.last_hash = line_hash(last)
+                break
+        return self.report
+
+    def append(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """Add sequence, time and chain fields, write one line and fsync it; returns the entry."""
+        if self._lock is None:
+            raise JournalError("journal not opened")
+        now = self._clock()
+        full: dict[str, Any] = dict(entry)
+        full["seq"] = self.report.last_seq + 1
+        full.setdefault("time", now.isoformat())
+        full["prev"] = self.report.last_hash
+        if self._key is not None:
+            full["hmac"] = entry_mac(self._key, full)
+        line = canonical(full)
+        handle = self._writable(now, len(line) + 1)
+        try:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            raise JournalError(f"cannot write the journal: {exc}") from exc
+        self.report.last_seq = full["seq"]
+        self.report.last_hash = line_hash(line)
+        return full
+
+    def close(self) -> None:
+        """Close the current file and release the lock."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> Journal:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _writable(self, now: dt.datetime, size: int) -> IO[str]:
+        day = now.strftime("%Y%m%d")
+        if self._file is not None and self._path is not None:
+            same_day = self._path.name.startswith(f"{FILE_PREFIX}{day}-")
+            if same_day and self._file.tell() + size <= self.max_bytes:
+                return self._file
+            self._file.close()
+            self._file = None
+        existing = [
+            p for p in journal_files(self.directory) if p.name.startswith(FILE_PREFIX + day)
+        ]
+        if existing and self._file is None and self._path is None:
+            path = existing[-1]  # continue today's last file after a restart
+            if path.stat().st_size + size > self.max_bytes:
+                path = self._next_path(day, existing)
+        else:
+            path = self._next_path(day, existing)
+        created = not path.exists()
+        self._file = open(path, "a", encoding="utf-8")
+        self._path = path
+        if created:
+            _fsync_dir(self.directory)
+        return self._file
+
+    def _next_path(self, day: str, existing: list[Path]) -> Path:
+        index = 1
+        if existing:
+            index = int(existing[-1].stem.rsplit("-", 1)[1]) + 1
+        return self.directory / f"{FILE_PREFIX}{day}-{index:04d}{FILE_SUFFIX}"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _last_line(path: Path) -> str | None:
+    last = None
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                last = line.rstrip("\n")
+    return last
+
+
+def _repair_tail(path: Path, directory: Path) -> Quarantined | None:
+    """Move an unterminated or unparsable last line to a quarantine file; truncate it away."""
+    data = path.read_bytes()
+    if not data:
+        return None
+    cut = len(data)
+    if not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+    else:
+        start = data.rfind(b"\n", 0, len(data) - 1) + 1
+        try:
+            json.loads(data[start:-1].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            cut = start
+    if cut == len(data):
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    quarantine = directory / f"{QUARANTINE_PREFIX}{path.stem}-{stamp}.bin"
+    with open(quarantine, "wb") as out:
+        out.write(data[cut:])
+        out.flush()
+        os.fsync(out.fileno())
+    with open(path, "r+b") as handle:
+        handle.truncate(cut)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(directory)
+    return Quarantined(path, quarantine, len(data) - cut)
+
+
+def read_entries(paths: list[Path]) -> Iterator[tuple[Path, int, str]]:
+    """Every non-empty line of the given files in order: (file, line number, line)."""
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield path, number, line.rstrip("\n")
