@@ -7,16 +7,19 @@ import datetime as dt
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 import structlog
 
 from calypso.yamlfile import ConfigError
+from validator.journal import Journal, JournalError
 from validator.logs import LEVELS, configure
 from validator.settings import default_config_dir, load_settings
 
 EXIT_CONFIG = 2
+EXIT_JOURNAL = 3
 log = structlog.get_logger("validator")
 
 _OUTCOME_COLOURS = {
@@ -78,6 +81,19 @@ def main() -> None:
     show_default=True,
     help="Log level on stderr (traffic logs every APDU).",
 )
+@click.option(
+    "--tear-rate",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.05,
+    show_default=True,
+    help="Probability that a tap's card leaves the field at a random APDU.",
+)
+@click.option(
+    "--journal-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write the demo's journal there (default: a new temporary folder).",
+)
 def demo(
     taps: int,
     seed: int,
@@ -85,6 +101,8 @@ def demo(
     config: Path | None,
     start: dt.datetime | None,
     log_level: str,
+    tear_rate: float,
+    journal_dir: Path | None,
 ) -> None:
     """Simulate a stream of passengers on emulated cards and the software SAM."""
     from validator.demo import run_demo
@@ -92,25 +110,41 @@ def demo(
     config_dir = _config_dir(config)
     if start is None:
         start = dt.datetime.combine(dt.date.today(), dt.time(7, 0))
+    if journal_dir is None:
+        journal_dir = Path(tempfile.mkdtemp(prefix="validator-demo-journal-"))
     try:
         settings = load_settings(config_dir)
         configure(settings.log_format, log_level)
         times: list[float] = []
-        for tap in run_demo(config_dir, settings, taps=taps, seed=seed, start=start):
-            times.append(tap.result.elapsed * 1000)
-            log.info("tap", **tap.as_json())
-            if as_json:
-                click.echo(json.dumps(tap.as_json(), sort_keys=False))
-            else:
-                click.echo(_tap_line(tap.index, tap.at, tap.result.summary()))
+        with Journal(journal_dir) as journal:
+            for tap in run_demo(
+                config_dir,
+                settings,
+                taps=taps,
+                seed=seed,
+                start=start,
+                journal=journal,
+                tear_rate=tear_rate,
+            ):
+                times.append(tap.result.elapsed * 1000)
+                log.info("tap", **tap.as_json())
+                if as_json:
+                    click.echo(json.dumps(tap.as_json(), sort_keys=False))
+                else:
+                    click.echo(_tap_line(tap.index, tap.at, tap.result.summary()))
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+    except JournalError as exc:
+        click.echo(f"journal error: {exc}", err=True)
+        sys.exit(EXIT_JOURNAL)
+    message = f"journal: {journal_dir}"
     if not as_json and times:
-        click.echo(
+        message = (
             f"\n{len(times)} taps, median {statistics.median(times):.1f} ms per tap "
-            f"(host time, emulated card and software SAM)"
+            f"(host time, emulated card and software SAM); {message}"
         )
+    click.echo(message, err=as_json)
 
 
 def _tap_line(index: int, at: dt.datetime, tap: dict[str, object]) -> str:

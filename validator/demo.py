@@ -22,14 +22,14 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.fares import FareRules, TapContext
-from validator.outcome import TapResult
-from validator.procedure import validate
+from validator.journal import Journal
+from validator.outcome import Outcome, TapResult
+from validator.processor import TapProcessor, TapRecord
 from validator.session import Ratification
 from validator.settings import ValidatorSettings
 
-# Chances per tap, for a lively but mostly smooth stream.
-_REPEAT_TAP = 0.12  # the same passenger taps again a few seconds later
-_HURRIED = 0.08  # the card leaves the field mid-transaction
+# Chance that the same passenger taps again a few seconds later (anti-passback shows up).
+_REPEAT_TAP = 0.08
 
 # Cards per profile in the fleet: most passengers carry a valid title.
 _COPIES = {"season_pass": 4, "multi_trip": 6}
@@ -37,18 +37,34 @@ _COPIES = {"season_pass": 4, "multi_trip": 6}
 
 @dataclass(frozen=True, slots=True)
 class DemoTap:
-    """One simulated tap: its index, the simulated time, and what the validator did."""
+    """One simulated tap: the simulated time and what the validator did and journaled."""
 
-    index: int
     at: dt.datetime
-    result: TapResult
+    record: TapRecord
+    station: int
+
+    @property
+    def index(self) -> int:
+        """Tap number, from 1."""
+        return self.record.index
+
+    @property
+    def result(self) -> TapResult:
+        """The tap's result."""
+        return self.record.result
 
     def as_json(self) -> dict[str, object]:
-        """The tap as one JSON object."""
+        """The tap as one JSON object (the foundation fields, then station and journal links)."""
+        summary = self.result.summary()
+        if self.result.outcome is Outcome.UNKNOWN:
+            summary["debit"] = self.result.sent_debit  # what was sent, pending resolution
         return {
             "tap": self.index,
             "time": self.at.isoformat(timespec="seconds"),
-            **self.result.summary(),
+            **summary,
+            "station": self.station,
+            "recovered_from": self.record.recovered_from,
+            "journal_seq": self.record.seq,
         }
 
 
@@ -81,8 +97,10 @@ def run_demo(
     taps: int,
     seed: int,
     start: dt.datetime,
+    journal: Journal | None = None,
+    tear_rate: float = 0.05,
 ) -> Iterator[DemoTap]:
-    """Simulate ``taps`` passengers and yield each tap's result as it happens."""
+    """Simulate ``taps`` passengers and yield each tap as it happens (journaled if asked)."""
     if not settings.simulation:
         raise ConfigError(
             config_dir / "validator.yaml",
@@ -97,34 +115,37 @@ def run_demo(
     sam_reader = EmulatedReader("software SAM")
     sam_reader.insert(software_sam)
     sam_channel = ApduChannel(sam_reader.connect(), label="sam")
-    sam = LegacySam(sam_channel)
-    sam.prefetch()
+    processor = TapProcessor(
+        sam=LegacySam(sam_channel),
+        sam_channel=sam_channel,
+        rules=rules,
+        aids=settings.aid_bytes(),
+        validator_id=settings.validator_id,
+        journal=journal,
+        ratification=Ratification(settings.ratification),
+        budget_s=settings.time_budget_ms / 1000,
+    )
+    processor.prefetch()
     fleet = build_fleet(config_dir / settings.cards, rnd)
     card_reader = EmulatedReader("contactless")
-    ratification = Ratification(settings.ratification)
+    station = rules.station.location_id
     now = start
     card = rnd.choice(fleet)
-    for index in range(1, taps + 1):
-        if index > 1 and rnd.random() < _REPEAT_TAP:
+    again = False
+    for _ in range(taps):
+        if again or (processor.taps and rnd.random() < _REPEAT_TAP):
             now += dt.timedelta(seconds=rnd.randint(3, 20))
         else:
             now += dt.timedelta(seconds=rnd.randint(30, 900))
             card = rnd.choice(fleet)
         card_reader.insert(card)
-        if rnd.random() < _HURRIED:
-            kind = rnd.choice(list(FaultKind)[:3])
-            card_reader.inject(Fault(kind, rnd.randint(2, 8)))
-        connection = card_reader.connect()
-        result = validate(
-            connection,
-            sam,
-            rules,
-            TapContext(now, rules.station.location_id),
-            aids=settings.aid_bytes(),
-            sam_channel=sam_channel,
-            ratification=ratification,
-        )
+        if rnd.random() < tear_rate:
+            kind = rnd.choice([FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING])
+            card_reader.inject(Fault(kind, rnd.randint(2, 9)))
+        record = processor.process(card_reader.connect(), TapContext(now, station))
         card_reader.clear_faults()
         card_reader.remove()
-        sam.prefetch()  # between taps, off the next passenger's time
-        yield DemoTap(index, now, result)
+        processor.prefetch()  # between taps, off the next passenger's time
+        # A passenger whose gate stayed shut by accident tries again at once.
+        again = record.result.outcome in (Outcome.CARD_LOST, Outcome.UNKNOWN)
+        yield DemoTap(now, record, station)

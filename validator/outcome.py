@@ -44,6 +44,28 @@ class TapResult:
     sam_trace: list[Exchange] = field(default_factory=list)
     writes: list[bytes] = field(default_factory=list)
     elapsed: float = 0.0
+    product_type: str | None = None
+    ratified_seen: bool | None = None
+    state_read: dict[str, str] = field(default_factory=dict)  # "SFI:record" -> hex, as read
+    terminal_mac: bytes | None = None
+    card_mac: bytes | None = None
+    retryable: bool = False  # failed before Close, card perhaps still there: rerun once
+    attempts: int = 1
+
+    @property
+    def sent_debit(self) -> int:
+        """Units of the Decrease actually sent (the debit of an ``unknown`` tap)."""
+        if self.decision is None or self.decision.debit is None:
+            return 0
+        return self.decision.debit.units if any(w[1] == 0x30 for w in self.writes) else 0
+
+    @property
+    def event_sent(self) -> bytes | None:
+        """The event record of the Append Record sent in this tap, if any."""
+        for write in self.writes:
+            if write[1] == 0xE2 and len(write) > 5:
+                return write[5 : 5 + write[4]]
+        return None
 
     @property
     def card_apdus(self) -> int:

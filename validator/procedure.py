@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from calypso.card import CalypsoCard
 from calypso.commands.select import (
@@ -30,7 +31,7 @@ from calypso.layouts.demo import (
     Event,
 )
 from readers.apdu import SW
-from readers.base import CardConnection, ReaderError
+from readers.base import CardConnection, CardRemovedError, ReaderError
 from readers.channel import ApduChannel
 from sam.base import Sam, SamError
 from validator import fares
@@ -63,7 +64,8 @@ def validate(
     card = ApduChannel(connection, label="card")
     sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
     start = time.perf_counter()
-    result = _run(card, sam, rules, context, aids, ratification)
+    tap = _Tap(card, sam, rules, context, aids, ratification)
+    result = tap.run()
     result.elapsed = time.perf_counter() - start
     result.card_trace = list(card.exchanges)
     if sam_channel is not None:
@@ -71,138 +73,150 @@ def validate(
     return result
 
 
-def _select(card: ApduChannel, aids: Sequence[bytes]) -> ApplicationInfo:
-    for aid in aids:
-        command = select_application(aid)
-        response = card.transmit(command)
-        if response.sw == SW.FILE_NOT_FOUND:
-            continue
-        info = parse_select_application(response, command)
-        if aid_matches(aid, info.df_name):
-            return info
-    raise NoApplicationError("no configured AID on this card")
+@dataclass
+class _Tap:
+    """One attempt: what it has learnt so far, so that any exit can report all of it."""
 
-
-def _run(
-    card: ApduChannel,
-    sam: Sam,
-    rules: FareRules,
-    context: TapContext,
-    aids: Sequence[bytes],
-    ratification: Ratification,
-) -> TapResult:
-    serial: bytes | None = None
+    card: ApduChannel
+    sam: Sam
+    rules: FareRules
+    context: TapContext
+    aids: Sequence[bytes]
+    ratification: Ratification
+    app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
-    try:
-        app = _select(card, aids)
-        serial = app.serial
+    state_read: dict[str, str] | None = None
+
+    def run(self) -> TapResult:
+        """Select, authenticate, read, decide, write and close; map every failure to an Outcome."""
+        try:
+            return self._validate()
+        except NoApplicationError as exc:
+            return self._finish(Outcome.DENIED, "no_application", str(exc))
+        except CloseOutcomeUnknownError as exc:
+            return self._finish(Outcome.UNKNOWN, "close_unanswered", str(exc))
+        except TerminalMacRejectedError as exc:
+            return self._finish(Outcome.DENIED, "card_not_authentic", str(exc))
+        except InvalidCardMacError as exc:
+            return self._finish(Outcome.DENIED, "card_mac_invalid", str(exc))
+        except CardRemovedError as exc:
+            return self._finish(Outcome.CARD_LOST, "card_lost", str(exc))
+        except ReaderError as exc:
+            return self._finish(Outcome.CARD_LOST, "card_lost", str(exc), retryable=True)
+        except SamError as exc:
+            return self._finish(Outcome.ERROR, "sam_error", str(exc))
+        except (CardCommandError, CardResponseError) as exc:
+            return self._finish(Outcome.ERROR, "card_error", str(exc), retryable=True)
+
+    def _validate(self) -> TapResult:
+        self.app = app = self._select()
         if app.invalidated:
-            return TapResult(
-                Outcome.DENIED, "card_invalidated", "the application is invalidated", serial=serial
+            return self._finish(
+                Outcome.DENIED, "card_invalidated", "the application is invalidated"
             )
-        if rules.is_denied(serial):
-            return TapResult(
-                Outcome.DENIED,
-                fares.Reason.DENY_LISTED.value,
-                "card serial is on the deny list",
-                serial=serial,
-            )
+        if self.rules.is_denied(app.serial):
+            reason = fares.Reason.DENY_LISTED.value
+            return self._finish(Outcome.DENIED, reason, "card serial is on the deny list")
         image = CalypsoCard(app)
-        session = SecureSession(card, sam.session_crypto(serial), image)
+        self.session = session = SecureSession(
+            self.card, self.sam.session_crypto(app.serial), image
+        )
         with session:
             opened = session.open(WriteAccessLevel.DEBIT, read=(SFI_ENVIRONMENT, 1))
-            state = _read_state(session, image, opened.record_data, rules)
-            decision = fares.decide(state, context, rules)
+            state = self._read_state(session, image, opened.record_data)
+            self.decision = decision = fares.decide(state, self.context, self.rules)
             if decision.verdict is Verdict.DENY:
                 session.cancel()
-                return _result(Outcome.DENIED, decision, serial, session)
+                return self._finish(Outcome.DENIED)
             if decision.verdict is Verdict.GRANT:
                 if decision.debit is not None:
                     session.decrease(SFI_COUNTERS, decision.debit.counter, decision.debit.units)
                 if decision.event is not None:
                     session.append_record(SFI_EVENTS, decision.event.encode())
-            session.close(ratification)
-        outcome = Outcome.GRANTED if decision.verdict is Verdict.GRANT else Outcome.RECOVERED
-        return _result(outcome, decision, serial, session)
-    except NoApplicationError as exc:
-        return TapResult(Outcome.DENIED, "no_application", str(exc), serial=serial)
-    except CloseOutcomeUnknownError as exc:
-        return _failure(Outcome.UNKNOWN, "close_unanswered", str(exc), serial, session, decision)
-    except TerminalMacRejectedError as exc:
-        return _failure(Outcome.DENIED, "card_not_authentic", str(exc), serial, session, decision)
-    except InvalidCardMacError as exc:
-        return _failure(Outcome.DENIED, "card_mac_invalid", str(exc), serial, session, decision)
-    except ReaderError as exc:
-        return _failure(Outcome.CARD_LOST, "card_lost", str(exc), serial, session, decision)
-    except SamError as exc:
-        return _failure(Outcome.ERROR, "sam_error", str(exc), serial, session, decision)
-    except (CardCommandError, CardResponseError) as exc:
-        return _failure(Outcome.ERROR, "card_error", str(exc), serial, session, decision)
+            session.close(self.ratification)
+        granted = decision.verdict is Verdict.GRANT
+        return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)
 
+    def _select(self) -> ApplicationInfo:
+        for aid in self.aids:
+            command = select_application(aid)
+            try:
+                response = self.card.transmit(command)
+            except CardRemovedError:
+                raise
+            except ReaderError:
+                # Before the session: a garbled or mute exchange is retried once.
+                response = self.card.transmit(command)
+            if response.sw == SW.FILE_NOT_FOUND:
+                continue
+            info = parse_select_application(response, command)
+            if aid_matches(aid, info.df_name):
+                return info
+        raise NoApplicationError("no configured AID on this card")
 
-def _read_state(
-    session: SecureSession, image: CalypsoCard, env_record: bytes, rules: FareRules
-) -> CardState:
-    """Read what the rules need with as few APDUs as the card allows."""
-    environment = Environment.decode(env_record)
-    event_record = session.read_records(SFI_EVENTS, 1)[1]
-    event = Event.decode(event_record)
-    contracts: dict[int, Contract] = {}
-    counters: dict[int, int] = {}
-    environment_usable = environment.version == 1
-    wanted = fares.candidate_contracts(event) if environment_usable else []
-    if wanted:
-        first, last = min(wanted), max(wanted)
-        records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
-        contracts = {n: Contract.decode(records[n]) for n in wanted if n in records}
-        if fares.needs_counters(contracts, rules):
-            counters = session.read_counters(SFI_COUNTERS)
-    return CardState(
-        serial=image.serial,
-        environment=environment,
-        event=event,
-        contracts=contracts,
-        counters=counters,
-        ratified=image.ratified is not False,
-    )
+    def _read_state(
+        self, session: SecureSession, image: CalypsoCard, env_record: bytes
+    ) -> CardState:
+        """Read what the rules need with as few APDUs as the card allows."""
+        environment = Environment.decode(env_record)
+        event = Event.decode(session.read_records(SFI_EVENTS, 1)[1])
+        contracts: dict[int, Contract] = {}
+        counters: dict[int, int] = {}
+        wanted = fares.candidate_contracts(event) if environment.version == 1 else []
+        if wanted:
+            first, last = min(wanted), max(wanted)
+            records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
+            contracts = {n: Contract.decode(records[n]) for n in wanted if n in records}
+            if fares.needs_counters(contracts, self.rules):
+                counters = session.read_counters(SFI_COUNTERS)
+        self.state_read = {
+            f"{sfi:02X}:{number}": data.hex().upper()
+            for sfi, records in sorted(image.records.items())
+            for number, data in sorted(records.items())
+        }
+        return CardState(
+            serial=image.serial,
+            environment=environment,
+            event=event,
+            contracts=contracts,
+            counters=counters,
+            ratified=image.ratified is not False,
+        )
 
-
-def _result(
-    outcome: Outcome, decision: Decision, serial: bytes, session: SecureSession
-) -> TapResult:
-    debit = decision.debit.units if decision.debit is not None and outcome is Outcome.GRANTED else 0
-    return TapResult(
-        outcome,
-        decision.reason.value,
-        decision.explanation,
-        serial=serial,
-        product=decision.product,
-        debit=debit,
-        remaining=decision.remaining,
-        mac_verified=session.mac_verified,
-        transaction_counter=session.image.transaction_counter,
-        decision=decision,
-        writes=list(session.writes),
-    )
-
-
-def _failure(
-    outcome: Outcome,
-    reason: str,
-    explanation: str,
-    serial: bytes | None,
-    session: SecureSession | None,
-    decision: Decision | None,
-) -> TapResult:
-    return TapResult(
-        outcome,
-        reason,
-        explanation,
-        serial=serial,
-        product=decision.product if decision is not None else None,
-        mac_verified=False,
-        transaction_counter=session.image.transaction_counter if session is not None else None,
-        decision=decision,
-        writes=list(session.writes) if session is not None else [],
-    )
+    def _finish(
+        self,
+        outcome: Outcome,
+        reason: str | None = None,
+        explanation: str | None = None,
+        *,
+        retryable: bool = False,
+    ) -> TapResult:
+        decision, session, app = self.decision, self.session, self.app
+        if reason is None or explanation is None:
+            assert decision is not None  # noqa: S101 - only decided taps omit the reason
+            reason, explanation = decision.reason.value, decision.explanation
+        debit = 0
+        if outcome is Outcome.GRANTED and decision is not None and decision.debit is not None:
+            debit = decision.debit.units
+        # A failure after Close was sent (unknown) or after the card committed is never rerun.
+        retryable = retryable and (session is None or session.card_mac is None)
+        return TapResult(
+            outcome,
+            reason,
+            explanation,
+            serial=app.serial if app is not None else None,
+            product=decision.product if decision is not None else None,
+            debit=debit,
+            remaining=decision.remaining if decision is not None and debit else None,
+            mac_verified=session.mac_verified if session is not None else False,
+            transaction_counter=session.image.transaction_counter if session else None,
+            decision=decision,
+            writes=list(session.writes) if session is not None else [],
+            product_type=app.startup.product_type.name if app is not None else None,
+            ratified_seen=session.image.ratified if session is not None else None,
+            state_read=dict(self.state_read or {}),
+            terminal_mac=session.terminal_mac if session is not None else None,
+            card_mac=session.card_mac if session is not None else None,
+            retryable=retryable and outcome in (Outcome.CARD_LOST, Outcome.ERROR),
+        )

@@ -98,6 +98,8 @@ class SecureSession:
         self.mac_verified = False
         self.ratification_sent = False
         self.writes: list[bytes] = []
+        self.terminal_mac: bytes | None = None
+        self.card_mac: bytes | None = None
         self._snapshot: CardSnapshot | None = None
 
     def __enter__(self) -> Self:
@@ -197,6 +199,7 @@ class SecureSession:
         """
         self._require_open()
         terminal_mac = self.crypto.finalize_session_mac()
+        self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE
         )
@@ -217,6 +220,7 @@ class SecureSession:
             self.state = SessionState.OPEN  # still open on the card: __exit__ aborts it
             raise
         self.state = SessionState.CLOSED
+        self.card_mac = closed.card_mac
         if ratification_mode is Ratification.COMMAND:
             try:
                 self.card.transmit(ratification())  # its status word is always ignored

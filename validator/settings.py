@@ -23,6 +23,8 @@ class ValidatorSettings(BaseModel):
         default=False,
         description="Accept the CSIM1 simulation keys (KVC F0h/F1h). Never true in production.",
     )
+    validator_id: str = Field(default="validator-1", min_length=1)
+    time_budget_ms: int = Field(default=500, ge=50, le=10_000)
     card_reader: str = "emulated"
     sam_reader: str = "emulated"
     aids: list[str] = Field(default_factory=lambda: ["315449432E49434131"], min_length=1)
