@@ -98,6 +98,8 @@ class EmulatedReader:
         self._atr = b""
         self._apdus = 0
         self._faults: list[Fault] = []
+        self._generation = 0  # bumped at each insertion
+        self._served = 0  # generation of the card last handed out by connect/wait_for_card
 
     def insert(self, handler: ApduHandler) -> None:
         """Put a card in the field: it is powered on and the APDU count restarts."""
@@ -107,6 +109,7 @@ class EmulatedReader:
             self._atr = handler.power_on()
             self._handler = handler
             self._apdus = 0
+            self._generation += 1
             self._cond.notify_all()
 
     def remove(self) -> None:
@@ -146,6 +149,7 @@ class EmulatedReader:
         with self._cond:
             if self._handler is None:
                 raise CardRemovedError("no card in the field")
+            self._served = self._generation
             return EmulatedConnection(self, self._handler, self._atr)
 
     def wait_for_card(self, timeout: float | None = None) -> EmulatedConnection | None:
@@ -156,12 +160,15 @@ class EmulatedReader:
             handler = self._handler
             if handler is None:  # pragma: no cover - wait_for guarantees a handler
                 return None
+            self._served = self._generation
             return EmulatedConnection(self, handler, self._atr)
 
     def wait_for_removal(self, timeout: float | None = None) -> bool:
-        """Block until the field is empty; False on timeout."""
+        """Block until the card last connected to has left (even if another took its place)."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._handler is None, timeout)
+            return self._cond.wait_for(
+                lambda: self._handler is None or self._generation != self._served, timeout
+            )
 
     def _remove_locked(self) -> None:
         if self._handler is not None:

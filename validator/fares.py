@@ -213,7 +213,8 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
         minutes=1
     )
     if 0 <= minutes and rules.same_group(event.location, context.location_id):
-        if not card.ratified and minutes <= rules.recovery_window_minutes:
+        recovery = rules.recovery_window_minutes
+        if not card.ratified and recovery and minutes <= recovery:
             return Decision(
                 Verdict.RECOVER,
                 Reason.RECOVERED_UNRATIFIED,

@@ -45,6 +45,8 @@ from validator.session import (
     TerminalMacRejectedError,
 )
 
+EVENT_LOG_RECORDS = 3
+
 
 class NoApplicationError(Exception):
     """None of the configured AIDs selected a Calypso application on this card."""
@@ -160,7 +162,10 @@ class _Tap:
     ) -> CardState:
         """Read what the rules need with as few APDUs as the card allows."""
         environment = Environment.decode(env_record)
-        event = Event.decode(session.read_records(SFI_EVENTS, 1)[1])
+        # The whole cyclic log in one APDU: the newest event decides, the older ones let an
+        # interrupted Close be recognised on the card later (processor.TapProcessor._resolve).
+        events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
+        event = Event.decode(events[1])
         contracts: dict[int, Contract] = {}
         counters: dict[int, int] = {}
         wanted = fares.candidate_contracts(event) if environment.version == 1 else []

@@ -24,7 +24,7 @@ from validator.outcome import Outcome, TapResult
 from validator.procedure import validate
 from validator.session import Ratification
 
-EVENT_KEY = "08:1"  # newest event record, as keyed in TapResult.state_read
+EVENT_PREFIX = "08:"  # event log records, as keyed in TapResult.state_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +121,12 @@ class TapProcessor:
         if result.serial is None or result.serial not in self.pending or not result.state_read:
             return
         pending = self.pending.pop(result.serial)
-        newest = result.state_read.get(EVENT_KEY)
-        committed = (
-            pending.event_sent is not None
-            and newest is not None
-            and bytes.fromhex(newest) == pending.event_sent
-        )
+        events = {
+            bytes.fromhex(data)
+            for key, data in result.state_read.items()
+            if key.startswith(EVENT_PREFIX)
+        }
+        committed = pending.event_sent is not None and pending.event_sent in events
         record.resolved = {
             "seq": pending.seq,
             "tap": pending.tap,
