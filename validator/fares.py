@@ -15,7 +15,14 @@ from enum import Enum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from calypso.layouts.demo import MAX_CONTRACTS, Contract, Environment, Event, PriorityCode
+from calypso.layouts.demo import (
+    MAX_CONTRACTS,
+    Contract,
+    Environment,
+    Event,
+    EventType,
+    PriorityCode,
+)
 
 
 class ProductKind(StrEnum):
@@ -40,6 +47,38 @@ class Product(BaseModel):
     kind: ProductKind
     name: str = Field(min_length=1)
     units_per_trip: int = Field(default=1, ge=1, le=0xFFFFFF)
+    zones: list[int] | None = Field(
+        default=None, description="Season pass: valid only at stations of these zones."
+    )
+    fare_by_zone: dict[int, int] = Field(
+        default_factory=dict, description="Stored value: units by station zone."
+    )
+    off_peak_percent: int = Field(
+        default=100, ge=0, le=100, description="Stored value: share of the fare off-peak."
+    )
+
+
+class PeakPeriod(BaseModel):
+    """A peak period: days of the week (0 Monday .. 6 Sunday) and a time range [start, end)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    start: dt.time
+    end: dt.time
+
+    def contains(self, when: dt.datetime) -> bool:
+        """Whether ``when`` falls in this period."""
+        return when.weekday() in self.days and self.start <= when.time() < self.end
+
+
+class HolderProfile(BaseModel):
+    """A reduced fare for a holder profile (the environment's HolderCompany code)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    percent: int = Field(ge=0, le=100)
 
 
 class Station(BaseModel):
@@ -49,6 +88,7 @@ class Station(BaseModel):
 
     location_id: int = Field(ge=0, le=0xFFFFFFFF)
     name: str = ""
+    zone: int = Field(default=1, ge=0)
 
 
 class FareRules(BaseModel):
@@ -62,6 +102,9 @@ class FareRules(BaseModel):
     products: list[Product]
     anti_passback_minutes: int = Field(default=1, ge=0)
     recovery_window_minutes: int = Field(default=1, ge=0)
+    transfer_minutes: int = Field(default=0, ge=0)
+    peak_periods: list[PeakPeriod] = Field(default_factory=list)
+    holder_profiles: dict[int, HolderProfile] = Field(default_factory=dict)
     deny_list: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -90,6 +133,10 @@ class FareRules(BaseModel):
             for members in self.station_groups.values()
         )
 
+    def is_peak(self, when: dt.datetime) -> bool:
+        """Whether ``when`` is in a peak period."""
+        return any(period.contains(when) for period in self.peak_periods)
+
     def is_denied(self, serial: bytes) -> bool:
         """Whether the card serial is on the deny list."""
         return serial.hex().upper() in {s.upper() for s in self.deny_list}
@@ -110,6 +157,7 @@ class Reason(StrEnum):
     TRIP_DEBITED = "trip_debited"
     VALUE_DEBITED = "value_debited"
     RECOVERED_UNRATIFIED = "recovered_unratified"
+    TRANSFER = "transfer"
     DENY_LISTED = "deny_listed"
     ENV_WRONG_VERSION = "environment_wrong_version"
     ENV_EXPIRED = "environment_expired"
@@ -121,6 +169,7 @@ class Reason(StrEnum):
     EXPIRED_TITLE = "expired_title"
     NO_TRIPS_LEFT = "no_trips_left"
     INSUFFICIENT_VALUE = "insufficient_value"
+    ZONE_NOT_COVERED = "zone_not_covered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +236,32 @@ def needs_counters(contracts: Mapping[int, Contract], rules: FareRules) -> bool:
     return False
 
 
+def _percent(units: int, percent: int) -> int:
+    """``percent`` of ``units``, rounded half up, never below 1 when there was a fare."""
+    if units == 0:
+        return 0
+    return max(1, (units * percent + 50) // 100)
+
+
+def fare_units(
+    product: Product, rules: FareRules, context: TapContext, environment: Environment
+) -> tuple[int, str]:
+    """Units one entry costs with this product here and now, and how that was found."""
+    if product.kind is not ProductKind.STORED_VALUE:
+        return product.units_per_trip, ""
+    zone = rules.station.zone
+    units = product.fare_by_zone.get(zone, product.units_per_trip)
+    notes = [f"zone {zone}"] if product.fare_by_zone else []
+    if rules.peak_periods and not rules.is_peak(context.now):
+        units = _percent(units, product.off_peak_percent)
+        notes.append("off-peak")
+    profile = rules.holder_profiles.get(environment.holder_company)
+    if profile is not None:
+        units = _percent(units, profile.percent)
+        notes.append(profile.name)
+    return units, ", ".join(notes)
+
+
 def _deny(reason: Reason, explanation: str) -> Decision:
     return Decision(Verdict.DENY, reason, explanation)
 
@@ -224,6 +299,9 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             )
         if rules.anti_passback_minutes and minutes <= rules.anti_passback_minutes:
             return _deny(Reason.ANTI_PASSBACK, f"already validated here at {event.stamp:%H:%M}")
+    transfer = _transfer(card, context, rules, event, minutes)
+    if transfer is not None:
+        return transfer
 
     priorities = list(event.priorities)
     reason, explanation = Reason.NO_VALID_TITLE, "no valid title on the card"
@@ -239,6 +317,10 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
         if product is None:
             explanation = f"contract {record}: tariff {contract.tariff} is not sold here"
             continue
+        if product.zones is not None and rules.station.zone not in product.zones:
+            reason = Reason.ZONE_NOT_COVERED
+            explanation = f"{product.name} does not cover zone {rules.station.zone}"
+            continue
         if contract.validity_end_date < today:
             priorities[record - 1] = PriorityCode.EXPIRED
             reason = Reason.EXPIRED_TITLE
@@ -246,18 +328,22 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             continue
         debit: Debit | None = None
         remaining: int | None = None
+        priced = ""
         if product.kind.uses_counter:
             units = card.counters.get(record, 0)
             if units <= 0:
                 priorities[record - 1] = PriorityCode.EXPIRED
                 reason, explanation = Reason.NO_TRIPS_LEFT, f"{product.name}: no units left"
                 continue
-            if units < product.units_per_trip:
+            fare, how = fare_units(product, rules, context, card.environment)
+            if units < fare:
                 reason = Reason.INSUFFICIENT_VALUE
-                explanation = f"{product.name}: {units} left, {product.units_per_trip} needed"
+                explanation = f"{product.name}: {units} left, {fare} needed"
                 continue
-            debit = Debit(record, product.units_per_trip)
-            remaining = units - product.units_per_trip
+            debit = Debit(record, fare)
+            remaining = units - fare
+            if how:
+                priced = f" ({how})"
         new_event = Event(
             version=1,
             date=today,
@@ -279,7 +365,7 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
         return Decision(
             Verdict.GRANT,
             Reason.TRIP_DEBITED if product.kind is ProductKind.MULTI_TRIP else Reason.VALUE_DEBITED,
-            f"{product.name}: {product.units_per_trip} debited, {remaining} left",
+            f"{product.name}: {debit.units if debit else 0} debited{priced}, {remaining} left",
             contract=record,
             product=product.name,
             debit=debit,
@@ -287,3 +373,36 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             event=new_event,
         )
     return _deny(reason, explanation)
+
+
+def _transfer(
+    card: CardState, context: TapContext, rules: FareRules, event: Event, minutes: int
+) -> Decision | None:
+    """A free interchange: a paid entry elsewhere (another station group) N minutes ago."""
+    if not rules.transfer_minutes or not 0 <= minutes <= rules.transfer_minutes:
+        return None
+    if event.event_type != EventType.ENTRY or rules.same_group(event.location, context.location_id):
+        return None
+    contract = card.contracts.get(event.contract_used)
+    product = rules.product(contract.tariff) if contract is not None else None
+    if contract is None or product is None or not product.kind.uses_counter:
+        return None
+    if contract.validity_end_date < context.now.date():
+        return None
+    interchange = Event(
+        version=1,
+        date=context.now.date(),
+        time=context.now.time().replace(second=0, microsecond=0),
+        location=context.location_id,
+        contract_used=event.contract_used,
+        priorities=event.priorities,
+        event_type=EventType.INTERCHANGE,
+    )
+    return Decision(
+        Verdict.GRANT,
+        Reason.TRANSFER,
+        f"interchange: paid entry at {event.location} at {event.stamp:%H:%M}",
+        contract=event.contract_used,
+        product=product.name,
+        event=interchange,
+    )

@@ -22,6 +22,17 @@ DATE_EPOCH = dt.date(2010, 1, 1)
 MAX_CONTRACTS = 4
 
 
+class EventType(IntEnum):
+    """Byte 14 of the event record: a project extension in the demo layout's padding.
+
+    The Keyple demo leaves bytes 14-28 as padding (0), so every demo card reads as ENTRY; this
+    validator writes INTERCHANGE for a free transfer, so that a transfer never chains another.
+    """
+
+    ENTRY = 0
+    INTERCHANGE = 1
+
+
 class PriorityCode(IntEnum):
     """ContractTariff / ContractPriority values (section 3.2); lower value = higher priority."""
 
@@ -108,6 +119,7 @@ class Event:
     location: int
     contract_used: int
     priorities: tuple[int, int, int, int] = field(default=(0, 0, 0, 0))
+    event_type: int = EventType.ENTRY
 
     @property
     def stamp(self) -> dt.datetime:
@@ -116,7 +128,7 @@ class Event:
 
     @classmethod
     def decode(cls, data: bytes) -> Event:
-        """Bytes 0 version, 1-2 date, 3-4 time, 5-8 location, 9 contract used, 10-13 priorities."""
+        """0 version, 1-2 date, 3-4 time, 5-8 location, 9 contract, 10-13 priorities, 14 type."""
         d = _record(data)
         return cls(
             version=d[0],
@@ -125,6 +137,7 @@ class Event:
             location=_u(d, 5, 4),
             contract_used=d[9],
             priorities=(d[10], d[11], d[12], d[13]),
+            event_type=d[14],
         )
 
     def encode(self) -> bytes:
@@ -132,7 +145,7 @@ class Event:
         out = bytes((self.version,)) + date_to_compact(self.date).to_bytes(2, "big")
         out += time_to_compact(self.time).to_bytes(2, "big")
         out += self.location.to_bytes(4, "big") + bytes((self.contract_used,))
-        out += bytes(self.priorities)
+        out += bytes(self.priorities) + bytes((self.event_type,))
         return out.ljust(RECORD_SIZE, b"\x00")
 
 

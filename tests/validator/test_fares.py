@@ -210,3 +210,121 @@ class TestFareFile:
         )
         with pytest.raises(ConfigError, match="share a tariff"):
             load_model(path, FareRules)
+
+
+SV_RULES_YAML = """
+station: {location_id: 101, zone: 2}
+station_groups: {central: [101, 102]}
+products:
+  - {tariff: 1, kind: season_pass, name: Pass}
+  - {tariff: 2, kind: multi_trip, name: Carnet}
+  - {tariff: 3, kind: stored_value, name: Purse, units_per_trip: 4,
+     fare_by_zone: {1: 2, 2: 6}, off_peak_percent: 50}
+  - {tariff: 4, kind: season_pass, name: Zone 1 pass, zones: [1]}
+peak_periods:
+  - {days: [0, 1, 2, 3, 4], start: "07:00", end: "09:30"}
+holder_profiles:
+  7: {name: student, percent: 50}
+transfer_minutes: 60
+"""
+MONDAY = dt.datetime(2026, 3, 2, 8, 0)  # a Monday, in the peak
+STUDENT = Environment(1, 2, dt.date(2024, 1, 1), dt.date(2030, 1, 1), holder_company=7)
+ZONE1_PASS = Contract(1, 4, dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+
+
+@pytest.fixture
+def sv_rules(tmp_path: Path) -> FareRules:
+    """Rules with zones, peak periods, a student profile and transfers, at a zone 2 station."""
+    path = tmp_path / "fares.yaml"
+    path.write_text(SV_RULES_YAML)
+    return load_model(path, FareRules)
+
+
+@pytest.mark.parametrize(
+    ("label", "now", "env", "units", "expected"),
+    [
+        ("zone 2 fare in the peak", MONDAY, ENV, 10, (Verdict.GRANT, 6)),
+        (
+            "peak starts at 07:00 sharp",
+            MONDAY.replace(hour=7, minute=0),
+            ENV,
+            10,
+            (Verdict.GRANT, 6),
+        ),
+        ("06:59 is off-peak: half", MONDAY.replace(hour=6, minute=59), ENV, 10, (Verdict.GRANT, 3)),
+        ("peak ends before 09:30", MONDAY.replace(hour=9, minute=30), ENV, 10, (Verdict.GRANT, 3)),
+        ("Sunday is off-peak", MONDAY + dt.timedelta(days=6), ENV, 10, (Verdict.GRANT, 3)),
+        ("student pays half", MONDAY, STUDENT, 10, (Verdict.GRANT, 3)),
+        (
+            "student off-peak pays a quarter, rounded",
+            MONDAY.replace(hour=12),
+            STUDENT,
+            10,
+            (Verdict.GRANT, 2),
+        ),
+        ("exactly enough", MONDAY, ENV, 6, (Verdict.GRANT, 6)),
+        ("one short", MONDAY, ENV, 5, (Verdict.DENY, 0)),
+        ("zero units", MONDAY, ENV, 0, (Verdict.DENY, 0)),
+    ],
+)
+def test_stored_value_fares(
+    sv_rules: FareRules,
+    label: str,
+    now: dt.datetime,
+    env: Environment,
+    units: int,
+    expected: tuple[Verdict, int],
+) -> None:
+    """Stored value: zone fare, peak boundaries, reduced fare, exact and insufficient value."""
+    card = state(event((3, 0, 0, 0)), {1: PURSE}, {1: units}, env=env)
+    decision = decide(card, TapContext(now, HERE), sv_rules)
+    debited = decision.debit.units if decision.debit else 0
+    assert (decision.verdict, debited) == expected, label
+
+
+class TestValidityAndZones:
+    """Validity on its last day, zones of a season pass."""
+
+    def test_last_day_is_valid(self, rules: FareRules) -> None:
+        """A contract is valid through its end date, and not the day after."""
+        last = Contract(1, PriorityCode.SEASON_PASS, dt.date(2026, 1, 1), NOW.date())
+        card = state(event((1, 0, 0, 0)), {1: last})
+        assert run(card, rules).verdict is Verdict.GRANT
+        assert run(card, rules, NOW + dt.timedelta(days=1)).reason is Reason.EXPIRED_TITLE
+
+    def test_zone_pass_outside_its_zone(self, sv_rules: FareRules) -> None:
+        """A zone 1 pass is refused at a zone 2 station."""
+        card = state(event((4, 0, 0, 0)), {1: ZONE1_PASS})
+        decision = decide(card, TapContext(MONDAY, HERE), sv_rules)
+        assert decision.reason is Reason.ZONE_NOT_COVERED
+
+
+class TestTransfer:
+    """A paid entry elsewhere within the window makes this entry a free interchange."""
+
+    def paid_entry(self, minutes_ago: int, where: int = 201, kind: int = 0) -> Event:
+        """The card's last event: a paid entry ``minutes_ago`` at ``where``."""
+        at = MONDAY - dt.timedelta(minutes=minutes_ago)
+        return Event(1, at.date(), at.time(), where, 1, (2, 0, 0, 0), event_type=kind)
+
+    @pytest.mark.parametrize(("minutes_ago", "free"), [(1, True), (60, True), (61, False)])
+    def test_window_edge(self, sv_rules: FareRules, minutes_ago: int, free: bool) -> None:
+        """60 minutes after a paid entry elsewhere is still free; 61 pays."""
+        card = state(self.paid_entry(minutes_ago), {1: CARNET}, {1: 5})
+        decision = decide(card, TapContext(MONDAY, HERE), sv_rules)
+        assert (decision.reason is Reason.TRANSFER) is free
+        if free:
+            assert decision.debit is None
+            assert decision.event is not None and decision.event.event_type == 1
+        else:
+            assert decision.debit is not None
+
+    def test_no_transfer_within_the_same_group(self, sv_rules: FareRules) -> None:
+        """A paid entry at a station of the same group is not a transfer."""
+        card = state(self.paid_entry(10, where=102), {1: CARNET}, {1: 5})
+        assert decide(card, TapContext(MONDAY, HERE), sv_rules).reason is Reason.TRIP_DEBITED
+
+    def test_no_transfer_after_a_transfer(self, sv_rules: FareRules) -> None:
+        """An interchange does not open another free interchange."""
+        card = state(self.paid_entry(10, kind=1), {1: CARNET}, {1: 5})
+        assert decide(card, TapContext(MONDAY, HERE), sv_rules).reason is Reason.TRIP_DEBITED

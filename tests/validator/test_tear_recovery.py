@@ -94,7 +94,7 @@ def run_scenario(tmp_path: Path, index: int, kind: FaultKind, place: str) -> lis
     problems: list[str] = []
     first = validators["A"].tap(card, START, Fault(kind, index))
     second = validators[place].tap(card, START + dt.timedelta(seconds=15))
-    third = validators["A"].tap(card, START + dt.timedelta(minutes=30))
+    third = validators["A"].tap(card, START + dt.timedelta(hours=3))  # past every window
     taps = [first, second, third]
     for record in taps:
         result = record.result
