@@ -8,19 +8,51 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := readers calypso sam validator
 
-.PHONY: demo test lint typecheck unit setup clean
+# The real PC/SC stack for the end-to-end tests (pcscd with the vpcd virtual reader), and what
+# pip needs to compile pyscard (there is no Linux wheel). Installed with apt-get when missing.
+SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev
+
+.PHONY: demo test lint typecheck unit setup system-deps clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Order-only: checking the system packages never forces a venv rebuild by itself.
+$(STAMP): pyproject.toml | system-deps
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is needed ($(PYTHON) is older)"; exit 1; }
 	@$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || \
 		{ echo "python3-venv is missing: apt-get install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if pkg-config --exists libpcsclite 2>/dev/null; then \
+		echo "$(BIN)/python -m pip install --quiet -e '.[dev,pcsc,nfc]'"; \
+		$(BIN)/python -m pip install --quiet -e '.[dev,pcsc,nfc]'; \
+	else \
+		echo "libpcsclite-dev is missing: installing without pyscard (the PC/SC tests will skip)"; \
+		$(BIN)/python -m pip install --quiet -e '.[dev,nfc]'; \
+	fi
 	@touch $@
+
+# Installs the missing SYSTEM_PACKAGES as root, or through sudo when it needs no password;
+# otherwise says what to install and goes on (the PC/SC tests then skip with the reason).
+system-deps:
+	@command -v dpkg >/dev/null 2>&1 || \
+		{ echo "system-deps: no dpkg here; install pcscd, vpcd (vsmartcard) and libpcsclite by hand"; exit 0; }; \
+	missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$pkg 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$pkg"; \
+	done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	else \
+		echo "system-deps: missing:$$missing"; \
+		echo "system-deps: run 'sudo apt-get install -y$$missing' (PC/SC tests skip meanwhile)"; \
+		exit 0; \
+	fi; \
+	echo "system-deps: installing$$missing"; \
+	$$sudo apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing
 
 demo: $(STAMP)
 	$(BIN)/validator demo --taps 20 --seed 1
