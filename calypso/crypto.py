@@ -170,3 +170,105 @@ def _check_key(key: bytes) -> None:
     if len(key) != KEY_LENGTH:
         # Never echo the key itself: only its length.
         raise ValueError(f"AES-128 key expected, got {len(key)} bytes")
+
+
+# --- PIN, Change Key and Stored Value derivations (csim1.md 3.6-3.8) ---------------------
+
+PURPOSE_SV = 0x03
+PIN_LENGTH = 4
+CARD_CHALLENGE_LENGTH = 8
+KEY_BLOB_ALGORITHM = 0x90  # the ALG byte Keyple passes to Card Generate Key (section 3 table)
+NULL_KEY = bytes(KEY_LENGTH)  # the "null key" that ciphers a key for a blank card
+
+
+def pin_key(base_key: bytes, card_challenge: bytes) -> bytes:
+    """K_PIN = KDF(K_B, "CSIM1 PIN", CC8, 16) (csim1.md 3.6)."""
+    _check_key(base_key)
+    _check_card_challenge(card_challenge)
+    return kdf(base_key, LABEL_PIN, card_challenge, KEY_LENGTH)
+
+
+def cipher_pin_presentation(k_pin: bytes, pin: bytes) -> bytes:
+    """Verify PIN block: CMAC(K_PIN, 01h || PIN4)[0:8] (csim1.md 3.6)."""
+    _check_pin(pin)
+    return cmac(k_pin, b"\x01" + pin)[:8]
+
+
+def cipher_pin_modification(k_pin: bytes, current_pin: bytes, new_pin: bytes) -> bytes:
+    """Change PIN block: AES-ECB(K_PIN, CUR4 || NEW4 || 02h || 0^7) (csim1.md 3.6)."""
+    _check_pin(current_pin)
+    _check_pin(new_pin)
+    block = current_pin + new_pin + b"\x02" + bytes(7)
+    encryptor = Cipher(algorithms.AES(k_pin), modes.ECB()).encryptor()  # noqa: S305 - one block
+    return encryptor.update(block) + encryptor.finalize()
+
+
+def decipher_pin_modification(k_pin: bytes, block: bytes) -> tuple[bytes, bytes] | None:
+    """Card side of Change PIN: (CUR4, NEW4), or None if the 02h || 0^7 redundancy is wrong."""
+    if len(block) != 16:
+        return None
+    decryptor = Cipher(algorithms.AES(k_pin), modes.ECB()).decryptor()  # noqa: S305 - one block
+    plain = decryptor.update(block) + decryptor.finalize()
+    if plain[8:] != b"\x02" + bytes(7):
+        return None
+    return plain[:4], plain[4:8]
+
+
+def key_encryption_key(
+    issuer_key: bytes, card_challenge: bytes, new_kif: int, new_kvc: int
+) -> bytes:
+    """KEK = KDF(K_iss, "CSIM1 KEY", CC8 || newKIF || newKVC, 16) (csim1.md 3.7)."""
+    _check_key(issuer_key)
+    _check_card_challenge(card_challenge)
+    return kdf(issuer_key, LABEL_KEY, card_challenge + bytes((new_kif, new_kvc)), KEY_LENGTH)
+
+
+def wrap_card_key(kek: bytes, new_kif: int, new_kvc: int, new_key: bytes) -> bytes:
+    """Change Key blob: AES-KW(KEK, newKIF || newKVC || 90h || 0^5 || K_new), 32 bytes (3.7)."""
+    _check_key(new_key)
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap  # appended section
+
+    plain = bytes((new_kif, new_kvc, KEY_BLOB_ALGORITHM)) + bytes(5) + new_key
+    return aes_key_wrap(kek, plain)
+
+
+def unwrap_card_key(kek: bytes, blob: bytes) -> tuple[int, int, bytes] | None:
+    """Card side of Change Key: (newKIF, newKVC, K_new), or None if the blob does not unwrap."""
+    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
+
+    try:
+        plain = aes_key_unwrap(kek, blob)
+    except (InvalidUnwrap, ValueError):
+        return None
+    if len(plain) != 24 or plain[2] != KEY_BLOB_ALGORITHM or plain[3:8] != bytes(5):
+        return None
+    return plain[0], plain[1], plain[8:]
+
+
+def sv_key(card_key: bytes, *, extended: bool, kif: int, kvc: int) -> bytes:
+    """K_SV = KDF(K_card, "CSIM1 SV", mode || KIF || KVC, 16) (csim1.md 3.8)."""
+    _check_key(card_key)
+    mode = MODE_EXTENDED if extended else MODE_REGULAR
+    return kdf(card_key, LABEL_SV, bytes((mode, kif, kvc)), KEY_LENGTH)
+
+
+def sv_mac(k_sv: bytes, sv_get: bytes, sv_command: bytes, *, extended: bool) -> tuple[bytes, bytes]:
+    """(hi, lo) of M = CMAC(K_SV, frame(A) || frame(B) || 00 03 00) (csim1.md 3.8).
+
+    ``sv_get`` is A (SV Get header INS P1 P2 Le, then the full response with SW); ``sv_command``
+    is B (INS P1 P2 then the SV command data without the terminal SV MAC). Regular: hi 5 bytes,
+    lo 3; extended: hi 10, lo 6.
+    """
+    full = cmac(k_sv, frame(sv_get) + frame(sv_command) + bytes((0, PURPOSE_SV, 0)))
+    hi_size, lo_size = (10, 6) if extended else (5, 3)
+    return full[:hi_size], full[hi_size : hi_size + lo_size]
+
+
+def _check_pin(pin: bytes) -> None:
+    if len(pin) != PIN_LENGTH:
+        raise ValueError(f"a PIN is {PIN_LENGTH} bytes, got {len(pin)}")
+
+
+def _check_card_challenge(challenge: bytes) -> None:
+    if len(challenge) != CARD_CHALLENGE_LENGTH:
+        raise ValueError(f"card challenge must be 8 bytes, got {len(challenge)}")

@@ -3,19 +3,26 @@
 
 Key bytes live in pydantic ``SecretBytes`` (repr ``SecretBytes(b'**********')``); error messages
 name the file, the YAML line and the field, never the value. Simulation KVCs (F0h/F1h, csim1.md
-3.2) are refused unless the file says ``simulation: true`` and the caller allows simulation.
+3.2) are refused unless the file says ``simulation: true`` and the caller allows simulation. A
+production key file (no ``simulation: true``) must not be readable or writable by group or
+others. The format is documented in docs/sam.md.
 """
 
 from __future__ import annotations
 
+import stat
+from enum import Enum
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator, model_validator
 
 from calypso.yamlfile import ConfigError, load_model
 
 SIMULATION_KVCS = frozenset({0xF0, 0xF1})  # reserved for CSIM1 (csim1.md 3.2)
 KEY_LENGTH = 16
+UNLOCK_DATA_LENGTH = 16  # static unlock data (calypso-protocol.md section 3, Unlock)
+_OTHERS_ACCESS = stat.S_IRWXG | stat.S_IRWXO  # any group or world permission bit
 
 
 class KeyFileError(ConfigError):
@@ -43,15 +50,51 @@ def _byte(value: object, name: str) -> int:
     return number
 
 
+class KeyRole(Enum):
+    """What a work key is for: the card key slot it diversifies to, or PIN ciphering."""
+
+    ISSUER = "issuer"
+    LOAD = "load"
+    DEBIT = "debit"
+    PIN = "pin"
+    OTHER = "other"
+
+
+def _secret(value: object, name: str, lengths: tuple[int, ...]) -> bytes:
+    """Hex text (or bytes) to bytes; messages name the field and length, never the value."""
+    if isinstance(value, bytes | SecretBytes):
+        raw = value.get_secret_value() if isinstance(value, SecretBytes) else value
+    elif isinstance(value, str):
+        try:
+            raw = bytes.fromhex(value.replace(" ", ""))
+        except ValueError:
+            raise ValueError(f"{name} must be hex text") from None
+    else:
+        raise ValueError(f"{name} must be hex text")
+    if len(raw) not in lengths:
+        wanted = " or ".join(f"{n} bytes ({2 * n} hex digits)" for n in lengths)
+        raise ValueError(f"{name} must be {wanted}, got {len(raw)}")
+    return raw
+
+
 class WorkKey(BaseModel):
-    """One SAM work key: KIF, KVC and its 16-byte master key (never printed)."""
+    """One SAM work key: KIF, KVC, algorithm, role and its 16-byte master key (never printed)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kif: int
     kvc: int
     key: SecretBytes
+    algorithm: Literal["AES128"] = "AES128"  # CSIM1 is AES-128 only (csim1.md 3.1)
+    role: KeyRole | None = None
     label: str = ""
+
+    @field_validator("algorithm", mode="before")
+    @classmethod
+    def _algorithm(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().upper().replace("-", "").replace("_", "")
+        return value
 
     @field_validator("kif", mode="before")
     @classmethod
@@ -67,18 +110,7 @@ class WorkKey(BaseModel):
     @classmethod
     def _key(cls, value: object) -> bytes:
         # Messages here must not quote the value: they end up in KeyFileError.
-        if isinstance(value, bytes | SecretBytes):
-            raw = value.get_secret_value() if isinstance(value, SecretBytes) else value
-        elif isinstance(value, str):
-            try:
-                raw = bytes.fromhex(value.replace(" ", ""))
-            except ValueError:
-                raise ValueError("key must be hex text") from None
-        else:
-            raise ValueError("key must be hex text")
-        if len(raw) != KEY_LENGTH:
-            raise ValueError(f"key must be {KEY_LENGTH} bytes (32 hex digits), got {len(raw)}")
-        return raw
+        return _secret(value, "key", (KEY_LENGTH,))
 
     @property
     def simulation(self) -> bool:
@@ -91,12 +123,27 @@ class WorkKey(BaseModel):
 
 
 class KeySet(BaseModel):
-    """The content of a key file: the simulation flag and the work keys."""
+    """The content of a key file: the simulation flag, the lock, and the work keys."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     simulation: bool = False
+    locked: bool = False  # a software SAM built from this file starts locked (Unlock needed)
+    unlock_data: SecretBytes | None = None  # 16 bytes, static unlock data (never printed)
     keys: list[WorkKey] = Field(min_length=1)
+
+    @field_validator("unlock_data", mode="before")
+    @classmethod
+    def _unlock_data(cls, value: object) -> bytes | None:
+        if value is None:
+            return None
+        return _secret(value, "unlock_data", (UNLOCK_DATA_LENGTH,))
+
+    @model_validator(mode="after")
+    def _lock_needs_data(self) -> KeySet:
+        if self.locked and self.unlock_data is None:
+            raise ValueError("locked: true needs unlock_data")
+        return self
 
     @field_validator("keys")
     @classmethod
@@ -116,6 +163,17 @@ class KeySet(BaseModel):
                 return key
         return None
 
+    def lookup_role(self, role: KeyRole, kvc: int) -> WorkKey | None:
+        """The work key of this role and KVC, or None."""
+        for key in self.keys:
+            if key.role is role and key.kvc == kvc:
+                return key
+        return None
+
+    def unlock_secret(self) -> bytes | None:
+        """The unlock data bytes, if any: for the SAM only, never for a log or a message."""
+        return self.unlock_data.get_secret_value() if self.unlock_data is not None else None
+
 
 def load_keys(path: Path | str, *, allow_simulation: bool = False) -> KeySet:
     """Load and check a key file; KeyFileError (file, line, field; never key bytes) if unusable."""
@@ -123,7 +181,23 @@ def load_keys(path: Path | str, *, allow_simulation: bool = False) -> KeySet:
     # Every scalar as text: "21" stays the hex KIF 21h, never decimal 21.
     keys = load_model(path, KeySet, scalars_as_text=True, error=KeyFileError)
     _check_simulation(path, keys, allow_simulation)
+    if not keys.simulation:
+        check_permissions(path)
     return keys
+
+
+def check_permissions(path: Path) -> None:
+    """Refuse a key file that group or others may read or write (KeyFileError, chmod advice)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise KeyFileError(path, f"cannot stat: {exc.strerror or type(exc).__name__}") from None
+    if mode & _OTHERS_ACCESS:
+        raise KeyFileError(
+            path,
+            f"mode {mode:04o} gives group or others access to production keys; "
+            f"run: chmod 600 {path} (only simulation: true files may be shared)",
+        )
 
 
 def _check_simulation(path: Path, keys: KeySet, allow_simulation: bool) -> None:

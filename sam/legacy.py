@@ -4,13 +4,12 @@
 Sequence (calypso-protocol.md 2.3, csim1.md 1.3-1.4 and 2.2): [Select Diversifier] + Get Challenge
 (or a prefetched challenge), card Open Secure Session, Digest Init at once, in-session items
 buffered, then at close Digest Update Multiple (or single Digest Updates) + Digest Close, and
-Digest Authenticate of the card MAC.
+Digest Authenticate of the card MAC. The per-card calls live in ``sam.legacy_session``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from enum import Enum
 
 from readers.apdu import SW, ApduError, CommandApdu, ResponseApdu
 from readers.base import ReaderError
@@ -19,6 +18,9 @@ from sam import commands as cmd
 from sam.atr import SamIdentity, parse_sam_atr
 from sam.base import SamError, SamUnavailableError
 from sam.commands import SamCommandRef
+from sam.legacy_session import LegacySessionCrypto
+
+__all__ = ["LegacySam", "LegacySessionCrypto"]
 
 
 class LegacySam:
@@ -36,6 +38,14 @@ class LegacySam:
     def serial(self) -> bytes:
         """SAM serial number (4 bytes, from the ATR)."""
         return self.identity.serial
+
+    @property
+    def card_payload_capacity(self) -> int:
+        """Largest card APDU data in a session this SAM can digest: its limit minus 5 (section 0).
+
+        65 with an S1Dx, 235 with an S1E1, 250 with a C1 (Keyple getMaxCardApduLengthSupported).
+        """
+        return self.identity.max_digest_data - 5
 
     @property
     def has_prefetched_challenge(self) -> bool:
@@ -108,94 +118,28 @@ class LegacySam:
         response = self.send(SamCommandRef.GET_CHALLENGE, command)
         return cmd.parse_get_challenge(response, length)
 
+    # --- SAM management ---------------------------------------------------------------------
 
-class _State(Enum):
-    NEW = "new"
-    OPENING = "opening"  # challenge given, waiting for the Open Secure Session data-out
-    DIGESTING = "digesting"
-    CLOSED = "closed"  # terminal MAC given, waiting for the card MAC
-    DONE = "done"
-
-
-class LegacySessionCrypto:
-    """SessionCrypto for one card session, over a LegacySam."""
-
-    def __init__(self, sam: LegacySam, diversifier: bytes, *, extended: bool) -> None:
-        self._sam = sam
-        self._diversifier = diversifier
-        self.extended = extended
-        self._items: list[bytes] = []
-        self._state = _State.NEW
-
-    @property
-    def _cla(self) -> int:
-        return self._sam.identity.cla
-
-    @property
-    def _half(self) -> int:
-        return 8 if self.extended else 4
-
-    def init_session(self) -> bytes:
-        """Select the diversifier if it changed, then return the SAM challenge (4 or 8 bytes)."""
-        self._expect(_State.NEW)
-        self._sam.select_diversifier(self._diversifier)
-        challenge = self._sam.take_challenge(self._half)
-        self._state = _State.OPENING
-        return challenge
-
-    def init_session_mac(self, open_data_out: bytes, kif: int, kvc: int) -> None:
-        """Send Digest Init with the KIF/KVC and the Open Secure Session data-out (no SW)."""
-        self._expect(_State.OPENING)
-        if kif == 0x00 or kvc == 0x00:
-            raise SamError(f"refusing Digest Init with KIF {kif:02X} / KVC {kvc:02X}")
-        command = cmd.digest_init(kif, kvc, open_data_out, extended=self.extended, cla=self._cla)
-        self._sam.send(SamCommandRef.DIGEST_INIT, command)
-        self._state = _State.DIGESTING
-
-    def update_session_mac(self, apdu: bytes) -> None:
-        """Buffer one in-session command (Le stripped if case 4) or response (with SW)."""
-        self._expect(_State.DIGESTING)
-        if not 1 <= len(apdu) <= cmd.MAX_DIGEST_ITEM:
-            raise SamError(f"a digest item must be 1 to 255 bytes, got {len(apdu)}")
-        self._items.append(bytes(apdu))
-
-    def finalize_session_mac(self) -> bytes:
-        """Send the buffered items then Digest Close; return the terminal MAC for Close."""
-        self._expect(_State.DIGESTING)
-        identity = self._sam.identity
-        if identity.supports_digest_multiple:
-            for group in cmd.pack_digest_items(self._items, identity.max_digest_data):
-                if sum(len(item) + 1 for item in group) <= identity.max_digest_data:
-                    command = cmd.digest_update_multiple(group, cla=self._cla)
-                    self._sam.send(SamCommandRef.DIGEST_UPDATE_MULTIPLE, command)
-                else:  # one item too large to be framed within the limit
-                    self._send_single(group[0])
-        else:
-            for item in self._items:
-                self._send_single(item)
-        self._items.clear()
-        command = cmd.digest_close(extended=self.extended, cla=self._cla)
-        response = self._sam.send(SamCommandRef.DIGEST_CLOSE, command)
-        mac = cmd.parse_digest_close(response, extended=self.extended)
-        self._state = _State.CLOSED
-        return mac
-
-    def verify_card_session_mac(self, card_mac: bytes) -> bool:
-        """Send Digest Authenticate: True on 9000, False on 6988 or a MAC of the wrong length."""
-        self._expect(_State.CLOSED)
-        self._state = _State.DONE
-        if len(card_mac) != self._half:
-            return False
-        command = cmd.digest_authenticate(card_mac, cla=self._cla)
-        response = self._sam.send(
-            SamCommandRef.DIGEST_AUTHENTICATE, command, accept=(SW.OK, SW.INCORRECT_SIGNATURE)
+    def unlock(self, unlock_data: bytes) -> None:
+        """Unlock the SAM (static 16 bytes or dynamic 8 bytes); a SAM not locked is fine."""
+        command = cmd.unlock(unlock_data, cla=self.identity.cla)
+        response = self.send(
+            SamCommandRef.UNLOCK, command, accept=(SW.OK, SW.CONDITIONS_NOT_SATISFIED)
         )
-        return cmd.parse_digest_authenticate(response)
+        cmd.parse_unlock(response, accept_not_locked=True)
 
-    def _send_single(self, item: bytes) -> None:
-        command = cmd.digest_update(item, cla=self._cla)
-        self._sam.send(SamCommandRef.DIGEST_UPDATE, command)
+    def read_key_parameters(self, kif: int, kvc: int) -> cmd.KeyParameters:
+        """Read the parameters of the work key KIF/KVC (never the key)."""
+        command = cmd.read_key_parameters(kif, kvc, cla=self.identity.cla)
+        response = self.send(
+            SamCommandRef.READ_KEY_PARAMETERS, command, accept=(SW.OK, SW.WARNING_NO_INFO)
+        )
+        return cmd.parse_read_key_parameters(response)
 
-    def _expect(self, state: _State) -> None:
-        if self._state is not state:
-            raise SamError(f"session crypto used out of order: {self._state.value}")
+    def read_event_counters(self, record: int = 0) -> list[int]:
+        """The nine event counters of one record (0 to 2)."""
+        command = cmd.read_event_counter(record, cla=self.identity.cla)
+        response = self.send(
+            SamCommandRef.READ_EVENT_COUNTER, command, accept=(SW.OK, SW.WARNING_NO_INFO)
+        )
+        return cmd.parse_read_event_counter(response)

@@ -23,6 +23,8 @@ from sam_vectors import (
     STUB_KVC,
     STUB_OSS_DATA_OUT,
     STUB_SAM_TABLE,
+    TC,
+    TC8,
     h,
 )
 
@@ -81,8 +83,24 @@ class TestBuilders:
         assert cmd.digest_init(0x27, 0xF0, data_out, extended=True).hex().upper() == (
             "808A02FF0E27F00304907A1B2C3D4E0227F000"
         )
-        assert cmd.digest_init(0x27, 0xF0, data_out, verification=True).p1 == 0x01
-        assert cmd.digest_init(0x27, 0xF0, data_out, extended=True, verification=True).p1 == 3
+        verify = cmd.digest_init(0x27, 0xF0, data_out, verification=True, terminal_challenge=TC)
+        assert verify.p1 == 0x01 and verify.data == h("27F0") + TC + data_out
+        extended = cmd.digest_init(
+            0x27, 0xF0, data_out, extended=True, verification=True, terminal_challenge=TC8
+        )
+        assert (
+            extended.hex().upper() == "808A03FF1627F0" + TC8.hex().upper() + data_out.hex().upper()
+        )
+
+    def test_digest_init_verification_needs_challenge(self) -> None:
+        """Verification mode needs a terminal challenge of the mode's size, and only it does."""
+        data_out = h("0304907A1B2C3D4E0227F000")
+        with pytest.raises(ValueError, match="terminal challenge"):
+            cmd.digest_init(0x27, 0xF0, data_out, verification=True)
+        with pytest.raises(ValueError, match="terminal challenge"):
+            cmd.digest_init(0x27, 0xF0, data_out, verification=True, terminal_challenge=TC8)
+        with pytest.raises(ValueError, match="only sent in verification"):
+            cmd.digest_init(0x27, 0xF0, data_out, terminal_challenge=TC)
 
     def test_digest_update(self) -> None:
         """Digest Update, plain and encrypted (csim1 extended vector)."""

@@ -28,9 +28,10 @@ def _no_key_hex(text: str, *keys: str) -> None:
         assert key[:16].lower() not in lowered
 
 
-def _write(tmp_path: Path, text: str) -> Path:
+def _write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
     path = tmp_path / "keys.yaml"
     path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
     return path
 
 
