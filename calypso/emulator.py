@@ -1,78 +1,87 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A Calypso Prime Rev3 card in software (regular mode, CSIM1 keys), as an ApduHandler.
+"""A Calypso card in software (CSIM1 keys), as an ApduHandler: Prime Rev1, Rev2.4, Rev3
+(regular and extended mode), Light or Basic, as its profile says.
 
-Commands: Select Application, Read Records, Update Record, Append Record, Increase, Decrease,
-Open / Close Secure Session (regular mode), abort, ratification, Get Challenge, Get Response.
-Section numbers refer to ``reference/calypso-protocol.md``.
+Section numbers refer to ``reference/calypso-protocol.md``. The commands live in
+``emulator_session`` (Open, Close, Manage Secure Session), ``emulator_records`` (records,
+binary, counters, multiple/search), ``emulator_pin`` (Get Challenge, PIN, Change Key) and
+``emulator_sv`` (stored value); this module dispatches, handles the application (Select
+Application/File, Get Data, Invalidate/Rehabilitate), the session transcript and encryption.
 
 Card semantics modelled:
 
-* Writes inside a secure session are buffered; the card's own reads see them; a Close with a good
-  terminal MAC commits them at once; an abort, a bad MAC or a power loss drops them (2.7).
+* Writes inside a secure session are buffered; the card's own reads see them; a Close with a
+  good terminal MAC commits them atomically (``emulator_nv``); an abort, a bad MAC or a power
+  loss drops them (2.7).
 * The transaction counter is decremented and persisted by each Open Secure Session (1.1).
-* A Close with P1=00 leaves the card "not ratified" until it receives any further command; a power
-  loss before that is reported by the next Open (ratification byte 01) (1.3, 2.6).
+* A Close with P1=00 leaves the card "not ratified" until it receives any further command; a
+  power loss before that is reported by the next Open (1.3, 2.6).
+* ``power_fail_at(n)`` cuts the power before the n-th internal write from now (tearing).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from calypso.constants import CardClass, session_buffer_size
-from calypso.crypto import SessionMac, digest_item, macs_equal
+from calypso.commands import card_class, sv_card_class
+from calypso.commands.files import GetDataTag
+from calypso.constants import CardClass, ProductType
+from calypso.crypto import ctr_transform, digest_item
 from calypso.emulator_files import (
+    CELL_DF,
+    CELL_RATIFIED,
+    CELL_SV,
+    CELL_TC,
+    EF_TYPE_CODES,
     CardImage,
-    ElementaryFile,
-    FileStore,
     counter_value,
-    read_image,
-    with_append,
-    with_counter,
-    with_update,
-    write_image,
+    record_cell,
 )
-from calypso.profile import AccessCondition, CardProfile, FileType, load_profile
+from calypso.emulator_nv import PowerLostError
+from calypso.emulator_pin import change_pin_or_key, get_challenge, verify_pin
+from calypso.emulator_records import (
+    append_record,
+    increase_or_decrease,
+    increase_or_decrease_multiple,
+    read_binary,
+    read_record_multiple,
+    read_records,
+    search_record_multiple,
+    update_or_write_binary,
+    update_or_write_record,
+)
+from calypso.emulator_session import close_session, manage_session, open_session
+from calypso.emulator_state import CardCore, Rng, StatusError
+from calypso.emulator_sv import sv_get, sv_operation
+from calypso.profile import AccessCondition, CardProfile, load_profile
 from readers.apdu import SW, CommandApdu, ResponseApdu
+
+__all__ = ["ATR", "CardEmulator", "PowerLostError", "Rng", "bprime_atr"]
 
 # Keyple's stub card power-on data (reference/keyple-stub-trace.md): a PC/SC contactless ATR.
 ATR = bytes.fromhex("3B888001000000009171710098")
 PAYLOAD_CAPACITY = 250  # default payload of a Rev3 card (section 0)
 
 INS_SELECT = 0xA4
-INS_READ_RECORDS = 0xB2
-INS_UPDATE_RECORD = 0xDC
-INS_APPEND_RECORD = 0xE2
-INS_INCREASE = 0x32
-INS_DECREASE = 0x30
 INS_OPEN_SESSION = 0x8A
 INS_CLOSE_SESSION = 0x8E
-INS_GET_CHALLENGE = 0x84
+INS_MANAGE_SESSION = 0x82
 INS_GET_RESPONSE = 0xC0
-
-RATIFIED = 0x00  # Open Secure Session ratification byte: previous session ratified (1.1)
-NOT_RATIFIED = 0x01
-
-Rng = Callable[[int], bytes]
-
-
-class _StatusError(Exception):
-    """Internal: stop the command with this status word and no data."""
-
-    def __init__(self, sw: int) -> None:
-        super().__init__(f"{sw:04X}")
-        self.sw = sw
+SV_INS = (0x7C, 0xB8, 0xBA, 0xBC)
+NOT_DIGESTED = (INS_OPEN_SESSION, INS_CLOSE_SESSION, INS_MANAGE_SESSION)
+ACCESS_INVALIDATE = AccessCondition.SESSION3  # test-kit DF: Invalidate in session 3
+ACCESS_REHABILITATE = AccessCondition.SESSION1  # ... Rehabilitate in session 1 (data model 1.3)
 
 
-@dataclass(slots=True)
-class _Session:
-    """A secure session in progress: key level, running MAC, modification buffer used."""
-
-    key_index: int
-    mac: SessionMac
-    buffer_used: int = 0
+def bprime_atr(profile: CardProfile) -> bytes:
+    """A Rev1 card's 20-byte ATR: startup info 1..6 at bytes 6..11, serial 4..7 at 12..15."""
+    return (
+        bytes.fromhex("3B6F0000805A")
+        + profile.startup_info[1:7]
+        + profile.serial[4:8]
+        + bytes.fromhex("82900000")
+    )
 
 
 def _tlv(tag: bytes, value: bytes) -> bytes:
@@ -84,42 +93,43 @@ def _is_ratification(apdu: bytes) -> bool:
     return len(apdu) == 5 and apdu[1:] == b"\xb2\x00\x00\x00"
 
 
-class CardEmulator:
-    """A Calypso Prime Rev3 card answering APDUs in regular (non-extended) mode."""
+class CardEmulator(CardCore):
+    """A Calypso card answering APDUs as the product type of its profile does."""
 
     def __init__(
         self, profile: CardProfile, rng: Rng | None = None, *, image_path: Path | str | None = None
     ) -> None:
-        self.profile = profile
-        self._rng: Rng = rng if rng is not None else os.urandom
-        self._files = FileStore(profile.files)
-        self._transaction_counter = profile.transaction_counter
-        self._ratified = profile.ratified
-        self._buffer_size = session_buffer_size(profile.startup_info[0])
-        self._session: _Session | None = None
-        self._ratification_pending = False
-        self._current_sfi: int | None = None
-        self._image_path = Path(image_path) if image_path is not None else None
+        super().__init__(profile, rng, image_path=image_path)
         self._handlers: dict[int, Callable[[CommandApdu], ResponseApdu]] = {
             INS_SELECT: self._select,
-            INS_READ_RECORDS: self._read_records,
-            INS_UPDATE_RECORD: self._update_record,
-            INS_APPEND_RECORD: self._append_record,
-            INS_INCREASE: self._increase_or_decrease,
-            INS_DECREASE: self._increase_or_decrease,
-            INS_OPEN_SESSION: self._open_session,
-            INS_CLOSE_SESSION: self._close_session,
-            INS_GET_CHALLENGE: self._get_challenge,
+            0xB2: lambda c: read_records(self, c),
+            0xDC: lambda c: update_or_write_record(self, c),
+            0xD2: lambda c: update_or_write_record(self, c),
+            0xE2: lambda c: append_record(self, c),
+            0x32: lambda c: increase_or_decrease(self, c),
+            0x30: lambda c: increase_or_decrease(self, c),
+            0x3A: lambda c: increase_or_decrease_multiple(self, c),
+            0x38: lambda c: increase_or_decrease_multiple(self, c),
+            0xB3: lambda c: read_record_multiple(self, c),
+            0xA2: lambda c: search_record_multiple(self, c),
+            0xB0: lambda c: read_binary(self, c),
+            0xD6: lambda c: update_or_write_binary(self, c),
+            0xD0: lambda c: update_or_write_binary(self, c),
+            INS_OPEN_SESSION: lambda c: open_session(self, c),
+            INS_CLOSE_SESSION: lambda c: close_session(self, c),
+            INS_MANAGE_SESSION: lambda c: manage_session(self, c),
+            0x84: lambda c: get_challenge(self, c),
+            0x20: lambda c: verify_pin(self, c),
+            0xD8: lambda c: change_pin_or_key(self, c),
+            0x7C: lambda c: sv_get(self, c),
+            0xCA: self._get_data,
+            0x04: self._invalidate_or_rehabilitate,
+            0x44: self._invalidate_or_rehabilitate,
             INS_GET_RESPONSE: self._get_response,
         }
-        if self._image_path is not None and self._image_path.exists():
-            serial, image = read_image(self._image_path)
-            if serial != profile.serial:
-                raise ValueError(f"image {self._image_path} belongs to another card")
-            self.restore(image)
 
     def __repr__(self) -> str:
-        return f"CardEmulator(serial={self.serial.hex().upper()})"
+        return f"CardEmulator(serial={self.serial.hex().upper()}, product={self.product.name})"
 
     @classmethod
     def from_profile(
@@ -127,8 +137,8 @@ class CardEmulator:
     ) -> CardEmulator:
         """Build a card from a YAML profile (ProfileError when invalid).
 
-        With image_path, the EEPROM image is loaded from that file when it exists, and every
-        persistent change is saved to it atomically.
+        With image_path, the EEPROM image is loaded from that file when it exists (recovering
+        an interrupted commit), and every internal write is saved to it atomically.
         """
         return cls(load_profile(path), rng, image_path=image_path)
 
@@ -144,35 +154,68 @@ class CardEmulator:
     # --- ApduHandler ---------------------------------------------------------------------------
 
     def power_on(self) -> bytes:
-        """Power up (a reset: volatile state is lost) and return the ATR."""
-        self._lose_volatile_state()
+        """Power up (a reset: volatile state lost, interrupted commit recovered); the ATR."""
+        self.lose_volatile_state()
+        self._recover()
+        if self.product is ProductType.PRIME_REVISION_1:
+            return bprime_atr(self.profile)
         return ATR
 
     def power_off(self) -> None:
         """Cut the power: an open session and its buffered writes are lost (tearing)."""
-        self._lose_volatile_state()
+        self.lose_volatile_state()
+
+    def power_fail_at(self, n: int | None) -> None:
+        """Lose power just before the n-th internal EEPROM write from now; None disarms."""
+        self.nv.power_fail_at(n)
 
     def process(self, apdu: bytes) -> bytes:
-        """Answer one command APDU with data and SW; feeds the session MAC when one is open."""
-        if self._ratification_pending:
+        """Answer one command APDU with data and SW; feeds the session MAC when one is open.
+
+        Raises:
+            PowerLostError: an injected power loss struck (the command gets no answer).
+        """
+        try:
+            return self._process(apdu)
+        except PowerLostError:
+            self.lose_volatile_state()
+            self.needs_recovery = True
+            raise
+
+    def _process(self, apdu: bytes) -> bytes:
+        self._recover()
+        if self.ratification_pending:
             # Any command after a Close with P1=00 ratifies the session (sections 1.3, 2.6).
-            self._ratification_pending = False
-            self._ratified = True
-            self._persist()
-        session = self._session
-        raw = bytes(self._respond(apdu))
-        if (
+            self.ratification_pending = False
+            self.nv.commit({CELL_RATIFIED: b"\x01"})
+        session = self.session
+        digested = (
             session is not None
-            and self._session is session
-            and apdu[1:2] not in (bytes((INS_OPEN_SESSION,)), bytes((INS_CLOSE_SESSION,)))
+            and len(apdu) >= 4
+            and apdu[1] not in NOT_DIGESTED
             and not _is_ratification(apdu)
-        ):
-            # CSIM1 3.4: command (Le dropped when case 4) then response with SW.
-            item = digest_item(apdu)
+        )
+        plain = apdu
+        if session is not None and digested and session.encrypting and len(apdu) > 5:
+            # CSIM1 3.5: the Lc data field is ciphered with the item index of the command.
+            end = 5 + apdu[4]
+            body = ctr_transform(session.mac.sk_enc, session.mac.items, apdu[5:end])
+            plain = apdu[:5] + body + apdu[end:]
+        raw = bytes(self._respond(plain))
+        if session is not None and digested and self.session is session:
+            item = digest_item(plain)
             if 1 <= len(item) <= 255:
                 session.mac.add(item)
+                index = session.mac.items
                 session.mac.add(raw)
+                if session.encrypting and len(raw) > 2:
+                    raw = ctr_transform(session.mac.sk_enc, index, raw[:-2]) + raw[-2:]
         return raw
+
+    def _recover(self) -> None:
+        if self.needs_recovery:
+            self.needs_recovery = False
+            self.nv.recover()
 
     # --- inspection (committed state) -----------------------------------------------------------
 
@@ -184,291 +227,196 @@ class CardEmulator:
     @property
     def transaction_counter(self) -> int:
         """The transaction counter (decremented by each Open Secure Session)."""
-        return self._transaction_counter
+        return int.from_bytes(self.nv.cells[CELL_TC], "big")
 
     @property
     def ratified(self) -> bool:
         """Whether the last closed session is ratified (what the next Open will report)."""
-        return self._ratified
+        return self.nv.cells[CELL_RATIFIED] == b"\x01"
 
     @property
     def session_open(self) -> bool:
         """Whether a secure session is in progress."""
-        return self._session is not None
+        return self.session is not None
+
+    @property
+    def nv_writes(self) -> int:
+        """Internal EEPROM writes so far (what ``power_fail_at`` counts)."""
+        return self.nv.writes
+
+    @property
+    def sv_balance(self) -> int | None:
+        """Committed stored-value balance, or None without the SV feature."""
+        raw = self.nv.cells.get(CELL_SV)
+        return int.from_bytes(raw[0:3], "big", signed=True) if raw else None
 
     def read_record(self, sfi: int, record: int) -> bytes:
         """Committed content of one record (record numbers from 1)."""
-        return self._files.committed(sfi)[record - 1]
+        return self.nv.cells[record_cell(sfi, record)]
 
     def counter(self, sfi: int, number: int) -> int:
         """Committed value of counter n of a counters file."""
-        return counter_value(self._files.committed(sfi)[0], number)
+        return counter_value(self.nv.cells[record_cell(sfi, 1)], number)
 
     def snapshot(self) -> CardImage:
         """The whole committed (EEPROM) image."""
-        return CardImage(self._files.snapshot(), self._transaction_counter, self._ratified)
+        files = {
+            ef.sfi: tuple(
+                self.nv.cells[record_cell(ef.sfi, n)] for n in range(1, ef.record_count + 1)
+            )
+            for ef in self.files.all()
+        }
+        return CardImage(files, self.transaction_counter, self.ratified, dict(self.nv.cells))
 
     def restore(self, image: CardImage) -> None:
         """Replace the committed image (the session, if any, is dropped)."""
-        self._lose_volatile_state()
-        self._files.restore(image.files)
-        self._transaction_counter = image.transaction_counter
-        self._ratified = image.ratified
+        self.lose_volatile_state()
+        cells = dict(image.cells) or dict(self.nv.cells)
+        for sfi, records in image.files.items():
+            for number, record in enumerate(records, start=1):
+                cells[record_cell(sfi, number)] = record
+        cells[CELL_TC] = image.transaction_counter.to_bytes(3, "big")
+        cells[CELL_RATIFIED] = b"\x01" if image.ratified else b"\x00"
+        self.nv.cells = cells
+        self.nv.journal.clear()
+        self.nv.commit_flag = False
+        if self.image_path is not None:
+            self.nv.save(self.image_path)
 
     def save(self, path: Path | str) -> None:
         """Write the committed image to a file atomically (tmp file, fsync, rename)."""
-        write_image(Path(path), self.serial, self.snapshot())
+        self.nv.save(Path(path))
 
-    # --- plumbing -------------------------------------------------------------------------------
-
-    def _lose_volatile_state(self) -> None:
-        self._session = None
-        self._files.rollback()
-        self._ratification_pending = False
-        self._current_sfi = None
-
-    def _persist(self) -> None:
-        if self._image_path is not None:
-            self.save(self._image_path)
+    # --- dispatch -------------------------------------------------------------------------------
 
     def _respond(self, apdu: bytes) -> ResponseApdu:
         try:
             command = CommandApdu.from_bytes(apdu)
         except ValueError:
             return ResponseApdu(b"", SW.WRONG_LENGTH)
-        if command.cla != CardClass.ISO:
+        sv_context, self.sv_context = self.sv_context, None  # SV ops follow their SV Get
+        if not self._class_ok(command):
             return ResponseApdu(b"", SW.CLA_NOT_SUPPORTED)
-        handler = self._handlers.get(command.ins)
-        if handler is None:
-            return ResponseApdu(b"", SW.INS_NOT_SUPPORTED)
-        if len(command.data) > PAYLOAD_CAPACITY:
+        if len(command.data) > self.payload_capacity:
             return ResponseApdu(b"", SW.WRONG_LENGTH)
         try:
+            if command.ins in SV_INS[1:]:
+                return sv_operation(self, command, sv_context)
+            handler = self._handlers.get(command.ins)
+            if handler is None:
+                return ResponseApdu(b"", SW.INS_NOT_SUPPORTED)
             return handler(command)
-        except _StatusError as exc:
+        except StatusError as exc:
             return ResponseApdu(b"", exc.sw)
 
-    def _key_level(self) -> int | None:
-        return self._session.key_index if self._session is not None else None
+    def _class_ok(self, command: CommandApdu) -> bool:
+        """CLA 94h on Rev1/Rev2 (FAh for SV), 00h otherwise; Rev2 takes Select App in 00h."""
+        expected = (
+            sv_card_class(self.product) if command.ins in SV_INS else card_class(self.product)
+        )
+        if command.cla == expected:
+            return True
+        return (
+            self.product is ProductType.PRIME_REVISION_2
+            and command.cla == CardClass.ISO
+            and command.ins == INS_SELECT
+            and command.p1 == 0x04
+        )
 
-    def _file(self, sfi: int) -> ElementaryFile:
-        """Resolve an SFI (0 = current EF) and make it the current EF."""
-        if sfi == 0:
-            if self._current_sfi is None:
-                raise _StatusError(SW.NO_CURRENT_EF)
-            sfi = self._current_sfi
-        ef = self._files.get(sfi)
-        if ef is None:
-            raise _StatusError(SW.FILE_NOT_FOUND)
-        self._current_sfi = sfi
-        return ef
+    # --- application-level commands -------------------------------------------------------------
 
-    @staticmethod
-    def _check(condition: AccessCondition, key_level: int | None) -> None:
-        if condition.allows(key_level):
-            return
-        if condition is AccessCondition.NEVER:
-            raise _StatusError(SW.CONDITIONS_NOT_SATISFIED)
-        raise _StatusError(SW.SECURITY_NOT_SATISFIED)
-
-    def _check_write(self, condition: AccessCondition, command: CommandApdu) -> None:
-        """Access condition, DF status, then the session modification buffer (section 2.2)."""
-        self._check(condition, self._key_level())
-        if self.profile.invalidated:
-            raise _StatusError(SW.CONDITIONS_NOT_SATISFIED)
-        if self._session is not None:
-            # Cost in bytes: Lc + 6 for case 3, Lc + 7 for case 4 (section 2.2).
-            cost = len(command.data) + 6 + (1 if command.le is not None else 0)
-            if self._session.buffer_used + cost > self._buffer_size:
-                raise _StatusError(SW.SESSION_BUFFER_OVERFLOW)
-            self._session.buffer_used += cost
-
-    def _store(self, sfi: int, records: list[bytes]) -> None:
-        self._files.put(sfi, records)
-        if not self._files.buffering:
-            self._persist()
-
-    # --- commands -------------------------------------------------------------------------------
+    def _fci(self) -> bytes:
+        # 6F { 84 <DF name>, A5 { BF0C { C7 <serial 8>, 53 <startup info 7> } } } (section 4).
+        proprietary = _tlv(b"\xc7", self.serial) + _tlv(b"\x53", self.profile.startup_info)
+        fci = _tlv(b"\x84", self.profile.aid) + _tlv(b"\xa5", _tlv(b"\xbf\x0c", proprietary))
+        return _tlv(b"\x6f", fci)
 
     def _select(self, command: CommandApdu) -> ResponseApdu:
-        """Select Application by (partial) DF name; answers the FCI (section 0, section 4)."""
+        """Select Application (P1 04) by (partial) DF name, or Select File (section 1.10)."""
         if command.p1 != 0x04:
-            raise _StatusError(SW.WRONG_P1_P2)
+            return self._select_file(command)
+        if self.product is ProductType.PRIME_REVISION_1:
+            raise StatusError(SW.INS_NOT_SUPPORTED)  # B-prime: no application selection
         if not 5 <= len(command.data) <= 16:
-            raise _StatusError(SW.WRONG_LENGTH)
-        self._lose_volatile_state()  # selecting the application ends any session
+            raise StatusError(SW.WRONG_LENGTH)
+        self.lose_volatile_state()  # selecting the application ends any session
         if not self.profile.aid.startswith(command.data):
-            raise _StatusError(SW.FILE_NOT_FOUND)
-        sw = SW.DF_INVALIDATED if self.profile.invalidated else SW.OK
+            raise StatusError(SW.FILE_NOT_FOUND)
+        sw = SW.DF_INVALIDATED if self.invalidated else SW.OK
         if command.p2 == 0x0C:  # no response data requested
             return ResponseApdu(b"", sw)
         if command.p2 == 0x02:  # next occurrence: the card holds one application
-            raise _StatusError(SW.FILE_NOT_FOUND)
+            raise StatusError(SW.FILE_NOT_FOUND)
         if command.p2 != 0x00:
-            raise _StatusError(SW.WRONG_P1_P2)
-        # 6F { 84 <DF name>, A5 { BF0C { C7 <serial 8>, 53 <startup info 7> } } } (section 4).
-        proprietary = _tlv(b"\xc7", self.profile.serial) + _tlv(b"\x53", self.profile.startup_info)
-        fci = _tlv(b"\x84", self.profile.aid) + _tlv(b"\xa5", _tlv(b"\xbf\x0c", proprietary))
-        return ResponseApdu(_tlv(b"\x6f", fci), sw)
+            raise StatusError(SW.WRONG_P1_P2)
+        return ResponseApdu(self._fci(), sw)
 
-    def _read_records(self, command: CommandApdu) -> ResponseApdu:
-        """Read one record (P2 = sfi*8+4) or P1 to the last (sfi*8+5) (section 1.4)."""
-        mode = command.p2 & 0x07
-        if mode not in (4, 5):  # also the ratification command 00 B2 00 00 00 (section 1.3)
-            raise _StatusError(SW.WRONG_P1_P2)
-        ef = self._file(command.p2 >> 3)
-        if not 1 <= command.p1 <= ef.record_count:
-            raise _StatusError(SW.RECORD_NOT_FOUND)
-        self._check(ef.profile.access.read, self._key_level())
-        records = self._files.records(ef.sfi)
-        le = command.le or 0
-        if mode == 4:
-            if le not in (0, ef.record_size):
-                return ResponseApdu(b"", 0x6C00 | ef.record_size)
-            return ResponseApdu(records[command.p1 - 1], SW.OK)
-        # Multiple mode: [record number][length][data] per record, within Le or the payload.
-        limit = le or PAYLOAD_CAPACITY
-        out = b""
-        for number in range(command.p1, ef.record_count + 1):
-            item = bytes((number, ef.record_size)) + records[number - 1]
-            if len(out) + len(item) > limit:
-                break
-            out += item
-        if not out:
-            return ResponseApdu(b"", 0x6C00 | (ef.record_size + 2))
-        return ResponseApdu(out, SW.OK)
+    def _df_header(self) -> bytes:
+        """Tag 85 body of the DF: type 02, status, KVCs and KIFs of the 3 levels (1.10)."""
+        slots = [self.key_slot(i) for i in (1, 2, 3)]
+        body = bytes((0x00, 0x02, 0x00, 0x00, 0x00)) + bytes(8) + bytes((self.invalidated,))
+        body += bytes(s[1] for s in slots) + bytes(s[0] for s in slots)
+        lid = self.profile.df_lid.to_bytes(2, "big")
+        return (body.ljust(20 if self.legacy else 21, b"\x00") + lid).ljust(23, b"\x00")
 
-    def _update_record(self, command: CommandApdu) -> ResponseApdu:
-        """Update Record: replace the first Lc bytes of record P1 (section 1.5)."""
-        if command.p2 & 0x07 != 4:
-            raise _StatusError(SW.WRONG_P1_P2)
-        ef = self._file(command.p2 >> 3)
-        if not 1 <= command.p1 <= ef.record_count:
-            raise _StatusError(SW.RECORD_NOT_FOUND)
-        if ef.type is FileType.CYCLIC and command.p1 != 1:
-            raise _StatusError(SW.COMMAND_INCOMPATIBLE_WITH_FILE)
-        if not 1 <= len(command.data) <= ef.record_size:
-            raise _StatusError(SW.WRONG_LENGTH)
-        self._check_write(ef.profile.access.update, command)
-        records = self._files.records(ef.sfi)
-        self._store(ef.sfi, with_update(records, command.p1 - 1, command.data))
+    def _select_file(self, command: CommandApdu) -> ResponseApdu:
+        """Select File by LID (P1 09/02/08) or navigation (02 00, 02 02, 09 00), data 2 bytes."""
+        if len(command.data) != 2:
+            raise StatusError(SW.WRONG_LENGTH)
+        lid = int.from_bytes(command.data, "big")
+        p1p2 = (command.p1, command.p2)
+        by_lid = {
+            ProductType.PRIME_REVISION_1: 0x08,
+            ProductType.PRIME_REVISION_2: 0x02,
+        }.get(self.product, 0x09)
+        if lid == 0 and p1p2 in ((0x02, 0x00), (0x02, 0x02)):
+            current = self.current_sfi if p1p2 == (0x02, 0x02) else None
+            ef = self.files.next_after(current)
+        elif p1p2 == (0x09, 0x00) and lid == 0 or lid == self.profile.df_lid:
+            self.current_sfi = None
+            return ResponseApdu(b"\x85\x17" + self._df_header(), SW.OK)
+        elif p1p2 == (by_lid, 0x00):
+            ef = self.files.by_lid(lid)
+        else:
+            raise StatusError(SW.WRONG_P1_P2)
+        if ef is None:
+            raise StatusError(SW.FILE_NOT_FOUND)
+        self.current_sfi = ef.sfi
+        return ResponseApdu(b"\x85\x17" + ef.header(legacy=self.legacy), SW.OK)
+
+    def _get_data(self, command: CommandApdu) -> ResponseApdu:
+        """Get Data (section 1.11): FCI, FCP of the current file, EF list; else 6A88."""
+        if self.legacy:
+            raise StatusError(SW.INS_NOT_SUPPORTED)
+        tag = (command.p1 << 8) | command.p2
+        if tag == GetDataTag.FCI_FOR_CURRENT_DF:
+            return ResponseApdu(self._fci(), SW.DF_INVALIDATED if self.invalidated else SW.OK)
+        if tag == GetDataTag.FCP_FOR_CURRENT_FILE:
+            if self.current_sfi is None:
+                return ResponseApdu(b"\x62\x19\x85\x17" + self._df_header(), SW.OK)
+            ef = self.file(0)
+            return ResponseApdu(b"\x62\x19\x85\x17" + ef.header(legacy=False), SW.OK)
+        if tag == GetDataTag.EF_LIST:
+            entries = b"".join(
+                b"\xc1\x06"
+                + ef.lid.to_bytes(2, "big")
+                + bytes((ef.sfi, EF_TYPE_CODES[ef.type], ef.record_size & 0xFF, ef.record_count))
+                for ef in self.files.all()
+            )
+            return ResponseApdu(_tlv(b"\xc0", entries), SW.OK)
+        raise StatusError(0x6A88)
+
+    def _invalidate_or_rehabilitate(self, command: CommandApdu) -> ResponseApdu:
+        """Invalidate (04) / Rehabilitate (44) the DF, case 1 (section 1.9)."""
+        if command.p1 or command.p2 or command.data or command.le not in (None, 0):
+            raise StatusError(SW.WRONG_LENGTH)
+        invalidating = command.ins == 0x04
+        self.check(ACCESS_INVALIDATE if invalidating else ACCESS_REHABILITATE)
+        if self.invalidated == invalidating:
+            raise StatusError(SW.CONDITIONS_NOT_SATISFIED)
+        self.consume_buffer(command)
+        self.write({CELL_DF: b"\x01" if invalidating else b"\x00"})
         return ResponseApdu(b"", SW.OK)
-
-    def _append_record(self, command: CommandApdu) -> ResponseApdu:
-        """Append Record to a cyclic file: new record #1, the oldest dropped (section 1.6)."""
-        if command.p1 != 0 or command.p2 & 0x07 != 0:
-            raise _StatusError(SW.WRONG_P1_P2)
-        ef = self._file(command.p2 >> 3)
-        if ef.type is not FileType.CYCLIC:
-            raise _StatusError(SW.COMMAND_INCOMPATIBLE_WITH_FILE)
-        if not 1 <= len(command.data) <= ef.record_size:
-            raise _StatusError(SW.WRONG_LENGTH)
-        self._check_write(ef.profile.access.append, command)
-        records = self._files.records(ef.sfi)
-        self._store(ef.sfi, with_append(records, command.data, ef.record_size))
-        return ResponseApdu(b"", SW.OK)
-
-    def _increase_or_decrease(self, command: CommandApdu) -> ResponseApdu:
-        """Increase (32) / Decrease (30) counter P1 by a 3-byte value; answers it (section 1.7)."""
-        if command.p2 & 0x07 != 0:
-            raise _StatusError(SW.WRONG_P1_P2)
-        ef = self._file(command.p2 >> 3)
-        if ef.type is not FileType.COUNTERS:
-            raise _StatusError(SW.COMMAND_INCOMPATIBLE_WITH_FILE)
-        if not 1 <= command.p1 <= ef.record_size // 3:
-            raise _StatusError(SW.WRONG_P1_P2)
-        if len(command.data) != 3:
-            raise _StatusError(SW.WRONG_LENGTH)
-        increase = command.ins == INS_INCREASE
-        access = ef.profile.access
-        condition = access.increase if increase else access.decrease
-        self._check(condition, self._key_level())
-        records = self._files.records(ef.sfi)
-        delta = int.from_bytes(command.data, "big")
-        value = counter_value(records[0], command.p1) + (delta if increase else -delta)
-        if not 0 <= value <= 0xFFFFFF:
-            raise _StatusError(SW.INCORRECT_PARAMETERS_IN_DATA)
-        self._check_write(condition, command)
-        records[0] = with_counter(records[0], command.p1, value)
-        self._store(ef.sfi, records)
-        return ResponseApdu(value.to_bytes(3, "big"), SW.OK)
-
-    def _open_session(self, command: CommandApdu) -> ResponseApdu:
-        """Open Secure Session, Rev3 regular: P1 = rec*8 + key, P2 = sfi*8 + 1 (section 1.1)."""
-        if self._session is not None:
-            raise _StatusError(SW.CONDITIONS_NOT_SATISFIED)
-        key_index, record = command.p1 & 0x07, command.p1 >> 3
-        if command.p2 & 0x07 != 0x01 or not 1 <= key_index <= 3:
-            raise _StatusError(SW.WRONG_P1_P2)
-        if len(command.data) != 4:
-            raise _StatusError(SW.WRONG_LENGTH)
-        if self._transaction_counter == 0:
-            raise _StatusError(SW.TRANSACTION_COUNTER_EXHAUSTED)
-        data = b""
-        if record:
-            ef = self._file(command.p2 >> 3)
-            if record > ef.record_count:
-                raise _StatusError(SW.RECORD_NOT_FOUND)
-            self._check(ef.profile.access.read, key_index)
-            data = self._files.committed(ef.sfi)[record - 1]
-        self._transaction_counter -= 1
-        self._persist()
-        random = self._rng(1)
-        if len(random) != 1:
-            raise ValueError("the card rng must return the number of bytes asked for")
-        slot = self.profile.keys.slot(key_index)
-        # CTR(3) RND(1) ratification(1) KIF KVC Ld record (section 1.1, Rev3 compatibility).
-        data_out = (
-            self._transaction_counter.to_bytes(3, "big")
-            + random
-            + bytes((RATIFIED if self._ratified else NOT_RATIFIED, slot.kif, slot.kvc, len(data)))
-            + data
-        )
-        mac = SessionMac.start(
-            slot.card_key(self.serial),
-            extended=False,
-            kif=slot.kif,
-            kvc=slot.kvc,
-            open_data_out=data_out,
-            terminal_challenge=command.data,
-        )
-        self._session = _Session(key_index, mac)
-        self._files.begin()
-        return ResponseApdu(data_out, SW.OK)
-
-    def _close_session(self, command: CommandApdu) -> ResponseApdu:
-        """Close Secure Session (P1 80 ratified, 00 not yet) or abort (no data) (section 1.2)."""
-        if command.p2 != 0 or command.p1 not in (0x00, 0x80):
-            raise _StatusError(SW.WRONG_P1_P2)
-        session = self._session
-        if session is None:
-            raise _StatusError(SW.CONDITIONS_NOT_SATISFIED)
-        if not command.data:
-            if command.p1 != 0:
-                raise _StatusError(SW.WRONG_LENGTH)
-            self._lose_volatile_state()  # abort: buffered writes dropped
-            return ResponseApdu(b"", SW.OK)
-        if len(command.data) != 4:
-            raise _StatusError(SW.WRONG_LENGTH)
-        if not macs_equal(command.data, session.mac.terminal_mac()):
-            # CSIM1 3.4: wrong terminal MAC -> 6988, writes rolled back, session closed.
-            self._lose_volatile_state()
-            raise _StatusError(SW.INCORRECT_SIGNATURE)
-        card_mac = session.mac.card_mac()
-        self._session = None
-        self._files.commit()
-        self._ratified = command.p1 == 0x80
-        self._ratification_pending = not self._ratified
-        self._persist()
-        return ResponseApdu(card_mac, SW.OK)
-
-    def _get_challenge(self, command: CommandApdu) -> ResponseApdu:
-        """Get Challenge: Le random bytes, 1 to 8 (section 1.15)."""
-        if command.p1 != 0 or command.p2 != 0:
-            raise _StatusError(SW.WRONG_P1_P2)
-        if command.data or not command.le or command.le > 8:
-            raise _StatusError(SW.WRONG_LENGTH)
-        return ResponseApdu(self._rng(command.le), SW.OK)
 
     def _get_response(self, command: CommandApdu) -> ResponseApdu:
         """Get Response: nothing is ever pending (ISO 14443-4); Keyple uses it as a ping."""

@@ -1,40 +1,59 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The card emulator's EEPROM: record files, the session's copy-on-write overlay, image files.
+"""The card emulator's file model: EFs from the profile, their cells, pure record operations.
 
-Writes made inside a secure session go to an overlay that the card's own reads see; a valid Close
-commits the overlay in one step, anything else (abort, bad MAC, power loss) drops it
-(calypso-protocol 2.7, DESIGN 6).
+Every record is one non-volatile cell named ``EF<sfi>.<record>`` (a binary file is one cell);
+the card's other persistent data are cells too (transaction counter, ratification flag, DF
+status, PIN, key slots, stored value). See ``emulator_nv`` for how a set of cells changes
+atomically.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from calypso.profile import FileProfile, FileType
+from calypso.commands.files import EfType
+from calypso.commands.sv import SV_DEBIT_LOG_SFI, SV_LOAD_LOG_SFI
+from calypso.profile import CardProfile, FileAccess, FileProfile, FileType
 
-IMAGE_FORMAT = 1
+CELL_TC = "TC"  # transaction counter, 3 bytes
+CELL_RATIFIED = "RATIFIED"  # 01 ratified, 00 not ratified
+CELL_DF = "DF"  # DF status: bit 0 invalidated
+CELL_PIN = "PIN"  # 4 bytes (empty when the card has no PIN)
+CELL_PIN_TRIES = "PIN_TRIES"  # attempts left 0..3
+CELL_SV = "SV"  # balance(3) SV TNum(2) signature lo(6)
+KEY_CELLS = ("KEY1", "KEY2", "KEY3")  # empty = the profile key; else KIF KVC key(16)
+
+EF_TYPE_CODES = {
+    FileType.BINARY: EfType.BINARY,
+    FileType.LINEAR: EfType.LINEAR,
+    FileType.CYCLIC: EfType.CYCLIC,
+    FileType.COUNTERS: EfType.COUNTERS,
+    FileType.SIMULATED_COUNTER: EfType.SIMULATED_COUNTERS,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class CardImage:
-    """The card's persistent state: committed records per SFI, transaction counter, ratification."""
+    """The card's persistent state: records per SFI, transaction counter, ratification, and
+    every other cell (PIN, keys, stored value: never shown in a repr)."""
 
     files: Mapping[int, tuple[bytes, ...]]
     transaction_counter: int
     ratified: bool
+    cells: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+
+
+def record_cell(sfi: int, record: int) -> str:
+    """The cell name of a record (record numbers from 1)."""
+    return f"EF{sfi:02X}.{record}"
 
 
 class ElementaryFile:
-    """One record EF: its profile (structure, access) and its committed records (index 0 = #1)."""
+    """One EF of the profile: identity, structure and access conditions."""
 
     def __init__(self, profile: FileProfile) -> None:
         self.profile = profile
-        self.records: list[bytes] = profile.initial_records()
 
     @property
     def sfi(self) -> int:
@@ -42,82 +61,127 @@ class ElementaryFile:
         return self.profile.sfi
 
     @property
+    def lid(self) -> int:
+        """Long file identifier."""
+        return self.profile.lid
+
+    @property
     def type(self) -> FileType:
-        """Linear, cyclic or counters."""
+        """Binary, linear, cyclic, counters or simulated counter."""
         return self.profile.type
 
     @property
+    def access(self) -> FileAccess:
+        """Access conditions per operation."""
+        return self.profile.access
+
+    @property
     def record_size(self) -> int:
-        """Bytes per record."""
-        return self.profile.record_size
+        """Bytes per record (a binary file: its size)."""
+        return self.profile.cell_size
 
     @property
     def record_count(self) -> int:
-        """Number of records."""
-        return self.profile.records
+        """Number of records (1 for a binary file)."""
+        return self.profile.record_count
+
+    def header(self, *, legacy: bool) -> bytes:
+        """Tag 85 proprietary information, 23 bytes (calypso-protocol 1.10).
+
+        Access-condition bytes use this emulator's own codes (00 always, 01..03 session key,
+        04 PIN, 0F never): the real encoding is not public.
+        """
+        codes = {"always": 0, "session1": 1, "session2": 2, "session3": 3, "pin": 4, "never": 15}
+        access = self.access
+        conditions = bytes(
+            codes[c.value] for c in (access.read, access.update, access.write, access.append)
+        )
+        if self.type is FileType.BINARY:
+            shape = self.record_size.to_bytes(2, "big")
+        else:
+            shape = bytes((self.record_size, self.record_count))
+        reference = b"\x00\x00"
+        view = self.profile.counter_view
+        if view is not None:
+            reference = bytes((view.sfi, view.counter))  # e.g. 19 02 (calypso-data-model 1.4)
+        body = (
+            bytes((self.sfi, 0x04, EF_TYPE_CODES[self.type]))
+            + shape
+            + conditions
+            + b"\x01\x02\x03\x03"
+            + b"\x00"
+            + reference
+        )
+        lid = self.lid.to_bytes(2, "big")
+        body = body.ljust(20 if legacy else 21, b"\x00") + lid
+        return body.ljust(23, b"\x00")
+
+
+def sv_log_files() -> list[FileProfile]:
+    """The SV log files a stored-value card has: SFI 14h (1 record) and 15h (3 records)."""
+    return [
+        FileProfile.model_validate(
+            {"name": "sv_load_log", "sfi": SV_LOAD_LOG_SFI, "lid": "1014", "type": "cyclic"}
+        ),
+        FileProfile.model_validate(
+            {
+                "name": "sv_debit_log",
+                "sfi": SV_DEBIT_LOG_SFI,
+                "lid": "1015",
+                "type": "cyclic",
+                "records": 3,
+            }
+        ),
+    ]
 
 
 class FileStore:
-    """Committed records of every EF, plus the overlay of writes buffered by an open session."""
+    """The EFs of a card by SFI and LID."""
 
     def __init__(self, files: Iterable[FileProfile]) -> None:
         self._files = {profile.sfi: ElementaryFile(profile) for profile in files}
-        self._overlay: dict[int, list[bytes]] | None = None
 
     def get(self, sfi: int) -> ElementaryFile | None:
         """The EF with this SFI, or None."""
         return self._files.get(sfi)
 
-    @property
-    def buffering(self) -> bool:
-        """Whether writes currently go to a session overlay."""
-        return self._overlay is not None
+    def by_lid(self, lid: int) -> ElementaryFile | None:
+        """The EF with this LID, or None."""
+        return next((ef for ef in self._files.values() if ef.lid == lid), None)
 
-    def records(self, sfi: int) -> list[bytes]:
-        """The records as the card sees them now: the session's writes included (a copy)."""
-        if self._overlay is not None and sfi in self._overlay:
-            return list(self._overlay[sfi])
-        return list(self._files[sfi].records)
+    def all(self) -> list[ElementaryFile]:
+        """Every EF in SFI order."""
+        return [self._files[sfi] for sfi in sorted(self._files)]
 
-    def committed(self, sfi: int) -> list[bytes]:
-        """The committed records, ignoring any open session (a copy)."""
-        return list(self._files[sfi].records)
+    def next_after(self, sfi: int | None) -> ElementaryFile | None:
+        """The EF after ``sfi`` in SFI order (the first one for None)."""
+        return next((ef for ef in self.all() if sfi is None or ef.sfi > sfi), None)
 
-    def put(self, sfi: int, records: Sequence[bytes]) -> None:
-        """Store new records: into the overlay inside a session, else straight to EEPROM."""
-        ef = self._files[sfi]
-        if len(records) != ef.record_count or any(len(r) != ef.record_size for r in records):
-            raise ValueError(f"records do not fit SFI {sfi:02X}")
-        if self._overlay is not None:
-            self._overlay[sfi] = list(records)
-        else:
-            ef.records = list(records)
 
-    def begin(self) -> None:
-        """Start buffering writes (Open Secure Session)."""
-        self._overlay = {}
-
-    def commit(self) -> None:
-        """Apply every buffered write at once and stop buffering (valid Close)."""
-        overlay, self._overlay = self._overlay or {}, None
-        for sfi, records in overlay.items():
-            self._files[sfi].records = records
-
-    def rollback(self) -> None:
-        """Drop every buffered write and stop buffering (abort, bad MAC, power loss)."""
-        self._overlay = None
-
-    def snapshot(self) -> dict[int, tuple[bytes, ...]]:
-        """The committed records of every EF."""
-        return {sfi: tuple(ef.records) for sfi, ef in sorted(self._files.items())}
-
-    def restore(self, files: Mapping[int, Sequence[bytes]]) -> None:
-        """Replace committed records from an image (each SFI must exist with the same shape)."""
-        self._overlay = None
-        for sfi, records in files.items():
-            if sfi not in self._files:
-                raise ValueError(f"image has SFI {sfi:02X}, unknown to the profile")
-            self.put(sfi, records)
+def initial_cells(profile: CardProfile, files: FileStore) -> dict[str, bytes]:
+    """Every non-volatile cell at personalisation."""
+    cells: dict[str, bytes] = {}
+    for ef in files.all():
+        for number, record in enumerate(ef.profile.initial_records(), start=1):
+            cells[record_cell(ef.sfi, number)] = record
+    cells[CELL_TC] = profile.transaction_counter.to_bytes(3, "big")
+    cells[CELL_RATIFIED] = b"\x01" if profile.ratified else b"\x00"
+    cells[CELL_DF] = b"\x01" if profile.invalidated else b"\x00"
+    pin = profile.pin
+    cells[CELL_PIN] = pin.value.get_secret_value() if pin is not None else b""
+    cells[CELL_PIN_TRIES] = bytes((pin.attempts if pin is not None else 0,))
+    for name in KEY_CELLS:
+        cells[name] = b""
+    sv = profile.sv
+    if sv is not None:
+        cells[CELL_SV] = (
+            sv.balance.to_bytes(3, "big", signed=True)
+            + sv.transaction_number.to_bytes(2, "big")
+            + sv.signature_lo.ljust(6, b"\x00")
+        )
+        cells[record_cell(SV_LOAD_LOG_SFI, 1)] = sv.load_log.ljust(29, b"\x00")
+        cells[record_cell(SV_DEBIT_LOG_SFI, 1)] = sv.debit_log.ljust(29, b"\x00")
+    return cells
 
 
 # --- record operations (pure) ----------------------------------------------------------------
@@ -128,6 +192,12 @@ def with_update(records: Sequence[bytes], index: int, data: bytes) -> list[bytes
     out = list(records)
     out[index] = data + out[index][len(data) :]
     return out
+
+
+def with_write(record: bytes, offset: int, data: bytes) -> bytes:
+    """Write Record / Write Binary: data OR-ed into the bytes at offset (calypso-protocol 1.5)."""
+    middle = bytes(a | b for a, b in zip(record[offset : offset + len(data)], data, strict=True))
+    return record[:offset] + middle + record[offset + len(data) :]
 
 
 def with_append(records: Sequence[bytes], data: bytes, record_size: int) -> list[bytes]:
@@ -144,52 +214,3 @@ def with_counter(record: bytes, number: int, value: int) -> bytes:
     """Record 1 with counter n set to value."""
     start = 3 * (number - 1)
     return record[:start] + value.to_bytes(3, "big") + record[start + 3 :]
-
-
-# --- image files -------------------------------------------------------------------------------
-
-
-def write_image(path: Path, serial: bytes, image: CardImage) -> None:
-    """Write the image atomically: temporary file in the same directory, fsync, rename."""
-    document = {
-        "format": IMAGE_FORMAT,
-        "serial": serial.hex().upper(),
-        "transaction_counter": image.transaction_counter,
-        "ratified": image.ratified,
-        "files": {
-            f"{sfi:02X}": [record.hex().upper() for record in records]
-            for sfi, records in image.files.items()
-        },
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def read_image(path: Path) -> tuple[bytes, CardImage]:
-    """Read an image written by write_image: (serial, image); ValueError when malformed."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("format") != IMAGE_FORMAT:
-            raise ValueError(f"unsupported image format {document.get('format')!r}")
-        files = {
-            int(sfi, 16): tuple(bytes.fromhex(record) for record in records)
-            for sfi, records in document["files"].items()
-        }
-        image = CardImage(files, int(document["transaction_counter"]), bool(document["ratified"]))
-        return bytes.fromhex(document["serial"]), image
-    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"malformed card image {path}: {exc}") from None

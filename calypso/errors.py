@@ -47,6 +47,19 @@ class DataOutOfBoundsError(CardCommandError):
     """6A80: the result would leave the allowed range (counter overflow or underflow)."""
 
 
+class PinError(CardCommandError):
+    """63C2, 63C1, 6983: wrong PIN (attempts left) or PIN blocked."""
+
+    @property
+    def attempts_remaining(self) -> int:
+        """Attempts left after this refusal: 2 (63C2), 1 (63C1), 0 (6983, blocked)."""
+        return {0x63C2: 2, 0x63C1: 1}.get(self.sw, 0)
+
+
+class FunctionAbsentError(CardCommandError):
+    """6D00: the card has no such function (PIN, stored value, extended mode...)."""
+
+
 class UnknownStatusError(CardCommandError):
     """A status word this command's table does not list."""
 

@@ -1,8 +1,40 @@
 # SPDX-License-Identifier: Apache-2.0
 """YAML card profiles for the card emulator: application identity, keys, file map and content.
 
-A profile describes one personalised Calypso Prime Rev3 card (calypso-data-model 1.3-1.5).
-Key material is held as ``SecretBytes`` and never appears in a repr, a log or an error message.
+A profile describes one personalised Calypso card (calypso-data-model 1.3-1.5). Schema (every
+hex value is a quoted string; a wrong profile is refused with its path, line, field and reason):
+
+``description``
+    free text.
+``product``
+    ``rev1``, ``rev2``, ``rev3``, ``light`` or ``basic``; by default derived from the startup
+    information's application type (calypso-protocol 4). ``rev1`` cards have no FCI: they are
+    known from their 20-byte B-prime ATR. Extended mode is a Rev3 card with type bit 08h.
+``aid``, ``df_lid`` (default 2000), ``serial`` (8 bytes), ``startup_info`` (7 bytes),
+``transaction_counter``, ``ratified``, ``invalidated``
+    the application identity and state at personalisation.
+``postpones_counters``
+    Rev1/Rev2 only: Increase/Decrease answer 6200 in session and give the value at Close.
+``keys``
+    ``issuer``, ``load``, ``debit``: ``{kif, kvc, key | master}`` (master: diversified with
+    the serial, CSIM1 3.2).
+``pin``
+    optional (needs application type bit 01h): ``{value: 4 bytes, attempts: 0..3,
+    cipher_key: issuer|load|debit}``; the cipher key ciphers PIN blocks outside a session.
+``sv``
+    optional (needs type bit 02h): ``{balance, transaction_number, signature_lo (3 or 6 bytes),
+    load_log (22 bytes), debit_log (19 bytes), negative_balance}``. SV logs are the files
+    SFI 14h (1 record) and 15h (3 records), added when the profile does not declare them.
+``files``
+    a list of ``{name, sfi, lid, type, record_size, records, size, access, content,
+    counters, counter_view}``: ``type`` is ``binary`` (``size`` bytes), ``linear``, ``cyclic``,
+    ``counters`` (``counters`` = initial values) or ``simulated_counter`` (``counter_view`` =
+    ``{sfi, counter}``: a view of counter n of a counters file). ``access`` maps ``read``,
+    ``update``, ``write``, ``append``, ``decrease``, ``increase`` to ``always``, ``never``,
+    ``session1``, ``session2``, ``session3`` or ``pin``.
+
+Key material and PINs are held as ``SecretBytes`` and never appear in a repr, a log or an
+error message.
 """
 
 from __future__ import annotations
@@ -27,6 +59,7 @@ from calypso.constants import (
     MAX_RECORD_NUMBER,
     MAX_SFI,
     RECORD_SIZE,
+    ProductType,
     session_buffer_size,
 )
 from calypso.crypto import KEY_LENGTH, diversify
@@ -92,11 +125,14 @@ class AccessCondition(StrEnum):
     SESSION1 = "session1"  # a session opened with the issuer key (index 1)
     SESSION2 = "session2"  # ... with the issuer or load key (index <= 2)
     SESSION3 = "session3"  # ... with any of the three keys
+    PIN = "pin"  # the PIN was presented successfully since the application was selected
 
-    def allows(self, session_key_index: int | None) -> bool:
+    def allows(self, session_key_index: int | None, *, pin_verified: bool = False) -> bool:
         """Whether a card in this state (no session: None; else key index 1..3) may proceed."""
         if self is AccessCondition.ALWAYS:
             return True
+        if self is AccessCondition.PIN:
+            return pin_verified
         if self is AccessCondition.NEVER or session_key_index is None:
             return False
         return session_key_index <= int(self.value[-1])
@@ -105,9 +141,32 @@ class AccessCondition(StrEnum):
 class FileType(StrEnum):
     """Record-file structures the emulator supports (calypso-data-model 1.4)."""
 
+    BINARY = "binary"
     LINEAR = "linear"
     CYCLIC = "cyclic"
     COUNTERS = "counters"
+    SIMULATED_COUNTER = "simulated_counter"
+
+
+class ProductName(StrEnum):
+    """Product types a profile can describe (calypso-protocol 0, 4)."""
+
+    REV1 = "rev1"
+    REV2 = "rev2"
+    REV3 = "rev3"
+    LIGHT = "light"
+    BASIC = "basic"
+
+    @property
+    def product_type(self) -> ProductType:
+        """The matching ProductType."""
+        return {
+            "rev1": ProductType.PRIME_REVISION_1,
+            "rev2": ProductType.PRIME_REVISION_2,
+            "rev3": ProductType.PRIME_REVISION_3,
+            "light": ProductType.LIGHT,
+            "basic": ProductType.BASIC,
+        }[self.value]
 
 
 class FileAccess(BaseModel):
@@ -117,9 +176,19 @@ class FileAccess(BaseModel):
 
     read: AccessCondition = AccessCondition.ALWAYS
     update: AccessCondition = AccessCondition.NEVER
+    write: AccessCondition = AccessCondition.NEVER
     append: AccessCondition = AccessCondition.NEVER
     decrease: AccessCondition = AccessCondition.NEVER
     increase: AccessCondition = AccessCondition.NEVER
+
+
+class CounterView(BaseModel):
+    """What a simulated counter file shows: counter ``counter`` of the counters file ``sfi``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sfi: int = Field(ge=1, le=MAX_SFI)
+    counter: int = Field(ge=1, le=83)
 
 
 class FileProfile(BaseModel):
@@ -136,9 +205,19 @@ class FileProfile(BaseModel):
     access: FileAccess = FileAccess()
     content: list[HexBytes] = Field(default_factory=list)
     counters: list[int] | None = None
+    size: int | None = Field(default=None, ge=1, le=32768)
+    counter_view: CounterView | None = None
 
     @model_validator(mode="after")
     def _check_content(self) -> Self:
+        if (self.size is not None) != (self.type is FileType.BINARY):
+            raise ValueError("'size' is for binary files, and binary files need it")
+        if (self.counter_view is not None) != (self.type is FileType.SIMULATED_COUNTER):
+            raise ValueError("'counter_view' is for simulated counter files, and they need it")
+        if self.type is FileType.BINARY:
+            if len(self.content) > 1 or (self.content and len(self.content[0]) > (self.size or 0)):
+                raise ValueError("binary content is one hex string no longer than 'size'")
+            return self
         if len(self.content) > self.records:
             raise ValueError(f"{len(self.content)} content records for {self.records} records")
         for index, record in enumerate(self.content, start=1):
@@ -155,8 +234,20 @@ class FileProfile(BaseModel):
                 raise ValueError("counter values must be in 0..16777215")
         return self
 
+    @property
+    def cell_size(self) -> int:
+        """Bytes of one stored record (the whole file for a binary file)."""
+        return self.size if self.size is not None else self.record_size
+
+    @property
+    def record_count(self) -> int:
+        """Stored records: 1 for binary files."""
+        return 1 if self.type is FileType.BINARY else self.records
+
     def initial_records(self) -> list[bytes]:
         """The records at personalisation: content right-padded with 00, missing ones zero."""
+        if self.type is FileType.BINARY:
+            return [(self.content[0] if self.content else b"").ljust(self.cell_size, b"\x00")]
         if self.counters is not None:
             # Counter n at bytes 3(n-1)..3n-1 of record 1 (calypso-protocol 1.7).
             first = b"".join(value.to_bytes(3, "big") for value in self.counters)
@@ -209,13 +300,79 @@ class CardKeys(BaseModel):
         return (self.issuer, self.load, self.debit)[key_index - 1]
 
 
+class KeyName(StrEnum):
+    """A key slot by name."""
+
+    ISSUER = "issuer"
+    LOAD = "load"
+    DEBIT = "debit"
+
+    @property
+    def key_index(self) -> int:
+        """Key index 1..3."""
+        return ("issuer", "load", "debit").index(self.value) + 1
+
+
+class PinProfile(BaseModel):
+    """The card PIN (calypso-protocol 1.16, 2.10): value, attempts left, ciphering key slot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: SecretHex = Field(repr=False)
+    attempts: int = Field(default=3, ge=0, le=3)
+    cipher_key: KeyName = KeyName.DEBIT
+
+    @model_validator(mode="after")
+    def _check_pin(self) -> Self:
+        if len(self.value.get_secret_value()) != 4:
+            raise ValueError("a PIN is 4 bytes (8 hex digits)")
+        return self
+
+
+class SvProfile(BaseModel):
+    """The stored-value purse at personalisation (calypso-protocol 1.19-1.20, CSIM1 3.8)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    balance: int = Field(default=0, ge=-8388608, le=8388607)
+    transaction_number: int = Field(default=0, ge=0, le=0xFFFF)
+    signature_lo: HexBytes = b"\x00\x00\x00"
+    load_log: HexBytes = bytes(22)
+    debit_log: HexBytes = bytes(19)
+    negative_balance: bool = False
+
+    @model_validator(mode="after")
+    def _check_sv(self) -> Self:
+        if len(self.signature_lo) not in (3, 6):
+            raise ValueError("signature_lo is 3 or 6 bytes")
+        if len(self.load_log) != 22 or len(self.debit_log) != 19:
+            raise ValueError("load_log is 22 bytes and debit_log 19 bytes")
+        return self
+
+
+def _derive_product(startup_info: bytes) -> ProductType:
+    app_type = startup_info[2]
+    if 0x01 <= app_type <= 0x1F:
+        return ProductType.PRIME_REVISION_2
+    if 0x90 <= app_type <= 0x97:
+        return ProductType.LIGHT
+    if 0x98 <= app_type <= 0x9F:
+        return ProductType.BASIC
+    return ProductType.PRIME_REVISION_3
+
+
 class CardProfile(BaseModel):
-    """A personalised Calypso Prime Rev3 card, as loaded from YAML."""
+    """A personalised Calypso card (Rev1, Rev2, Rev3, Light or Basic), as loaded from YAML."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = ""
+    product: ProductName | None = None
+    postpones_counters: bool = False
+    pin: PinProfile | None = None
+    sv: SvProfile | None = None
     aid: HexBytes = AID_1TIC_ICA1
+    df_lid: HexLid = 0x2000
     serial: HexBytes
     startup_info: HexBytes = DEFAULT_STARTUP_INFO
     transaction_counter: int = Field(default=DEFAULT_TRANSACTION_COUNTER, ge=0, le=0xFFFFFF)
@@ -232,12 +389,61 @@ class CardProfile(BaseModel):
             raise ValueError("serial must be 8 bytes")
         if len(self.startup_info) != 7:
             raise ValueError("startup_info must be 7 bytes")
-        session_buffer_size(self.startup_info[0])  # ValueError when out of 06..37
+        app_type = self.startup_info[2]
+        if app_type in (0x00, 0xFF) or self.startup_info[3] in (0x00, 0xFF):
+            raise ValueError("startup_info: application type/subtype 00h and FFh are invalid")
+        product = self.product_type
+        if self.product is not None and product is not ProductType.PRIME_REVISION_1:
+            if product is not _derive_product(self.startup_info):
+                raise ValueError("product does not match the startup_info application type")
+        if product in (ProductType.PRIME_REVISION_3, ProductType.LIGHT):
+            session_buffer_size(self.startup_info[0])  # ValueError when out of 06..37
+        if product is ProductType.BASIC and not 0x04 <= self.startup_info[0] <= 0x37:
+            raise ValueError("a Basic card's buffer indicator is 04h..37h")
+        if self.postpones_counters and product not in (
+            ProductType.PRIME_REVISION_1,
+            ProductType.PRIME_REVISION_2,
+        ):
+            raise ValueError("only Rev1/Rev2 cards postpone counter results")
+        legacy = product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2)
+        if self.pin is not None and not (legacy or product is ProductType.PRIME_REVISION_3):
+            raise ValueError("pin: Light and Basic cards have no PIN")
+        if self.pin is not None and product is not ProductType.PRIME_REVISION_1:
+            if not app_type & 0x01:
+                raise ValueError("pin: the application type lacks the PIN bit 01h")
+        if self.sv is not None and not (legacy or product is ProductType.PRIME_REVISION_3):
+            raise ValueError("sv: Light and Basic cards have no stored value")
+        if self.sv is not None and product is not ProductType.PRIME_REVISION_1:
+            if not app_type & 0x02:
+                raise ValueError("sv: the application type lacks the stored-value bit 02h")
+        sfis = {f.sfi: f for f in self.files}
+        for f in self.files:
+            view = f.counter_view
+            if view is not None:
+                target = sfis.get(view.sfi)
+                if target is None or target.type is not FileType.COUNTERS:
+                    raise ValueError(f"file {f.name}: counter_view.sfi is not a counters file")
+                if 3 * view.counter > target.record_size:
+                    raise ValueError(f"file {f.name}: counter {view.counter} is past the file")
         for attribute in ("sfi", "lid"):
             values = [getattr(f, attribute) for f in self.files]
             if len(values) != len(set(values)):
                 raise ValueError(f"two files share the same {attribute}")
         return self
+
+    @property
+    def product_type(self) -> ProductType:
+        """The product type: as given, else derived from the application type."""
+        if self.product is not None:
+            return self.product.product_type
+        return _derive_product(self.startup_info)
+
+    @property
+    def extended(self) -> bool:
+        """Whether the card supports extended mode (Rev3 with application type bit 08h)."""
+        return self.product_type is ProductType.PRIME_REVISION_3 and bool(
+            self.startup_info[2] & 0x08
+        )
 
 
 def load_profile(path: Path | str) -> CardProfile:

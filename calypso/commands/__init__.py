@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from enum import Enum
 
+from calypso.constants import CardClass, ProductType
 from calypso.errors import (
     AccessForbiddenError,
     CardCommandError,
     CardTerminatedError,
     DataAccessError,
     DataOutOfBoundsError,
+    FunctionAbsentError,
     IllegalParameterError,
+    PinError,
     SecurityContextError,
     SecurityDataError,
     SessionBufferOverflowError,
@@ -34,6 +37,27 @@ class CommandRef(Enum):
     CLOSE_SECURE_SESSION = ("Close Secure Session", 0x8E)
     ABORT_SECURE_SESSION = ("Abort Secure Session", 0x8E)
     RATIFICATION = ("Ratification", 0xB2)
+    SELECT_FILE = ("Select File", 0xA4)
+    GET_DATA = ("Get Data", 0xCA)
+    WRITE_RECORD = ("Write Record", 0xD2)
+    READ_RECORD_MULTIPLE = ("Read Record Multiple", 0xB3)
+    SEARCH_RECORD_MULTIPLE = ("Search Record Multiple", 0xA2)
+    READ_BINARY = ("Read Binary", 0xB0)
+    UPDATE_BINARY = ("Update Binary", 0xD6)
+    WRITE_BINARY = ("Write Binary", 0xD0)
+    INCREASE_MULTIPLE = ("Increase Multiple", 0x3A)
+    DECREASE_MULTIPLE = ("Decrease Multiple", 0x38)
+    INVALIDATE = ("Invalidate", 0x04)
+    REHABILITATE = ("Rehabilitate", 0x44)
+    GET_CHALLENGE = ("Get Challenge", 0x84)
+    VERIFY_PIN = ("Verify PIN", 0x20)
+    CHANGE_PIN = ("Change PIN", 0xD8)
+    CHANGE_KEY = ("Change Key", 0xD8)
+    SV_GET = ("SV Get", 0x7C)
+    SV_RELOAD = ("SV Reload", 0xB8)
+    SV_DEBIT = ("SV Debit", 0xBA)
+    SV_UNDEBIT = ("SV Undebit", 0xBC)
+    MANAGE_SECURE_SESSION = ("Manage Secure Session", 0x82)
 
     def __init__(self, label: str, ins: int) -> None:
         self.label = label
@@ -60,12 +84,31 @@ COMMON_STATUS: StatusTable = {
     SW.INCORRECT_SIGNATURE: SecurityDataError,
     SW.TRANSACTION_COUNTER_EXHAUSTED: CardTerminatedError,
     SW.INCORRECT_PARAMETERS_IN_DATA: DataOutOfBoundsError,
+    SW.PIN_TWO_ATTEMPTS_LEFT: PinError,
+    SW.PIN_ONE_ATTEMPT_LEFT: PinError,
+    SW.PIN_BLOCKED: PinError,
+    SW.INS_NOT_SUPPORTED: FunctionAbsentError,
+    0x6A88: DataAccessError,  # Get Data: data object not found (section 1.11)
 }
 
 
 def status_table(*sws: int) -> StatusTable:
     """The common mapping restricted to the status words one command documents."""
     return {sw: COMMON_STATUS[sw] for sw in sws}
+
+
+def card_class(product: ProductType) -> CardClass:
+    """CLA of a product type: 94h for Rev1/Rev2, 00h otherwise (calypso-protocol section 0)."""
+    if product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
+        return CardClass.LEGACY
+    return CardClass.ISO
+
+
+def sv_card_class(product: ProductType) -> CardClass:
+    """CLA of the stored-value commands: FAh on Rev1/Rev2, 00h otherwise (section 0)."""
+    if product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
+        return CardClass.LEGACY_SV
+    return CardClass.ISO
 
 
 def check_status(

@@ -104,6 +104,21 @@ def parse_update_record(response: ResponseApdu, command: CommandApdu | None = No
     check_status(CommandRef.UPDATE_RECORD, response, _WRITE_STATUS, command=command)
 
 
+def write_record(
+    sfi: int, record: int, data: bytes, *, cla: CardClass = CardClass.ISO
+) -> CommandApdu:
+    """Write Record (OR with the record): CLA D2 rec sfi*8+4 Lc data (case 3, section 1.5)."""
+    _check_sfi_record(sfi, record)
+    if not data:
+        raise ValueError("Write Record needs data")
+    return CommandApdu(cla, CommandRef.WRITE_RECORD.ins, record, sfi * 8 + 4, data)
+
+
+def parse_write_record(response: ResponseApdu, command: CommandApdu | None = None) -> None:
+    """Check the Write Record status."""
+    check_status(CommandRef.WRITE_RECORD, response, _WRITE_STATUS, command=command)
+
+
 def append_record(sfi: int, data: bytes, *, cla: CardClass = CardClass.ISO) -> CommandApdu:
     """Append Record to a cyclic file: CLA E2 00 sfi*8 Lc data (case 3)."""
     if not 0 <= sfi <= MAX_SFI:

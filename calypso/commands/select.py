@@ -99,8 +99,19 @@ class StartupInfo:
 
     @property
     def card_class(self) -> CardClass:
-        """CLA for this card: ISO 00h for Rev3/Light/Basic (Rev2 selected by FCI also uses 00h)."""
+        """CLA for this card: 94h for Rev1/Rev2 (legacy), 00h for Rev3/Light/Basic (section 0)."""
+        if self.product_type is ProductType.PRIME_REVISION_2:
+            return CardClass.LEGACY
         return CardClass.ISO
+
+    @property
+    def session_buffer_commands(self) -> int | None:
+        """Modification buffer in commands: Rev2 6, Basic 4; None when counted in bytes (2.2)."""
+        if self.product_type is ProductType.PRIME_REVISION_2:
+            return 6
+        if self.product_type is ProductType.BASIC:
+            return 4
+        return None
 
     @property
     def session_buffer_bytes(self) -> int | None:
@@ -127,6 +138,21 @@ class ApplicationInfo:
     serial: bytes
     startup: StartupInfo
     invalidated: bool
+    product_override: ProductType | None = None  # Rev1: known from the ATR, not the FCI
+
+    @property
+    def product_type(self) -> ProductType:
+        """The product type: from the ATR for Rev1, else from the startup information."""
+        if self.product_override is not None:
+            return self.product_override
+        return self.startup.product_type
+
+    @property
+    def card_class(self) -> CardClass:
+        """CLA byte for this card's commands (94h Rev1/Rev2, 00h otherwise)."""
+        if self.product_type in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
+            return CardClass.LEGACY
+        return CardClass.ISO
 
     @property
     def application_serial(self) -> bytes:
@@ -168,6 +194,21 @@ def parse_select_application(
     if info.application_subtype in (0x00, 0xFF):
         raise CardResponseError(ref.label, "application subtype 00h/FFh is rejected", response)
     return ApplicationInfo(df_name, serial, info, response.sw == SW.DF_INVALIDATED)
+
+
+BPRIME_ATR_LENGTH = 20
+
+
+def parse_bprime_atr(atr: bytes) -> ApplicationInfo:
+    """A Prime Rev1 card selected without FCI, from its 20-byte ATR (section 4).
+
+    Serial = ATR bytes 12..15 in the last 4 of 8 bytes; startup info = 03 + ATR bytes 6..11.
+    """
+    if len(atr) != BPRIME_ATR_LENGTH:
+        raise CardResponseError("ATR", f"a Rev1 ATR has 20 bytes, got {len(atr)}")
+    serial = bytes(4) + atr[12:16]
+    startup = StartupInfo(b"\x03" + atr[6:12])
+    return ApplicationInfo(b"", serial, startup, False, ProductType.PRIME_REVISION_1)
 
 
 def aid_matches(aid: bytes, df_name: bytes) -> bool:

@@ -569,8 +569,8 @@ class TestOtherCommands:
         assert card.process(h("94B2013C00")) == h("6E00")
 
     def test_instruction_not_supported(self, card: CardEmulator) -> None:
-        """An unknown instruction answers 6D00."""
-        assert card.process(h("00CA000000")) == h("6D00")
+        """An unknown instruction (Generate Asymmetric Key Pair on a CSIM1 card) answers 6D00."""
+        assert card.process(h("0046000000")) == h("6D00")
 
     def test_get_challenge(self, card: CardEmulator) -> None:
         """Get Challenge returns Le bytes from the card's random source."""
