@@ -23,12 +23,26 @@ class ConfigError(ValueError):
 
     what = "configuration"
 
-    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        message: str,
+        line: int | None = None,
+        problems: list[tuple[int | None, str]] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.line = line
         self.problem = message
+        self.problems = problems if problems is not None else [(line, message)]
         where = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{self.what} {where}: {message}")
+
+    def details(self) -> list[str]:
+        """Every problem found, one 'file:line: field: reason' line each."""
+        return [
+            f"{self.path}:{line}: {message}" if line is not None else f"{self.path}: {message}"
+            for line, message in self.problems
+        ]
 
 
 def load_model(
@@ -70,12 +84,18 @@ def load_model(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = exc.errors(include_url=False, include_input=False, include_context=False)
-        first = problems[0]
-        loc = tuple(first["loc"])
-        field = ".".join(str(part) for part in loc) or "(top level)"
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise error(path, f"{field}: {first['msg']}{more}", _line_of(node, loc)) from None
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        found = [
+            (_line_of(node, tuple(e["loc"])), f"{_field(tuple(e['loc']))}: {e['msg']}")
+            for e in errors
+        ]
+        line, message = found[0]
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise error(path, f"{message}{more}", line, found) from None
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
 
 
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:

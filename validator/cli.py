@@ -9,27 +9,21 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import click
 import structlog
 
 from calypso.yamlfile import ConfigError
+from validator.gate import ConsoleGate, JsonGate, tap_line
 from validator.journal import Journal, JournalError
-from validator.logs import LEVELS, configure
+from validator.logs import LEVELS, LogFormat, configure
 from validator.settings import default_config_dir, load_settings
 
 EXIT_CONFIG = 2
 EXIT_JOURNAL = 3
+EXIT_START = 4
 log = structlog.get_logger("validator")
-
-_OUTCOME_COLOURS = {
-    "granted": "green",
-    "recovered": "cyan",
-    "denied": "yellow",
-    "card_lost": "magenta",
-    "unknown": "red",
-    "error": "red",
-}
 
 
 config_option = click.option(
@@ -131,7 +125,7 @@ def demo(
                 if as_json:
                     click.echo(json.dumps(tap.as_json(), sort_keys=False))
                 else:
-                    click.echo(_tap_line(tap.index, tap.at, tap.result.summary()))
+                    click.echo(tap_line(tap.record, f"{tap.at:%H:%M:%S}"))
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
@@ -147,25 +141,10 @@ def demo(
     click.echo(message, err=as_json)
 
 
-def _tap_line(index: int, at: dt.datetime, tap: dict[str, object]) -> str:
-    outcome = str(tap["outcome"])
-    remaining = tap["remaining"]
-    left = f"{remaining} left" if remaining is not None else ""
-    product = tap["product"] or "-"
-    apdus = tap["apdus"]
-    assert isinstance(apdus, dict)  # noqa: S101 - summary() always builds this dict
-    return (
-        f"{index:4d}  {at:%H:%M:%S}  {tap['card']}  {product:<15} "
-        + click.style(f"{outcome:<9}", fg=_OUTCOME_COLOURS.get(outcome))
-        + f" {tap['reason']:<26} {left:<9} {tap['ms']:>6.1f} ms"
-        f"  ({apdus['card']} card + {apdus['sam']} SAM APDUs)"
-    )
-
-
 @main.command("check-config")
 @config_option
 def check_config(config: Path | None) -> None:
-    """Validate every configuration file and say what is wrong, with file and line."""
+    """Validate every configuration file and print every error with file, line and reason."""
     from calypso.profile import load_profile
     from calypso.yamlfile import load_model
     from sam.keys import load_keys
@@ -174,19 +153,111 @@ def check_config(config: Path | None) -> None:
     config_dir = _config_dir(config)
     try:
         settings = load_settings(config_dir)
+    except ConfigError as exc:
+        for line in exc.details():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_CONFIG)
+    errors: list[str] = []
+    keys = 0
+    try:
         load_model(config_dir / settings.fares, FareRules)
-        keys = load_keys(config_dir / settings.keys, allow_simulation=settings.simulation)
-        profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
-        for path in profiles:
+    except ConfigError as exc:
+        errors += exc.details()
+    try:
+        keys = len(load_keys(config_dir / settings.keys, allow_simulation=settings.simulation).keys)
+    except ConfigError as exc:
+        errors += exc.details()
+    profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
+    for path in profiles:
+        try:
             load_profile(path)
+        except ConfigError as exc:
+            errors += exc.details()
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
+    if errors:
+        sys.exit(EXIT_CONFIG)
+    mode = "SIMULATION" if settings.simulation else "production"
+    click.echo(f"{config_dir}: valid ({mode} mode, {keys} SAM keys, {len(profiles)} card profiles)")
+
+
+@main.command()
+@config_option
+@click.option(
+    "--card-reader",
+    default=None,
+    help="emulated | pcsc:REGEX | nfc:PATH (default: from validator.yaml).",
+)
+@click.option(
+    "--sam-reader", default=None, help="software | pcsc:REGEX (default: from validator.yaml)."
+)
+@click.option(
+    "--max-taps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after N taps (default: run until Ctrl-C).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per tap on stdout.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default=None,
+    help="Log format on stderr (default: from validator.yaml).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(list(LEVELS)),
+    default="warning",
+    show_default=True,
+    help="Log level on stderr.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.0),
+    default=0.5,
+    show_default=True,
+    help="Emulated reader only: seconds between simulated passengers.",
+)
+def run(
+    config: Path | None,
+    card_reader: str | None,
+    sam_reader: str | None,
+    max_taps: int | None,
+    as_json: bool,
+    log_format: str | None,
+    log_level: str,
+    interval: float,
+) -> None:
+    """Serve the gate: wait for cards, validate, journal, give feedback, repeat."""
+    from validator.run import RunError, serve
+
+    config_dir = _config_dir(config)
+    try:
+        settings = load_settings(config_dir)
+        configure(cast(LogFormat, log_format or settings.log_format), log_level)
+        gate = JsonGate() if as_json else ConsoleGate()
+        served = serve(
+            config_dir,
+            settings,
+            gate,
+            card_spec=card_reader or settings.card_reader,
+            sam_spec=sam_reader or settings.sam_reader,
+            max_taps=max_taps,
+            interval_s=interval,
+        )
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    mode = "SIMULATION" if settings.simulation else "production"
-    click.echo(
-        f"{config_dir}: valid ({mode} mode, {len(keys.keys)} SAM keys, "
-        f"{len(profiles)} card profiles)"
-    )
+    except JournalError as exc:
+        click.echo(f"journal error: {exc}", err=True)
+        sys.exit(EXIT_JOURNAL)
+    except RunError as exc:
+        click.echo(f"cannot start: {exc}", err=True)
+        sys.exit(EXIT_START)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+        return
+    click.echo(f"{served} taps served", err=True)
 
 
 def _register_extensions() -> None:

@@ -155,3 +155,22 @@ class TestLogs:
         assert " ms)" in err
         for master in ("000102030405060708090A0B0C0D0E0F", "202122232425262728292A2B2C2D2E2F"):
             assert master not in err.upper()
+
+
+class TestEveryError:
+    """check-config reports every problem, not only the first."""
+
+    def test_all_problems_of_all_files(self, config_copy: Path) -> None:
+        """Two bad fields in fares.yaml and a bad card profile: three lines, each located."""
+        fares = config_copy / "fares.yaml"
+        text = fares.read_text()
+        text = text.replace("anti_passback_minutes: 1", "anti_passback_minutes: -1")
+        text = text.replace("recovery_window_minutes: 1", "recovery_window_minutes: x")
+        fares.write_text(text)
+        (config_copy / "cards" / "broken.yaml").write_text("serial: '00'\nkeys: {}\n")
+        code, _, err = run("check-config", "--config", str(config_copy))
+        assert code == EXIT_CONFIG
+        lines = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert any("anti_passback_minutes" in line and "fares.yaml:" in line for line in lines)
+        assert any("recovery_window_minutes" in line for line in lines)
+        assert any("broken.yaml" in line for line in lines)

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``validator run``: build the readers, the SAM, the journal and the gate from the settings.
+
+Reader specs: ``emulated`` (in-process reader fed by simulated passengers from the card
+profiles), ``pcsc:REGEX`` and ``nfc:PATH`` (real readers, see readers.spec). SAM specs:
+``software`` (the CSIM1 software SAM with the key file of the settings) or ``pcsc:REGEX``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calypso.yamlfile import ConfigError, load_model
+from readers.base import CardReader
+from readers.channel import ApduChannel
+from readers.emulated import EmulatedReader
+from sam.legacy import LegacySam
+from sam.software import SoftwareSam
+from validator.demo import build_fleet
+from validator.fares import FareRules
+from validator.gate import Gate
+from validator.journal import Journal
+from validator.loop import run_loop
+from validator.processor import TapProcessor, TapRecord
+from validator.session import Ratification
+from validator.settings import ValidatorSettings
+
+SOFTWARE_SAM_SPECS = ("software", "emulated")
+
+
+class RunError(Exception):
+    """The validator cannot start with these readers or this SAM."""
+
+
+class _SignallingGate:
+    """Passes feedback on, and tells the simulated passengers that their tap is done."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.done = threading.Event()
+
+    def feedback(self, record: TapRecord) -> None:
+        self.gate.feedback(record)
+        self.done.set()
+
+    def out_of_service(self, reason: str) -> None:
+        self.gate.out_of_service(reason)
+
+    def in_service(self) -> None:
+        self.gate.in_service()
+
+
+@dataclass
+class Passengers:
+    """Simulated passengers presenting emulated cards to an emulated reader, one at a time."""
+
+    reader: EmulatedReader
+    cards_dir: Path
+    done: threading.Event
+    interval_s: float = 0.5
+    seed: int | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> threading.Thread:
+        """Run in a daemon thread."""
+        thread = threading.Thread(target=self._run, name="passengers", daemon=True)
+        thread.start()
+        return thread
+
+    def _run(self) -> None:
+        rnd = random.Random(self.seed)  # noqa: S311 - simulation randomness, by design
+        fleet = build_fleet(self.cards_dir, rnd)
+        while not self.stop.is_set():
+            self.done.clear()
+            self.reader.insert(rnd.choice(fleet))
+            self.done.wait(5.0)
+            self.reader.remove()
+            self.stop.wait(self.interval_s)
+
+
+def open_card_reader(spec: str) -> CardReader:
+    """A real reader from a ``pcsc:``/``nfc:`` spec."""
+    try:
+        from readers.spec import open_reader
+    except ImportError as exc:  # pragma: no cover - the module ships with the package
+        raise RunError(f"real readers are not available: {exc}") from exc
+    try:
+        return open_reader(spec)
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
+
+
+def open_sam(
+    spec: str, config_dir: Path, settings: ValidatorSettings
+) -> tuple[LegacySam, ApduChannel]:
+    """The SAM: the software SAM in process, or a real (or vpcd-served) SAM in a PC/SC reader."""
+    if spec in SOFTWARE_SAM_SPECS:
+        software = SoftwareSam.from_keys(
+            config_dir / settings.keys, allow_simulation=settings.simulation
+        )
+        reader = EmulatedReader("software SAM")
+        reader.insert(software)
+        channel = ApduChannel(reader.connect(), label="sam")
+        return LegacySam(channel), channel
+    connection = open_card_reader(spec).wait_for_card(timeout=5.0)
+    if connection is None:
+        raise RunError(f"no SAM in the reader {spec!r}")
+    channel = ApduChannel(connection, label="sam")
+    return LegacySam(channel), channel
+
+
+def serve(
+    config_dir: Path,
+    settings: ValidatorSettings,
+    gate: Gate,
+    *,
+    card_spec: str,
+    sam_spec: str,
+    max_taps: int | None,
+    stop: threading.Event | None = None,
+    interval_s: float = 0.5,
+    seed: int | None = None,
+) -> int:
+    """Run the gate loop until stopped or ``max_taps`` are served; returns the taps served."""
+    rules = load_model(config_dir / settings.fares, FareRules)
+    sam, sam_channel = open_sam(sam_spec, config_dir, settings)
+    stop = stop or threading.Event()
+    signalling = _SignallingGate(gate)
+    passengers: Passengers | None = None
+    reader: CardReader
+    if card_spec == "emulated":
+        if not settings.simulation:
+            raise ConfigError(
+                config_dir / "validator.yaml", "the emulated card reader needs 'simulation: true'"
+            )
+        emulated = EmulatedReader("emulated contactless")
+        passengers = Passengers(
+            emulated,
+            config_dir / settings.cards,
+            signalling.done,
+            interval_s=interval_s,
+            seed=seed,
+            stop=stop,
+        )
+        reader = emulated
+    else:
+        reader = open_card_reader(card_spec)
+    with Journal(config_dir / settings.journal_dir) as journal:
+        processor = TapProcessor(
+            sam=sam,
+            sam_channel=sam_channel,
+            rules=rules,
+            aids=settings.aid_bytes(),
+            validator_id=settings.validator_id,
+            journal=journal,
+            ratification=Ratification(settings.ratification),
+            budget_s=settings.time_budget_ms / 1000,
+        )
+        if passengers is not None:
+            passengers.start()
+        try:
+            return run_loop(
+                reader,
+                processor,
+                signalling,
+                station=rules.station.location_id,
+                max_taps=max_taps,
+                stop=stop,
+            )
+        finally:
+            stop.set()
