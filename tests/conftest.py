@@ -13,6 +13,7 @@ import pytest
 
 from calypso.emulator import CardEmulator
 from calypso.yamlfile import load_model
+from readers.base import ApduHandler
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault
 from sam.legacy import LegacySam
@@ -50,7 +51,7 @@ class Station:
     location_id: int = 101
     ratification: Ratification = Ratification.COMMAND
 
-    def tap(self, card: CardEmulator, now: dt.datetime, faults: Iterable[Fault] = ()) -> TapResult:
+    def tap(self, card: ApduHandler, now: dt.datetime, faults: Iterable[Fault] = ()) -> TapResult:
         """Present ``card`` for one validation, with optional faults, then take it away."""
         self.card_reader.insert(card)
         for fault in faults:

@@ -61,7 +61,7 @@ class UdpIsoDepCard:
 
     def start(self) -> None:
         """Open the udp device and start listening."""
-        self._clf = nfc.ContactlessFrontend(f"udp:localhost:{self.port}")
+        self._clf = nfc.ContactlessFrontend(f"udp:127.0.0.1:{self.port}")
         self._thread.start()
 
     def _run(self) -> None:

@@ -45,7 +45,7 @@ class TestValidationOverNfcpy:
         port = free_udp_port()
         card = UdpIsoDepCard(IsoDepCard(emulator), port)
         card.start()
-        reader = NfcReader(f"udp:localhost:{port}")
+        reader = NfcReader(f"udp:127.0.0.1:{port}")
         try:
             connection = reader.wait_for_card(5.0)
             assert connection is not None

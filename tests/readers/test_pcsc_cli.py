@@ -41,7 +41,7 @@ class TestReadersCommand:
             SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True), SAM_READER
         )
         insert_card(CardEmulator.from_profile(CONFIG / "cards" / "multi_trip.yaml"))
-        result = CliRunner().invoke(main, ["readers", "--nfc", "udp:localhost:1"])
+        result = CliRunner().invoke(main, ["readers", "--nfc", "udp:127.0.0.1:1"])
         assert result.exit_code == 0, result.output
         lines = {
             line.split(":")[0].removeprefix("pcsc  "): line for line in result.output.splitlines()

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from conftest import CONFIG, Station, make_card
 
+from calypso.emulator import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS, SFI_EVENTS, Event
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
@@ -224,3 +225,38 @@ class TestSamFailures:
         assert not result.outcome.opens_gate and not result.mac_verified
         assert card.snapshot().files == before
         assert not card.session_open
+
+
+class ForgedMacCard:
+    """A clone that skips the terminal-MAC check and answers Close with a MAC of its own."""
+
+    def __init__(self, card: CardEmulator) -> None:
+        self.card = card
+
+    def power_on(self) -> bytes:
+        """Power the real card up."""
+        return self.card.power_on()
+
+    def power_off(self) -> None:
+        """Power the real card down (its session is lost)."""
+        self.card.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        """Answer everything like the card, but forge the Close answer."""
+        if apdu[1] == 0x8E and len(apdu) > 5:
+            return bytes.fromhex("DEADBEEF9000")
+        return self.card.process(apdu)
+
+
+class TestMixedPair:
+    """A card MAC the SAM rejects (6988 at Digest Authenticate) keeps the gate shut."""
+
+    def test_forged_card_mac(self, station: Station, morning: dt.datetime):
+        """Close 'succeeds' with a forged MAC: the SAM says 6988, denied, gate shut."""
+        card = make_card("multi_trip")
+        result = station.tap(ForgedMacCard(card), morning)
+        assert result.outcome is Outcome.DENIED
+        assert result.reason == "card_mac_invalid"
+        assert not result.mac_verified and not result.outcome.opens_gate
+        authenticate = [ex for ex in result.sam_trace if ex.command[1] == 0x82]
+        assert authenticate and authenticate[-1].response[-2:] == bytes.fromhex("6988")
