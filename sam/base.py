@@ -211,3 +211,8 @@ class Sam(Protocol):
     def prefetch(self) -> None:
         """Fetch the next session challenge ahead of time, off the passenger's time."""
         ...
+
+    @property
+    def card_payload_capacity(self) -> int:
+        """Largest card APDU data in a session this SAM can digest (65, 235 or 250 bytes)."""
+        ...

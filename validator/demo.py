@@ -124,6 +124,8 @@ def run_demo(
         journal=journal,
         ratification=Ratification(settings.ratification),
         budget_s=settings.time_budget_ms / 1000,
+        authorized=settings.key_policy(),
+        multiple_session=settings.multiple_session,
     )
     processor.prefetch()
     fleet = build_fleet(config_dir / settings.cards, rnd)

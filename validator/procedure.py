@@ -34,12 +34,14 @@ from readers.apdu import SW
 from readers.base import CardConnection, CardRemovedError, ReaderError
 from readers.channel import ApduChannel
 from sam.base import Sam, SamError
+from sam.policy import AuthorizedKeys, UnauthorizedKeyError
 from validator import fares
 from validator.fares import CardState, Decision, FareRules, TapContext, Verdict
 from validator.outcome import Outcome, TapResult
 from validator.session import (
     CloseOutcomeUnknownError,
     InvalidCardMacError,
+    ModificationBufferOverflowError,
     Ratification,
     SecureSession,
     TerminalMacRejectedError,
@@ -61,12 +63,14 @@ def validate(
     aids: Sequence[bytes],
     sam_channel: ApduChannel | None = None,
     ratification: Ratification = Ratification.COMMAND,
+    authorized: AuthorizedKeys | None = None,
+    multiple_session: bool = False,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour."""
     card = ApduChannel(connection, label="card")
     sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
     start = time.perf_counter()
-    tap = _Tap(card, sam, rules, context, aids, ratification)
+    tap = _Tap(card, sam, rules, context, aids, ratification, authorized, multiple_session)
     result = tap.run()
     result.elapsed = time.perf_counter() - start
     result.card_trace = list(card.exchanges)
@@ -85,6 +89,8 @@ class _Tap:
     context: TapContext
     aids: Sequence[bytes]
     ratification: Ratification
+    authorized: AuthorizedKeys | None = None
+    multiple_session: bool = False
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -106,6 +112,10 @@ class _Tap:
             return self._finish(Outcome.CARD_LOST, "card_lost", str(exc))
         except ReaderError as exc:
             return self._finish(Outcome.CARD_LOST, "card_lost", str(exc), retryable=True)
+        except UnauthorizedKeyError as exc:
+            return self._finish(Outcome.DENIED, "key_not_authorized", str(exc))
+        except ModificationBufferOverflowError as exc:
+            return self._finish(Outcome.ERROR, "session_buffer_overflow", str(exc))
         except SamError as exc:
             return self._finish(Outcome.ERROR, "sam_error", str(exc))
         except (CardCommandError, CardResponseError) as exc:
@@ -121,8 +131,14 @@ class _Tap:
             reason = fares.Reason.DENY_LISTED.value
             return self._finish(Outcome.DENIED, reason, "card serial is on the deny list")
         image = CalypsoCard(app)
+        sam, serial = self.sam, app.serial
         self.session = session = SecureSession(
-            self.card, self.sam.session_crypto(app.serial), image
+            self.card,
+            sam.session_crypto(serial),
+            image,
+            authorized=self.authorized,
+            payload_capacity=sam.card_payload_capacity,
+            new_crypto=(lambda: sam.session_crypto(serial)) if self.multiple_session else None,
         )
         with session:
             opened = session.open(WriteAccessLevel.DEBIT, read=(SFI_ENVIRONMENT, 1))

@@ -18,6 +18,7 @@ from typing import Any
 from readers.base import CardConnection
 from readers.channel import ApduChannel
 from sam.base import Sam
+from sam.policy import AuthorizedKeys
 from validator.fares import FareRules, TapContext
 from validator.journal import Journal
 from validator.outcome import Outcome, TapResult
@@ -67,6 +68,8 @@ class TapProcessor:
     journal: Journal | None = None
     ratification: Ratification = Ratification.COMMAND
     budget_s: float = 0.5
+    authorized: AuthorizedKeys | None = None
+    multiple_session: bool = False
     pending: dict[bytes, PendingUnknown] = field(default_factory=dict)
     last_paid: dict[bytes, int] = field(default_factory=dict)
     taps: int = 0
@@ -113,6 +116,8 @@ class TapProcessor:
             aids=self.aids,
             sam_channel=self.sam_channel,
             ratification=self.ratification,
+            authorized=self.authorized,
+            multiple_session=self.multiple_session,
         )
 
     def _resolve(self, record: TapRecord) -> None:

@@ -158,6 +158,8 @@ def serve(
             journal=journal,
             ratification=Ratification(settings.ratification),
             budget_s=settings.time_budget_ms / 1000,
+            authorized=settings.key_policy(),
+            multiple_session=settings.multiple_session,
         )
         if passengers is not None:
             passengers.start()

@@ -8,6 +8,7 @@ CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Self
 
@@ -38,6 +39,8 @@ from readers.apdu import CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto
+from sam.policy import AuthorizedKeys
+from validator.session_buffer import ModificationBuffer
 
 
 class SessionError(Exception):
@@ -67,6 +70,10 @@ class CloseOutcomeUnknownError(SessionError):
         self.transaction_counter = transaction_counter
 
 
+class ModificationBufferOverflowError(SessionError):
+    """The next write would overflow the card's session buffer (raised before sending it)."""
+
+
 class Ratification(Enum):
     """How the session is ratified at Close (calypso-protocol section 2.6)."""
 
@@ -89,10 +96,28 @@ class SessionState(Enum):
 class SecureSession:
     """A context manager around one secure session; cancels it unless ``close`` succeeded."""
 
-    def __init__(self, card: ApduChannel, crypto: SessionCrypto, image: CalypsoCard) -> None:
+    def __init__(
+        self,
+        card: ApduChannel,
+        crypto: SessionCrypto,
+        image: CalypsoCard,
+        *,
+        authorized: AuthorizedKeys | None = None,
+        payload_capacity: int | None = None,
+        new_crypto: Callable[[], SessionCrypto] | None = None,
+    ) -> None:
+        """``new_crypto`` turns on the multiple-session mode: a write that would overflow the
+        buffer closes the session (ratified) and opens a new one at the same level first."""
         self.card = card
         self.crypto = crypto
         self.image = image
+        self.authorized = authorized
+        startup = image.application.startup
+        self.payload_capacity = min(payload_capacity or 250, startup.payload_capacity)
+        self.buffer = ModificationBuffer.for_card(startup, image.application.product_type)
+        self.new_crypto = new_crypto
+        self.sessions = 0
+        self._level: WriteAccessLevel | None = None
         self.state = SessionState.IDLE
         self.open_data: OpenSessionData | None = None
         self.mac_verified = False
@@ -113,38 +138,58 @@ class SecureSession:
         self, level: WriteAccessLevel, *, read: tuple[int, int] | None = None
     ) -> OpenSessionData:
         """Open the session at ``level``, reading one record (SFI, record) in the same command."""
-        if self.state is not SessionState.IDLE:
+        if self.state not in (SessionState.IDLE, SessionState.CLOSED) or (
+            self.state is SessionState.CLOSED and self.new_crypto is None
+        ):
             raise SessionStateError(f"cannot open a session in state {self.state.value}")
         challenge = self.crypto.init_session()
         sfi, record = read if read is not None else (0, 0)
         command = open_secure_session(level, challenge, sfi=sfi, record=record)
         response = self.card.transmit(command)
         data = parse_open_secure_session(response, command)
-        self._snapshot = self.image.snapshot()
+        self._snapshot = self.image.snapshot()  # each session is atomic on its own
         self.image.transaction_counter = data.transaction_counter
         self.image.ratified = data.ratified
         if read is not None:
             self.image.set_record(sfi, record, data.record_data)
         self.open_data = data
         self.state = SessionState.OPEN
+        self._level = level
+        self.sessions += 1
+        self.buffer.reset()
+        if self.authorized is not None:
+            self.authorized.check(data.kif, data.kvc)  # refused: __exit__ aborts the session
         self.crypto.init_session_mac(data.data_out, data.kif, data.kvc)
         return data
 
     def read_records(
         self, sfi: int, record: int, count: int = 1, *, record_size: int = RECORD_SIZE
     ) -> dict[int, bytes]:
-        """Read ``count`` records from ``record`` (one APDU; multiple mode when count > 1)."""
-        if count == 1:
-            command = read_records(sfi, record, le=record_size)
-            mode = ReadMode.ONE
-        else:
-            command = read_records(
-                sfi, record, mode=ReadMode.MULTIPLE, le=min(255, count * (record_size + 2))
-            )
-            mode = ReadMode.MULTIPLE
-        response = self._exchange(command)
-        records = parse_read_records(response, record=record, mode=mode, command=command)
-        self._digest(command, response)
+        """Read ``count`` records from ``record``: multiple mode, as many per APDU as fit.
+
+        Records per APDU = payload capacity // (record size + 2), the capacity being the
+        smaller of the card's and what the SAM can digest (Keyple's rule, section 1.4).
+        """
+        per_apdu = max(1, self.payload_capacity // (record_size + 2))
+        records: dict[int, bytes] = {}
+        number, last = record, record + count - 1
+        while number <= last:
+            batch = min(per_apdu, last - number + 1)
+            if batch == 1:
+                command = read_records(sfi, number, le=record_size)
+                mode = ReadMode.ONE
+            else:
+                le = min(255, batch * (record_size + 2))
+                command = read_records(sfi, number, mode=ReadMode.MULTIPLE, le=le)
+                mode = ReadMode.MULTIPLE
+            response = self._exchange(command)
+            got = parse_read_records(response, record=number, mode=mode, command=command)
+            self._digest(command, response)
+            got = {n: data for n, data in got.items() if number <= n <= last}
+            if not got:
+                break
+            records.update(got)
+            number = max(got) + 1
         for number, data in records.items():
             self.image.set_record(sfi, number, data)
         return records
@@ -254,8 +299,23 @@ class SecureSession:
         self._require_open()
         raw = bytes(command)
         if write:
+            if not self.buffer.fits(raw):
+                self._next_session(raw)
+            self.buffer.take(raw)
             self.writes.append(raw)
         return self.card.transmit(command)
+
+    def _next_session(self, raw: bytes) -> None:
+        """Multiple-session mode: close (ratified) and reopen before an overflowing write."""
+        if self.new_crypto is None or self._level is None or self.buffer.used == 0:
+            raise ModificationBufferOverflowError(
+                f"{self.buffer.used} + {self.buffer.cost(raw)} exceeds the card's session buffer "
+                f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
+            )
+        self.close(Ratification.IMMEDIATE)
+        self.crypto = self.new_crypto()
+        self.mac_verified = False
+        self.open(self._level)
 
     def _digest(self, command: CommandApdu, response: ResponseApdu) -> None:
         self.crypto.update_session_mac(digest_item(bytes(command)))

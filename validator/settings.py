@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calypso.yamlfile import load_model
+from sam.policy import AuthorizedKeys, parse_key_reference
 
 CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
 
@@ -33,6 +34,14 @@ class ValidatorSettings(BaseModel):
     cards: str = "cards"
     journal_dir: str = "journal"
     ratification: Literal["command", "immediate"] = "command"
+    authorized_keys: list[str] = Field(
+        default_factory=list,
+        description="Card session keys accepted, as 'KIF/KVC' hex pairs; empty = any key.",
+    )
+    multiple_session: bool = Field(
+        default=False,
+        description="Split a session whose writes overflow the card's buffer into several.",
+    )
     log_format: Literal["auto", "console", "json"] = "auto"
 
     @field_validator("aids")
@@ -46,6 +55,17 @@ class ValidatorSettings(BaseModel):
             if not 5 <= size <= 16:
                 raise ValueError(f"AID {aid!r} must be 5 to 16 bytes")
         return aids
+
+    @field_validator("authorized_keys")
+    @classmethod
+    def _key_references(cls, references: list[str]) -> list[str]:
+        for reference in references:
+            parse_key_reference(reference)
+        return references
+
+    def key_policy(self) -> AuthorizedKeys:
+        """The authorised-keys policy: the list above, simulation keys only in simulation."""
+        return AuthorizedKeys.parse(self.authorized_keys, allow_simulation=self.simulation)
 
     def aid_bytes(self) -> list[bytes]:
         """The AIDs to try, in order, as bytes."""
