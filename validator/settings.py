@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from calypso.yamlfile import load_model
+from calypso.yamlfile import ConfigError, load_model
 from sam.policy import AuthorizedKeys, parse_key_reference
 
 CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
+ENV_PREFIX = "CALYPSO_VALIDATOR_"
 
 
 class ValidatorSettings(BaseModel):
@@ -83,9 +85,27 @@ def default_config_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "config"
 
 
-def load_settings(config_dir: Path) -> ValidatorSettings:
-    """Load validator.yaml from ``config_dir`` (defaults apply when the file is absent)."""
+def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) -> ValidatorSettings:
+    """validator.yaml from ``config_dir``, then $CALYPSO_VALIDATOR_<FIELD> overrides on top.
+
+    Command-line flags override both (the CLI applies them). List fields take a comma-separated
+    value in the environment, e.g. CALYPSO_VALIDATOR_AIDS=315449432E49434131,A000000291FF9101.
+    """
+    environ = os.environ if environ is None else environ
     path = config_dir / "validator.yaml"
-    if not path.exists():
-        return ValidatorSettings()
-    return load_model(path, ValidatorSettings)
+    settings = load_model(path, ValidatorSettings) if path.exists() else ValidatorSettings()
+    overrides: dict[str, object] = {}
+    for name, info in ValidatorSettings.model_fields.items():
+        value = environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if value is None:
+            continue
+        is_list = getattr(info.annotation, "__origin__", None) is list
+        overrides[name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
+    if not overrides:
+        return settings
+    try:
+        return ValidatorSettings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigError(f"${ENV_PREFIX}{field.upper()}", f"{field}: {first['msg']}") from None

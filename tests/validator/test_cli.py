@@ -174,3 +174,27 @@ class TestEveryError:
         assert any("anti_passback_minutes" in line and "fares.yaml:" in line for line in lines)
         assert any("recovery_window_minutes" in line for line in lines)
         assert any("broken.yaml" in line for line in lines)
+
+
+class TestEnvironmentOverrides:
+    """$CALYPSO_VALIDATOR_<FIELD> overrides validator.yaml."""
+
+    def test_override_and_list(self) -> None:
+        """A scalar and a comma-separated list override the file."""
+        from validator.settings import load_settings
+
+        env = {
+            "CALYPSO_VALIDATOR_VALIDATOR_ID": "gate-7",
+            "CALYPSO_VALIDATOR_AIDS": "315449432E49434131, A000000291FF9101",
+        }
+        settings = load_settings(CONFIG, env)
+        assert settings.validator_id == "gate-7"
+        assert settings.aids == ["315449432E49434131", "A000000291FF9101"]
+
+    def test_bad_override_is_a_config_error(self) -> None:
+        """A bad value in the environment names the variable."""
+        from calypso.yamlfile import ConfigError
+        from validator.settings import load_settings
+
+        with pytest.raises(ConfigError, match="CALYPSO_VALIDATOR_TIME_BUDGET_MS"):
+            load_settings(CONFIG, {"CALYPSO_VALIDATOR_TIME_BUDGET_MS": "soon"})
