@@ -26,6 +26,16 @@ EXIT_START = 4
 log = structlog.get_logger("validator")
 
 
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per tap on stdout."
+)
+log_level_option = click.option(
+    "--log-level",
+    type=click.Choice(list(LEVELS)),
+    default="warning",
+    show_default=True,
+    help="Log level on stderr (traffic logs every APDU).",
+)
 config_option = click.option(
     "--config",
     "config",
@@ -60,7 +70,7 @@ def main() -> None:
     show_default=True,
     help="Seed of the simulation (same seed, same run).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per tap on stdout.")
+@json_option
 @config_option
 @click.option(
     "--start",
@@ -68,13 +78,7 @@ def main() -> None:
     default=None,
     help="Simulated time of the first tap (default: today 07:00).",
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(list(LEVELS)),
-    default="warning",
-    show_default=True,
-    help="Log level on stderr (traffic logs every APDU).",
-)
+@log_level_option
 @click.option(
     "--tear-rate",
     type=click.FloatRange(0.0, 1.0),
@@ -197,20 +201,14 @@ def check_config(config: Path | None) -> None:
     default=None,
     help="Stop after N taps (default: run until Ctrl-C).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per tap on stdout.")
+@json_option
 @click.option(
     "--log-format",
     type=click.Choice(["auto", "console", "json"]),
     default=None,
     help="Log format on stderr (default: from validator.yaml).",
 )
-@click.option(
-    "--log-level",
-    type=click.Choice(list(LEVELS)),
-    default="warning",
-    show_default=True,
-    help="Log level on stderr.",
-)
+@log_level_option
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.0),

@@ -25,7 +25,6 @@ from validator.fares import FareRules, TapContext
 from validator.journal import Journal
 from validator.outcome import Outcome, TapResult
 from validator.processor import TapProcessor, TapRecord
-from validator.session import Ratification
 from validator.settings import ValidatorSettings
 
 # Chance that the same passenger taps again a few seconds later (anti-passback shows up).
@@ -115,17 +114,8 @@ def run_demo(
     sam_reader = EmulatedReader("software SAM")
     sam_reader.insert(software_sam)
     sam_channel = ApduChannel(sam_reader.connect(), label="sam")
-    processor = TapProcessor(
-        sam=LegacySam(sam_channel),
-        sam_channel=sam_channel,
-        rules=rules,
-        aids=settings.aid_bytes(),
-        validator_id=settings.validator_id,
-        journal=journal,
-        ratification=Ratification(settings.ratification),
-        budget_s=settings.time_budget_ms / 1000,
-        authorized=settings.key_policy(),
-        multiple_session=settings.multiple_session,
+    processor = TapProcessor.from_settings(
+        settings, LegacySam(sam_channel), sam_channel, rules, journal
     )
     processor.prefetch()
     fleet = build_fleet(config_dir / settings.cards, rnd)

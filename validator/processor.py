@@ -24,6 +24,7 @@ from validator.journal import Journal
 from validator.outcome import Outcome, TapResult
 from validator.procedure import validate
 from validator.session import Ratification
+from validator.settings import ValidatorSettings
 
 EVENT_PREFIX = "08:"  # event log records, as keyed in TapResult.state_read
 
@@ -102,6 +103,29 @@ class TapProcessor:
                 result.sent_debit,
             )
         return record
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ValidatorSettings,
+        sam: Sam,
+        sam_channel: ApduChannel | None,
+        rules: FareRules,
+        journal: Journal | None,
+    ) -> TapProcessor:
+        """A processor configured by validator.yaml."""
+        return cls(
+            sam=sam,
+            sam_channel=sam_channel,
+            rules=rules,
+            aids=settings.aid_bytes(),
+            validator_id=settings.validator_id,
+            journal=journal,
+            ratification=Ratification(settings.ratification),
+            budget_s=settings.time_budget_ms / 1000,
+            authorized=settings.key_policy(),
+            multiple_session=settings.multiple_session,
+        )
 
     def prefetch(self) -> None:
         """Between taps: fetch the next SAM challenge off the passenger's time."""

@@ -25,7 +25,6 @@ from validator.gate import Gate
 from validator.journal import Journal
 from validator.loop import run_loop
 from validator.processor import TapProcessor, TapRecord
-from validator.session import Ratification
 from validator.settings import ValidatorSettings
 
 SOFTWARE_SAM_SPECS = ("software", "emulated")
@@ -149,18 +148,7 @@ def serve(
     else:
         reader = open_card_reader(card_spec)
     with Journal(config_dir / settings.journal_dir) as journal:
-        processor = TapProcessor(
-            sam=sam,
-            sam_channel=sam_channel,
-            rules=rules,
-            aids=settings.aid_bytes(),
-            validator_id=settings.validator_id,
-            journal=journal,
-            ratification=Ratification(settings.ratification),
-            budget_s=settings.time_budget_ms / 1000,
-            authorized=settings.key_policy(),
-            multiple_session=settings.multiple_session,
-        )
+        processor = TapProcessor.from_settings(settings, sam, sam_channel, rules, journal)
         if passengers is not None:
             passengers.start()
         try:
