@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The validation procedure on the Keyple demo layout (calypso-data-model section 3.5).
+"""The validation procedure (calypso-data-model section 3.5, made layout-neutral).
 
-Select, open a DEBIT session reading the environment in the Open command, read the event,
-the candidate contracts in one Read Records and the counters only when a counter product is
-among them, decide with the pure fare rules, then write and close, or abort.
+Select, open a DEBIT session reading the layout's first record in the Open command, let the
+card's layout (validator.layout) read what the rules need with the fewest APDUs, decide with
+the pure fare rules, then let the layout write and close, or abort.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from calypso.card import CalypsoCard
@@ -21,22 +21,15 @@ from calypso.commands.select import (
 )
 from calypso.constants import WriteAccessLevel
 from calypso.errors import CardCommandError, CardResponseError
-from calypso.layouts.demo import (
-    SFI_CONTRACTS,
-    SFI_COUNTERS,
-    SFI_ENVIRONMENT,
-    SFI_EVENTS,
-    Contract,
-    Environment,
-    Event,
-)
 from readers.apdu import SW
 from readers.base import CardConnection, CardRemovedError, ReaderError
 from readers.channel import ApduChannel
 from sam.base import Sam, SamError
 from sam.policy import AuthorizedKeys, UnauthorizedKeyError
 from validator import fares
-from validator.fares import CardState, Decision, FareRules, TapContext, Verdict
+from validator.fares import Decision, FareRules, TapContext, Verdict
+from validator.layout import CardLayout, layout_for
+from validator.layout_demo import DemoLayout
 from validator.outcome import Outcome, TapResult
 from validator.session import (
     CloseOutcomeUnknownError,
@@ -47,7 +40,7 @@ from validator.session import (
     TerminalMacRejectedError,
 )
 
-EVENT_LOG_RECORDS = 3
+DEFAULT_LAYOUT = DemoLayout()
 
 
 class NoApplicationError(Exception):
@@ -65,12 +58,13 @@ def validate(
     ratification: Ratification = Ratification.COMMAND,
     authorized: AuthorizedKeys | None = None,
     multiple_session: bool = False,
+    layouts: Mapping[bytes, CardLayout] | None = None,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour."""
     card = ApduChannel(connection, label="card")
     sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
     start = time.perf_counter()
-    tap = _Tap(card, sam, rules, context, aids, ratification, authorized, multiple_session)
+    tap = _Tap(card, sam, rules, context, aids, ratification, authorized, multiple_session, layouts)
     result = tap.run()
     result.elapsed = time.perf_counter() - start
     result.card_trace = list(card.exchanges)
@@ -91,6 +85,7 @@ class _Tap:
     ratification: Ratification
     authorized: AuthorizedKeys | None = None
     multiple_session: bool = False
+    layouts: Mapping[bytes, CardLayout] | None = None
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -140,18 +135,21 @@ class _Tap:
             payload_capacity=sam.card_payload_capacity,
             new_crypto=(lambda: sam.session_crypto(serial)) if self.multiple_session else None,
         )
+        layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
         with session:
-            opened = session.open(WriteAccessLevel.DEBIT, read=(SFI_ENVIRONMENT, 1))
-            state = self._read_state(session, image, opened.record_data)
+            opened = session.open(WriteAccessLevel.DEBIT, read=layout.open_read)
+            state = layout.read_state(session, image, opened.record_data, self.rules)
+            self.state_read = {
+                f"{sfi:02X}:{number}": data.hex().upper()
+                for sfi, records in sorted(image.records.items())
+                for number, data in sorted(records.items())
+            }
             self.decision = decision = fares.decide(state, self.context, self.rules)
             if decision.verdict is Verdict.DENY:
                 session.cancel()
                 return self._finish(Outcome.DENIED)
             if decision.verdict is Verdict.GRANT:
-                if decision.debit is not None:
-                    session.decrease(SFI_COUNTERS, decision.debit.counter, decision.debit.units)
-                if decision.event is not None:
-                    session.append_record(SFI_EVENTS, decision.event.encode())
+                layout.write(session, decision)
             session.close(self.ratification)
         granted = decision.verdict is Verdict.GRANT
         return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)
@@ -172,38 +170,6 @@ class _Tap:
             if aid_matches(aid, info.df_name):
                 return info
         raise NoApplicationError("no configured AID on this card")
-
-    def _read_state(
-        self, session: SecureSession, image: CalypsoCard, env_record: bytes
-    ) -> CardState:
-        """Read what the rules need with as few APDUs as the card allows."""
-        environment = Environment.decode(env_record)
-        # The whole cyclic log in one APDU: the newest event decides, the older ones let an
-        # interrupted Close be recognised on the card later (processor.TapProcessor._resolve).
-        events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
-        event = Event.decode(events[1])
-        contracts: dict[int, Contract] = {}
-        counters: dict[int, int] = {}
-        wanted = fares.candidate_contracts(event) if environment.version == 1 else []
-        if wanted:
-            first, last = min(wanted), max(wanted)
-            records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
-            contracts = {n: Contract.decode(records[n]) for n in wanted if n in records}
-            if fares.needs_counters(contracts, self.rules):
-                counters = session.read_counters(SFI_COUNTERS)
-        self.state_read = {
-            f"{sfi:02X}:{number}": data.hex().upper()
-            for sfi, records in sorted(image.records.items())
-            for number, data in sorted(records.items())
-        }
-        return CardState(
-            serial=image.serial,
-            environment=environment,
-            event=event,
-            contracts=contracts,
-            counters=counters,
-            ratified=image.ratified is not False,
-        )
 
     def _finish(
         self,

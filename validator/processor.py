@@ -11,7 +11,7 @@ committed, and the journal records the resolution.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from sam.base import Sam
 from sam.policy import AuthorizedKeys
 from validator.fares import FareRules, TapContext
 from validator.journal import Journal
+from validator.layout import CardLayout, build_layouts
 from validator.outcome import Outcome, TapResult
 from validator.procedure import validate
 from validator.session import Ratification
@@ -71,6 +72,7 @@ class TapProcessor:
     budget_s: float = 0.5
     authorized: AuthorizedKeys | None = None
     multiple_session: bool = False
+    layouts: Mapping[bytes, CardLayout] | None = None
     pending: dict[bytes, PendingUnknown] = field(default_factory=dict)
     last_paid: dict[bytes, int] = field(default_factory=dict)
     taps: int = 0
@@ -125,6 +127,7 @@ class TapProcessor:
             budget_s=settings.time_budget_ms / 1000,
             authorized=settings.key_policy(),
             multiple_session=settings.multiple_session,
+            layouts=build_layouts(settings.layouts),
         )
 
     def prefetch(self) -> None:
@@ -142,6 +145,7 @@ class TapProcessor:
             ratification=self.ratification,
             authorized=self.authorized,
             multiple_session=self.multiple_session,
+            layouts=self.layouts,
         )
 
     def _resolve(self, record: TapRecord) -> None:

@@ -40,6 +40,17 @@ class ValidatorSettings(BaseModel):
         default_factory=list,
         description="Card session keys accepted, as 'KIF/KVC' hex pairs; empty = any key.",
     )
+    layouts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Card data layout by AID (hex prefix): 'demo' (default) or 'intercode'.",
+    )
+    metrics_address: str | None = Field(
+        default=None, description="Prometheus endpoint address (off when unset)."
+    )
+    metrics_port: int = Field(default=9108, ge=1, le=65535)
+    journal_key_file: str | None = Field(
+        default=None, description="Hex HMAC key for the journal (chained entries are MACed)."
+    )
     multiple_session: bool = Field(
         default=False,
         description="Split a session whose writes overflow the card's buffer into several.",

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Keyple demo layout for the procedure (calypso-data-model section 3): reads and writes."""
+
+from __future__ import annotations
+
+from calypso.card import CalypsoCard
+from calypso.layouts.demo import (
+    SFI_CONTRACTS,
+    SFI_COUNTERS,
+    SFI_ENVIRONMENT,
+    SFI_EVENTS,
+    Contract,
+    Environment,
+    Event,
+)
+from validator import fares
+from validator.fares import CardState, Decision, FareRules
+from validator.session import SecureSession
+
+EVENT_LOG_RECORDS = 3
+
+
+class DemoLayout:
+    """Environment in the Open, the event log, candidate contracts, counters when needed."""
+
+    name = "demo"
+    open_read = (SFI_ENVIRONMENT, 1)
+    event_sfi = SFI_EVENTS
+
+    def read_state(
+        self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
+    ) -> CardState:
+        """Read what the rules need with as few APDUs as the card allows."""
+        environment = Environment.decode(open_record)
+        # The whole cyclic log in one APDU: the newest event decides, the older ones let an
+        # interrupted Close be recognised on the card later (processor.TapProcessor._resolve).
+        events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
+        event = Event.decode(events[1])
+        contracts: dict[int, Contract] = {}
+        counters: dict[int, int] = {}
+        wanted = fares.candidate_contracts(event) if environment.version == 1 else []
+        if wanted:
+            first, last = min(wanted), max(wanted)
+            records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
+            contracts = {n: Contract.decode(records[n]) for n in wanted if n in records}
+            if fares.needs_counters(contracts, rules):
+                counters = session.read_counters(SFI_COUNTERS)
+        return CardState(
+            serial=image.serial,
+            environment=environment,
+            event=event,
+            contracts=contracts,
+            counters=counters,
+            ratified=image.ratified is not False,
+        )
+
+    def write(self, session: SecureSession, decision: Decision) -> None:
+        """Decrease the contract's counter, then append the new event."""
+        if decision.debit is not None:
+            session.decrease(SFI_COUNTERS, decision.debit.counter, decision.debit.units)
+        if decision.event is not None:
+            session.append_record(SFI_EVENTS, decision.event.encode())
