@@ -259,9 +259,10 @@ def run(
 
 
 def _register_extensions() -> None:
-    from validator.cli_readers import register
+    from validator import cli_inspect, cli_ops, cli_readers, cli_replay
 
-    register(main)
+    for module in (cli_readers, cli_inspect, cli_replay, cli_ops):
+        module.register(main)
 
 
 _register_extensions()

@@ -1,0 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CLI commands for the back office: ``validator replay`` and ``validator export``."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the ``validator`` group."""
