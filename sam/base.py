@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class SamError(Exception):
@@ -178,6 +178,7 @@ class KeyChangeCrypto(Protocol):
         ...
 
 
+@runtime_checkable
 class SvCrypto(Protocol):
     """Stored Value: SV Prepare Load/Debit/Undebit and SV Check (calypso-protocol.md 2.9)."""
 

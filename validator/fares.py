@@ -58,6 +58,16 @@ class Product(BaseModel):
     )
 
 
+class SvPurse(BaseModel):
+    """The Calypso SV purse: used when no contract grants the entry (SV debit in session)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "SV purse"
+    fare: int = Field(ge=1, le=32767)
+    fare_by_zone: dict[int, int] = Field(default_factory=dict)
+
+
 class PeakPeriod(BaseModel):
     """A peak period: days of the week (0 Monday .. 6 Sunday) and a time range [start, end)."""
 
@@ -105,6 +115,7 @@ class FareRules(BaseModel):
     transfer_minutes: int = Field(default=0, ge=0)
     peak_periods: list[PeakPeriod] = Field(default_factory=list)
     holder_profiles: dict[int, HolderProfile] = Field(default_factory=dict)
+    sv_purse: SvPurse | None = None
     deny_list: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -156,6 +167,7 @@ class Reason(StrEnum):
     SEASON_PASS_VALID = "season_pass_valid"  # noqa: S105 - a reason code, not a password
     TRIP_DEBITED = "trip_debited"
     VALUE_DEBITED = "value_debited"
+    SV_DEBITED = "sv_debited"
     RECOVERED_UNRATIFIED = "recovered_unratified"
     TRANSFER = "transfer"
     DENY_LISTED = "deny_listed"
@@ -182,6 +194,7 @@ class CardState:
     contracts: Mapping[int, Contract] = field(default_factory=dict)
     counters: Mapping[int, int] = field(default_factory=dict)
     ratified: bool = True
+    sv_balance: int | None = None  # the Calypso SV purse, when it was read
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +207,11 @@ class TapContext:
 
 @dataclass(frozen=True, slots=True)
 class Debit:
-    """Units to take from counter ``counter`` (counter n belongs to contract n)."""
+    """Units to take from counter ``counter`` (counter n belongs to contract n), or the purse."""
 
     counter: int
     units: int
+    purse: bool = False  # the Calypso SV purse (SV Debit), not a counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +292,9 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
         return _deny(Reason.ENV_EXPIRED, f"environment ended on {env.end_date}")
     event = card.event
     if event is None or event.version == 0:
-        return _deny(Reason.EMPTY_CARD, "clean card: no title loaded")
+        return _purse(card, context, rules, event) or _deny(
+            Reason.EMPTY_CARD, "clean card: no title loaded"
+        )
     if event.version != 1:
         return _deny(Reason.EVENT_WRONG_VERSION, f"event version {event.version} is not 1")
 
@@ -372,7 +388,56 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             remaining=remaining,
             event=new_event,
         )
-    return _deny(reason, explanation)
+    return _purse(card, context, rules, event) or _deny(reason, explanation)
+
+
+SV_FALLBACK_REASONS = frozenset(
+    {
+        Reason.EMPTY_CARD,
+        Reason.NO_VALID_TITLE,
+        Reason.EXPIRED_TITLE,
+        Reason.NO_TRIPS_LEFT,
+        Reason.INSUFFICIENT_VALUE,
+        Reason.ZONE_NOT_COVERED,
+    }
+)
+
+
+def wants_purse(decision: Decision, rules: FareRules, has_sv: bool) -> bool:
+    """Whether the SV purse should be read to retry a refusal (no contract could pay)."""
+    return has_sv and rules.sv_purse is not None and decision.reason in SV_FALLBACK_REASONS
+
+
+def _purse(
+    card: CardState, context: TapContext, rules: FareRules, event: Event | None
+) -> Decision | None:
+    """Pay from the Calypso SV purse when it was read and no contract granted."""
+    purse = rules.sv_purse
+    if purse is None or card.sv_balance is None:
+        return None
+    fare = purse.fare_by_zone.get(rules.station.zone, purse.fare)
+    if card.sv_balance < fare:
+        return _deny(
+            Reason.INSUFFICIENT_VALUE, f"{purse.name}: balance {card.sv_balance}, fare {fare}"
+        )
+    priorities = event.priorities if event is not None and event.version == 1 else (0, 0, 0, 0)
+    new_event = Event(
+        version=1,
+        date=context.now.date(),
+        time=context.now.time().replace(second=0, microsecond=0),
+        location=context.location_id,
+        contract_used=0,
+        priorities=priorities,
+    )
+    return Decision(
+        Verdict.GRANT,
+        Reason.SV_DEBITED,
+        f"{purse.name}: {fare} debited, {card.sv_balance - fare} left",
+        product=purse.name,
+        debit=Debit(0, fare, purse=True),
+        remaining=card.sv_balance - fare,
+        event=new_event,
+    )
 
 
 def _transfer(

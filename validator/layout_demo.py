@@ -12,6 +12,8 @@ from calypso.layouts.demo import (
     Contract,
     Environment,
     Event,
+    date_to_compact,
+    time_to_compact,
 )
 from validator import fares
 from validator.fares import CardState, Decision, FareRules
@@ -56,7 +58,15 @@ class DemoLayout:
 
     def write(self, session: SecureSession, decision: Decision) -> None:
         """Decrease the contract's counter, then append the new event."""
-        if decision.debit is not None:
-            session.decrease(SFI_COUNTERS, decision.debit.counter, decision.debit.units)
+        debit = decision.debit
+        if debit is not None and debit.purse:
+            now = decision.event.stamp if decision.event is not None else None
+            date = date_to_compact(now.date()) if now is not None else 0
+            time = time_to_compact(now.time()) if now is not None else 0
+            session.sv_debit(
+                debit.units, date=date.to_bytes(2, "big"), time=time.to_bytes(2, "big")
+            )
+        elif debit is not None:
+            session.decrease(SFI_COUNTERS, debit.counter, debit.units)
         if decision.event is not None:
             session.append_record(SFI_EVENTS, decision.event.encode())

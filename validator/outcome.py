@@ -57,7 +57,8 @@ class TapResult:
         """Units of the Decrease actually sent (the debit of an ``unknown`` tap)."""
         if self.decision is None or self.decision.debit is None:
             return 0
-        return self.decision.debit.units if any(w[1] == 0x30 for w in self.writes) else 0
+        debit_ins = 0xBA if self.decision.debit.purse else 0x30  # SV Debit or Decrease
+        return self.decision.debit.units if any(w[1] == debit_ins for w in self.writes) else 0
 
     @property
     def event_sent(self) -> bytes | None:

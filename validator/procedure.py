@@ -8,6 +8,7 @@ the pure fare rules, then let the layout write and close, or abort.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -144,7 +145,14 @@ class _Tap:
                 for sfi, records in sorted(image.records.items())
                 for number, data in sorted(records.items())
             }
-            self.decision = decision = fares.decide(state, self.context, self.rules)
+            decision = fares.decide(state, self.context, self.rules)
+            if fares.wants_purse(decision, self.rules, app.startup.has_stored_value):
+                # No contract pays: read the SV purse (one more APDU) and decide again.
+                purse = session.sv_get()
+                self.state_read["SV"] = purse.response.hex().upper()
+                state = dataclasses.replace(state, sv_balance=purse.balance)
+                decision = fares.decide(state, self.context, self.rules)
+            self.decision = decision
             if decision.verdict is Verdict.DENY:
                 session.cancel()
                 return self._finish(Outcome.DENIED)

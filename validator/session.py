@@ -32,15 +32,27 @@ from calypso.commands.session import (
     parse_open_secure_session,
     ratification,
 )
+from calypso.commands.sv import (
+    SvGetData,
+    parse_sv_get,
+    parse_sv_operation,
+    sv_debit_partial,
+    sv_get,
+    sv_operation,
+    sv_sam_part,
+)
+from calypso.commands.sv import SvOperation as CardSvOperation
 from calypso.constants import RECORD_SIZE, WriteAccessLevel
 from calypso.crypto import digest_item
 from calypso.errors import SecurityDataError
 from readers.apdu import CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
-from sam.base import SessionCrypto
+from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
 from validator.session_buffer import ModificationBuffer
+
+INS_SV_DEBIT = 0xBA
 
 
 class SessionError(Exception):
@@ -118,6 +130,8 @@ class SecureSession:
         self.new_crypto = new_crypto
         self.sessions = 0
         self._level: WriteAccessLevel | None = None
+        self._sv_get: SvGetData | None = None
+        self._sv_pending = False
         self.state = SessionState.IDLE
         self.open_data: OpenSessionData | None = None
         self.mac_verified = False
@@ -234,6 +248,48 @@ class SecureSession:
         self.image.set_counter(sfi, counter, new_value)
         return new_value
 
+    def sv_get(self) -> SvGetData:
+        """SV Get for a debit inside the session (digested like any in-session command)."""
+        command = sv_get(CardSvOperation.DEBIT)
+        response = self._exchange(command)
+        data = parse_sv_get(response, command)
+        self._digest(command, response)
+        self._sv_get = data
+        return data
+
+    def sv_debit(self, amount: int, *, date: bytes, time: bytes) -> None:
+        """SV Debit inside the session; its signature comes back postponed in the Close answer.
+
+        The SAM prepares the terminal SV MAC from the SV Get just done (SV Prepare Debit); the
+        card's SV signature is checked with SV Check after the session MAC (section 2.9).
+        """
+        if self._sv_get is None:
+            raise SessionStateError("SV Debit must follow an SV Get")
+        if not isinstance(self.crypto, SvCrypto):
+            raise SessionStateError("this SAM cannot prepare SV operations")
+        partial = sv_debit_partial(amount, date=date, time=time, kvc=self._sv_get.kvc)
+        request = SvRequest(
+            SvOperation.DEBIT,
+            self._sv_get.header,
+            self._sv_get.response,
+            sv_sam_part(INS_SV_DEBIT, partial, extended=False),
+        )
+        security = self.crypto.prepare_sv(request)
+        command = sv_operation(
+            INS_SV_DEBIT,
+            partial,
+            sam_challenge=security.challenge,
+            sam_serial=security.serial,
+            sam_tnum=security.transaction_number,
+            mac=security.terminal_sv_mac,
+            in_session=True,
+        )
+        response = self._exchange(command, write=True)
+        parse_sv_operation(response, command)
+        self._digest(command, response)
+        self._sv_pending = True
+        self._sv_get = None  # only one SV operation per session
+
     def close(self, ratification_mode: Ratification = Ratification.COMMAND) -> None:
         """Close the session and verify the card MAC with the SAM.
 
@@ -274,6 +330,13 @@ class SecureSession:
                 pass  # the card keeps the new data, marked not ratified (DESIGN section 5)
         if not self.crypto.verify_card_session_mac(closed.card_mac):
             raise InvalidCardMacError("the SAM rejected the card's session MAC")
+        if self._sv_pending:
+            self._sv_pending = False
+            signature = closed.postponed[0] if closed.postponed else b""
+            if not isinstance(self.crypto, SvCrypto) or not self.crypto.verify_card_sv_mac(
+                signature
+            ):
+                raise InvalidCardMacError("the SAM rejected the card's postponed SV signature")
         self.mac_verified = True
 
     def cancel(self) -> None:

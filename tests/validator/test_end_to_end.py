@@ -260,3 +260,39 @@ class TestMixedPair:
         assert not result.mac_verified and not result.outcome.opens_gate
         authenticate = [ex for ex in result.sam_trace if ex.command[1] == 0x82]
         assert authenticate and authenticate[-1].response[-2:] == bytes.fromhex("6988")
+
+
+class TestSvPurse:
+    """The Calypso SV purse pays when no contract does, inside the secure session."""
+
+    def test_sv_debit_in_session(self, station: Station, morning: dt.datetime):
+        """SV Get and SV Debit in session; the postponed SV signature passes SV Check."""
+        card = make_card("sv_purse")
+        before = card.sv_balance
+        result = station.tap(card, morning)
+        assert result.outcome is Outcome.GRANTED and result.reason == "sv_debited"
+        assert result.mac_verified
+        assert result.debit == 150 and result.remaining == before - 150
+        assert card.sv_balance == before - 150
+        sv_check = [ex for ex in result.sam_trace if ex.command[1] == 0x58]
+        assert sv_check and sv_check[-1].response == bytes.fromhex("9000")
+        assert [ex.command[1] for ex in result.card_trace] == [
+            0xA4,
+            0x8A,
+            0xB2,
+            0x7C,
+            0xBA,
+            0xE2,
+            0x8E,
+            0xB2,
+        ]
+
+    def test_purse_too_low(self, station: Station, morning: dt.datetime):
+        """A purse below the fare is refused and left as it was."""
+        card = make_card("sv_purse")
+        for n in range(13):  # 2000 -> 50
+            assert station.tap(card, morning + n * LATER).outcome is Outcome.GRANTED
+        before = card.sv_balance
+        refused = station.tap(card, morning + 14 * LATER)
+        assert refused.outcome is Outcome.DENIED and refused.reason == "insufficient_value"
+        assert card.sv_balance == before == 50

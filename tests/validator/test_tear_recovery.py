@@ -37,7 +37,10 @@ from validator.outcome import Outcome
 from validator.processor import TapProcessor, TapRecord
 
 START = dt.datetime(2026, 3, 2, 8, 0)
-MULTI_TRIP_APDUS = 9
+# Card APDUs of a granted tap: select, open, events, contracts, counters, decrease, append, close,
+# ratification; for the SV purse: select, open, events, SV Get, SV Debit, append, close, ratify.
+TAP_APDUS = {"multi_trip": 9, "sv_purse": 8}
+SV_FARE = 150
 KINDS = (FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING, FaultKind.REMOVED_AFTER)
 PLACES = {"A": 101, "B": 102, "C": 201}
 
@@ -83,14 +86,24 @@ class Tally:
     violations: list[str] | None = None
 
 
-def run_scenario(tmp_path: Path, index: int, kind: FaultKind, place: str) -> list[str]:
+def units(card: CardEmulator, profile: str) -> int:
+    """Entries' worth of value left on the card: carnet trips, or purse balance in fares."""
+    if profile == "sv_purse":
+        return card.sv_balance // SV_FARE
+    return card.counter(SFI_COUNTERS, 1)
+
+
+def run_scenario(
+    tmp_path: Path, profile: str, index: int, kind: FaultKind, place: str
+) -> list[str]:
     """Tear at A, tap again at ``place``, come back to A later; return the violations."""
     rules = load_model(CONFIG / "fares.yaml", FareRules)
     validators = {
-        n: make_validator(n, tmp_path / f"{index}-{kind.value}-{place}", rules) for n in PLACES
+        n: make_validator(n, tmp_path / f"{profile}-{index}-{kind.value}-{place}", rules)
+        for n in PLACES
     }
-    card = make_card("multi_trip", seed=index)
-    start_units = card.counter(SFI_COUNTERS, 1)
+    card = make_card(profile, seed=index)
+    start_units = units(card, profile)
     problems: list[str] = []
     first = validators["A"].tap(card, START, Fault(kind, index))
     second = validators[place].tap(card, START + dt.timedelta(seconds=15))
@@ -100,7 +113,7 @@ def run_scenario(tmp_path: Path, index: int, kind: FaultKind, place: str) -> lis
         result = record.result
         if result.outcome.opens_gate and not result.mac_verified:
             problems.append(f"gate opened without a verified MAC: {result.reason}")
-    paid = start_units - card.counter(SFI_COUNTERS, 1)
+    paid = start_units - units(card, profile)
     granted_with_debit = sum(
         1 for r in taps if r.result.outcome is Outcome.GRANTED and r.result.debit
     )
@@ -136,18 +149,19 @@ def run_scenario(tmp_path: Path, index: int, kind: FaultKind, place: str) -> lis
         ]
         if not any(e.get("resolves", {}).get("seq") == first.seq for e in a_entries):
             problems.append("no resolution entry in A's journal")
-    return [f"tear {kind.value}@{index} then {place}: {p}" for p in problems]
+    return [f"{profile}: tear {kind.value}@{index} then {place}: {p}" for p in problems]
 
 
+@pytest.mark.parametrize("profile", list(TAP_APDUS))
 @pytest.mark.parametrize("place", list(PLACES))
-def test_tear_sweep(tmp_path: Path, place: str) -> None:
-    """Every tear point of a multi-trip tap, then the card at ``place``: no violation."""
+def test_tear_sweep(tmp_path: Path, profile: str, place: str) -> None:
+    """Every tear point of a granted tap, then the card at ``place``: no violation."""
     tried = 0
     violations: list[str] = []
-    for index in range(1, MULTI_TRIP_APDUS + 1):
+    for index in range(1, TAP_APDUS[profile] + 1):
         for kind in KINDS:
             tried += 1
-            violations += run_scenario(tmp_path, index, kind, place)
-    print(f"tear points tried: {tried}, then {place}; violations: {len(violations)}")
-    assert tried == MULTI_TRIP_APDUS * len(KINDS)
+            violations += run_scenario(tmp_path, profile, index, kind, place)
+    print(f"{profile}: tear points tried: {tried}, then {place}; violations: {len(violations)}")
+    assert tried == TAP_APDUS[profile] * len(KINDS)
     assert violations == []
