@@ -8,6 +8,7 @@ found expired or used up is carried into the event written by the same session.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class FareRules(BaseModel):
     anti_passback_minutes: int = Field(default=1, ge=0)
     recovery_window_minutes: int = Field(default=1, ge=0)
     transfer_minutes: int = Field(default=0, ge=0)
+    recovery_writes_event: bool = False
     peak_periods: list[PeakPeriod] = Field(default_factory=list)
     holder_profiles: dict[int, HolderProfile] = Field(default_factory=dict)
     sv_purse: SvPurse | None = None
@@ -306,12 +308,21 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
     if 0 <= minutes and rules.same_group(event.location, context.location_id):
         recovery = rules.recovery_window_minutes
         if not card.ratified and recovery and minutes <= recovery:
+            recovery_event = None
+            if rules.recovery_writes_event:
+                recovery_event = dataclasses.replace(
+                    event,
+                    date=context.now.date(),
+                    time=context.now.time().replace(second=0, microsecond=0),
+                    location=context.location_id,
+                )
             return Decision(
                 Verdict.RECOVER,
                 Reason.RECOVERED_UNRATIFIED,
                 f"previous validation at {event.stamp:%H:%M} was not ratified: "
                 "completed without a new debit",
                 contract=event.contract_used or None,
+                event=recovery_event,
             )
         if rules.anti_passback_minutes and minutes <= rules.anti_passback_minutes:
             return _deny(Reason.ANTI_PASSBACK, f"already validated here at {event.stamp:%H:%M}")

@@ -128,13 +128,26 @@ class _Tap:
             return self._finish(Outcome.DENIED, reason, "card serial is on the deny list")
         image = CalypsoCard(app)
         sam, serial = self.sam, app.serial
+        extended = app.startup.extended_mode
+        try:
+            crypto = sam.session_crypto(serial, extended=extended)
+        except SamError:
+            if not extended:
+                raise
+            extended = False  # a SAM without extended mode (S1Dx, S1E1): regular session
+            crypto = sam.session_crypto(serial)
         self.session = session = SecureSession(
             self.card,
-            sam.session_crypto(serial),
+            crypto,
             image,
             authorized=self.authorized,
             payload_capacity=sam.card_payload_capacity,
-            new_crypto=(lambda: sam.session_crypto(serial)) if self.multiple_session else None,
+            new_crypto=(
+                (lambda: sam.session_crypto(serial, extended=extended))
+                if self.multiple_session
+                else None
+            ),
+            extended=extended,
         )
         layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
         with session:
@@ -156,8 +169,8 @@ class _Tap:
             if decision.verdict is Verdict.DENY:
                 session.cancel()
                 return self._finish(Outcome.DENIED)
-            if decision.verdict is Verdict.GRANT:
-                layout.write(session, decision)
+            if decision.verdict is Verdict.GRANT or decision.event is not None:
+                layout.write(session, decision)  # a recovery writes only its event, if asked
             session.close(self.ratification)
         granted = decision.verdict is Verdict.GRANT
         return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Self
 
 from calypso.card import CalypsoCard, CardSnapshot
-from calypso.commands.counters import decrease, increase, parse_counter_result
+from calypso.commands.counters import decrease, increase, parse_increase_decrease
 from calypso.commands.records import (
     ReadMode,
     append_record,
@@ -31,6 +31,7 @@ from calypso.commands.session import (
     parse_close_secure_session,
     parse_open_secure_session,
     ratification,
+    session_card_class,
 )
 from calypso.commands.sv import (
     SvGetData,
@@ -42,7 +43,7 @@ from calypso.commands.sv import (
     sv_sam_part,
 )
 from calypso.commands.sv import SvOperation as CardSvOperation
-from calypso.constants import RECORD_SIZE, WriteAccessLevel
+from calypso.constants import DEFAULT_KIF, RECORD_SIZE, ProductType, WriteAccessLevel
 from calypso.crypto import digest_item
 from calypso.errors import SecurityDataError
 from readers.apdu import CommandApdu, ResponseApdu
@@ -117,6 +118,8 @@ class SecureSession:
         authorized: AuthorizedKeys | None = None,
         payload_capacity: int | None = None,
         new_crypto: Callable[[], SessionCrypto] | None = None,
+        extended: bool = False,
+        default_kvc: int | None = None,
     ) -> None:
         """``new_crypto`` turns on the multiple-session mode: a write that would overflow the
         buffer closes the session (ratified) and opens a new one at the same level first."""
@@ -124,6 +127,13 @@ class SecureSession:
         self.crypto = crypto
         self.image = image
         self.authorized = authorized
+        self.extended = extended
+        self.default_kvc = default_kvc
+        self.product = image.application.product_type
+        self.cla = session_card_class(self.product)
+        self.legacy = self.product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2)
+        # Multiple-mode Read Records exists on Rev3 and Light only (section 1.4).
+        self.multiple_read = self.product in (ProductType.PRIME_REVISION_3, ProductType.LIGHT)
         startup = image.application.startup
         self.payload_capacity = min(payload_capacity or 250, startup.payload_capacity)
         self.buffer = ModificationBuffer.for_card(startup, image.application.product_type)
@@ -158,9 +168,13 @@ class SecureSession:
             raise SessionStateError(f"cannot open a session in state {self.state.value}")
         challenge = self.crypto.init_session()
         sfi, record = read if read is not None else (0, 0)
-        command = open_secure_session(level, challenge, sfi=sfi, record=record)
+        command = open_secure_session(
+            level, challenge, sfi=sfi, record=record, product=self.product, extended=self.extended
+        )
         response = self.card.transmit(command)
-        data = parse_open_secure_session(response, command)
+        data = parse_open_secure_session(
+            response, command, product=self.product, extended=self.extended
+        )
         self._snapshot = self.image.snapshot()  # each session is atomic on its own
         self.image.transaction_counter = data.transaction_counter
         self.image.ratified = data.ratified
@@ -171,10 +185,22 @@ class SecureSession:
         self._level = level
         self.sessions += 1
         self.buffer.reset()
+        kif, kvc = self._resolve_key(level, data)
         if self.authorized is not None:
-            self.authorized.check(data.kif, data.kvc)  # refused: __exit__ aborts the session
-        self.crypto.init_session_mac(data.data_out, data.kif, data.kvc)
+            self.authorized.check(kif, kvc)  # refused: __exit__ aborts the session
+        self.crypto.init_session_mac(data.data_out, kif, kvc)
         return data
+
+    def _resolve_key(self, level: WriteAccessLevel, data: OpenSessionData) -> tuple[int, int]:
+        """KIF/KVC of the session key (section 2.1): the card's, else the configured defaults.
+
+        Rev3 cards give both; Rev2.4 gives the KVC only; Rev1 neither (FFh = unknown).
+        """
+        kif = data.kif if data.kif not in (0x00, 0xFF) else DEFAULT_KIF[level]
+        kvc = data.kvc if data.kvc not in (0x00, 0xFF) else self.default_kvc
+        if kvc is None:
+            raise SessionError("the card gives no KVC and no default KVC is configured")
+        return kif, kvc
 
     def read_records(
         self, sfi: int, record: int, count: int = 1, *, record_size: int = RECORD_SIZE
@@ -189,12 +215,12 @@ class SecureSession:
         number, last = record, record + count - 1
         while number <= last:
             batch = min(per_apdu, last - number + 1)
-            if batch == 1:
-                command = read_records(sfi, number, le=record_size)
+            if batch == 1 or not self.multiple_read:
+                command = read_records(sfi, number, le=record_size, cla=self.cla)
                 mode = ReadMode.ONE
             else:
                 le = min(255, batch * (record_size + 2))
-                command = read_records(sfi, number, mode=ReadMode.MULTIPLE, le=le)
+                command = read_records(sfi, number, mode=ReadMode.MULTIPLE, le=le, cla=self.cla)
                 mode = ReadMode.MULTIPLE
             response = self._exchange(command)
             got = parse_read_records(response, record=number, mode=mode, command=command)
@@ -203,7 +229,7 @@ class SecureSession:
             if not got:
                 break
             records.update(got)
-            number = max(got) + 1
+            number = max(got) + 1 if mode is ReadMode.MULTIPLE else number + 1
         for number, data in records.items():
             self.image.set_record(sfi, number, data)
         return records
@@ -216,7 +242,7 @@ class SecureSession:
 
     def update_record(self, sfi: int, record: int, data: bytes) -> None:
         """Update one record inside the session."""
-        command = update_record(sfi, record, data)
+        command = update_record(sfi, record, data, cla=self.cla)
         response = self._exchange(command, write=True)
         parse_update_record(response, command)
         self._digest(command, response)
@@ -224,7 +250,7 @@ class SecureSession:
 
     def append_record(self, sfi: int, data: bytes) -> None:
         """Append a record to a cyclic file inside the session."""
-        command = append_record(sfi, data)
+        command = append_record(sfi, data, cla=self.cla)
         response = self._exchange(command, write=True)
         parse_append_record(response, command)
         self._digest(command, response)
@@ -232,19 +258,25 @@ class SecureSession:
 
     def decrease(self, sfi: int, counter: int, value: int) -> int:
         """Decrease a counter inside the session; returns the card's new value."""
-        command = decrease(sfi, counter, value)
-        response = self._exchange(command, write=True)
-        new_value = parse_counter_result(response, decreasing=True, command=command)
-        self._digest(command, response)
-        self.image.set_counter(sfi, counter, new_value)
-        return new_value
+        return self._count(sfi, counter, value, decreasing=True)
 
     def increase(self, sfi: int, counter: int, value: int) -> int:
         """Increase a counter inside the session; returns the card's new value."""
-        command = increase(sfi, counter, value)
+        return self._count(sfi, counter, value, decreasing=False)
+
+    def _count(self, sfi: int, counter: int, value: int, *, decreasing: bool) -> int:
+        """Increase/Decrease; a Rev1/Rev2 card may postpone the result (6200, section 1.7)."""
+        build = decrease if decreasing else increase
+        command = build(sfi, counter, value, cla=self.cla, postponable=self.legacy)
         response = self._exchange(command, write=True)
-        new_value = parse_counter_result(response, decreasing=False, command=command)
+        result = parse_increase_decrease(response, decreasing=decreasing, command=command)
         self._digest(command, response)
+        new_value = result.value
+        if new_value is None:  # postponed: computed from the value read before
+            known = self.image.counter(sfi, counter)
+            if known is None:
+                raise SessionError("a postponed counter result needs the counter read first")
+            new_value = known - value if decreasing else known + value
         self.image.set_counter(sfi, counter, new_value)
         return new_value
 
@@ -302,7 +334,7 @@ class SecureSession:
         terminal_mac = self.crypto.finalize_session_mac()
         self.terminal_mac = terminal_mac
         command = close_secure_session(
-            terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE
+            terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla
         )
         self.state = SessionState.CLOSING
         try:
@@ -324,7 +356,7 @@ class SecureSession:
         self.card_mac = closed.card_mac
         if ratification_mode is Ratification.COMMAND:
             try:
-                self.card.transmit(ratification())  # its status word is always ignored
+                self.card.transmit(ratification(cla=self.cla))  # its status word is always ignored
                 self.ratification_sent = True
             except ReaderError:
                 pass  # the card keeps the new data, marked not ratified (DESIGN section 5)
@@ -344,7 +376,7 @@ class SecureSession:
         if self.state is not SessionState.OPEN:
             return
         try:
-            self.card.transmit(abort_secure_session())
+            self.card.transmit(abort_secure_session(cla=self.cla))
         except ReaderError:
             pass  # a card that left the field rolls back by itself
         self._rolled_back()

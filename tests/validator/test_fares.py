@@ -328,3 +328,18 @@ class TestTransfer:
         """An interchange does not open another free interchange."""
         card = state(self.paid_entry(10, kind=1), {1: CARNET}, {1: 5})
         assert decide(card, TapContext(MONDAY, HERE), sv_rules).reason is Reason.TRIP_DEBITED
+
+
+class TestRecoveryEvent:
+    """recovery_writes_event: a recovery may append an event of its own."""
+
+    def test_off_by_default_on_when_asked(self, rules: FareRules) -> None:
+        """Off: no event; on: the same contract's event at this station, now."""
+        recent = event((2, 0, 0, 0), NOW - dt.timedelta(seconds=30), where=HERE)
+        card = state(recent, {1: CARNET}, {1: 4}, ratified=False)
+        assert run(card, rules).event is None
+        writing = rules.model_copy(update={"recovery_writes_event": True})
+        decision = run(card, writing)
+        assert decision.verdict is Verdict.RECOVER and decision.debit is None
+        assert decision.event is not None
+        assert decision.event.stamp == NOW and decision.event.contract_used == 1
