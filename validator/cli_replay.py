@@ -3,8 +3,204 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from calypso.yamlfile import ConfigError
+
+EXIT_BAD_INPUT = 2
+
+paths_argument = click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over ``total`` bytes on stderr when it is a terminal, else nothing."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _journal_key(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return bytes.fromhex(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as exc:
+        _fail(f"{path}: not a hex journal key ({exc})")
+    return None  # pragma: no cover - _fail exits
+
+
+@click.command()
+@paths_argument
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: the fare rules in force (default: as `run`).",
+)
+@click.option(
+    "--fares",
+    "fares_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="What-if: replay decisions with this fare file.",
+)
+@click.option(
+    "--keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSIM1 key file: recompute MACs with the software SAM.",
+)
+@click.option(
+    "--sam-reader",
+    default=None,
+    help="Recompute MACs with this SAM (pcsc:REGEX, in verification mode).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: check each entry's HMAC.",
+)
+@click.option("--since", type=click.DateTime(), default=None, help="First tap time included.")
+@click.option("--until", type=click.DateTime(), default=None, help="Tap time excluded onwards.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON document to this file.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for parsing, decisions and MACs.",
+)
+def replay(
+    paths: tuple[Path, ...],
+    config: Path | None,
+    fares_file: Path | None,
+    keys: Path | None,
+    sam_reader: str | None,
+    journal_key_file: Path | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    as_json: bool,
+    out: Path | None,
+    jobs: int,
+) -> None:
+    """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
+    from calypso.yamlfile import load_model
+    from validator.fares import FareRules
+    from validator.replay import ReplayRequest, replay, total_bytes
+    from validator.replay_line import Options
+    from validator.replay_report import render
+    from validator.replay_source import ReplayInputError
+    from validator.settings import default_config_dir, load_settings
+
+    if since is not None and until is not None and since >= until:
+        _fail("--since must be before --until")
+    if keys is not None and sam_reader is not None:
+        _fail("give --keys or --sam-reader, not both")
+    config_dir = config if config is not None else default_config_dir()
+    try:
+        settings = load_settings(config_dir)
+        in_force = load_model(config_dir / settings.fares, FareRules)
+        rules = load_model(fares_file, FareRules) if fares_file is not None else in_force
+        macs = None
+        if sam_reader is not None:
+            from validator.replay_mac import MacChecker
+            from validator.run import RunError, open_sam
+
+            try:
+                macs = MacChecker(*open_sam(sam_reader, config_dir, settings))
+            except RunError as exc:
+                _fail(str(exc))
+        if journal_key_file is None and settings.journal_key_file:
+            journal_key_file = config_dir / settings.journal_key_file
+        key = _journal_key(journal_key_file)
+        layouts = tuple(settings.layouts.items())
+        options = Options(rules, key, keys, since, until, layouts)
+        request = ReplayRequest(
+            paths,
+            options,
+            fares_label=str(fares_file) if fares_file is not None else "in force",
+            recon_rules=in_force,
+            macs=macs,
+            jobs=jobs,
+        )
+        with progress_bar(total_bytes(paths), "replay") as progress:
+            report = replay(request, progress)
+    except (ConfigError, ReplayInputError) as exc:
+        _fail(str(exc))
+        return
+    document = report.as_json()
+    if out is not None:
+        out.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(document, default=str))
+    else:
+        render(report, Console())
+    sys.exit(report.exit_code)
+
+
+@click.command()
+@paths_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (one file per journal).",
+)
+def export(paths: tuple[Path, ...], fmt: str, out: Path) -> None:
+    """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino."""
+    from validator import export as exporter
+    from validator.replay import total_bytes
+    from validator.replay_source import ReplayInputError
+
+    try:
+        with progress_bar(total_bytes(paths), "export") as progress:
+            written = exporter.export(paths, out, fmt, progress)
+    except ReplayInputError as exc:
+        _fail(str(exc))
+        return
+    for result in written:
+        skipped = f" ({result.skipped} unreadable lines skipped)" if result.skipped else ""
+        click.echo(f"{result.path}: {result.rows} taps{skipped}")
 
 
 def register(group: click.Group) -> None:
     """Add these commands to the ``validator`` group."""
+    group.add_command(replay)
+    group.add_command(export)

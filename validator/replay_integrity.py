@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Integrity of each journal, line by line in file order: the chain, the sequence, the HMACs.
+
+Every problem is located by file, line and sequence number:
+
+- ``edited``: an entry's hash no longer matches the ``prev`` of the entry after it (the entry
+  named was changed after it was written; without a journal key the last entry of a journal
+  cannot be checked this way);
+- ``missing``: sequence numbers skipped (entries removed), reported with the first missing one;
+- ``out_of_order``: a sequence number that goes back (entries duplicated or reordered);
+- ``chain_break``: seq 1 that does not start from the genesis hash;
+- ``hmac_failure``: the entry's HMAC does not verify with the journal key (or is absent);
+- ``unreadable``: a line that is not a journal entry.
+
+A torn tail (an unterminated last line, or an unparsable one, as the writer sees it) and the
+``quarantine-*`` files the writer made of earlier ones are listed apart: they are crashes the
+journal survived, not breaks of the chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from validator.journal import GENESIS
+from validator.replay_line import ChainFacts
+from validator.replay_source import JournalSource, RawLine
+
+DETAIL_LIMIT = 1000  # problems kept in detail per journal (all are counted)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One integrity problem."""
+
+    kind: str
+    file: str
+    line: int
+    seq: int | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass
+class ChainChecker:
+    """The running state of one journal's chain."""
+
+    source: JournalSource
+    entries: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    problems: list[Problem] = field(default_factory=list)  # the first DETAIL_LIMIT
+    counts: dict[str, int] = field(default_factory=dict)  # every problem, by kind
+    torn: list[dict[str, Any]] = field(default_factory=list)
+    _prev_hash: str | None = None
+    _expected_seq: int | None = None
+    _last_file: str = ""
+    _last_line: int = 0
+
+    def feed(self, raw: RawLine, result: ChainFacts) -> None:
+        """Check one line against the chain so far, then extend the chain with it."""
+        if not raw.terminated or (raw.last and result.seq is None):
+            self.torn.append(  # at most one per file: only a last line can be unterminated
+                {
+                    "kind": "torn_tail",
+                    "file": raw.file,
+                    "line": raw.line,
+                    "after_seq": self.last_seq,
+                    "size": len(raw.data),
+                }
+            )
+            return
+        if result.seq is None:
+            self._problem("unreadable", raw, None, result.error or "not a journal entry")
+            self._prev_hash = result.digest
+            if self._expected_seq is not None:
+                self._expected_seq += 1
+            return
+        seq = result.seq
+        self.entries += 1
+        if self.first_seq is None:
+            self.first_seq = seq
+            if seq == 1 and result.prev != GENESIS:
+                self._problem("chain_break", raw, seq, "seq 1 does not start from genesis")
+        elif self._expected_seq is not None:
+            self._link(raw, seq, result.prev)
+        if result.hmac_ok is False:
+            self._problem("hmac_failure", raw, seq, f"seq {seq}: HMAC missing or wrong")
+        self._prev_hash = result.digest
+        self._expected_seq = seq + 1
+        self.last_seq = seq
+        self._last_file, self._last_line = raw.file, raw.line
+
+    def _link(self, raw: RawLine, seq: int, prev: str) -> None:
+        expected = self._expected_seq
+        assert expected is not None  # noqa: S101 - set with the first entry
+        if seq > expected:
+            missing = f"seq {expected}" if seq == expected + 1 else f"seq {expected}..{seq - 1}"
+            self._problem(
+                "missing",
+                raw,
+                expected,
+                f"{missing} missing between seq {self.last_seq} "
+                f"({self._last_file}:{self._last_line}) and seq {seq}",
+            )
+        elif seq < expected:
+            self._problem("out_of_order", raw, seq, f"seq {seq} after seq {self.last_seq}")
+        elif prev != self._prev_hash:
+            self._add(
+                Problem(
+                    "edited",
+                    self._last_file,
+                    self._last_line,
+                    self.last_seq,
+                    f"seq {self.last_seq} was changed: its hash does not match the prev of "
+                    f"seq {seq} ({raw.file}:{raw.line})",
+                )
+            )
+
+    def _problem(self, kind: str, raw: RawLine, seq: int | None, detail: str) -> None:
+        self._add(Problem(kind, raw.file, raw.line, seq, detail))
+
+    def _add(self, problem: Problem) -> None:
+        self.counts[problem.kind] = self.counts.get(problem.kind, 0) + 1
+        if len(self.problems) < DETAIL_LIMIT:
+            self.problems.append(problem)
+
+    def summary(self) -> dict[str, Any]:
+        """The journal's line in the report."""
+        return {
+            "directory": str(self.source.directory),
+            "files": len(self.source.files),
+            "entries": self.entries,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "ok": not self.counts,
+        }
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Torn tails found now, and those the writer already moved to quarantine files."""
+        moved = [
+            {"kind": "quarantine_file", "file": str(path), "size": path.stat().st_size}
+            for path in self.source.quarantine
+        ]
+        return moved + self.torn
