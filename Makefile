@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 PACKAGES := readers calypso sam validator
 
 # The real PC/SC stack for the end-to-end tests (pcscd with the vpcd virtual reader), and what
-# pip needs to compile pyscard (there is no Linux wheel). Installed with apt-get when missing.
-SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev
+# pip needs to compile pyscard (there is no Linux wheel), and the deploy tests' tools
+# (systemd-analyze and systemd-sysusers, shellcheck). Installed with apt-get when missing.
+SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev systemd shellcheck
 
 .PHONY: demo test lint typecheck unit setup system-deps clean
 
@@ -71,3 +72,8 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Replay benchmark (a 200,000-tap journal; taps/s per mode and peak memory; takes minutes).
+.PHONY: bench-replay
+bench-replay: $(STAMP)
+	$(BIN)/python bench/replay_bench.py

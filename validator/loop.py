@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import structlog
 
@@ -14,9 +15,54 @@ from sam.base import SamError
 from validator.fares import TapContext
 from validator.gate import Gate
 from validator.journal import JournalError
-from validator.processor import TapProcessor
+from validator.processor import TapProcessor, TapRecord
 
 log = structlog.get_logger("validator.loop")
+
+
+class LoopObserver(Protocol):
+    """What watches the loop (metrics, systemd): called from the loop's thread, must not block."""
+
+    def on_idle(self) -> None:
+        """The loop is alive: between polls for a card, for its removal, or for the SAM."""
+        ...
+
+    def on_tap(self, record: TapRecord) -> None:
+        """A tap was served (journaled, feedback given)."""
+        ...
+
+    def on_state(self, in_service: bool, reason: str | None) -> None:
+        """An outage (every failed attempt, with its reason) or the return to service."""
+        ...
+
+
+class Observers:
+    """Several observers as one; an observer that raises is logged, never stops the gate."""
+
+    def __init__(self, observers: Sequence[LoopObserver] = ()) -> None:
+        self.observers = list(observers)
+
+    def on_idle(self) -> None:
+        """Tell every observer."""
+        for observer in self.observers:
+            self._call(observer.on_idle)
+
+    def on_tap(self, record: TapRecord) -> None:
+        """Tell every observer."""
+        for observer in self.observers:
+            self._call(observer.on_tap, record)
+
+    def on_state(self, in_service: bool, reason: str | None) -> None:
+        """Tell every observer."""
+        for observer in self.observers:
+            self._call(observer.on_state, in_service, reason)
+
+    @staticmethod
+    def _call(method: Callable[..., None], *args: object) -> None:
+        try:
+            method(*args)
+        except Exception as exc:  # a broken observer must not stop the gate
+            log.error("observer_failed", observer=repr(method), error=str(exc))
 
 
 def run_loop(
@@ -30,36 +76,41 @@ def run_loop(
     clock: Callable[[], dt.datetime] = dt.datetime.now,
     poll_s: float = 0.25,
     backoff_s: float = 1.0,
+    observer: LoopObserver | None = None,
 ) -> int:
     """Serve taps until ``stop`` is set or ``max_taps`` are done; returns the taps served.
 
     A reader or SAM outage puts the gate out of service (shut) and is retried every
     ``backoff_s``; service resumes by itself. A journal failure stops the loop: no tap may be
-    served that cannot be recorded.
+    served that cannot be recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
+    transmit that hangs stops these calls, hence systemd's watchdog pings), tap and outage.
     """
     stop = stop or threading.Event()
+    watch = _Watch(gate, observer)
     served = 0
-    sam_ready = _prefetch(processor, gate)
+    sam_ready = _prefetch(processor, watch)
     while not stop.is_set() and (max_taps is None or served < max_taps):
+        watch.idle()
         if not sam_ready:
             if stop.wait(backoff_s):
                 break
-            sam_ready = _prefetch(processor, gate)
+            sam_ready = _prefetch(processor, watch)
             continue
         try:
             connection = reader.wait_for_card(timeout=poll_s)
         except ReaderError as exc:
-            gate.out_of_service(f"card reader: {exc}")
+            watch.out_of_service(f"card reader: {exc}")
             log.warning("reader_unavailable", reader=reader.name, error=str(exc))
             stop.wait(backoff_s)
             continue
+        watch.reader_ok()
         if connection is None:
             continue
         gate.in_service()
         try:
             record = processor.process(connection, TapContext(clock(), station))
         except JournalError as exc:
-            gate.out_of_service(f"journal: {exc}")
+            watch.out_of_service(f"journal: {exc}")
             log.error("journal_failure", error=str(exc))
             raise
         finally:
@@ -68,6 +119,7 @@ def run_loop(
             except ReaderError:
                 pass
         gate.feedback(record)
+        watch.tap(record)
         served += 1
         log.info(
             "tap",
@@ -76,11 +128,12 @@ def run_loop(
             reason=record.result.reason,
             ms=round(record.result.elapsed * 1000, 2),
         )
-        sam_ready = _prefetch(processor, gate)
+        sam_ready = _prefetch(processor, watch)
         if max_taps is not None and served >= max_taps:
             break
         # A card left on the reader is not validated again: wait until it is taken away.
         while not stop.is_set():
+            watch.idle()
             try:
                 if reader.wait_for_removal(timeout=poll_s):
                     break
@@ -89,12 +142,50 @@ def run_loop(
     return served
 
 
-def _prefetch(processor: TapProcessor, gate: Gate) -> bool:
+class _Watch:
+    """The loop's side of the observer: outages go to the gate and the observer, in order."""
+
+    def __init__(self, gate: Gate, observer: LoopObserver | None) -> None:
+        self.gate = gate
+        self.observer = Observers([observer]) if observer is not None else None
+        self.outage: dict[str, str] = {}  # what is down ("card reader", "SAM"): its reason
+
+    def idle(self) -> None:
+        if self.observer is not None:
+            self.observer.on_idle()
+
+    def tap(self, record: TapRecord) -> None:
+        if self.observer is not None:
+            self.observer.on_tap(record)
+
+    def out_of_service(self, reason: str) -> None:
+        self.gate.out_of_service(reason)
+        self.outage[reason.partition(":")[0]] = reason
+        if self.observer is not None:
+            self.observer.on_state(False, reason)
+
+    def reader_ok(self) -> None:
+        self._back("card reader")
+
+    def sam_ok(self) -> None:
+        self._back("SAM")
+
+    def _back(self, part: str) -> None:
+        if self.outage.pop(part, None) is None or self.observer is None:
+            return
+        if self.outage:
+            self.observer.on_state(False, next(iter(self.outage.values())))
+        else:
+            self.observer.on_state(True, None)
+
+
+def _prefetch(processor: TapProcessor, watch: _Watch) -> bool:
     """Pre-fetch the next SAM challenge; a SAM that fails puts the gate out of service."""
     try:
         processor.prefetch()
     except (SamError, ReaderError) as exc:
-        gate.out_of_service(f"SAM: {exc}")
+        watch.out_of_service(f"SAM: {exc}")
         log.warning("sam_unavailable", error=str(exc))
         return False
+    watch.sam_ok()
     return True

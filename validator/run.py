@@ -9,9 +9,13 @@ profiles), ``pcsc:REGEX`` and ``nfc:PATH`` (real readers, see readers.spec). SAM
 from __future__ import annotations
 
 import random
+import signal
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import structlog
 
 from calypso.yamlfile import ConfigError, load_model
 from readers.base import CardReader
@@ -23,11 +27,12 @@ from validator.demo import build_fleet
 from validator.fares import FareRules
 from validator.gate import Gate
 from validator.journal import Journal
-from validator.loop import run_loop
+from validator.loop import LoopObserver, Observers, run_loop
 from validator.processor import TapProcessor, TapRecord
 from validator.settings import ValidatorSettings
 
 SOFTWARE_SAM_SPECS = ("software", "emulated")
+log = structlog.get_logger("validator.run")
 
 
 class RunError(Exception):
@@ -122,8 +127,15 @@ def serve(
     stop: threading.Event | None = None,
     interval_s: float = 0.5,
     seed: int | None = None,
+    observer: LoopObserver | None = None,
 ) -> int:
-    """Run the gate loop until stopped or ``max_taps`` are served; returns the taps served."""
+    """Run the gate loop until stopped or ``max_taps`` are served; returns the taps served.
+
+    With ``metrics_address`` set, the Prometheus endpoint runs meanwhile; under systemd
+    ($NOTIFY_SOCKET) the loop sends READY=1, its status line and the watchdog pings. SIGTERM
+    stops the loop once the tap in progress is journaled (main thread only).
+    ``observer`` (tests, embedding) hears of the loop's events too.
+    """
     rules = load_model(config_dir / settings.fares, FareRules)
     sam, sam_channel = open_sam(sam_spec, config_dir, settings)
     stop = stop or threading.Event()
@@ -147,10 +159,15 @@ def serve(
         reader = emulated
     else:
         reader = open_card_reader(card_spec)
-    with Journal(config_dir / settings.journal_dir) as journal:
+    with ExitStack() as stack:
+        journal = stack.enter_context(Journal(config_dir / settings.journal_dir))
         processor = TapProcessor.from_settings(settings, sam, sam_channel, rules, journal)
+        observers = _operations(stack, settings, journal)
+        if observer is not None:
+            observers.append(observer)
         if passengers is not None:
             passengers.start()
+        _stop_on_sigterm(stack, stop)
         try:
             return run_loop(
                 reader,
@@ -159,6 +176,52 @@ def serve(
                 station=rules.station.location_id,
                 max_taps=max_taps,
                 stop=stop,
+                observer=Observers(observers) if observers else None,
             )
         finally:
             stop.set()
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack swallows nothing
+
+
+def _stop_on_sigterm(stack: ExitStack, stop: threading.Event) -> None:
+    """SIGTERM (systemctl stop) ends the loop after the tap in progress, not in its middle."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers; the caller owns ``stop``
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("stopping", signal=signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    stack.callback(signal.signal, signal.SIGTERM, previous)
+
+
+def _operations(
+    stack: ExitStack, settings: ValidatorSettings, journal: Journal
+) -> list[LoopObserver]:
+    """Start what the settings and the environment ask for: metrics endpoint, sd_notify."""
+    from validator.systemd import Notifier, SystemdObserver
+
+    observers: list[LoopObserver] = []
+    if settings.metrics_address:
+        from validator.metrics import ValidatorMetrics, serve_metrics
+
+        metrics = ValidatorMetrics.from_settings(settings)
+        metrics.attach_journal(journal)
+        try:
+            server = serve_metrics(metrics, settings.metrics_address, settings.metrics_port)
+        except OSError as exc:
+            raise RunError(
+                f"metrics endpoint {settings.metrics_address}:{settings.metrics_port}: {exc}"
+            ) from exc
+        stack.callback(server.stop)
+        log.info("metrics_endpoint", url=server.url)
+        observers.append(metrics)
+    notifier = Notifier()
+    if notifier.enabled:
+        systemd = SystemdObserver(notifier)
+        notifier.ready(systemd.status_line())
+        stack.callback(notifier.close)
+        stack.callback(notifier.stopping)
+        observers.append(systemd)
+    return observers

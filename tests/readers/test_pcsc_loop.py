@@ -8,7 +8,7 @@ import re
 import threading
 from pathlib import Path
 
-from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
+from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 
 from calypso.emulator import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS
@@ -81,6 +81,8 @@ class TestLoopThroughPcscd:
             stop.set()
             feeder.join(5)
             slot.remove()
+            # Leave the reader as the next test expects it: seen empty by pcscd (~400 ms poll).
+            wait_reader_state(CARD_READER, present=False)
             sam_connection.close()
             sam_reader.close()
             card_reader.close()

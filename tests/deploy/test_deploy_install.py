@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: Apache-2.0
+"""deploy/install.sh in a throw-away root: the tree, modes and owners, twice; then uninstall."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "deploy" / "install.sh"
+FAST = ["--no-package", "--no-apt"]  # offline and quick: no venv, no apt-get
+
+
+def install(destdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the script into ``destdir``; fails the test on a non-zero exit."""
+    env = {k: v for k, v in os.environ.items() if k != "DESTDIR"}
+    done = subprocess.run(  # noqa: S603 - our script, fixed arguments
+        ["/bin/sh", str(SCRIPT), "--destdir", str(destdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def tree(destdir: Path) -> dict[str, tuple[str, int, int, int]]:
+    """path -> (kind, mode, uid, gid) for everything under ``destdir``."""
+    found = {}
+    for path in sorted(destdir.rglob("*")):
+        info = path.lstat()
+        kind = "d" if path.is_dir() else "f"
+        found["/" + str(path.relative_to(destdir))] = (
+            kind,
+            stat.S_IMODE(info.st_mode),
+            info.st_uid,
+            info.st_gid,
+        )
+    return found
+
+
+def service_ids(destdir: Path) -> tuple[int, int] | None:
+    """The staged calypso-validator uid and gid (None without systemd-sysusers)."""
+    passwd = destdir / "etc" / "passwd"
+    if not passwd.exists():
+        return None
+    for line in passwd.read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "calypso-validator":
+            return int(fields[2]), int(fields[3])
+    return None
+
+
+EXPECTED = {
+    "/etc/calypso-validator": ("d", 0o750),
+    "/etc/calypso-validator/validator.yaml": ("f", 0o640),
+    "/etc/calypso-validator/fares.yaml": ("f", 0o640),
+    "/var/lib/calypso-validator": ("d", 0o750),
+    "/var/lib/calypso-validator/journal": ("d", 0o750),
+    "/etc/systemd/system/calypso-validator.service": ("f", 0o644),
+    "/etc/udev/rules.d/60-calypso-validator-nfc.rules": ("f", 0o644),
+    "/etc/sysusers.d/calypso-validator.conf": ("f", 0o644),
+    "/usr/local/bin/calypso-validator": ("f", 0o755),
+    "/usr/local/share/doc/calypso-validator/operations.md": ("f", 0o644),
+}
+
+
+class TestInstall:
+    """The production install (templates, no package)."""
+
+    def test_tree_twice(self, tmp_path: Path) -> None:
+        """Two runs give the same tree with the expected modes (and owners, as root)."""
+        root = tmp_path / "root"
+        first = install(root, *FAST)
+        found = tree(root)
+        for path, (kind, mode) in EXPECTED.items():
+            assert path in found, path
+            assert found[path][:2] == (kind, mode), (path, oct(found[path][1]))
+        assert not (root / "opt").exists()  # --no-package
+        assert "installed /etc/calypso-validator/validator.yaml" in first.stdout
+        (root / "var/lib/calypso-validator/journal/journal-20260301-0001.jsonl").write_text("{}\n")
+        second = install(root, *FAST)
+        assert "kept /etc/calypso-validator/validator.yaml" in second.stdout
+        again = tree(root)
+        journal_file = "/var/lib/calypso-validator/journal/journal-20260301-0001.jsonl"
+        assert {k: v for k, v in again.items() if k != journal_file} == found
+        unit = root / "etc/systemd/system/calypso-validator.service"
+        assert unit.read_text() == (ROOT / "deploy/systemd/calypso-validator.service").read_text()
+        wrapper = (root / "usr/local/bin/calypso-validator").read_text()
+        assert "CALYPSO_VALIDATOR_CONFIG:-/etc/calypso-validator" in wrapper
+        assert "exec /opt/calypso-validator/bin/validator" in wrapper
+
+    def test_owners(self, tmp_path: Path) -> None:
+        """As root: configuration root:calypso-validator, state and journal the service's."""
+        if os.geteuid() != 0:
+            pytest.skip("owners are set only when the script runs as root")
+        if shutil.which("systemd-sysusers") is None:
+            pytest.skip("systemd-sysusers is missing: apt-get install systemd")
+        root = tmp_path / "root"
+        install(root, *FAST)
+        ids = service_ids(root)
+        assert ids is not None, (root / "etc/passwd").read_text()
+        uid, gid = ids
+        found = tree(root)
+        assert found["/etc/calypso-validator"][2:] == (0, gid)
+        assert found["/etc/calypso-validator/validator.yaml"][2:] == (0, gid)
+        assert found["/var/lib/calypso-validator"][2:] == (uid, gid)
+        assert found["/var/lib/calypso-validator/journal"][2:] == (uid, gid)
+        passwd = (root / "etc/passwd").read_text()
+        assert ":/var/lib/calypso-validator:/usr/sbin/nologin" in passwd
+
+    def test_production_keys_locked_down(self, tmp_path: Path) -> None:
+        """A keys.yaml dropped in with mode 0644 is set to 0600 (service-owned) at the next run."""
+        root = tmp_path / "root"
+        install(root, *FAST)
+        keys = root / "etc/calypso-validator/keys.yaml"
+        keys.write_text("keys: []\n")
+        keys.chmod(0o644)
+        done = install(root, *FAST)
+        assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+        assert "keys.yaml mode 0600" in done.stdout
+        ids = service_ids(root)
+        if os.geteuid() == 0 and ids is not None:
+            assert keys.stat().st_uid == ids[0]
+
+    def test_demo_configuration(self, tmp_path: Path) -> None:
+        """--demo installs the embedded default with the journal in /var/lib."""
+        root = tmp_path / "root"
+        install(root, *FAST, "--demo")
+        install(root, *FAST, "--demo")
+        etc = root / "etc/calypso-validator"
+        assert (etc / "cards" / "multi_trip.yaml").exists()
+        assert stat.S_IMODE((etc / "keys.sim.yaml").stat().st_mode) == 0o640
+        settings = (etc / "validator.yaml").read_text()
+        assert "journal_dir: /var/lib/calypso-validator/journal" in settings
+        assert "simulation: true" in settings
+
+    def test_uninstall_keeps_journals(self, tmp_path: Path) -> None:
+        """--uninstall removes program, unit, rules and wrapper; journals and config stay."""
+        root = tmp_path / "root"
+        install(root, *FAST)
+        (root / "opt/calypso-validator/bin").mkdir(parents=True)  # as if the venv were there
+        journal = root / "var/lib/calypso-validator/journal/journal-20260301-0001.jsonl"
+        journal.write_text("{}\n")
+        done = install(root, "--uninstall")
+        assert "kept" in done.stdout
+        assert journal.read_text() == "{}\n"
+        assert (root / "etc/calypso-validator/validator.yaml").exists()
+        for gone in (
+            "opt/calypso-validator",
+            "etc/systemd/system/calypso-validator.service",
+            "etc/udev/rules.d/60-calypso-validator-nfc.rules",
+            "usr/local/bin/calypso-validator",
+            "usr/local/share/doc/calypso-validator",
+        ):
+            assert not (root / gone).exists(), gone
+
+    def test_refuses_unknown_option(self, tmp_path: Path) -> None:
+        """A typo stops the script before it changes anything."""
+        done = subprocess.run(  # noqa: S603 - our script, fixed arguments
+            ["/bin/sh", str(SCRIPT), "--destdir", str(tmp_path / "r"), "--bogus"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 64 and "unknown option --bogus" in done.stderr
+        assert not (tmp_path / "r").exists()
+
+
+def test_shellcheck() -> None:
+    """The script is clean POSIX sh for shellcheck (installed by make system-deps)."""
+    tool = shutil.which("shellcheck")
+    if tool is None:
+        pytest.skip("shellcheck is missing: apt-get install shellcheck (make system-deps)")
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [tool, "-s", "sh", str(SCRIPT)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout
