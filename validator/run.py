@@ -9,6 +9,7 @@ profiles), ``pcsc:REGEX`` and ``nfc:PATH`` (real readers, see readers.spec). SAM
 from __future__ import annotations
 
 import random
+import re
 import signal
 import threading
 from contextlib import ExitStack
@@ -18,9 +19,11 @@ from pathlib import Path
 import structlog
 
 from calypso.yamlfile import ConfigError, load_model
-from readers.base import CardReader
+from readers.base import CardConnection, CardReader
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
+from sam.base import SamError
+from sam.keys import load_keys
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.demo import build_fleet
@@ -97,6 +100,20 @@ def open_card_reader(spec: str) -> CardReader:
         raise RunError(str(exc)) from exc
 
 
+def journal_key(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
+    """The journal HMAC key from ``journal_key_file`` (hex, at least 16 bytes), if set."""
+    if settings.journal_key_file is None:
+        return None
+    path = config_dir / settings.journal_key_file
+    try:
+        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        raise ConfigError(path, "journal_key_file: unreadable or not hex") from None
+    if len(key) < 16:
+        raise ConfigError(path, "journal_key_file: the key must be at least 16 bytes")
+    return key
+
+
 def open_sam(
     spec: str, config_dir: Path, settings: ValidatorSettings
 ) -> tuple[LegacySam, ApduChannel]:
@@ -112,8 +129,40 @@ def open_sam(
     connection = open_card_reader(spec).wait_for_card(timeout=5.0)
     if connection is None:
         raise RunError(f"no SAM in the reader {spec!r}")
+    try:
+        return _checked_sam(connection, spec, config_dir, settings)
+    except RunError:
+        connection.close()  # let go of the slot: the operator will fix it and start again
+        raise
+
+
+def _checked_sam(
+    connection: CardConnection, spec: str, config_dir: Path, settings: ValidatorSettings
+) -> tuple[LegacySam, ApduChannel]:
+    """A Calypso SAM by its ATR (and the ATR filter), unlocked when the key file says how."""
+    atr = connection.atr.hex().upper()
+    if settings.sam_atr_filter and not re.fullmatch(settings.sam_atr_filter, atr, re.IGNORECASE):
+        raise RunError(f"the SAM's ATR {atr} does not match sam_atr_filter")
     channel = ApduChannel(connection, label="sam")
-    return LegacySam(channel), channel
+    try:
+        sam = LegacySam(channel)
+    except SamError as exc:
+        raise RunError(f"the chip in {spec!r} is not a Calypso SAM (ATR {atr}): {exc}") from exc
+    unlock = _unlock_data(config_dir, settings)
+    if unlock is not None:
+        try:
+            sam.unlock(unlock)  # a SAM that was not locked answers 6985: accepted
+        except SamError as exc:
+            raise RunError(f"the SAM refused the unlock data: {exc}") from exc
+    return sam, channel
+
+
+def _unlock_data(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
+    """The static unlock data of the key file, if it has any (never printed)."""
+    path = config_dir / settings.keys
+    if not path.exists():
+        return None
+    return load_keys(path, allow_simulation=settings.simulation).unlock_secret()
 
 
 def serve(
@@ -160,7 +209,9 @@ def serve(
     else:
         reader = open_card_reader(card_spec)
     with ExitStack() as stack:
-        journal = stack.enter_context(Journal(config_dir / settings.journal_dir))
+        journal = stack.enter_context(
+            Journal(config_dir / settings.journal_dir, key=journal_key(config_dir, settings))
+        )
         processor = TapProcessor.from_settings(settings, sam, sam_channel, rules, journal)
         observers = _operations(stack, settings, journal)
         if observer is not None:

@@ -44,6 +44,10 @@ class ValidatorSettings(BaseModel):
         default_factory=dict,
         description="Card data layout by AID (hex prefix): 'demo' (default) or 'intercode'.",
     )
+    sam_atr_filter: str | None = Field(
+        default=None,
+        description="Regex the SAM ATR (hex) must match, e.g. 3B.*805A..80C1.*829000.",
+    )
     metrics_address: str | None = Field(
         default=None, description="Prometheus endpoint address (off when unset)."
     )
