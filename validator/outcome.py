@@ -45,6 +45,8 @@ class TapResult:
     writes: list[bytes] = field(default_factory=list)
     elapsed: float = 0.0
     product_type: str | None = None
+    df_name: bytes | None = None  # the application selected (its DF name)
+    layout: str | None = None  # the card data layout that read and wrote it
     ratified_seen: bool | None = None
     state_read: dict[str, str] = field(default_factory=dict)  # "SFI:record" -> hex, as read
     terminal_mac: bytes | None = None

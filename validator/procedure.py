@@ -91,6 +91,7 @@ class _Tap:
     session: SecureSession | None = None
     decision: Decision | None = None
     state_read: dict[str, str] | None = None
+    layout_name: str | None = None
 
     def run(self) -> TapResult:
         """Select, authenticate, read, decide, write and close; map every failure to an Outcome."""
@@ -150,6 +151,7 @@ class _Tap:
             extended=extended,
         )
         layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
+        self.layout_name = layout.name
         with session:
             opened = session.open(WriteAccessLevel.DEBIT, read=layout.open_read)
             state = layout.read_state(session, image, opened.record_data, self.rules)
@@ -221,7 +223,9 @@ class _Tap:
             transaction_counter=session.image.transaction_counter if session else None,
             decision=decision,
             writes=list(session.writes) if session is not None else [],
-            product_type=app.startup.product_type.name if app is not None else None,
+            product_type=app.product_type.name if app is not None else None,
+            df_name=app.df_name if app is not None else None,
+            layout=self.layout_name,
             ratified_seen=session.image.ratified if session is not None else None,
             state_read=dict(self.state_read or {}),
             terminal_mac=session.terminal_mac if session is not None else None,

@@ -192,6 +192,8 @@ def journal_entry(
         "station": context.location_id,
         "card": hexed(result.serial),
         "product_type": result.product_type,
+        "df_name": hexed(result.df_name),
+        "layout": result.layout,
         "transaction_counter": result.transaction_counter,
         "ratified_seen": result.ratified_seen,
         "state_read": result.state_read,
