@@ -45,14 +45,18 @@ class ApduChannel:
         """Forget the exchange list (start of a new tap)."""
         self._exchanges.clear()
 
-    def transmit(self, command: CommandApdu) -> ResponseApdu:
-        """Send one command with 61xx/6Cxx handling; returns whatever status word came back."""
-        response = self._raw(command)
+    def transmit(self, command: CommandApdu, *, secret: bool = False) -> ResponseApdu:
+        """Send one command with 61xx/6Cxx handling; returns whatever status word came back.
+
+        ``secret``: the command's data (a PIN, unlock data) is blanked in the exchange list,
+        the TRAFFIC log and errors; only its length shows.
+        """
+        response = self._raw(command, secret)
         if response.sw1 == 0x6C and not response.data:
             command = CommandApdu(
                 command.cla, command.ins, command.p1, command.p2, command.data, le=response.sw2
             )
-            response = self._raw(command)
+            response = self._raw(command, secret)
         data = response.data
         for _ in range(_MAX_CHAINED_RESPONSES):
             if response.sw1 != 0x61:
@@ -64,18 +68,21 @@ class ApduChannel:
             response = ResponseApdu(data, response.sw)
         return response
 
-    def send(self, command: CommandApdu, *, accept: Collection[int] = (SW.OK,)) -> ResponseApdu:
+    def send(
+        self, command: CommandApdu, *, accept: Collection[int] = (SW.OK,), secret: bool = False
+    ) -> ResponseApdu:
         """Send one command and raise ApduError unless its status word is in ``accept``."""
-        response = self.transmit(command)
+        response = self.transmit(command, secret=secret)
         if response.sw not in accept:
-            raise ApduError(response, command)
+            raise ApduError(response, redacted(command) if secret else command)
         return response
 
-    def _raw(self, command: CommandApdu) -> ResponseApdu:
-        raw = bytes(command)
+    def _raw(self, command: CommandApdu, secret: bool = False) -> ResponseApdu:
+        sent = bytes(command)
+        raw = bytes(redacted(command)) if secret else sent
         start = time.perf_counter()
         try:
-            response = self.connection.transmit(raw)
+            response = self.connection.transmit(sent)
         except Exception:
             elapsed = time.perf_counter() - start
             self._exchanges.append(Exchange(self.label, raw, b"", elapsed))
@@ -95,3 +102,10 @@ class ApduChannel:
                 elapsed * 1e3,
             )
         return response
+
+
+def redacted(command: CommandApdu) -> CommandApdu:
+    """The command with its data blanked (same length): what logs and traces may keep."""
+    return CommandApdu(
+        command.cla, command.ins, command.p1, command.p2, bytes(len(command.data)), command.le
+    )

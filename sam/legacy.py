@@ -77,13 +77,17 @@ class LegacySam:
         command: CommandApdu,
         *,
         accept: Collection[int] = (SW.OK,),
+        secret: bool = False,
     ) -> ResponseApdu:
-        """Send one SAM command; a refused SW becomes the command's typed SamCommandError."""
+        """Send one SAM command; a refused SW becomes the command's typed SamCommandError.
+
+        ``secret`` keeps the command's data (PIN, unlock data) out of traces, logs and errors.
+        """
         if ref is not SamCommandRef.SELECT_DIVERSIFIER:
             # Nothing but Select Diversifier may sit between Get Challenge and Digest Init.
             self._challenge = None
         try:
-            return self.channel.send(command, accept=accept)
+            return self.channel.send(command, accept=accept, secret=secret)
         except ApduError as exc:
             # The SAM state is now uncertain: re-select the diversifier next time.
             self._diversifier = None
@@ -124,7 +128,10 @@ class LegacySam:
         """Unlock the SAM (static 16 bytes or dynamic 8 bytes); a SAM not locked is fine."""
         command = cmd.unlock(unlock_data, cla=self.identity.cla)
         response = self.send(
-            SamCommandRef.UNLOCK, command, accept=(SW.OK, SW.CONDITIONS_NOT_SATISFIED)
+            SamCommandRef.UNLOCK,
+            command,
+            accept=(SW.OK, SW.CONDITIONS_NOT_SATISFIED),
+            secret=True,
         )
         cmd.parse_unlock(response, accept_not_locked=True)
 

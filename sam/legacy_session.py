@@ -229,7 +229,7 @@ class LegacySessionCrypto:
         kif, kvc = self._pin_key(kif, kvc)
         command = cmd.card_cipher_pin(kif, kvc, pin, cla=self._cla)
         self._give_random(card_challenge)
-        response = self._sam.send(SamCommandRef.CARD_CIPHER_PIN, command)
+        response = self._sam.send(SamCommandRef.CARD_CIPHER_PIN, command, secret=True)
         return cmd.parse_card_cipher_pin(response)
 
     def cipher_pin_for_modification(
@@ -244,7 +244,7 @@ class LegacySessionCrypto:
         kif, kvc = self._pin_key(kif, kvc)
         command = cmd.card_cipher_pin(kif, kvc, current_pin, new_pin, cla=self._cla)
         self._give_random(card_challenge)
-        response = self._sam.send(SamCommandRef.CARD_CIPHER_PIN, command)
+        response = self._sam.send(SamCommandRef.CARD_CIPHER_PIN, command, secret=True)
         return cmd.parse_card_cipher_pin(response, change=True)
 
     def generate_ciphered_card_key(
