@@ -9,7 +9,6 @@ table (e.g. ``SELECT ... FROM 'DIR/*.parquet'``).
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from validator.replay_decisions import parse_time
+from validator.replay_json import loads
 from validator.replay_source import JournalSource, discover, read_journal
 
 FORMATS = ("parquet", "csv")
@@ -97,7 +97,7 @@ def row(entry: dict[str, Any]) -> dict[str, Any]:
 def _entries(source: JournalSource, skipped: list[int]) -> Iterator[dict[str, Any]]:
     for raw in read_journal(source):
         try:
-            entry = json.loads(raw.data)
+            entry = loads(raw.data)
             if not raw.terminated or not isinstance(entry, dict):
                 raise ValueError("torn")
             yield row(entry)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from calypso.card import CalypsoCard
 from calypso.layouts.demo import (
     SFI_CONTRACTS,
@@ -29,11 +32,21 @@ class DemoLayout:
     open_read = (SFI_ENVIRONMENT, 1)
     event_sfi = SFI_EVENTS
 
+    def __init__(self) -> None:
+        self._environment: Callable[[bytes], Environment] = Environment.decode
+        self._contract: Callable[[bytes], Contract] = Contract.decode
+
+    def cache_records(self, size: int) -> None:
+        """Keep ``size`` decoded Environment and Contract records by their bytes (replay: a
+        card's records repeat across its taps). Decoding is pure: the results are the same."""
+        self._environment = functools.lru_cache(size)(Environment.decode)
+        self._contract = functools.lru_cache(size)(Contract.decode)
+
     def read_state(
         self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
     ) -> CardState:
         """Read what the rules need with as few APDUs as the card allows."""
-        environment = Environment.decode(open_record)
+        environment = self._environment(open_record)
         # The whole cyclic log in one APDU: the newest event decides, the older ones let an
         # interrupted Close be recognised on the card later (processor.TapProcessor._resolve).
         events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
@@ -44,7 +57,8 @@ class DemoLayout:
         if wanted:
             first, last = min(wanted), max(wanted)
             records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
-            contracts = {n: Contract.decode(records[n]) for n in wanted if n in records}
+            contract = self._contract
+            contracts = {n: contract(records[n]) for n in wanted if n in records}
             if fares.needs_counters(contracts, rules):
                 counters = session.read_counters(SFI_COUNTERS)
         return CardState(

@@ -25,7 +25,8 @@ from the contract list the contracts that the decision found expired or used up.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
@@ -68,6 +69,10 @@ DEFAULT_SERVICE_PROVIDER = 3  # written in EventServiceProvider (3 = RATP on Nav
 LOCATION_MASK = 0xFFFF  # EventLocationId is 16 bits (section 2.5)
 
 
+def _contract_list(data: bytes) -> tuple[BestContract, ...]:
+    return tuple(decode_contract_list(data))
+
+
 @dataclass
 class _TapNotes:
     """What read_state learnt that write needs: the card's network, list and carnets."""
@@ -97,19 +102,29 @@ class IntercodeLayout:
         self.service_provider = service_provider
         self.tariffs = dict(tariffs or {})
         self._notes: WeakKeyDictionary[SecureSession, _TapNotes] = WeakKeyDictionary()
+        self._environment: Callable[[bytes], IntercodeEnvironment] = IntercodeEnvironment.decode
+        self._contract_list: Callable[[bytes], tuple[BestContract, ...]] = _contract_list
+        self._contract: Callable[[bytes], IntercodeContract] = IntercodeContract.decode
+
+    def cache_records(self, size: int) -> None:
+        """Keep ``size`` decoded environment, contract list and contract records by their bytes
+        (replay: a card's records repeat across its taps). Decoding is pure: same results."""
+        self._environment = functools.lru_cache(size)(IntercodeEnvironment.decode)
+        self._contract_list = functools.lru_cache(size)(_contract_list)
+        self._contract = functools.lru_cache(size)(IntercodeContract.decode)
 
     def read_state(
         self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
     ) -> CardState:
         """Read what the rules need with as few APDUs as the card allows."""
-        env = IntercodeEnvironment.decode(open_record)
+        env = self._environment(open_record)
         # The whole cyclic log in one APDU, as the demo layout does (interrupted Close check).
         events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
         last = IntercodeEvent.decode(events.get(1, b""))
         best: list[BestContract] = []
         if env.usable:
             listed = session.read_records(SFI_CONTRACT_LIST, 1)
-            best = decode_contract_list(listed.get(1, b""))
+            best = list(self._contract_list(listed.get(1, b"")))
         priorities = [0] * MAX_CONTRACTS
         ranked = [b.pointer for b in best if 1 <= b.pointer <= MAX_CONTRACTS]
         contracts: dict[int, Contract] = {}
@@ -117,7 +132,7 @@ class IntercodeLayout:
             first, last_record = min(ranked), max(ranked)
             records = session.read_records(SFI_CONTRACTS, first, count=last_record - first + 1)
             for rank, pointer in enumerate(dict.fromkeys(ranked), start=1):
-                contract = IntercodeContract.decode(records.get(pointer, b""))
+                contract = self._contract(records.get(pointer, b""))
                 if not contract.usable or not contract.covers_zone(rules.station.zone):
                     continue
                 contracts[pointer] = self._neutral_contract(contract, env)

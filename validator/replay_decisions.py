@@ -24,7 +24,8 @@ from calypso.constants import RECORD_SIZE
 from readers.apdu import CommandApdu, ResponseApdu
 from validator import fares
 from validator.fares import CardState, Decision, FareRules, TapContext
-from validator.layout import CardLayout, layout_for
+from validator.layout import CardLayout, build_layouts, layout_for
+from validator.layout_demo import DemoLayout
 from validator.procedure import DEFAULT_LAYOUT
 from validator.session import SecureSession
 
@@ -48,6 +49,14 @@ class DecisionCheck:
     incomplete: bool = False  # the rules wanted counters the tap did not read
 
 
+_PREFIXES = tuple(f"{sfi:02X}:" for sfi in range(256))
+
+
+def _sfi_prefix(sfi: int) -> str:
+    """The ``state_read`` key of an SFI's records, up to the record number ("07:")."""
+    return _PREFIXES[sfi] if 0 <= sfi < len(_PREFIXES) else f"{sfi:02X}:"
+
+
 class _JournaledSession:
     """Serves a journaled tap's records to a layout's ``read_state``, as its session did."""
 
@@ -59,9 +68,11 @@ class _JournaledSession:
         self, sfi: int, record: int, count: int = 1, *, record_size: int = RECORD_SIZE
     ) -> dict[int, bytes]:
         """The records the tap read (KeyError if it read none of them)."""
+        get = self.state_read.get
+        prefix = _sfi_prefix(sfi)
         got = {}
         for number in range(record, record + count):
-            data = self.state_read.get(f"{sfi:02X}:{number}")
+            data = get(prefix + str(number))
             if data is not None:
                 got[number] = bytes.fromhex(data)
         if not got:
@@ -70,7 +81,7 @@ class _JournaledSession:
 
     def read_counters(self, sfi: int, *, record_size: int = RECORD_SIZE) -> dict[int, int]:
         """The counters of the record the tap read (none, and incomplete, if it did not)."""
-        text = self.state_read.get(f"{sfi:02X}:1")
+        text = self.state_read.get(_sfi_prefix(sfi) + "1")
         if text is None:
             self.incomplete = True
             return {}
@@ -143,7 +154,25 @@ def decision_fields(decision: Decision) -> dict[str, Any]:
 
 def parse_time(value: str) -> dt.datetime:
     """A journal time as a naive datetime (an aware one is taken as is, its zone dropped)."""
-    return dt.datetime.fromisoformat(value).replace(tzinfo=None)
+    when = dt.datetime.fromisoformat(value)
+    return when if when.tzinfo is None else when.replace(tzinfo=None)
+
+
+def replay_layouts(
+    by_aid: Mapping[str, str], record_cache: int = 0
+) -> tuple[dict[bytes, CardLayout], CardLayout]:
+    """The layouts by AID (settings ``layouts``) and the default one, for replay: each keeps
+    ``record_cache`` decoded environment and contract records by their bytes, as a card's
+    records repeat across its taps (0: none). Decoding is pure: the results are the same."""
+    layouts = build_layouts(by_aid)
+    default: CardLayout = DEFAULT_LAYOUT
+    if record_cache > 0:
+        default = DemoLayout()
+        for layout in (default, *layouts.values()):
+            cache = getattr(layout, "cache_records", None)
+            if cache is not None:
+                cache(record_cache)
+    return layouts, default
 
 
 def replay_decision(
@@ -151,15 +180,17 @@ def replay_decision(
     rules: FareRules,
     layouts: Mapping[bytes, CardLayout],
     when: dt.datetime | None = None,
+    default: CardLayout = DEFAULT_LAYOUT,
 ) -> DecisionCheck:
-    """Decide the tap again with ``rules`` (at ``when``, default its tap time) and compare."""
+    """Decide the tap again with ``rules`` (at ``when``, default its tap time) and compare;
+    ``default`` is the layout of an AID not in ``layouts`` (the procedure's)."""
     recorded = entry.get("decision")
     if not isinstance(recorded, dict):
         return DecisionCheck("not_decided")
     if not isinstance(entry.get("card"), str) or not isinstance(entry.get("state_read"), dict):
         return DecisionCheck("not_replayable", recorded)
     aid = selected_aid(entry)
-    layout = layout_for(aid, layouts, DEFAULT_LAYOUT) if aid is not None else DEFAULT_LAYOUT
+    layout = layout_for(aid, layouts, default) if aid is not None else default
     try:
         state, incomplete = card_state(entry, layout, rules)
         now = when if when is not None else parse_time(str(entry["tap_time"]))

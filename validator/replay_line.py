@@ -16,15 +16,14 @@ import datetime as dt
 import gc
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from validator.fares import FareRules
 from validator.journal import entry_mac
-from validator.layout import build_layouts
-from validator.replay_decisions import parse_time, replay_decision
+from validator.replay_decisions import parse_time, replay_decision, replay_layouts
+from validator.replay_json import loads
 from validator.replay_mac import NOT_CHECKED, MacCheck, MacChecker
 from validator.replay_report import Totals
 
@@ -44,6 +43,7 @@ class Options:
     until: dt.datetime | None = None
     layouts: tuple[tuple[str, str], ...] = ()  # card layout by AID (settings ``layouts``)
     taps: bool = True  # False: integrity only (no per-tap analysis at all)
+    record_cache: int = 4096  # decoded card records kept by their bytes (0: none)
 
 
 class ChainFacts(NamedTuple):
@@ -97,7 +97,9 @@ class Analyser:
 
     def __init__(self, options: Options, macs: MacChecker | None = None) -> None:
         self.options = options
-        self.layouts = build_layouts(dict(options.layouts))
+        self.layouts, self.default_layout = replay_layouts(
+            dict(options.layouts), options.record_cache
+        )
         self.macs = macs
         if macs is None and options.keys is not None:
             self.macs = MacChecker.from_keys(options.keys)
@@ -114,7 +116,7 @@ class Analyser:
     ) -> ChainFacts:
         digest = hashlib.sha256(data).hexdigest()
         try:
-            entry = json.loads(data)
+            entry = loads(data)
             seq = int(entry["seq"])
             prev = str(entry["prev"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -143,7 +145,9 @@ class Analyser:
             return False
         mac = self.macs.check(entry) if self.macs is not None else _NOT_CHECKED
         rules = options.rules
-        check = replay_decision(entry, rules, self.layouts, when) if rules is not None else None
+        check = None
+        if rules is not None:
+            check = replay_decision(entry, rules, self.layouts, when, self.default_layout)
         validator = str(entry.get("validator", ""))
         out.totals.add((validator, place[0], place[1], seq), entry, mac, check)
         card = entry.get("card")
@@ -159,7 +163,7 @@ class Analyser:
                     card,
                     str(entry.get("outcome", "")),
                     int(entry.get("debit") or 0),
-                    tuple(v for k, v in state_read.items() if k.startswith(_EVENT_PREFIX)),
+                    tuple([v for k, v in state_read.items() if k.startswith(_EVENT_PREFIX)]),
                     event_sent(entry.get("writes")),
                     resolves if isinstance(resolves, dict) else None,
                 )

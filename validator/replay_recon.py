@@ -16,6 +16,7 @@ Memory stays bounded: pending unknowns and the debits of the last window only.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,16 +53,21 @@ class Reconciler:
     _pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _debits: OrderedDict[str, list[_Debit]] = field(default_factory=OrderedDict)
 
-    @property
+    @functools.cached_property
     def window(self) -> dt.timedelta:
         """How close two debits of one card at one station group must be to be one entry."""
         minutes = max(self.rules.anti_passback_minutes, self.rules.recovery_window_minutes, 1)
         return dt.timedelta(minutes=minutes)
 
+    @functools.cached_property
+    def _memory(self) -> dt.timedelta:
+        """How long the debits of a card are kept: two windows and a minute."""
+        return 2 * self.window + dt.timedelta(minutes=1)
+
     def feed(self, tap: ReconTap, where: dict[str, Any]) -> None:
         """One tap in range (``where``: journal file, line, seq, validator)."""
         card = tap.card
-        self._forget_before(tap.time - 2 * self.window - dt.timedelta(minutes=1))
+        self._forget_before(tap.time - self._memory)
         if tap.events and card in self._pending:
             self._resolve(card, tap, where)
         if tap.outcome == "unknown":
@@ -111,12 +117,14 @@ class Reconciler:
 
     def _debit(self, card: str, debit: _Debit) -> None:
         earlier = self._debits.setdefault(card, [])
-        earlier[:] = [d for d in earlier if abs(debit.time - d.time) <= 2 * self.window]
+        window = self.window
+        span = 2 * window
+        earlier[:] = [d for d in earlier if abs(debit.time - d.time) <= span]
         for other in earlier if debit.units > 0 else ():
             if other.units <= 0:
                 continue
             minutes = abs(_minute(debit.time) - _minute(other.time))
-            if minutes <= self.window and self.rules.same_group(other.station, debit.station):
+            if minutes <= window and self.rules.same_group(other.station, debit.station):
                 self.double_debit_count += 1
                 if len(self.double_debits) < DETAIL_LIMIT:
                     self.double_debits.append(

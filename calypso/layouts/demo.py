@@ -73,7 +73,16 @@ def _u(data: bytes, start: int, size: int) -> int:
 
 def _record(data: bytes) -> bytes:
     """Records shorter than 29 bytes are read as zero-padded (a torn or odd card)."""
-    return data.ljust(RECORD_SIZE, b"\x00")
+    return data if len(data) >= RECORD_SIZE else data.ljust(RECORD_SIZE, b"\x00")
+
+
+_EPOCH_ORDINAL = DATE_EPOCH.toordinal()
+_from_ordinal = dt.date.fromordinal
+
+
+def _date(d: bytes, start: int) -> dt.date:
+    """The DateCompact at ``start`` (2 bytes): date_from_compact, faster (decoders' hot path)."""
+    return _from_ordinal(_EPOCH_ORDINAL + (d[start] << 8 | d[start + 1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +102,11 @@ class Environment:
         d = _record(data)
         return cls(
             version=d[0],
-            application_number=_u(d, 1, 4),
-            issuing_date=date_from_compact(_u(d, 5, 2)),
-            end_date=date_from_compact(_u(d, 7, 2)),
+            application_number=int.from_bytes(d[1:5], "big"),
+            issuing_date=_date(d, 5),
+            end_date=_date(d, 7),
             holder_company=d[9],
-            holder_id=_u(d, 10, 4),
+            holder_id=int.from_bytes(d[10:14], "big"),
         )
 
     def encode(self) -> bytes:
@@ -132,9 +141,9 @@ class Event:
         d = _record(data)
         return cls(
             version=d[0],
-            date=date_from_compact(_u(d, 1, 2)),
-            time=time_from_compact(_u(d, 3, 2)),
-            location=_u(d, 5, 4),
+            date=_date(d, 1),
+            time=time_from_compact(d[3] << 8 | d[4]),
+            location=int.from_bytes(d[5:9], "big"),
             contract_used=d[9],
             priorities=(d[10], d[11], d[12], d[13]),
             event_type=d[14],
@@ -169,12 +178,12 @@ class Contract:
         return cls(
             version=d[0],
             tariff=d[1],
-            sale_date=date_from_compact(_u(d, 2, 2)),
-            validity_end_date=date_from_compact(_u(d, 4, 2)),
-            sale_sam=_u(d, 6, 4),
-            sale_counter=_u(d, 10, 3),
+            sale_date=_date(d, 2),
+            validity_end_date=_date(d, 4),
+            sale_sam=int.from_bytes(d[6:10], "big"),
+            sale_counter=int.from_bytes(d[10:13], "big"),
             auth_kvc=d[13],
-            authenticator=_u(d, 14, 3),
+            authenticator=int.from_bytes(d[14:17], "big"),
         )
 
     def encode(self) -> bytes:
