@@ -67,10 +67,6 @@ def time_to_compact(time: dt.time) -> int:
     return time.hour * 60 + time.minute
 
 
-def _u(data: bytes, start: int, size: int) -> int:
-    return int.from_bytes(data[start : start + size], "big")
-
-
 def _record(data: bytes) -> bytes:
     """Records shorter than 29 bytes are read as zero-padded (a torn or odd card)."""
     return data if len(data) >= RECORD_SIZE else data.ljust(RECORD_SIZE, b"\x00")
