@@ -42,6 +42,7 @@ class LegacySessionCrypto:
         self._key: tuple[int, int] | None = None  # session KIF/KVC
         self._encrypted = False
         self._sv_pending = False
+        self._select_pending = False  # Select Diversifier deferred to Digest Init
 
     def __repr__(self) -> str:
         mode = "extended" if self.extended else "regular"
@@ -70,7 +71,13 @@ class LegacySessionCrypto:
     def init_session(self) -> bytes:
         """Select the diversifier if it changed, then return the SAM challenge (4 or 8 bytes)."""
         self._expect(_State.NEW)
-        self._sam.select_diversifier(self._diversifier)
+        if self._sam.has_prefetched_challenge:
+            # Select Diversifier may follow Get Challenge (csim1.md 3.3): with a pre-fetched
+            # challenge it goes with Digest Init, after the card's Open, off the passenger's
+            # path. Without one, Keyple's order: Select Diversifier, then Get Challenge.
+            self._select_pending = True
+        else:
+            self._sam.select_diversifier(self._diversifier)
         challenge = self._sam.take_challenge(self._half)
         self._state = _State.OPENING
         return challenge
@@ -80,6 +87,9 @@ class LegacySessionCrypto:
         self._expect(_State.OPENING)
         if kif == 0x00 or kvc == 0x00:
             raise SamError(f"refusing Digest Init with KIF {kif:02X} / KVC {kvc:02X}")
+        if self._select_pending:
+            self._select_pending = False
+            self._sam.select_diversifier(self._diversifier)
         command = cmd.digest_init(kif, kvc, open_data_out, extended=self.extended, cla=self._cla)
         self._sam.send(SamCommandRef.DIGEST_INIT, command)
         self._key = (kif, kvc)

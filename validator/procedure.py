@@ -38,6 +38,7 @@ from validator.session import (
     ModificationBufferOverflowError,
     Ratification,
     SecureSession,
+    SessionError,
     TerminalMacRejectedError,
 )
 
@@ -117,6 +118,8 @@ class _Tap:
             return self._finish(Outcome.ERROR, "sam_error", str(exc))
         except (CardCommandError, CardResponseError) as exc:
             return self._finish(Outcome.ERROR, "card_error", str(exc), retryable=True)
+        except SessionError as exc:
+            return self._finish(Outcome.ERROR, "session_error", str(exc), retryable=True)
 
     def _validate(self) -> TapResult:
         self.app = app = self._select()

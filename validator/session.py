@@ -43,7 +43,13 @@ from calypso.commands.sv import (
     sv_sam_part,
 )
 from calypso.commands.sv import SvOperation as CardSvOperation
-from calypso.constants import DEFAULT_KIF, RECORD_SIZE, ProductType, WriteAccessLevel
+from calypso.constants import (
+    DEFAULT_KIF,
+    MAX_COUNTER_VALUE,
+    RECORD_SIZE,
+    ProductType,
+    WriteAccessLevel,
+)
 from calypso.crypto import digest_item
 from calypso.errors import SecurityDataError
 from readers.apdu import CommandApdu, ResponseApdu
@@ -51,9 +57,11 @@ from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
+from validator.sam_worker import SamWorker
 from validator.session_buffer import ModificationBuffer
 
 INS_SV_DEBIT = 0xBA
+ANSWER_OK = b"\x90\x00"
 
 
 class SessionError(Exception):
@@ -120,6 +128,7 @@ class SecureSession:
         new_crypto: Callable[[], SessionCrypto] | None = None,
         extended: bool = False,
         default_kvc: int | None = None,
+        overlap: bool = True,
     ) -> None:
         """``new_crypto`` turns on the multiple-session mode: a write that would overflow the
         buffer closes the session (ratified) and opens a new one at the same level first."""
@@ -127,6 +136,7 @@ class SecureSession:
         self.crypto = crypto
         self.image = image
         self.authorized = authorized
+        self._sam = SamWorker(inline=not overlap)
         self.extended = extended
         self.default_kvc = default_kvc
         self.product = image.application.product_type
@@ -157,6 +167,7 @@ class SecureSession:
     def __exit__(self, *exc: object) -> None:
         if self.state is SessionState.OPEN:
             self.cancel()
+        self._sam.close()
 
     def open(
         self, level: WriteAccessLevel, *, read: tuple[int, int] | None = None
@@ -188,7 +199,7 @@ class SecureSession:
         kif, kvc = self._resolve_key(level, data)
         if self.authorized is not None:
             self.authorized.check(kif, kvc)  # refused: __exit__ aborts the session
-        self.crypto.init_session_mac(data.data_out, kif, kvc)
+        self._sam.submit(self.crypto.init_session_mac, data.data_out, kif, kvc)
         return data
 
     def _resolve_key(self, level: WriteAccessLevel, data: OpenSessionData) -> tuple[int, int]:
@@ -243,17 +254,15 @@ class SecureSession:
     def update_record(self, sfi: int, record: int, data: bytes) -> None:
         """Update one record inside the session."""
         command = update_record(sfi, record, data, cla=self.cla)
-        response = self._exchange(command, write=True)
+        response = self._exchange(command, write=True, anticipated=ANSWER_OK)
         parse_update_record(response, command)
-        self._digest(command, response)
         self.image.update_record(sfi, record, data)
 
     def append_record(self, sfi: int, data: bytes) -> None:
         """Append a record to a cyclic file inside the session."""
         command = append_record(sfi, data, cla=self.cla)
-        response = self._exchange(command, write=True)
+        response = self._exchange(command, write=True, anticipated=ANSWER_OK)
         parse_append_record(response, command)
-        self._digest(command, response)
         self.image.append_record(sfi, data)
 
     def decrease(self, sfi: int, counter: int, value: int) -> int:
@@ -268,9 +277,16 @@ class SecureSession:
         """Increase/Decrease; a Rev1/Rev2 card may postpone the result (6200, section 1.7)."""
         build = decrease if decreasing else increase
         command = build(sfi, counter, value, cla=self.cla, postponable=self.legacy)
-        response = self._exchange(command, write=True)
+        known = self.image.counter(sfi, counter)
+        anticipated = None
+        if known is not None and not self.legacy:
+            expected = known - value if decreasing else known + value
+            if 0 <= expected <= MAX_COUNTER_VALUE:
+                anticipated = expected.to_bytes(3, "big") + ANSWER_OK
+        response = self._exchange(command, write=True, anticipated=anticipated)
         result = parse_increase_decrease(response, decreasing=decreasing, command=command)
-        self._digest(command, response)
+        if anticipated is None:
+            self._digest(command, response)
         new_value = result.value
         if new_value is None:  # postponed: computed from the value read before
             known = self.image.counter(sfi, counter)
@@ -306,7 +322,7 @@ class SecureSession:
             self._sv_get.response,
             sv_sam_part(INS_SV_DEBIT, partial, extended=False),
         )
-        security = self.crypto.prepare_sv(request)
+        security = self._sam.call(self.crypto.prepare_sv, request)
         command = sv_operation(
             INS_SV_DEBIT,
             partial,
@@ -318,7 +334,7 @@ class SecureSession:
         )
         response = self._exchange(command, write=True)
         parse_sv_operation(response, command)
-        self._digest(command, response)
+        self._digest(command, response)  # not anticipated: 9000 or a postponed 6200
         self._sv_pending = True
         self._sv_get = None  # only one SV operation per session
 
@@ -331,7 +347,7 @@ class SecureSession:
             InvalidCardMacError: the card committed but its MAC is wrong (not authentic).
         """
         self._require_open()
-        terminal_mac = self.crypto.finalize_session_mac()
+        terminal_mac = self._sam.call(self.crypto.finalize_session_mac)
         self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla
@@ -354,19 +370,26 @@ class SecureSession:
             raise
         self.state = SessionState.CLOSED
         self.card_mac = closed.card_mac
+        # Digest Authenticate runs while the card gets its ratification command.
+        verified: list[bool] = []
+        self._sam.submit(
+            lambda: verified.append(self.crypto.verify_card_session_mac(closed.card_mac))
+        )
         if ratification_mode is Ratification.COMMAND:
             try:
                 self.card.transmit(ratification(cla=self.cla))  # its status word is always ignored
                 self.ratification_sent = True
             except ReaderError:
                 pass  # the card keeps the new data, marked not ratified (DESIGN section 5)
-        if not self.crypto.verify_card_session_mac(closed.card_mac):
+        self._sam.sync()
+        if not verified or not verified[0]:
             raise InvalidCardMacError("the SAM rejected the card's session MAC")
         if self._sv_pending:
             self._sv_pending = False
             signature = closed.postponed[0] if closed.postponed else b""
-            if not isinstance(self.crypto, SvCrypto) or not self.crypto.verify_card_sv_mac(
-                signature
+            crypto = self.crypto
+            if not isinstance(crypto, SvCrypto) or not self._sam.call(
+                crypto.verify_card_sv_mac, signature
             ):
                 raise InvalidCardMacError("the SAM rejected the card's postponed SV signature")
         self.mac_verified = True
@@ -379,6 +402,7 @@ class SecureSession:
             self.card.transmit(abort_secure_session(cla=self.cla))
         except ReaderError:
             pass  # a card that left the field rolls back by itself
+        self._sam.drain()
         self._rolled_back()
 
     def _rolled_back(self) -> None:
@@ -390,7 +414,16 @@ class SecureSession:
         if self.state is not SessionState.OPEN:
             raise SessionStateError(f"no open session (state {self.state.value})")
 
-    def _exchange(self, command: CommandApdu, *, write: bool = False) -> ResponseApdu:
+    def _exchange(
+        self, command: CommandApdu, *, write: bool = False, anticipated: bytes | None = None
+    ) -> ResponseApdu:
+        """Send one in-session command; a write may have its answer anticipated.
+
+        An anticipated answer (section 2.4: 9000 for a record write, the known new value for a
+        counter) is digested with the command before the card gets it, and the SAM digests
+        everything so far while the card works: Close then waits for Digest Close only. An
+        answer that differs from the anticipated one ends the session (the MACs would not match).
+        """
         self._require_open()
         raw = bytes(command)
         if write:
@@ -398,7 +431,20 @@ class SecureSession:
                 self._next_session(raw)
             self.buffer.take(raw)
             self.writes.append(raw)
-        return self.card.transmit(command)
+            if anticipated is not None:
+                self._digest_raw(raw, anticipated)
+            flush = getattr(self.crypto, "flush", None)
+            if flush is not None and not self._sam.inline:
+                self._sam.submit(flush)
+        response = self.card.transmit(command)
+        if anticipated is not None and bytes(response) != anticipated:
+            if response.sw == 0x9000:
+                raise SessionError(
+                    f"the card answered {response.hex()} where {anticipated.hex().upper()} "
+                    "was anticipated"
+                )
+            # A refused write raises its typed error in the caller's parser.
+        return response
 
     def _next_session(self, raw: bytes) -> None:
         """Multiple-session mode: close (ratified) and reopen before an overflowing write."""
@@ -412,6 +458,10 @@ class SecureSession:
         self.mac_verified = False
         self.open(self._level)
 
+    def _digest_raw(self, command: bytes, response: bytes) -> None:
+        self._sam.submit(self.crypto.update_session_mac, digest_item(command))
+        self._sam.submit(self.crypto.update_session_mac, response)
+
     def _digest(self, command: CommandApdu, response: ResponseApdu) -> None:
-        self.crypto.update_session_mac(digest_item(bytes(command)))
-        self.crypto.update_session_mac(bytes(response))
+        self._sam.submit(self.crypto.update_session_mac, digest_item(bytes(command)))
+        self._sam.submit(self.crypto.update_session_mac, bytes(response))
