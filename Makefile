@@ -77,3 +77,8 @@ clean:
 .PHONY: bench-replay
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
+
+# Per-scenario APDU counts and modelled tap time, sequential baseline vs engine (about a minute).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/validator bench

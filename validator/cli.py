@@ -258,6 +258,39 @@ def run(
     click.echo(f"{served} taps served", err=True)
 
 
+@main.command()
+@config_option
+@json_option
+@click.option(
+    "--taps",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Modelled taps per scenario and mode.",
+)
+def bench(config: Path | None, as_json: bool, taps: int) -> None:
+    """Per scenario: APDUs, modelled tap time (sequential baseline vs engine), host cost."""
+    from validator.bench import run_bench
+
+    document = run_bench(_config_dir(config), taps=taps)
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    scenarios = document["scenarios"]
+    assert isinstance(scenarios, dict)  # noqa: S101 - run_bench builds this dict
+    click.echo(
+        f"{'scenario':<14}{'card':>5}{'keyple':>7}{'sam':>5}{'crit':>5}"
+        f"{'seq ms':>9}{'engine ms':>11}{'ratio':>7}{'host ms':>9}"
+    )
+    for name, row in scenarios.items():
+        modelled, host = row["modeled_ms"], row["host_ms"]
+        click.echo(
+            f"{name:<14}{row['card_apdus']:>5}{row['keyple_card_apdus']:>7}{row['sam_apdus']:>5}"
+            f"{row['sam_critical']:>5}{modelled['sequential']:>9}{modelled['engine']:>11}"
+            f"{modelled['ratio']:>7}{host['validator_median']:>9}"
+        )
+
+
 def _register_extensions() -> None:
     from validator import cli_inspect, cli_ops, cli_readers, cli_replay
 

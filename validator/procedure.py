@@ -61,12 +61,24 @@ def validate(
     authorized: AuthorizedKeys | None = None,
     multiple_session: bool = False,
     layouts: Mapping[bytes, CardLayout] | None = None,
+    overlap: bool = True,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour."""
     card = ApduChannel(connection, label="card")
     sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
     start = time.perf_counter()
-    tap = _Tap(card, sam, rules, context, aids, ratification, authorized, multiple_session, layouts)
+    tap = _Tap(
+        card,
+        sam,
+        rules,
+        context,
+        aids,
+        ratification,
+        authorized,
+        multiple_session,
+        layouts,
+        overlap,
+    )
     result = tap.run()
     result.elapsed = time.perf_counter() - start
     result.card_trace = list(card.exchanges)
@@ -88,6 +100,7 @@ class _Tap:
     authorized: AuthorizedKeys | None = None
     multiple_session: bool = False
     layouts: Mapping[bytes, CardLayout] | None = None
+    overlap: bool = True
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -152,6 +165,7 @@ class _Tap:
                 else None
             ),
             extended=extended,
+            overlap=self.overlap,
         )
         layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
         self.layout_name = layout.name
