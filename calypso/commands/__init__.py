@@ -124,3 +124,27 @@ def check_status(
         return
     error = table.get(response.sw, UnknownStatusError)
     raise error(ref.label, response, command)
+
+
+# Status words of the file commands (Read Records/Binary, Update/Write/Append Record/Binary),
+# calypso-protocol sections 1.4-1.6 and 1.12: one table each, shared by their modules.
+FILE_READ_STATUS = status_table(
+    SW.COMMAND_INCOMPATIBLE_WITH_FILE,
+    SW.SECURITY_NOT_SATISFIED,
+    SW.CONDITIONS_NOT_SATISFIED,
+    SW.NO_CURRENT_EF,
+    SW.FILE_NOT_FOUND,
+    SW.RECORD_NOT_FOUND,
+    SW.WRONG_P1_P2,
+)
+FILE_WRITE_STATUS = status_table(
+    SW.SESSION_BUFFER_OVERFLOW,
+    SW.WRONG_LENGTH,
+    SW.COMMAND_INCOMPATIBLE_WITH_FILE,
+    SW.SECURITY_NOT_SATISFIED,
+    SW.CONDITIONS_NOT_SATISFIED,
+    SW.NO_CURRENT_EF,
+    SW.FILE_NOT_FOUND,
+    SW.RECORD_NOT_FOUND,
+    SW.WRONG_P1_P2,
+)

@@ -3,32 +3,19 @@
 
 from __future__ import annotations
 
-from calypso.commands import CommandRef, check_status, status_table
+from calypso.commands import (
+    FILE_READ_STATUS,
+    FILE_WRITE_STATUS,
+    CommandRef,
+    check_status,
+)
 from calypso.constants import MAX_SFI, CardClass
 from calypso.errors import UnexpectedResponseLengthError
-from readers.apdu import SW, CommandApdu, ResponseApdu
+from readers.apdu import CommandApdu, ResponseApdu
 
 MAX_BINARY_OFFSET = 32767
-_READ_STATUS = status_table(
-    SW.COMMAND_INCOMPATIBLE_WITH_FILE,
-    SW.SECURITY_NOT_SATISFIED,
-    SW.CONDITIONS_NOT_SATISFIED,
-    SW.NO_CURRENT_EF,
-    SW.FILE_NOT_FOUND,
-    SW.RECORD_NOT_FOUND,
-    SW.WRONG_P1_P2,
-)
-_WRITE_STATUS = status_table(
-    SW.SESSION_BUFFER_OVERFLOW,
-    SW.WRONG_LENGTH,
-    SW.COMMAND_INCOMPATIBLE_WITH_FILE,
-    SW.SECURITY_NOT_SATISFIED,
-    SW.CONDITIONS_NOT_SATISFIED,
-    SW.NO_CURRENT_EF,
-    SW.FILE_NOT_FOUND,
-    SW.RECORD_NOT_FOUND,
-    SW.WRONG_P1_P2,
-)
+_READ_STATUS = FILE_READ_STATUS
+_WRITE_STATUS = FILE_WRITE_STATUS
 
 
 def binary_p1_p2(sfi: int, offset: int) -> tuple[int, int]:

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from calypso.commands import CommandRef, check_status, status_table
+from calypso.commands import (
+    FILE_READ_STATUS,
+    FILE_WRITE_STATUS,
+    CommandRef,
+    check_status,
+)
 from calypso.constants import MAX_RECORD_NUMBER, MAX_SFI, CardClass
 from calypso.errors import CardResponseError
-from readers.apdu import SW, CommandApdu, ResponseApdu
+from readers.apdu import CommandApdu, ResponseApdu
 
 
 class ReadMode(IntEnum):
@@ -18,26 +23,8 @@ class ReadMode(IntEnum):
     MULTIPLE = 0x05
 
 
-_READ_STATUS = status_table(
-    SW.COMMAND_INCOMPATIBLE_WITH_FILE,
-    SW.SECURITY_NOT_SATISFIED,
-    SW.CONDITIONS_NOT_SATISFIED,
-    SW.NO_CURRENT_EF,
-    SW.FILE_NOT_FOUND,
-    SW.RECORD_NOT_FOUND,
-    SW.WRONG_P1_P2,
-)
-_WRITE_STATUS = status_table(
-    SW.SESSION_BUFFER_OVERFLOW,
-    SW.WRONG_LENGTH,
-    SW.COMMAND_INCOMPATIBLE_WITH_FILE,
-    SW.SECURITY_NOT_SATISFIED,
-    SW.CONDITIONS_NOT_SATISFIED,
-    SW.NO_CURRENT_EF,
-    SW.FILE_NOT_FOUND,
-    SW.RECORD_NOT_FOUND,
-    SW.WRONG_P1_P2,
-)
+_READ_STATUS = FILE_READ_STATUS
+_WRITE_STATUS = FILE_WRITE_STATUS
 
 
 def _check_sfi_record(sfi: int, record: int) -> None:
