@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := readers calypso sam validator
+PACKAGES := readers calypso sam validator reliability
 
 # The real PC/SC stack for the end-to-end tests (pcscd with the vpcd virtual reader), and what
 # pip needs to compile pyscard (there is no Linux wheel), and the deploy tests' tools
@@ -82,3 +82,10 @@ bench-replay: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/validator bench
+
+# Reliability and security campaign (tear sweep, hostile cards, fuzzing, crashes, infrastructure
+# faults, security, soak): a table ending with "violations: N". Full: under an hour; QUICK=1:
+# every part reduced, under 5 minutes. The default test run calls every part at smoke size.
+.PHONY: reliability
+reliability: $(STAMP)
+	$(BIN)/python -m reliability $(if $(QUICK),--quick,)

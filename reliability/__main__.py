@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``python -m reliability [--quick] [--part NAME ...] [--json PATH]``: run the campaign."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from reliability.report import Level, PartResult, format_table
+
+# Part name -> module; each module has run(level, workdir, log) -> PartResult.
+PARTS = {
+    "tear-sweep": "reliability.tear_sweep",
+    "hostile-cards": "reliability.hostile",
+    "fuzzing": "reliability.fuzz",
+    "process-crashes": "reliability.crashes",
+    "infrastructure": "reliability.infra",
+    "security": "reliability.security",
+    "soak": "reliability.soak",
+}
+
+
+def run_part(name: str, level: Level, workdir: Path) -> PartResult:
+    """Run one part in its own work directory and time it."""
+    module = importlib.import_module(PARTS[name])
+    part_dir = workdir / name
+    part_dir.mkdir(parents=True, exist_ok=True)
+
+    def log(message: str) -> None:
+        print(f"[{name}] {message}", file=sys.stderr, flush=True)
+
+    start = time.monotonic()
+    result: PartResult = module.run(level, part_dir, log)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the campaign; exit 0 when no invariant was violated, 1 otherwise."""
+    parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="reduced campaign (under 5 min)")
+    parser.add_argument("--part", action="append", choices=sorted(PARTS), help="only these")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--workdir", type=Path, help="keep journals and cards here")
+    args = parser.parse_args(argv)
+    level = Level.QUICK if args.quick else Level.FULL
+    names = args.part or list(PARTS)
+    with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        results = [run_part(name, level, workdir) for name in names]
+    print(format_table(results))
+    if args.json:
+        document = {"level": level.value, "parts": [r.as_dict() for r in results]}
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+    return 1 if any(r.violations for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
