@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pcsc_stack import CARD_READER, InsertCard, PrivatePcscd, missing_binaries, wait_reader_state
 
 from readers.base import ApduHandler
+from readers.pcscd_lab import (
+    CARD_READER,
+    InsertCard,
+    PrivatePcscd,
+    missing_binaries,
+    wait_reader_state,
+)
 from readers.vpcd import VpcdCard
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 
 from calypso.emulator import CardEmulator
 from readers.channel import ApduChannel
 from readers.pcsc import PcscReader
+from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.cli import main

@@ -8,13 +8,12 @@ import re
 import threading
 from pathlib import Path
 
-from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
-
 from calypso.emulator import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS
 from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.pcsc import PcscReader
+from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 from readers.vpcd import VpcdCard
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 
 from calypso.emulator import CardEmulator
 from readers.base import CardRemovedError, ReaderError, ReaderTimeoutError
 from readers.channel import ApduChannel
 from readers.pcsc import PcscReader, list_readers
+from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from readers.spec import open_reader
 from readers.vpcd import VpcdCard
 from sam.base import SamError

@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 
 from calypso.emulator import CardEmulator
 from calypso.yamlfile import ConfigError
+from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from sam.keys import load_keys
 from sam.software import SoftwareSam
 from validator.journal_verify import verify_journal

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pcsc_stack import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 
 from calypso.emulator import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS, SFI_EVENTS, Event
 from readers.channel import ApduChannel
 from readers.emulated import Fault, FaultKind
 from readers.pcsc import PcscConnection, PcscReader
+from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from readers.vpcd import VpcdCard
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam

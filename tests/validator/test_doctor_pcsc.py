@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
-from pcsc_stack import SAM_READER, InsertCard, PrivatePcscd
 
+from readers.pcscd_lab import SAM_READER, InsertCard, PrivatePcscd
 from sam.software import SoftwareSam
 from validator.cli import main
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from pcsc_stack import CARD_READER, InsertCard
 
 from calypso.emulator import CardEmulator
+from readers.pcscd_lab import CARD_READER, InsertCard
 from validator.cli import main
 
 pytest_plugins = ["pcsc_fixtures"]

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A private pcscd with vpcd readers for the end-to-end tests (reference/pcsc-nfc-testing.md 6-7).
+"""A private pcscd with vpcd readers, for the end-to-end tests, the benchmark and the campaign
+(reference/pcsc-nfc-testing.md 6-7).
 
 The daemon gets its own reader.conf.d with free ports, its client socket by systemd-style socket
 activation (so it never touches a system pcscd and also runs unprivileged once /run/pcscd
