@@ -1,0 +1,134 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The hostile-cards part at SMOKE level, and the hostile layers on their own."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from reliability import hostile
+from reliability.hostile import Bench
+from reliability.hostile_card import (
+    INS_READ_RECORDS,
+    HostileCard,
+    Mutation,
+    RewriteAnswers,
+    Slow,
+    mutate,
+)
+from reliability.hostile_cases import Case, Fleet, personalise
+from reliability.report import Level, PartResult
+from validator.outcome import Outcome
+
+# Findings of this part that need a fix outside reliability/ (reported to the lead, issue 9):
+# - "fci_buffer": an FCI buffer indicator outside 06h..37h raises ValueError out of process();
+# - "/8/" etc.: a damaged Close answer makes the processor rerun a session the card committed;
+# - "slow_": no tap deadline, a slow card holds the validator past its time budget.
+KNOWN_FINDINGS = ("process raised ValueError('buffer size indicator", "the tap journaled 0 sent",
+                  "slow_")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> PartResult:
+    """One SMOKE run of the part, shared by the tests of this module."""
+    return hostile.run(Level.SMOKE, tmp_path_factory.mktemp("hostile"), lambda _: None)
+
+
+@pytest.fixture
+def fleet() -> Fleet:
+    """The shipped demo fleet, seeded."""
+    return Fleet(hostile.CONFIG / "cards", seed=3)
+
+
+def test_smoke_tries_every_family(smoke: PartResult) -> None:
+    """The SMOKE run taps scripted, sweep and random hostile cards, journaled one by one."""
+    figures = smoke.figures
+    assert isinstance(figures["taps"], int) and figures["taps"] >= 150
+    assert figures["journal_entries"] == figures["taps"] - len(
+        [v for v in smoke.violations if "process raised" in v]
+    )
+    outcomes = figures["outcomes"]
+    assert isinstance(outcomes, dict)
+    assert outcomes.get("granted", 0) > 0 and outcomes.get("denied", 0) > 0
+
+
+def test_smoke_has_only_known_findings(smoke: PartResult) -> None:
+    """Every violation of the SMOKE run is one of the findings reported for a fix."""
+    assert [v for v in smoke.violations if not any(k in v for k in KNOWN_FINDINGS)] == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9 findings pending fixes in calypso/ and validator/")
+def test_smoke_has_no_violation(smoke: PartResult) -> None:
+    """The SMOKE run finds no broken invariant (fails until the reported findings are fixed)."""
+    assert smoke.violations == []
+
+
+def test_mutations_damage_the_answer() -> None:
+    """Each mutation changes the answer, deterministically for a seed."""
+    raw = bytes(range(20)) + b"\x90\x00"
+    for how in Mutation:
+        first = mutate(raw, how, random.Random(1))
+        assert first != raw
+        assert first == mutate(raw, how, random.Random(1))
+
+
+def test_honest_layers_are_transparent(tmp_path: Path, fleet: Fleet) -> None:
+    """A HostileCard with no lie is granted like the card itself, and debited once."""
+    bench = Bench(tmp_path, seed=1)
+    card = fleet.card("multi_trip")
+    record = bench.run(Case("honest", HostileCard(card), [card]))
+    bench.close()
+    assert record is not None and record.result.outcome is Outcome.GRANTED
+    assert card.counter(0x19, 1) == 9
+    assert bench.tally.violations == []
+
+
+def test_check_flags_value_lost_without_a_journaled_debit(tmp_path: Path, fleet: Fleet) -> None:
+    """The ledger check flags a touched card that lost value the tap never sent."""
+    bench = Bench(tmp_path, seed=1)
+    card, other = fleet.card("multi_trip"), fleet.card("multi_trip")
+    case = Case("behind_the_back", HostileCard(card), [card, other])
+    before = {id(c): (hostile.ledger(c), c.transaction_counter) for c in case.real}
+    record = bench.run(Case("honest", case.card, [card]))
+    bench.close()
+    assert record is not None
+    personalise(other, {(0x19, 1): bytes.fromhex("000003")})  # debited behind the back
+    problems = hostile.check(case, record, before, hostile=True, tally=bench.tally)
+    assert any("lost {'19/1': 7}" in p for p in problems)
+
+
+def test_check_flags_a_forged_card_that_opens(tmp_path: Path, fleet: Fleet) -> None:
+    """A case that must stay shut is a violation as soon as its tap opens the gate."""
+    bench = Bench(tmp_path, seed=1)
+    card = fleet.card("multi_trip")
+    bench.run(Case("forged", HostileCard(card), [card], must_stay_shut=True))
+    bench.close()
+    assert any("forged card opened the gate" in v for v in bench.tally.violations)
+
+
+def test_damaged_read_is_caught_by_the_card_mac(tmp_path: Path, fleet: Fleet) -> None:
+    """A Read Records answer changed inside the session: the card refuses the terminal MAC."""
+    bench = Bench(tmp_path, seed=1)
+    card = fleet.card("multi_trip")
+    # The last byte of the event log answer (padding of record 3): the decision is unchanged.
+    layer = RewriteAnswers(INS_READ_RECORDS, lambda raw: raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:])
+    record = bench.run(Case("flip_read", HostileCard(card, layer), [card]))
+    bench.close()
+    assert record is not None
+    assert record.result.outcome is Outcome.DENIED
+    assert record.result.reason == "card_not_authentic"
+    assert card.counter(0x19, 1) == 10
+    assert bench.tally.violations == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: no tap deadline, a slow card overruns the budget")
+def test_slow_card_tap_ends_within_budget(tmp_path: Path, fleet: Fleet) -> None:
+    """A card answering one APDU after 1.5 budgets still gets its tap ended within budget."""
+    bench = Bench(tmp_path, seed=1)
+    card = fleet.card("multi_trip")
+    bench.run(Case("slow", HostileCard(card, Slow(bench.budget_s * 1.5, at=4)), [card]))
+    bench.close()
+    assert bench.tally.taps == 1
+    assert bench.tally.slowest_s <= bench.budget_s + hostile.MARGIN_S
