@@ -282,29 +282,33 @@ def _deny(reason: Reason, explanation: str) -> Decision:
     return Decision(Verdict.DENY, reason, explanation)
 
 
-def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
-    """Decide one tap from the card's data, the time and place, and the rules. Pure."""
-    today = context.now.date()
+def _minutes_since(event: Event, context: TapContext) -> int:
+    """Whole minutes from the event's minute to the current one (card times are to the minute),
+    so that "within N minutes" covers N full minutes after the event."""
+    now = context.now.replace(second=0, microsecond=0)
+    return (now - event.stamp) // dt.timedelta(minutes=1)
+
+
+def decide_early(card: CardState, context: TapContext, rules: FareRules) -> Decision | None:
+    """The decisions that need only the environment and the newest event. Pure.
+
+    Deny list, environment, event version, recovery of an unratified session and anti-passback
+    come before any title (calypso-data-model 3.5 steps 3-7): when one of them decides, the
+    procedure reads no contract and no counter. ``decide`` starts with it, so both agree.
+    """
     if rules.is_denied(card.serial):
         return _deny(Reason.DENY_LISTED, "card serial is on the deny list")
     env = card.environment
     if env.version != 1:
         return _deny(Reason.ENV_WRONG_VERSION, f"environment version {env.version} is not 1")
-    if env.end_date < today:
+    if env.end_date < context.now.date():
         return _deny(Reason.ENV_EXPIRED, f"environment ended on {env.end_date}")
     event = card.event
     if event is None or event.version == 0:
-        return _purse(card, context, rules, event) or _deny(
-            Reason.EMPTY_CARD, "clean card: no title loaded"
-        )
+        return None  # a clean card: the purse may still pay
     if event.version != 1:
         return _deny(Reason.EVENT_WRONG_VERSION, f"event version {event.version} is not 1")
-
-    # Event times have minute resolution (TimeCompact): count whole minutes between the event's
-    # minute and the current one, so "within N minutes" covers N full minutes after the event.
-    minutes = (context.now.replace(second=0, microsecond=0) - event.stamp) // dt.timedelta(
-        minutes=1
-    )
+    minutes = _minutes_since(event, context)
     if 0 <= minutes and rules.same_group(event.location, context.location_id):
         recovery = rules.recovery_window_minutes
         if not card.ratified and recovery and minutes <= recovery:
@@ -326,6 +330,21 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             )
         if rules.anti_passback_minutes and minutes <= rules.anti_passback_minutes:
             return _deny(Reason.ANTI_PASSBACK, f"already validated here at {event.stamp:%H:%M}")
+    return None
+
+
+def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
+    """Decide one tap from the card's data, the time and place, and the rules. Pure."""
+    early = decide_early(card, context, rules)
+    if early is not None:
+        return early
+    today = context.now.date()
+    event = card.event
+    if event is None or event.version == 0:
+        return _purse(card, context, rules, event) or _deny(
+            Reason.EMPTY_CARD, "clean card: no title loaded"
+        )
+    minutes = _minutes_since(event, context)
     transfer = _transfer(card, context, rules, event, minutes)
     if transfer is not None:
         return transfer

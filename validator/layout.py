@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from calypso.card import CalypsoCard
-from validator.fares import CardState, Decision, FareRules
+from validator import fares
+from validator.fares import CardState, Decision, FareRules, TapContext
 from validator.session import SecureSession
 
 
@@ -35,12 +36,49 @@ class CardLayout(Protocol):
     def read_state(
         self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
     ) -> CardState:
-        """Read what the rules need, with as few APDUs as the card allows, and decode it."""
+        """Read everything the rules may need (``read_head`` then ``read_titles``)."""
+        ...
+
+    def read_head(
+        self,
+        session: SecureSession,
+        image: CalypsoCard,
+        open_record: bytes,
+        *,
+        history: bool = True,
+    ) -> CardState:
+        """Environment and newest event (``history``: the whole event log), no title yet."""
+        ...
+
+    def read_titles(
+        self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
+    ) -> CardState:
+        """The head plus the contracts and counters the rules need, in as few APDUs as can be."""
         ...
 
     def write(self, session: SecureSession, decision: Decision) -> None:
         """Apply a granting decision's writes inside the session (debit, event)."""
         ...
+
+
+def read_card(
+    layout: CardLayout,
+    session: SecureSession,
+    image: CalypsoCard,
+    open_record: bytes,
+    rules: FareRules,
+    context: TapContext,
+    *,
+    history: bool = True,
+) -> tuple[CardState, Decision | None]:
+    """Read the head, decide early if it can (recovery, anti-passback, a bad environment:
+    no title read, Keyple's order), else read the titles. Returns the state and that early
+    decision, if any."""
+    head = layout.read_head(session, image, open_record, history=history)
+    early = fares.decide_early(head, context, rules)
+    if early is not None:
+        return head, early
+    return layout.read_titles(session, image, head, rules), None
 
 
 def layout_for(aid: bytes, layouts: Mapping[bytes, CardLayout], default: CardLayout) -> CardLayout:

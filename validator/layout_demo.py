@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -45,15 +46,38 @@ class DemoLayout:
     def read_state(
         self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
     ) -> CardState:
-        """Read what the rules need with as few APDUs as the card allows."""
+        """Read everything the rules may need (the head, then the titles)."""
+        head = self.read_head(session, image, open_record)
+        return self.read_titles(session, image, head, rules)
+
+    def read_head(
+        self,
+        session: SecureSession,
+        image: CalypsoCard,
+        open_record: bytes,
+        *,
+        history: bool = True,
+    ) -> CardState:
+        """The environment (read in the Open) and the event log: one APDU."""
         environment = self._environment(open_record)
-        # The whole cyclic log in one APDU: the newest event decides, the older ones let an
-        # interrupted Close be recognised on the card later (processor.TapProcessor._resolve).
-        events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
-        event = Event.decode(events[1])
+        # The newest event decides; the older ones (``history``) let the processor recognise
+        # an interrupted Close of its own on the card (processor.TapProcessor._resolve).
+        count = EVENT_LOG_RECORDS if history else 1
+        events = session.read_records(SFI_EVENTS, 1, count=count)
+        return CardState(
+            serial=image.serial,
+            environment=environment,
+            event=Event.decode(events[1]),
+            ratified=image.ratified is not False,
+        )
+
+    def read_titles(
+        self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
+    ) -> CardState:
+        """The candidate contracts in one Read Records, the counters only when needed."""
         contracts: dict[int, Contract] = {}
         counters: dict[int, int] = {}
-        wanted = fares.candidate_contracts(event) if environment.version == 1 else []
+        wanted = fares.candidate_contracts(head.event) if head.environment.version == 1 else []
         if wanted:
             first, last = min(wanted), max(wanted)
             records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
@@ -61,14 +85,7 @@ class DemoLayout:
             contracts = {n: contract(records[n]) for n in wanted if n in records}
             if fares.needs_counters(contracts, rules):
                 counters = session.read_counters(SFI_COUNTERS)
-        return CardState(
-            serial=image.serial,
-            environment=environment,
-            event=event,
-            contracts=contracts,
-            counters=counters,
-            ratified=image.ratified is not False,
-        )
+        return dataclasses.replace(head, contracts=contracts, counters=counters)
 
     def write(self, session: SecureSession, decision: Decision) -> None:
         """Decrease the contract's counter, then append the new event."""

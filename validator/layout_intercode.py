@@ -24,6 +24,7 @@ from the contract list the contracts that the decision found expired or used up.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
@@ -116,41 +117,27 @@ class IntercodeLayout:
     def read_state(
         self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
     ) -> CardState:
-        """Read what the rules need with as few APDUs as the card allows."""
+        """Read everything the rules may need (the head, then the titles)."""
+        head = self.read_head(session, image, open_record)
+        return self.read_titles(session, image, head, rules)
+
+    def read_head(
+        self,
+        session: SecureSession,
+        image: CalypsoCard,
+        open_record: bytes,
+        *,
+        history: bool = True,
+    ) -> CardState:
+        """The environment (read in the Open) and the event log: one APDU.
+
+        The head's event counts as a title-holder's event (version 1) whenever the card holds
+        one: recovery and anti-passback are decided on it before the contract list is read."""
         env = self._environment(open_record)
-        # The whole cyclic log in one APDU, as the demo layout does (interrupted Close check).
-        events = session.read_records(SFI_EVENTS, 1, count=EVENT_LOG_RECORDS)
+        count = EVENT_LOG_RECORDS if history else 1
+        events = session.read_records(SFI_EVENTS, 1, count=count)
         last = IntercodeEvent.decode(events.get(1, b""))
-        best: list[BestContract] = []
-        if env.usable:
-            listed = session.read_records(SFI_CONTRACT_LIST, 1)
-            best = list(self._contract_list(listed.get(1, b"")))
-        priorities = [0] * MAX_CONTRACTS
-        ranked = [b.pointer for b in best if 1 <= b.pointer <= MAX_CONTRACTS]
-        contracts: dict[int, Contract] = {}
-        if ranked:
-            first, last_record = min(ranked), max(ranked)
-            records = session.read_records(SFI_CONTRACTS, first, count=last_record - first + 1)
-            for rank, pointer in enumerate(dict.fromkeys(ranked), start=1):
-                contract = self._contract(records.get(pointer, b""))
-                if not contract.usable or not contract.covers_zone(rules.station.zone):
-                    continue
-                contracts[pointer] = self._neutral_contract(contract, env)
-                priorities[pointer - 1] = rank
-        notes = _TapNotes(
-            env.network_id, best, (priorities[0], priorities[1], priorities[2], priorities[3])
-        )
-        counters: dict[int, int] = {}
-        if fares.needs_counters(contracts, rules):
-            raw = session.read_counters(SFI_COUNTERS, record_size=COUNTERS_RECORD_SIZE)
-            for pointer, neutral in contracts.items():
-                product = rules.product(neutral.tariff)
-                value = raw.get(pointer, 0)
-                if product is not None and product.kind is ProductKind.MULTI_TRIP:
-                    notes.carnets.add(pointer)
-                    value = carnet_journeys(value)
-                counters[pointer] = value
-        self._notes[session] = notes
+        self._notes[session] = _TapNotes(env.network_id, [], (0, 0, 0, 0))
         return CardState(
             serial=image.serial,
             environment=Environment(
@@ -161,11 +148,50 @@ class IntercodeLayout:
                 holder_company=env.holder_company,
                 holder_id=env.holder_id,
             ),
-            event=self._neutral_event(last, notes.priorities, has_titles=bool(best)),
-            contracts=contracts,
-            counters=counters,
+            event=self._neutral_event(last, (0, 0, 0, 0), has_titles=last is not None),
             ratified=image.ratified is not False,
         )
+
+    def read_titles(
+        self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
+    ) -> CardState:
+        """The contract list, the listed contracts in one Read Records, counters if needed."""
+        notes = self._notes[session]
+        best: list[BestContract] = []
+        if head.environment.version == 1:
+            listed = session.read_records(SFI_CONTRACT_LIST, 1)
+            best = list(self._contract_list(listed.get(1, b"")))
+        priorities = [0] * MAX_CONTRACTS
+        ranked = [b.pointer for b in best if 1 <= b.pointer <= MAX_CONTRACTS]
+        contracts: dict[int, Contract] = {}
+        end_date = head.environment.end_date
+        if ranked:
+            first, last_record = min(ranked), max(ranked)
+            records = session.read_records(SFI_CONTRACTS, first, count=last_record - first + 1)
+            for rank, pointer in enumerate(dict.fromkeys(ranked), start=1):
+                contract = self._contract(records.get(pointer, b""))
+                if not contract.usable or not contract.covers_zone(rules.station.zone):
+                    continue
+                contracts[pointer] = self._neutral_contract(contract, end_date)
+                priorities[pointer - 1] = rank
+        notes.best = best
+        notes.priorities = (priorities[0], priorities[1], priorities[2], priorities[3])
+        counters: dict[int, int] = {}
+        if fares.needs_counters(contracts, rules):
+            raw = session.read_counters(SFI_COUNTERS, record_size=COUNTERS_RECORD_SIZE)
+            for pointer, neutral in contracts.items():
+                product = rules.product(neutral.tariff)
+                value = raw.get(pointer, 0)
+                if product is not None and product.kind is ProductKind.MULTI_TRIP:
+                    notes.carnets.add(pointer)
+                    value = carnet_journeys(value)
+                counters[pointer] = value
+        event = head.event
+        if event is not None:
+            event = dataclasses.replace(
+                event, version=1 if best else 0, priorities=notes.priorities
+            )
+        return dataclasses.replace(head, event=event, contracts=contracts, counters=counters)
 
     def write(self, session: SecureSession, decision: Decision) -> None:
         """Decrease the contract's counter, append the event, prune the contract list."""
@@ -213,9 +239,9 @@ class IntercodeLayout:
             service_provider=self.service_provider,
         ).encode()
 
-    def _neutral_contract(self, contract: IntercodeContract, env: IntercodeEnvironment) -> Contract:
+    def _neutral_contract(self, contract: IntercodeContract, env_end: dt.date) -> Contract:
         tariff = contract.tariff or 0
-        end = contract.end_date or env.end_date or EN1545_EPOCH
+        end = contract.end_date or env_end
         return Contract(
             version=1,
             tariff=self.tariffs.get(tariff, tariff),

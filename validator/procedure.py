@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from calypso.card import CalypsoCard
@@ -29,7 +29,7 @@ from sam.base import Sam, SamError
 from sam.policy import AuthorizedKeys, UnauthorizedKeyError
 from validator import fares
 from validator.fares import Decision, FareRules, TapContext, Verdict
-from validator.layout import CardLayout, layout_for
+from validator.layout import CardLayout, layout_for, read_card
 from validator.layout_demo import DemoLayout
 from validator.outcome import Outcome, TapResult
 from validator.session import (
@@ -62,8 +62,12 @@ def validate(
     multiple_session: bool = False,
     layouts: Mapping[bytes, CardLayout] | None = None,
     overlap: bool = True,
+    history: Callable[[bytes], bool] | None = None,
 ) -> TapResult:
-    """Run one tap end to end and return what happened; never raises for a card's behaviour."""
+    """Run one tap end to end and return what happened; never raises for a card's behaviour.
+
+    ``history(serial)`` says whether to read the card's whole event log (the processor wants
+    it for a card it has an unknown tap of); by default it is always read."""
     card = ApduChannel(connection, label="card")
     sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
     start = time.perf_counter()
@@ -78,6 +82,7 @@ def validate(
         multiple_session,
         layouts,
         overlap,
+        history,
     )
     result = tap.run()
     result.elapsed = time.perf_counter() - start
@@ -101,6 +106,7 @@ class _Tap:
     multiple_session: bool = False
     layouts: Mapping[bytes, CardLayout] | None = None
     overlap: bool = True
+    history: Callable[[bytes], bool] | None = None
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -171,14 +177,24 @@ class _Tap:
         self.layout_name = layout.name
         with session:
             opened = session.open(WriteAccessLevel.DEBIT, read=layout.open_read)
-            state = layout.read_state(session, image, opened.record_data, self.rules)
+            state, early = read_card(
+                layout,
+                session,
+                image,
+                opened.record_data,
+                self.rules,
+                self.context,
+                history=self.history(app.serial) if self.history is not None else True,
+            )
             self.state_read = {
                 f"{sfi:02X}:{number}": data.hex().upper()
                 for sfi, records in sorted(image.records.items())
                 for number, data in sorted(records.items())
             }
-            decision = fares.decide(state, self.context, self.rules)
-            if fares.wants_purse(decision, self.rules, app.startup.has_stored_value):
+            decision = early or fares.decide(state, self.context, self.rules)
+            if early is None and fares.wants_purse(
+                decision, self.rules, app.startup.has_stored_value
+            ):
                 # No contract pays: read the SV purse (one more APDU) and decide again.
                 purse = session.sv_get()
                 self.state_read["SV"] = purse.response.hex().upper()
@@ -189,6 +205,8 @@ class _Tap:
                 session.cancel()
                 return self._finish(Outcome.DENIED)
             if decision.verdict is Verdict.GRANT or decision.event is not None:
+                if self.overlap:
+                    session.prepare_writes()  # sent with the Close while the SAM digests them
                 layout.write(session, decision)  # a recovery writes only its event, if asked
             session.close(self.ratification)
         granted = decision.verdict is Verdict.GRANT

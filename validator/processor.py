@@ -146,6 +146,8 @@ class TapProcessor:
             authorized=self.authorized,
             multiple_session=self.multiple_session,
             layouts=self.layouts,
+            # The older events matter only to settle an unknown tap of this card.
+            history=self.pending.__contains__,
         )
 
     def _resolve(self, record: TapRecord) -> None:

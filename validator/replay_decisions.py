@@ -121,23 +121,31 @@ def sv_balance(entry: Mapping[str, Any]) -> int | None:
 
 
 def card_state(
-    entry: Mapping[str, Any], layout: CardLayout, rules: FareRules
-) -> tuple[CardState, bool]:
-    """The CardState the tap's layout decoded from the records read; and whether the rules
-    wanted records the tap did not read (counters). KeyError/ValueError if it cannot be done."""
+    entry: Mapping[str, Any], layout: CardLayout, rules: FareRules, context: TapContext
+) -> tuple[CardState, Decision | None, bool]:
+    """The CardState the tap's layout decoded from the records read, the early decision (one
+    taken on the environment and event alone, as the procedure does), and whether the rules
+    wanted records the tap did not read. KeyError/ValueError if it cannot be done."""
     session = _JournaledSession(entry["state_read"])
     image = _Image(bytes.fromhex(str(entry["card"])), entry.get("ratified_seen"))
     environment = session.read_records(layout.open_read[0], layout.open_read[1])
-    state = layout.read_state(
-        cast(SecureSession, session),
-        cast(CalypsoCard, image),
-        environment[layout.open_read[1]],
-        rules,
+    head = layout.read_head(
+        cast(SecureSession, session), cast(CalypsoCard, image), environment[layout.open_read[1]]
     )
+    early = fares.decide_early(head, context, rules)
+    if early is not None:
+        return head, early, session.incomplete
+    try:
+        state = layout.read_titles(
+            cast(SecureSession, session), cast(CalypsoCard, image), head, rules
+        )
+    except KeyError:
+        # The tap decided on its head alone; other rules (a what-if) want titles it never read.
+        state, session.incomplete = head, True
     balance = sv_balance(entry)
     if balance is not None:
         state = dataclasses.replace(state, sv_balance=balance)
-    return state, session.incomplete
+    return state, None, session.incomplete
 
 
 def decision_fields(decision: Decision) -> dict[str, Any]:
@@ -192,13 +200,13 @@ def replay_decision(
     aid = selected_aid(entry)
     layout = layout_for(aid, layouts, default) if aid is not None else default
     try:
-        state, incomplete = card_state(entry, layout, rules)
         now = when if when is not None else parse_time(str(entry["tap_time"]))
         context = TapContext(now, int(entry["station"]))
+        state, early, incomplete = card_state(entry, layout, rules, context)
     except (ValueError, KeyError, TypeError, IndexError):
         return DecisionCheck("not_replayable", recorded)
-    decision = fares.decide(state, context, rules)
-    if state.sv_balance is None and fares.wants_purse(decision, rules, True):
+    decision = early or fares.decide(state, context, rules)
+    if early is None and state.sv_balance is None and fares.wants_purse(decision, rules, True):
         incomplete = incomplete or "SV" not in entry["state_read"]
     replayed = decision_fields(decision)
     outcome = entry.get("outcome")

@@ -33,6 +33,22 @@ class SamWorker:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam")
         self._pending.append(self._executor.submit(fn, *args, **kwargs))
 
+    def future(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        """Queue a call whose result is needed later; ``sync`` before reading it."""
+        if self.inline:
+            done: Future[T] = Future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except Exception as exc:
+                done.set_exception(exc)
+            self._pending.append(done)
+            return done
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam")
+        queued = self._executor.submit(fn, *args, **kwargs)
+        self._pending.append(queued)
+        return queued
+
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a call after every queued one and return its result (raising the first error)."""
         self.sync()

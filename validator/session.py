@@ -60,6 +60,9 @@ from sam.policy import AuthorizedKeys
 from validator.sam_worker import SamWorker
 from validator.session_buffer import ModificationBuffer
 
+# Parses a prepared write's real answer (raising the command's typed error on a refusal).
+_Check = Callable[[ResponseApdu, CommandApdu], object]
+
 INS_SV_DEBIT = 0xBA
 ANSWER_OK = b"\x90\x00"
 
@@ -160,6 +163,8 @@ class SecureSession:
         self.terminal_mac: bytes | None = None
         self.card_mac: bytes | None = None
         self._snapshot: CardSnapshot | None = None
+        # Prepared writes (prepare_writes): sent with the Close, answers anticipated.
+        self._prepared: list[tuple[CommandApdu, bytes, _Check]] | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -254,14 +259,18 @@ class SecureSession:
     def update_record(self, sfi: int, record: int, data: bytes) -> None:
         """Update one record inside the session."""
         command = update_record(sfi, record, data, cla=self.cla)
-        response = self._exchange(command, write=True, anticipated=ANSWER_OK)
+        response = self._exchange(
+            command, write=True, anticipated=ANSWER_OK, check=parse_update_record
+        )
         parse_update_record(response, command)
         self.image.update_record(sfi, record, data)
 
     def append_record(self, sfi: int, data: bytes) -> None:
         """Append a record to a cyclic file inside the session."""
         command = append_record(sfi, data, cla=self.cla)
-        response = self._exchange(command, write=True, anticipated=ANSWER_OK)
+        response = self._exchange(
+            command, write=True, anticipated=ANSWER_OK, check=parse_append_record
+        )
         parse_append_record(response, command)
         self.image.append_record(sfi, data)
 
@@ -283,7 +292,12 @@ class SecureSession:
             expected = known - value if decreasing else known + value
             if 0 <= expected <= MAX_COUNTER_VALUE:
                 anticipated = expected.to_bytes(3, "big") + ANSWER_OK
-        response = self._exchange(command, write=True, anticipated=anticipated)
+        response = self._exchange(
+            command,
+            write=True,
+            anticipated=anticipated,
+            check=lambda r, c: parse_increase_decrease(r, decreasing=decreasing, command=c),
+        )
         result = parse_increase_decrease(response, decreasing=decreasing, command=command)
         if anticipated is None:
             self._digest(command, response)
@@ -338,6 +352,27 @@ class SecureSession:
         self._sv_pending = True
         self._sv_get = None  # only one SV operation per session
 
+    def prepare_writes(self) -> None:
+        """From now on, only prepare the writes whose answers can be anticipated: digest them at
+        once and send them to the card with the Close (Keyple's prepared modifications,
+        calypso-protocol 2.4). The SAM then digests them and computes the terminal MAC while
+        the card executes them, so Close waits for no SAM exchange. A read, or a write that
+        cannot be anticipated, first sends what was prepared."""
+        self._require_open()
+        self._prepared = []
+
+    def _send_prepared(self) -> None:
+        """Send the prepared writes in order; each answer must be the anticipated one."""
+        prepared, self._prepared = self._prepared or [], None
+        for command, anticipated, check in prepared:
+            response = self.card.transmit(command)
+            if bytes(response) != anticipated:
+                check(response, command)  # a refusal raises its typed error here
+                raise SessionError(
+                    f"the card answered {response.hex()} where {anticipated.hex().upper()} "
+                    "was anticipated"
+                )
+
     def close(self, ratification_mode: Ratification = Ratification.COMMAND) -> None:
         """Close the session and verify the card MAC with the SAM.
 
@@ -347,7 +382,15 @@ class SecureSession:
             InvalidCardMacError: the card committed but its MAC is wrong (not authentic).
         """
         self._require_open()
-        terminal_mac = self._sam.call(self.crypto.finalize_session_mac)
+        if self._prepared:
+            self._flush_digest()
+            mac = self._sam.future(self.crypto.finalize_session_mac)
+            self._send_prepared()
+            self._sam.sync()
+            terminal_mac = mac.result()
+        else:
+            self._prepared = None
+            terminal_mac = self._sam.call(self.crypto.finalize_session_mac)
         self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla
@@ -415,7 +458,12 @@ class SecureSession:
             raise SessionStateError(f"no open session (state {self.state.value})")
 
     def _exchange(
-        self, command: CommandApdu, *, write: bool = False, anticipated: bytes | None = None
+        self,
+        command: CommandApdu,
+        *,
+        write: bool = False,
+        anticipated: bytes | None = None,
+        check: _Check | None = None,
     ) -> ResponseApdu:
         """Send one in-session command; a write may have its answer anticipated.
 
@@ -423,6 +471,7 @@ class SecureSession:
         counter) is digested with the command before the card gets it, and the SAM digests
         everything so far while the card works: Close then waits for Digest Close only. An
         answer that differs from the anticipated one ends the session (the MACs would not match).
+        Once ``prepare_writes`` was called, such a write is only queued for the Close.
         """
         self._require_open()
         raw = bytes(command)
@@ -433,9 +482,13 @@ class SecureSession:
             self.writes.append(raw)
             if anticipated is not None:
                 self._digest_raw(raw, anticipated)
-            flush = getattr(self.crypto, "flush", None)
-            if flush is not None and not self._sam.inline:
-                self._sam.submit(flush)
+                if self._prepared is not None and check is not None:
+                    self._prepared.append((command, anticipated, check))
+                    return ResponseApdu.from_bytes(anticipated)
+                self._flush_digest()
+        if self._prepared:
+            self._send_prepared()  # what comes next must see the prepared writes done
+            self._prepared = []
         response = self.card.transmit(command)
         if anticipated is not None and bytes(response) != anticipated:
             if response.sw == 0x9000:
@@ -445,6 +498,12 @@ class SecureSession:
                 )
             # A refused write raises its typed error in the caller's parser.
         return response
+
+    def _flush_digest(self) -> None:
+        """Let the SAM digest what it was given so far while the card works (overlap mode)."""
+        flush = getattr(self.crypto, "flush", None)
+        if flush is not None and not self._sam.inline:
+            self._sam.submit(flush)
 
     def _next_session(self, raw: bytes) -> None:
         """Multiple-session mode: close (ratified) and reopen before an overflowing write."""
