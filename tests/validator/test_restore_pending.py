@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Unknown taps survive a restart: the new process rebuilds them from the journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+from conftest import CONFIG, make_card
+
+from calypso.emulator import CardEmulator
+from calypso.yamlfile import load_model
+from readers.base import ApduHandler, CardRemovedError
+from readers.channel import ApduChannel
+from readers.emulated import EmulatedReader
+from sam.legacy import LegacySam
+from sam.software import SoftwareSam
+from validator.fares import FareRules, TapContext
+from validator.journal import Journal
+from validator.outcome import Outcome
+from validator.processor import TapProcessor, TapRecord
+from validator.run import restore_pending
+from validator.settings import load_settings
+
+NOON = dt.datetime(2026, 3, 2, 12, 0)
+
+
+class _TornClose:
+    """A card pulled while it executes Close Secure Session: it commits, the answer is lost."""
+
+    def __init__(self, card: CardEmulator) -> None:
+        self.card = card
+
+    def power_on(self) -> bytes:
+        return self.card.power_on()
+
+    def power_off(self) -> None:
+        self.card.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        answer = self.card.process(apdu)
+        if apdu[1] == 0x8E:
+            self.card.power_off()
+            raise CardRemovedError("removed during Close")
+        return answer
+
+
+def _processor(journal: Journal) -> TapProcessor:
+    settings = load_settings(CONFIG)
+    rules = load_model(CONFIG / "fares.yaml", FareRules)
+    sam = SoftwareSam.from_keys(
+        CONFIG / "keys.sim.yaml", random.Random(3).randbytes, allow_simulation=True
+    )
+    reader = EmulatedReader("sam")
+    reader.insert(sam)
+    channel = ApduChannel(reader.connect(), label="sam")
+    return TapProcessor.from_settings(settings, LegacySam(channel), channel, rules, journal)
+
+
+def _tap(processor: TapProcessor, card: ApduHandler, when: dt.datetime) -> TapRecord:
+    reader = EmulatedReader("card")
+    reader.insert(card)
+    try:
+        return processor.process(reader.connect(), TapContext(when, 101))
+    finally:
+        reader.remove()
+
+
+def test_unknown_tap_resolved_by_the_next_process(tmp_path: Path) -> None:
+    """An unknown journaled before a restart is resolved (committed) when its card returns."""
+    card = make_card("multi_trip")
+    with Journal(tmp_path) as journal:
+        first = _processor(journal)
+        unknown = _tap(first, _TornClose(card), NOON)
+        assert unknown.result.outcome is Outcome.UNKNOWN
+    with Journal(tmp_path) as journal:
+        second = _processor(journal)
+        assert restore_pending(second, journal) == 1
+        assert second.taps == journal.last_seq == 1
+        back = _tap(second, card, NOON + dt.timedelta(seconds=20))
+    assert back.resolved == {
+        "seq": 1,
+        "tap": 1,
+        "committed": True,
+        "debit": unknown.result.sent_debit,
+    }
+    assert back.index == 2
+
+
+def test_resolved_unknowns_are_not_restored(tmp_path: Path) -> None:
+    """An unknown already resolved in the journal is not pending after a restart."""
+    card = make_card("multi_trip")
+    with Journal(tmp_path) as journal:
+        processor = _processor(journal)
+        _tap(processor, _TornClose(card), NOON)
+        resolved = _tap(processor, card, NOON + dt.timedelta(seconds=20))
+        assert resolved.resolved is not None
+    with Journal(tmp_path) as journal:
+        again = _processor(journal)
+        assert restore_pending(again, journal) == 0
+        assert again.pending == {}
