@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The tear sweep (campaign part 1) at SMOKE level, its tear hook, and its invariant checker."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from readers.emulated import EmulatedReader, FaultKind
+from reliability import tear_sweep
+from reliability.report import Level, PartResult
+from reliability.tear_invariants import History, Tap, check
+from reliability.tear_scenarios import (
+    CONFIG,
+    PLACES,
+    SCENARIOS,
+    CardSlot,
+    TearingSamConnection,
+    load_rules,
+    make_fleet,
+)
+from sam.software import SoftwareSam
+from validator.fares import FareRules
+
+START = dt.datetime(2026, 3, 2, 8, 0)
+# Multiple-session mode loses a paid entry when a later session of the tap is torn after an
+# earlier one committed the debit (reported to the lead with a reproduction; engine fix pending).
+KNOWN = "multi_session:"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> PartResult:
+    """One SMOKE run of the part, shared by the tests of this module."""
+    messages: list[str] = []
+    return tear_sweep.run(Level.SMOKE, tmp_path_factory.mktemp("tear"), messages.append)
+
+
+@pytest.fixture(scope="module")
+def rules() -> FareRules:
+    """The shipped fare rules."""
+    return load_rules()
+
+
+def test_smoke_sweep_tears_every_scenario(smoke: PartResult) -> None:
+    """Every scenario is torn at card and SAM APDUs, and some tears leave the outcome unknown."""
+    assert smoke.part == "tear-sweep"
+    assert set(smoke.figures) == {s.name for s in SCENARIOS}
+    for name, figures in smoke.figures.items():
+        assert isinstance(figures, dict)
+        assert figures["card_apdus"] > 0 and figures["sam_apdus"] > 0, name
+        assert figures["torn_taps"] > 0, name
+    assert smoke.figures["multi_session"]["sessions"] == 2  # type: ignore[index]
+    assert "8 scenarios" in smoke.tried
+    assert sum(f["unknown"] for f in smoke.figures.values()) > 0  # type: ignore[index]
+
+
+def test_smoke_sweep_keeps_every_promise(smoke: PartResult) -> None:
+    """No invariant broken by any torn tap, except the known multiple-session defect."""
+    assert [v for v in smoke.violations if not v.startswith(KNOWN)] == []
+
+
+@pytest.mark.xfail(strict=True, reason="multiple-session tap torn after its first session")
+def test_multiple_session_tears_keep_every_promise(smoke: PartResult) -> None:
+    """A multiple-session tap torn in its second session neither loses nor double-charges."""
+    assert [v for v in smoke.violations if v.startswith(KNOWN)] == []
+
+
+def test_sam_tear_pulls_the_card_at_the_chosen_sam_apdu(rules: FareRules) -> None:
+    """Armed for SAM APDU 2 (before), the card leaves when that APDU is sent, not earlier."""
+    sam_reader = EmulatedReader("sam")
+    sam_reader.insert(SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
+    sam = TearingSamConnection(sam_reader.connect())
+    slot = CardSlot("card")
+    slot.reader.insert(SCENARIOS[1].card())
+    sam.arm(slot, 2, FaultKind.REMOVED_BEFORE)
+    get_challenge = bytes.fromhex("0084000004")
+    sam.transmit(get_challenge)
+    assert slot.reader.present
+    sam.transmit(get_challenge)
+    assert not slot.reader.present and sam.hit
+
+
+def test_sam_tear_after_waits_for_the_next_apdu(rules: FareRules) -> None:
+    """An "after" SAM tear removes the card at the next card APDU, which then fails."""
+    fleet = make_fleet(SCENARIOS[1], rules, None)
+    validator = fleet["A"]
+    card = SCENARIOS[1].card()
+    validator.slot.reader.insert(card)
+    connection = validator.slot.connect()
+    validator.sam.arm(validator.slot, 1, FaultKind.REMOVED_AFTER)
+    validator.sam.transmit(bytes.fromhex("0084000004"))
+    assert validator.slot.reader.present
+    with pytest.raises(Exception, match="removed"):
+        connection.transmit(bytes.fromhex("00A4040009315449432E4943413100"))
+
+
+def _tap(
+    validator: str, seconds: int, outcome: str, debit: int = 0, *, mac_verified: bool | None = None
+) -> Tap:
+    """A fabricated tap: MAC verified when it opens the gate unless told otherwise."""
+    opens = outcome in ("granted", "recovered")
+    return Tap(
+        validator,
+        PLACES[validator],
+        START + dt.timedelta(seconds=seconds),
+        outcome,
+        opens if mac_verified is None else mac_verified,
+        debit,
+        event=debit > 0 or outcome == "granted",
+        seq=1,
+    )
+
+
+def _clean() -> History:
+    """A correct history: torn before Close at A (nothing paid), granted at B, granted at A."""
+    old = frozenset({("EF19.1", b"\x0a")})
+    new = frozenset({("EF19.1", b"\x09")})
+    return History(
+        label="fabricated",
+        taps=[
+            _tap("A", 0, "card_lost"),
+            _tap("B", 15, "granted", 1),
+            _tap("A", 10800, "granted", 1),
+        ],
+        torn=0,
+        paid=2,
+        before=old,
+        after=old,
+        allowed=[old, new],
+        untorn_debit=1,
+        untorn_opens=True,
+        journals={"A": [{"seq": 1, "outcome": "card_lost", "mac_verified": False}]},
+    )
+
+
+def test_checker_passes_a_correct_history(rules: FareRules) -> None:
+    """The fabricated correct history has no violation (so the cases below test one thing)."""
+    assert check(_clean(), rules) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (  # the torn tap committed and the retry charged again: a double debit
+            {
+                "taps": [
+                    _tap("A", 0, "granted", 1),
+                    _tap("B", 15, "granted", 1),
+                    _tap("A", 10800, "granted", 1),
+                ],
+                "paid": 3,
+            },
+            "same group: the entry took 2 units",
+        ),
+        (  # a gate opened on an unverified card MAC, as the journal says
+            {"journals": {"B": [{"seq": 1, "outcome": "granted", "mac_verified": False}]}},
+            "gate without MAC",
+        ),
+        (  # the processor says granted without a verified MAC
+            {
+                "taps": [
+                    _tap("A", 0, "card_lost"),
+                    _tap("B", 15, "granted", 1, mac_verified=False),
+                    _tap("A", 10800, "granted", 1),
+                ]
+            },
+            "granted without a verified card MAC",
+        ),
+        (  # the card lost a unit that no granted or committed tap accounts for
+            {"paid": 3},
+            "the card lost 3 units",
+        ),
+        (  # half of the new image: one cell new, the other old
+            {"after": frozenset({("EF19.1", b"\x09"), ("EF08.1", b"\x01")})},
+            "neither old nor new",
+        ),
+        (  # an unknown journaled at A and never resolved
+            {"journals": {"A": [{"seq": 1, "outcome": "unknown", "mac_verified": False}]}},
+            "unknown seq 1 never resolved",
+        ),
+        (  # a recovery at another station group
+            {
+                "taps": [
+                    _tap("A", 0, "granted", 1),
+                    _tap("C", 15, "recovered"),
+                    _tap("A", 10800, "granted", 1),
+                ],
+                "paid": 2,
+            },
+            "recovered a validation made at 101",
+        ),
+        (  # a recovery three hours after the validation
+            {
+                "taps": [
+                    _tap("A", 0, "granted", 1),
+                    _tap("B", 15, "denied"),
+                    _tap("A", 10800, "recovered"),
+                ],
+                "paid": 1,
+            },
+            "recovered 180 min after",
+        ),
+        (  # a journal whose chain breaks
+            {"journal_problems": {"C": ["chain_break at line 2"]}},
+            "journal C does not verify",
+        ),
+    ],
+)
+def test_checker_reports_broken_promises(
+    rules: FareRules, change: dict[str, object], expected: str
+) -> None:
+    """Each fabricated broken promise is reported by the invariant checker."""
+    found = check(dataclasses.replace(_clean(), **change), rules)  # type: ignore[arg-type]
+    assert any(expected in line for line in found), found
