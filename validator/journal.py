@@ -11,6 +11,7 @@ torn last line (a crash mid-write) is moved to a quarantine file and reported, n
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -86,7 +87,8 @@ class Journal:
         self._key = key
         self.max_bytes = max_bytes
         self._clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
+        self._broken: str | None = None  # why appends are refused until the next open
         self._path: Path | None = None
         self._lock: IO[str] | None = None
         self.report = OpenReport()
@@ -111,6 +113,7 @@ class Journal:
             raise JournalError(f"{self.directory}: cannot open the journal: {exc}") from None
         files = journal_files(self.directory)
         self.report = OpenReport(files=len(files))
+        self._broken = None
         for path in reversed(files):
             quarantined = _repair_tail(path, self.directory)
             if quarantined is not None:
@@ -127,6 +130,8 @@ class Journal:
         """Add sequence, time and chain fields, write one line and fsync it; returns the entry."""
         if self._lock is None:
             raise JournalError("journal not opened")
+        if self._broken is not None:
+            raise JournalError(self._broken)
         now = self._clock()
         full: dict[str, Any] = dict(entry)
         full["seq"] = self.report.last_seq + 1
@@ -135,16 +140,56 @@ class Journal:
         if self._key is not None:
             full["hmac"] = entry_mac(self._key, full)
         line = canonical(full)
-        handle = self._writable(now, len(line) + 1)
+        data = (line + "\n").encode("utf-8")
         try:
-            handle.write(line + "\n")
-            handle.flush()
+            handle = self._writable(now, len(data))
+            start = os.fstat(handle.fileno()).st_size
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal file: {exc}") from exc
+        try:
+            _write_all(handle, data)
             os.fsync(handle.fileno())
         except OSError as exc:
+            # A full disk writes part of the line and fails: cut it away so that the refused
+            # entry can never surface later and the next entry continues the chain.
+            self._undo(handle, start)
             raise JournalError(f"cannot write the journal: {exc}") from exc
         self.report.last_seq = full["seq"]
         self.report.last_hash = line_hash(line)
         return full
+
+    def check_writable(self, size: int = 64 * 1024) -> None:
+        """Write, fsync and remove a probe of ``size`` bytes beside the journal, or raise.
+
+        After a failed append the gate stays out of service until this passes: a tap is not
+        served unless its entry has room to be written.
+        """
+        if self._broken is not None:
+            raise JournalError(self._broken)
+        probe = self.directory / ".probe"
+        try:
+            with open(probe, "wb", buffering=0) as handle:
+                _write_all(handle, b"\0" * size)
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise JournalError(f"the journal has no room: {exc}") from exc
+        finally:
+            probe.unlink(missing_ok=True)
+
+    def _undo(self, handle: IO[bytes], size: int) -> None:
+        """Cut a failed write back to ``size`` bytes and drop the file handle."""
+        try:
+            os.ftruncate(handle.fileno(), size)
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            # The tail stays torn on disk: refuse every append until a restart quarantines it.
+            self._broken = f"cannot write the journal: a failed write could not be undone: {exc}"
+        try:
+            handle.close()
+        except OSError:
+            pass
+        self._file = None
+        self._path = None
 
     def close(self) -> None:
         """Close the current file and release the lock."""
@@ -163,11 +208,11 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _writable(self, now: dt.datetime, size: int) -> IO[str]:
+    def _writable(self, now: dt.datetime, size: int) -> IO[bytes]:
         day = now.strftime("%Y%m%d")
         if self._file is not None and self._path is not None:
             same_day = self._path.name.startswith(f"{FILE_PREFIX}{day}-")
-            if same_day and self._file.tell() + size <= self.max_bytes:
+            if same_day and os.fstat(self._file.fileno()).st_size + size <= self.max_bytes:
                 return self._file
             self._file.close()
             self._file = None
@@ -181,7 +226,8 @@ class Journal:
         else:
             path = self._next_path(day, existing)
         created = not path.exists()
-        self._file = open(path, "a", encoding="utf-8")
+        # Unbuffered: a failed write leaves nothing behind in a buffer to be flushed later.
+        self._file = open(path, "ab", buffering=0)
         self._path = path
         if created:
             _fsync_dir(self.directory)
@@ -192,6 +238,16 @@ class Journal:
         if existing:
             index = int(existing[-1].stem.rsplit("-", 1)[1]) + 1
         return self.directory / f"{FILE_PREFIX}{day}-{index:04d}{FILE_SUFFIX}"
+
+
+def _write_all(handle: IO[bytes], data: bytes) -> None:
+    """Write every byte (an unbuffered write may be partial)."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the journal file accepted no bytes")
+        view = view[written:]
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -81,16 +81,25 @@ def run_loop(
     """Serve taps until ``stop`` is set or ``max_taps`` are done; returns the taps served.
 
     A reader or SAM outage puts the gate out of service (shut) and is retried every
-    ``backoff_s``; service resumes by itself. A journal failure stops the loop: no tap may be
-    served that cannot be recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
+    ``backoff_s``; service resumes by itself. So does a journal that cannot be written (a full
+    disk): the tap whose entry failed gets no feedback (the gate stays shut), and no card is
+    read again until the journal has room (``Journal.check_writable``): no tap may be served
+    that cannot be recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
     transmit that hangs stops these calls, hence systemd's watchdog pings), tap and outage.
     """
     stop = stop or threading.Event()
     watch = _Watch(gate, observer)
     served = 0
     sam_ready = _prefetch(processor, watch)
+    journal_ready = True
     while not stop.is_set() and (max_taps is None or served < max_taps):
         watch.idle()
+        if not journal_ready:
+            if stop.wait(backoff_s):
+                break
+            journal_ready = _journal_writable(processor, watch)
+            sam_ready = sam_ready and (not journal_ready or _prefetch(processor, watch))
+            continue
         if not sam_ready:
             if stop.wait(backoff_s):
                 break
@@ -107,17 +116,22 @@ def run_loop(
         if connection is None:
             continue
         gate.in_service()
+        record: TapRecord | None = None
         try:
             record = processor.process(connection, TapContext(clock(), station))
         except JournalError as exc:
+            # Not journaled, so no feedback: the gate stays shut for this tap.
             watch.out_of_service(f"journal: {exc}")
             log.error("journal_failure", error=str(exc))
-            raise
+            journal_ready = False
         finally:
             try:
                 connection.close()
             except ReaderError:
                 pass
+        if record is None:
+            _wait_removal(reader, stop, watch, poll_s)  # this card is not tried again
+            continue
         gate.feedback(record)
         watch.tap(record)
         served += 1
@@ -131,15 +145,19 @@ def run_loop(
         sam_ready = _prefetch(processor, watch)
         if max_taps is not None and served >= max_taps:
             break
-        # A card left on the reader is not validated again: wait until it is taken away.
-        while not stop.is_set():
-            watch.idle()
-            try:
-                if reader.wait_for_removal(timeout=poll_s):
-                    break
-            except ReaderError:
-                break  # the reader will say so at the next wait_for_card
+        _wait_removal(reader, stop, watch, poll_s)
     return served
+
+
+def _wait_removal(reader: CardReader, stop: threading.Event, watch: _Watch, poll_s: float) -> None:
+    """A card left on the reader is not validated again: wait until it is taken away."""
+    while not stop.is_set():
+        watch.idle()
+        try:
+            if reader.wait_for_removal(timeout=poll_s):
+                return
+        except ReaderError:
+            return  # the reader will say so at the next wait_for_card
 
 
 class _Watch:
@@ -170,6 +188,9 @@ class _Watch:
     def sam_ok(self) -> None:
         self._back("SAM")
 
+    def journal_ok(self) -> None:
+        self._back("journal")
+
     def _back(self, part: str) -> None:
         if self.outage.pop(part, None) is None or self.observer is None:
             return
@@ -177,6 +198,20 @@ class _Watch:
             self.observer.on_state(False, next(iter(self.outage.values())))
         else:
             self.observer.on_state(True, None)
+
+
+def _journal_writable(processor: TapProcessor, watch: _Watch) -> bool:
+    """Whether the journal has room again after a failed append (out of service until then)."""
+    if processor.journal is None:
+        return True
+    try:
+        processor.journal.check_writable()
+    except JournalError as exc:
+        watch.out_of_service(f"journal: {exc}")
+        return False
+    log.info("journal_writable_again")
+    watch.journal_ok()
+    return True
 
 
 def _prefetch(processor: TapProcessor, watch: _Watch) -> bool:
