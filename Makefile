@@ -78,7 +78,9 @@ clean:
 bench-replay: $(STAMP)
 	$(BIN)/python bench/replay_bench.py
 
-# Per-scenario APDU counts and modelled tap time, sequential baseline vs engine (about a minute).
+# Per scenario: APDU counts, modelled tap time (sequential baseline vs engine), host cost split,
+# taps through pcscd and vpcd; then per-tap cost with 10^6 journal entries and cards seen
+# (a few minutes; `validator bench --json` for the JSON document).
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/validator bench

@@ -268,27 +268,41 @@ def run(
     show_default=True,
     help="Modelled taps per scenario and mode.",
 )
-def bench(config: Path | None, as_json: bool, taps: int) -> None:
+@click.option(
+    "--host-taps",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="In-process taps per scenario for the host cost.",
+)
+@click.option(
+    "--pcsc-taps",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    help="Taps per scenario through pcscd and vpcd (0: skip).",
+)
+@click.option(
+    "--scaling/--no-scaling",
+    default=True,
+    show_default=True,
+    help="Per-tap cost with 1, 10^4 and 10^6 journal entries and cards seen.",
+)
+def bench(
+    config: Path | None, as_json: bool, taps: int, host_taps: int, pcsc_taps: int, scaling: bool
+) -> None:
     """Per scenario: APDUs, modelled tap time (sequential baseline vs engine), host cost."""
-    from validator.bench import run_bench
+    from validator.bench_run import format_tables, run_bench
 
-    document = run_bench(_config_dir(config), taps=taps)
-    if as_json:
-        click.echo(json.dumps(document, indent=2))
-        return
-    scenarios = document["scenarios"]
-    assert isinstance(scenarios, dict)  # noqa: S101 - run_bench builds this dict
-    click.echo(
-        f"{'scenario':<14}{'card':>5}{'keyple':>7}{'sam':>5}{'crit':>5}"
-        f"{'seq ms':>9}{'engine ms':>11}{'ratio':>7}{'host ms':>9}"
+    document = run_bench(
+        _config_dir(config),
+        taps=taps,
+        host_taps=host_taps,
+        pcsc_taps=pcsc_taps,
+        scaling=(1, 10_000, 1_000_000) if scaling else None,
+        progress=lambda message: click.echo(message, err=True),
     )
-    for name, row in scenarios.items():
-        modelled, host = row["modeled_ms"], row["host_ms"]
-        click.echo(
-            f"{name:<14}{row['card_apdus']:>5}{row['keyple_card_apdus']:>7}{row['sam_apdus']:>5}"
-            f"{row['sam_critical']:>5}{modelled['sequential']:>9}{modelled['engine']:>11}"
-            f"{modelled['ratio']:>7}{host['validator_median']:>9}"
-        )
+    click.echo(json.dumps(document, indent=2) if as_json else format_tables(document))
 
 
 def _register_extensions() -> None:
