@@ -127,10 +127,8 @@ def check(history: History, rules: FareRules) -> list[str]:
             )
         if history.untorn_opens and not any(t.outcome in OPENS_GATE for t in pair):
             problems.append("same group: the entry never opened the gate")
-    if not history.untorn_opens:
-        for tap in taps[history.torn :]:
-            if tap.outcome in OPENS_GATE:
-                problems.append(f"{tap.validator}: {tap.outcome} where the untorn tap is refused")
+    if not history.untorn_opens and torn.outcome in OPENS_GATE:
+        problems.append(f"torn tap {torn.outcome} where the untorn tap is refused")
     problems += _recoveries(taps, resolutions, rules)
     for name, found in history.journal_problems.items():
         problems += [f"journal {name} does not verify: {p}" for p in found]

@@ -45,7 +45,6 @@ CARDS = CONFIG / "cards"
 START = dt.datetime(2026, 3, 2, 8, 0)  # a Monday, peak time
 PLACES = {"A": 101, "B": 102, "C": 201}  # A and B: one station group; C: another station
 KINDS = (FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING, FaultKind.REMOVED_AFTER)
-INS_CLOSE = 0x8E
 SMALL_BUFFER = "063C2005141001"  # Rev3 buffer indicator 06h: 215 bytes, the smallest
 
 Image = frozenset[tuple[str, bytes]]

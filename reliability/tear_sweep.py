@@ -48,6 +48,8 @@ RETRY_AFTER = dt.timedelta(seconds=15)
 BACK_LATER = dt.timedelta(hours=3)  # past the recovery, anti-passback and transfer windows
 INS_DECREASE = 0x30
 INS_SV_DEBIT = 0xBA
+INS_OPEN_SESSION = 0x8A
+INS_CLOSE_SESSION = 0x8E
 
 
 def raw_debit(result: TapResult) -> int:
@@ -85,14 +87,17 @@ class _CloseSpy:
         self.images = [image(card)]
 
     def power_on(self) -> bytes:
+        """Power the card up."""
         return self.card.power_on()
 
     def power_off(self) -> None:
+        """Cut the card's power."""
         self.card.power_off()
 
     def process(self, apdu: bytes) -> bytes:
+        """Answer the command; keep the image after a successful Close."""
         raw = self.card.process(apdu)
-        if len(apdu) > 1 and apdu[1] == 0x8E and raw[-2:] == b"\x90\x00":
+        if len(apdu) > 1 and apdu[1] == INS_CLOSE_SESSION and raw[-2:] == b"\x90\x00":
             self.images.append(image(self.card))
         return raw
 
@@ -118,7 +123,7 @@ def untorn(scenario: Scenario, rules: FareRules) -> Untorn:
     spy = _CloseSpy(card)
     record = fleet["A"].tap(spy, START)
     result = record.result
-    opens = sum(1 for ex in result.card_trace if ex.command[1] == 0x8A)
+    opens = sum(1 for ex in result.card_trace if ex.command[1] == INS_OPEN_SESSION)
     return Untorn(
         result.card_apdus, result.sam_apdus, result.outcome, raw_debit(result), spy.images, opens
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
-from readers.emulated import EmulatedReader, FaultKind
+from readers.base import CardRemovedError
+from readers.emulated import EmulatedReader, Fault, FaultKind
 from reliability import tear_sweep
 from reliability.report import Level, PartResult
 from reliability.tear_invariants import History, Tap, check
@@ -92,7 +94,7 @@ def test_sam_tear_after_waits_for_the_next_apdu(rules: FareRules) -> None:
     validator.sam.arm(validator.slot, 1, FaultKind.REMOVED_AFTER)
     validator.sam.transmit(bytes.fromhex("0084000004"))
     assert validator.slot.reader.present
-    with pytest.raises(Exception, match="removed"):
+    with pytest.raises(CardRemovedError):
         connection.transmit(bytes.fromhex("00A4040009315449432E4943413100"))
 
 
@@ -202,6 +204,19 @@ def test_checker_passes_a_correct_history(rules: FareRules) -> None:
             },
             "recovered 180 min after",
         ),
+        (  # the torn tap let in a card that the untorn tap refuses
+            {
+                "untorn_opens": False,
+                "untorn_debit": 0,
+                "taps": [
+                    _tap("A", 0, "granted"),
+                    _tap("B", 15, "denied"),
+                    _tap("A", 10800, "granted", 1),
+                ],
+                "paid": 1,
+            },
+            "where the untorn tap is refused",
+        ),
         (  # a journal whose chain breaks
             {"journal_problems": {"C": ["chain_break at line 2"]}},
             "journal C does not verify",
@@ -214,3 +229,18 @@ def test_checker_reports_broken_promises(
     """Each fabricated broken promise is reported by the invariant checker."""
     found = check(dataclasses.replace(_clean(), **change), rules)  # type: ignore[arg-type]
     assert any(expected in line for line in found), found
+
+
+def test_sweep_catches_recovery_switched_off(rules: FareRules, tmp_path: Path) -> None:
+    """With recovery off, a season pass torn after Close is refused at B: the sweep says so."""
+    broken = rules.model_copy(update={"recovery_window_minutes": 0})
+    scenario = SCENARIOS[0]
+    reference = tear_sweep.untorn(scenario, broken)
+    found: list[str] = []
+    for index in range(1, reference.card_apdus + 1):
+        fault = Fault(FaultKind.REMOVED_DURING, index)
+        history = tear_sweep.run_point(
+            scenario, reference, fault, "B", broken, tmp_path / str(index)
+        )
+        found += check(history, broken)
+    assert any("the entry never opened the gate" in line for line in found), found
