@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -233,6 +234,21 @@ def _holds_the_grant(
     return problems
 
 
+def condense(violations: list[str], keep: int = 5) -> list[str]:
+    """The first ``keep`` violations of each kind (same text once case names and numbers are
+    set aside), then one line saying how many more taps broke it the same way."""
+    kinds: dict[str, list[str]] = {}
+    for line in violations:
+        text = line.split(": ", 1)[-1]
+        kinds.setdefault(re.sub(r"[0-9a-fA-F]{2,}|\d+", "#", text), []).append(line)
+    out = []
+    for lines in kinds.values():
+        out.extend(lines[:keep])
+        if len(lines) > keep:
+            out.append(f"... and {len(lines) - keep} more taps like: {lines[0].split(': ', 1)[-1]}")
+    return out
+
+
 def normal_apdus(fleet: Fleet, workdir: Path) -> dict[str, int]:
     """APDUs of each profile's normal tap (the range the random mutations aim at)."""
     bench = Bench(workdir / "calibration", seed=0)
@@ -277,6 +293,7 @@ def run(level: Level, workdir: Path, log: Log) -> PartResult:
         tally.violations.append(f"journal has {report.entries} entries for {returned} taps")
     tally.violations.extend(f"journal: {p.kind} {p.detail}" for p in report.problems)
     log(f"{tally.taps} taps, outcomes {dict(tally.outcomes)}")
+    violations = condense(tally.violations)
     return PartResult(
         NAME,
         tried=f"{tally.taps} hostile taps ({tally.cases} cards)",
@@ -284,8 +301,10 @@ def run(level: Level, workdir: Path, log: Log) -> PartResult:
             f"{tally.outcomes['granted'] + tally.outcomes['recovered']} opened, "
             f"{tally.paid_but_shut} paid but shut"
         ),
-        violations=tally.violations,
+        violations=violations,
         figures={
+            "violating_taps": len(tally.violations),
+            "process_raised": tally.raised,
             "taps": tally.taps,
             "cases": tally.cases,
             "outcomes": dict(tally.outcomes),
