@@ -256,7 +256,8 @@ def run_with_scan(
         ],
     )
     findings = leakscan.scan_text(log_text, secrets, "captured logs")
-    findings += leakscan.scan_text("\n".join(texts), secrets, "reprs, errors, tracebacks")
+    for text in texts:  # each named by its flow: "log format console", "wrong PIN", ...
+        findings += leakscan.scan_text(text, secrets, text.split(":", 1)[0][:40])
     findings += leakscan.scan_text("".join(outputs), secrets, "validator subprocesses")
     report = leakscan.scan_paths([workdir], secrets)
     findings += report.findings
