@@ -11,13 +11,17 @@ from typing import Protocol
 import structlog
 
 from readers.base import CardReader, ReaderError
-from sam.base import SamError
+from readers.channel import ApduChannel
+from sam.base import Sam, SamError
 from validator.fares import TapContext
 from validator.gate import Gate
 from validator.journal import JournalError
 from validator.processor import TapProcessor, TapRecord
 
 log = structlog.get_logger("validator.loop")
+
+# Connects the SAM again: the SAM and its channel, or SamError / ReaderError.
+SamOpener = Callable[[], tuple[Sam, ApduChannel | None]]
 
 
 class LoopObserver(Protocol):
@@ -77,6 +81,7 @@ def run_loop(
     poll_s: float = 0.25,
     backoff_s: float = 1.0,
     observer: LoopObserver | None = None,
+    reopen_sam: SamOpener | None = None,
 ) -> int:
     """Serve taps until ``stop`` is set or ``max_taps`` are done; returns the taps served.
 
@@ -86,6 +91,9 @@ def run_loop(
     read again until the journal has room (``Journal.check_writable``): no tap may be served
     that cannot be recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
     transmit that hangs stops these calls, hence systemd's watchdog pings), tap and outage.
+    ``reopen_sam`` connects the SAM again (a SAM in a PC/SC reader, after pcscd restarted or the
+    SAM was reinserted): it is called before each SAM retry, and after a card-reader outage
+    (a pcscd restart takes the SAM's connection along).
     """
     stop = stop or threading.Event()
     watch = _Watch(gate, observer)
@@ -103,11 +111,12 @@ def run_loop(
         if not sam_ready:
             if stop.wait(backoff_s):
                 break
-            sam_ready = _prefetch(processor, watch)
+            sam_ready = _reopen(processor, watch, reopen_sam)
             continue
         try:
             connection = reader.wait_for_card(timeout=poll_s)
         except ReaderError as exc:
+            sam_ready = sam_ready and reopen_sam is None
             watch.out_of_service(f"card reader: {exc}")
             log.warning("reader_unavailable", reader=reader.name, error=str(exc))
             stop.wait(backoff_s)
@@ -212,6 +221,18 @@ def _journal_writable(processor: TapProcessor, watch: _Watch) -> bool:
     log.info("journal_writable_again")
     watch.journal_ok()
     return True
+
+
+def _reopen(processor: TapProcessor, watch: _Watch, reopen_sam: SamOpener | None) -> bool:
+    """Connect the SAM again if we can, then check it with a pre-fetch."""
+    if reopen_sam is not None:
+        try:
+            processor.sam, processor.sam_channel = reopen_sam()
+        except (SamError, ReaderError) as exc:
+            watch.out_of_service(f"SAM: {exc}")
+            log.warning("sam_unavailable", error=str(exc))
+            return False
+    return _prefetch(processor, watch)
 
 
 def _prefetch(processor: TapProcessor, watch: _Watch) -> bool:

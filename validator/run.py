@@ -20,7 +20,7 @@ from pathlib import Path
 import structlog
 
 from calypso.yamlfile import ConfigError, load_model
-from readers.base import CardConnection, CardReader
+from readers.base import CardConnection, CardReader, ReaderError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.base import SamError
@@ -31,7 +31,7 @@ from validator.demo import build_fleet
 from validator.fares import FareRules
 from validator.gate import Gate
 from validator.journal import Journal, journal_files, read_entries
-from validator.loop import LoopObserver, Observers, run_loop
+from validator.loop import LoopObserver, Observers, SamOpener, run_loop
 from validator.processor import PendingUnknown, TapProcessor, TapRecord
 from validator.settings import ValidatorSettings
 
@@ -137,6 +137,38 @@ def open_sam(
         raise
 
 
+def sam_reopener(
+    spec: str, config_dir: Path, settings: ValidatorSettings, channel: ApduChannel
+) -> SamOpener | None:
+    """How the loop connects a PC/SC SAM again after an outage (None for the software SAM).
+
+    The old connection is let go first (it may hold the reader exclusively); the new one is
+    checked and unlocked as at start-up. Failures are SamError: the gate stays out of service.
+    """
+    if spec in SOFTWARE_SAM_SPECS:
+        return None
+    reader = open_card_reader(spec)
+    current = [channel]
+
+    def reopen() -> tuple[LegacySam, ApduChannel]:
+        try:
+            current[0].connection.close()
+        except ReaderError:
+            pass  # gone with pcscd or the SAM: nothing to let go of
+        connection = reader.wait_for_card(timeout=1.0)
+        if connection is None:
+            raise SamError(f"no SAM in the reader {spec!r}")
+        try:
+            sam, channel = _checked_sam(connection, spec, config_dir, settings)
+        except RunError as exc:
+            connection.close()
+            raise SamError(str(exc)) from exc
+        current[0] = channel
+        return sam, channel
+
+    return reopen
+
+
 def _checked_sam(
     connection: CardConnection, spec: str, config_dir: Path, settings: ValidatorSettings
 ) -> tuple[LegacySam, ApduChannel]:
@@ -232,6 +264,7 @@ def serve(
                 max_taps=max_taps,
                 stop=stop,
                 observer=Observers(observers) if observers else None,
+                reopen_sam=sam_reopener(sam_spec, config_dir, settings, sam_channel),
             )
         finally:
             stop.set()
