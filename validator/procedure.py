@@ -238,6 +238,17 @@ class _Tap:
         retryable: bool = False,
     ) -> TapResult:
         decision, session, app = self.decision, self.session, self.app
+        committed = session is not None and bool(session.committed_writes)
+        if (
+            committed
+            and decision is not None
+            and decision.verdict is Verdict.GRANT
+            and outcome in (Outcome.CARD_LOST, Outcome.UNKNOWN, Outcome.ERROR)
+        ):
+            # Multiple-session mode: an earlier session, MAC verified, committed the debit and
+            # the event (layouts write them first); only the later writes were lost. The
+            # passenger has paid: the gate opens, as after a Close whose ratification was lost.
+            outcome, reason, explanation = Outcome.GRANTED, None, None
         if reason is None or explanation is None:
             assert decision is not None  # noqa: S101 - only decided taps omit the reason
             reason, explanation = decision.reason.value, decision.explanation
@@ -254,7 +265,7 @@ class _Tap:
             product=decision.product if decision is not None else None,
             debit=debit,
             remaining=decision.remaining if decision is not None and debit else None,
-            mac_verified=session.mac_verified if session is not None else False,
+            mac_verified=session is not None and (session.mac_verified or committed),
             transaction_counter=session.image.transaction_counter if session else None,
             decision=decision,
             writes=list(session.writes) if session is not None else [],

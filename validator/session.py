@@ -160,6 +160,8 @@ class SecureSession:
         self.mac_verified = False
         self.ratification_sent = False
         self.writes: list[bytes] = []
+        # Multiple-session mode: the writes of the sessions already closed with a verified MAC.
+        self.committed_writes: list[bytes] = []
         self.terminal_mac: bytes | None = None
         self.card_mac: bytes | None = None
         self._snapshot: CardSnapshot | None = None
@@ -513,6 +515,7 @@ class SecureSession:
                 f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
             )
         self.close(Ratification.IMMEDIATE)
+        self.committed_writes = list(self.writes)
         self.crypto = self.new_crypto()
         self.mac_verified = False
         self.open(self._level)
