@@ -84,7 +84,8 @@ class DemoLayout:
             contract = self._contract
             contracts = {n: contract(records[n]) for n in wanted if n in records}
             if fares.needs_counters(contracts, rules):
-                counters = session.read_counters(SFI_COUNTERS)
+                # Counter n belongs to contract n: read up to the last contract read.
+                counters = session.read_counters(SFI_COUNTERS, count=max(contracts))
         return dataclasses.replace(head, contracts=contracts, counters=counters)
 
     def write(self, session: SecureSession, decision: Decision) -> None:

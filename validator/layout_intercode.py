@@ -178,7 +178,9 @@ class IntercodeLayout:
         notes.priorities = (priorities[0], priorities[1], priorities[2], priorities[3])
         counters: dict[int, int] = {}
         if fares.needs_counters(contracts, rules):
-            raw = session.read_counters(SFI_COUNTERS, record_size=COUNTERS_RECORD_SIZE)
+            raw = session.read_counters(
+                SFI_COUNTERS, record_size=COUNTERS_RECORD_SIZE, count=max(contracts)
+            )
             for pointer, neutral in contracts.items():
                 product = rules.product(neutral.tariff)
                 value = raw.get(pointer, 0)

@@ -79,7 +79,9 @@ class _JournaledSession:
             raise KeyError(f"SFI {sfi:02X} record {record} was not read")
         return got
 
-    def read_counters(self, sfi: int, *, record_size: int = RECORD_SIZE) -> dict[int, int]:
+    def read_counters(
+        self, sfi: int, *, record_size: int = RECORD_SIZE, count: int | None = None
+    ) -> dict[int, int]:
         """The counters of the record the tap read (none, and incomplete, if it did not)."""
         text = self.state_read.get(_sfi_prefix(sfi) + "1")
         if text is None:

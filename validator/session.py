@@ -252,9 +252,19 @@ class SecureSession:
             self.image.set_record(sfi, number, data)
         return records
 
-    def read_counters(self, sfi: int, *, record_size: int = RECORD_SIZE) -> dict[int, int]:
-        """Read record 1 of a counters file and return every counter by number."""
-        data = self.read_records(sfi, 1, record_size=record_size)[1]
+    def read_counters(
+        self, sfi: int, *, record_size: int = RECORD_SIZE, count: int | None = None
+    ) -> dict[int, int]:
+        """Read record 1 of a counters file and return its counters by number; ``count`` reads
+        only the first ``count`` counters (Le = 3 x count, as Keyple's prepareReadCounter)."""
+        if count is not None and 0 < 3 * count < record_size:
+            command = read_records(sfi, 1, le=3 * count, cla=self.cla)
+            response = self._exchange(command)
+            data = parse_read_records(response, record=1, mode=ReadMode.ONE, command=command)[1]
+            self._digest(command, response)
+            self.image.set_record(sfi, 1, data)
+        else:
+            data = self.read_records(sfi, 1, record_size=record_size)[1]
         self.image.set_counters_from_record(sfi, data)
         return {n: v for (s, n), v in self.image.counters.items() if s == sfi}
 

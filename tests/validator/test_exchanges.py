@@ -82,3 +82,26 @@ def test_a_card_lost_during_a_prepared_write_keeps_its_data(station: Station) ->
     result = station.tap(card, START, [Fault(FaultKind.REMOVED_DURING, 6)])  # the Decrease
     assert result.outcome is Outcome.CARD_LOST
     assert card.snapshot().files == before
+
+
+def test_counters_read_stops_at_the_last_contract_read(station: Station) -> None:
+    """The counters record is read up to the counter of the last contract read (Le = 3 x n)."""
+    card = make_card("multi_trip")
+    result = station.tap(card, START)
+    reads = [ex for ex in result.card_trace if ex.command[1] == READ_RECORDS]
+    counters = next(ex for ex in reads if ex.command[3] >> 3 == SFI_COUNTERS)
+    assert counters.command[4] == 3 and len(counters.response) == 3 + 2
+
+
+def test_card_answers_a_short_counters_read_with_the_first_counters() -> None:
+    """Le = 3 x n on a counters file gives its first n counters; another short Le gives 6Cxx."""
+    card = make_card("multi_trip")
+    reader = EmulatedReader("card")
+    reader.insert(card)
+    connection = reader.connect()
+    connection.transmit(bytes.fromhex("00A4040009") + DEMO_AID + b"\x00")
+    p2 = (SFI_COUNTERS << 3) | 4
+    six = connection.transmit(bytes([0x00, 0xB2, 0x01, p2, 0x06]))
+    assert six.sw == 0x9000 and len(six.data) == 6
+    assert int.from_bytes(six.data[:3], "big") == card.counter(SFI_COUNTERS, 1)
+    assert connection.transmit(bytes([0x00, 0xB2, 0x01, p2, 0x04])).sw & 0xFF00 == 0x6C00
