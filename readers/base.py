@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Protocol, Self, runtime_checkable
 
 from readers.apdu import ResponseApdu
@@ -44,6 +45,28 @@ class CardConnection(Protocol):
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+# However late in a tap, a command gets at least this long to answer (a tap over its budget
+# still completes a command that was sent, rather than cutting every one).
+MIN_TRANSMIT_S = 0.02
+
+
+@runtime_checkable
+class Deadlined(Protocol):
+    """A connection whose transmits can be cut at a tap's deadline (time.monotonic())."""
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """From now on, give up on an answer at ``deadline`` (at least MIN_TRANSMIT_S later)."""
+        ...
+
+
+def transmit_timeout(default: float | None, deadline: float | None) -> float | None:
+    """How long the next transmit may wait: ``default``, cut at ``deadline``."""
+    if deadline is None:
+        return default
+    remaining = max(MIN_TRANSMIT_S, deadline - time.monotonic())
+    return remaining if default is None else min(default, remaining)
 
 
 class CardReader(Protocol):

@@ -9,7 +9,14 @@ from enum import Enum
 from typing import Self
 
 from readers.apdu import ResponseApdu
-from readers.base import ApduHandler, CardRemovedError, ReaderError, ReaderTimeoutError
+from readers.base import (
+    ApduHandler,
+    CardRemovedError,
+    ReaderError,
+    ReaderTimeoutError,
+    transmit_timeout,
+)
+from readers.watchdog import Watchdog
 
 
 class FaultKind(Enum):
@@ -43,6 +50,8 @@ class EmulatedConnection:
         self._handler = handler
         self._atr = atr
         self._closed = False
+        self._deadline: float | None = None
+        self._watchdog: Watchdog | None = None
 
     @property
     def atr(self) -> bytes:
@@ -63,7 +72,7 @@ class EmulatedConnection:
             raise CardRemovedError(f"card removed before APDU #{index}")
         if kind is FaultKind.MUTE:
             raise ReaderTimeoutError(f"no answer to APDU #{index}")
-        raw = self._handler.process(apdu)
+        raw = self._process(apdu)
         if kind is FaultKind.REMOVED_DURING:
             self._reader.remove()
             raise CardRemovedError(f"card removed during APDU #{index}")
@@ -77,9 +86,25 @@ class EmulatedConnection:
         except ValueError as exc:
             raise ReaderError(f"malformed answer to APDU #{index}: {raw.hex()!r}") from exc
 
+    def set_deadline(self, deadline: float | None) -> None:
+        """Cut transmits at a tap's deadline (time.monotonic()): the handler then answers on a
+        watchdog thread, and one that is too slow is abandoned, as a reader's timeout would."""
+        self._deadline = deadline
+
+    def _process(self, apdu: bytes) -> bytes:
+        timeout = transmit_timeout(None, self._deadline)
+        if timeout is None:
+            return self._handler.process(apdu)
+        if self._watchdog is None:
+            self._watchdog = Watchdog("emulated")
+        return self._watchdog.call(lambda: self._handler.process(apdu), timeout)
+
     def close(self) -> None:
         """Release the connection (the card stays in the field)."""
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
 
     def __enter__(self) -> Self:
         return self

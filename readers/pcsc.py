@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Self
 
 from readers.apdu import ResponseApdu
-from readers.base import CardRemovedError, ReaderError, ReaderTimeoutError
+from readers.base import CardRemovedError, ReaderError, ReaderTimeoutError, transmit_timeout
 from readers.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class PcscConnection:
         self._timeout = timeout
         self._watchdog = Watchdog(reader.name)
         self._closed = False
+        self._deadline: float | None = None
 
     @property
     def atr(self) -> bytes:
@@ -125,14 +126,20 @@ class PcscConnection:
         """The negotiated protocol: "T=0" or "T=1"."""
         return "T=0" if self._protocol == scard().SCARD_PROTOCOL_T0 else "T=1"
 
+    def set_deadline(self, deadline: float | None) -> None:
+        """Cut transmits at a tap's deadline (time.monotonic()), never sooner than the minimum."""
+        self._deadline = deadline
+
     def transmit(self, apdu: bytes) -> ResponseApdu:
         """Send one APDU; a status word never raises, a lost card or a dead link does."""
         if self._closed:
             raise ReaderError("connection closed")
         sc = scard()
+        timeout = transmit_timeout(self._timeout, self._deadline)
+        assert timeout is not None  # noqa: S101 - a connection always has its own timeout
         try:
             hresult, response = self._watchdog.call(
-                lambda: sc.SCardTransmit(self._handle, self._protocol, list(apdu)), self._timeout
+                lambda: sc.SCardTransmit(self._handle, self._protocol, list(apdu)), timeout
             )
         except ReaderTimeoutError:
             self._abandon()

@@ -30,7 +30,7 @@ class Watchdog:
     def call(self, job: Callable[[], T], timeout: float) -> T:
         """Run ``job`` on the worker; ReaderTimeoutError if it has not returned in ``timeout``."""
         if self.stuck:
-            raise ReaderTimeoutError("an earlier PC/SC call never returned")
+            raise ReaderTimeoutError("an earlier call to the card never returned")
         box = _Box()
         with self._cond:
             self._jobs.append((job, box))

@@ -23,7 +23,7 @@ from calypso.commands.select import (
 from calypso.constants import WriteAccessLevel
 from calypso.errors import CardCommandError, CardResponseError
 from readers.apdu import SW
-from readers.base import CardConnection, CardRemovedError, ReaderError
+from readers.base import CardConnection, CardRemovedError, Deadlined, ReaderError
 from readers.channel import ApduChannel
 from sam.base import Sam, SamError
 from sam.policy import AuthorizedKeys, UnauthorizedKeyError
@@ -63,11 +63,15 @@ def validate(
     layouts: Mapping[bytes, CardLayout] | None = None,
     overlap: bool = True,
     history: Callable[[bytes], bool] | None = None,
+    deadline: float | None = None,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour.
 
     ``history(serial)`` says whether to read the card's whole event log (the processor wants
-    it for a card it has an unknown tap of); by default it is always read."""
+    it for a card it has an unknown tap of); by default it is always read. ``deadline``
+    (time.monotonic()) cuts a card that is too slow to answer, on connections that can."""
+    if deadline is not None and isinstance(connection, Deadlined):
+        connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
     sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
     start = time.perf_counter()

@@ -80,9 +80,10 @@ class TapProcessor:
     def process(self, connection: CardConnection, context: TapContext) -> TapRecord:
         """Run the tap (with one rerun if allowed), resolve a pending unknown, journal it."""
         start = time.perf_counter()
-        result = self._attempt(connection, context)
+        deadline = time.monotonic() + self.budget_s  # a card too slow to answer is cut here
+        result = self._attempt(connection, context, deadline)
         if result.retryable and time.perf_counter() - start < self.budget_s / 2:
-            retry = self._attempt(connection, context)
+            retry = self._attempt(connection, context, deadline)
             retry.attempts = 2
             retry.card_trace = result.card_trace + retry.card_trace
             retry.sam_trace = result.sam_trace + retry.sam_trace
@@ -134,7 +135,9 @@ class TapProcessor:
         """Between taps: fetch the next SAM challenge off the passenger's time."""
         self.sam.prefetch()
 
-    def _attempt(self, connection: CardConnection, context: TapContext) -> TapResult:
+    def _attempt(
+        self, connection: CardConnection, context: TapContext, deadline: float | None = None
+    ) -> TapResult:
         return validate(
             connection,
             self.sam,
@@ -148,6 +151,7 @@ class TapProcessor:
             layouts=self.layouts,
             # The older events matter only to settle an unknown tap of this card.
             history=self.pending.__contains__,
+            deadline=deadline,
         )
 
     def _resolve(self, record: TapRecord) -> None:

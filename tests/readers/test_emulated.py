@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -119,3 +120,38 @@ class TestEmulatedReader:
         assert not reader.wait_for_removal(timeout=0.01)
         threading.Timer(0.05, reader.remove).start()
         assert reader.wait_for_removal(timeout=5)
+
+
+class _Sleepy:
+    """A chip that takes ``delay`` seconds to answer anything."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def power_on(self) -> bytes:
+        """A plain ATR."""
+        return bytes.fromhex("3B00")
+
+    def power_off(self) -> None:
+        """Nothing to lose."""
+
+    def process(self, apdu: bytes) -> bytes:
+        """Answer 9000, late."""
+        time.sleep(self.delay)
+        return bytes.fromhex("9000")
+
+
+def test_a_deadline_cuts_a_card_too_slow_to_answer() -> None:
+    """Past the tap's deadline a transmit gives up (ReaderTimeoutError); before it, it waits."""
+    reader = EmulatedReader("slow")
+    reader.insert(_Sleepy(0.3))
+    connection = reader.connect()
+    connection.set_deadline(time.monotonic() + 5)
+    assert connection.transmit(bytes.fromhex("00B2000000")).sw == 0x9000
+    connection.set_deadline(time.monotonic() + 0.05)
+    start = time.monotonic()
+    with pytest.raises(ReaderTimeoutError):
+        connection.transmit(bytes.fromhex("00B2000000"))
+    assert time.monotonic() - start < 0.25
+    with pytest.raises(ReaderTimeoutError):  # the chip is still busy: no new command reaches it
+        connection.transmit(bytes.fromhex("00B2000000"))

@@ -122,7 +122,6 @@ def test_damaged_read_is_caught_by_the_card_mac(tmp_path: Path, fleet: Fleet) ->
     assert bench.tally.violations == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: no tap deadline, a slow card overruns the budget")
 def test_slow_card_tap_ends_within_budget(tmp_path: Path, fleet: Fleet) -> None:
     """A card answering one APDU after 1.5 budgets still gets its tap ended within budget."""
     bench = Bench(tmp_path, seed=1)

@@ -155,9 +155,11 @@ class TestWatchdog:
         reader = EmulatedReader("card")
         gate = NullGate()
         stop = threading.Event()
+        slow = processor()
+        slow.budget_s = 60.0  # the tap deadline would cut the hung card at 0.5 s otherwise
         loop = threading.Thread(
             target=run_loop,
-            args=(reader, processor(), gate),
+            args=(reader, slow, gate),
             kwargs={"station": 101, "stop": stop, "poll_s": 0.02, "observer": observer},
             daemon=True,
         )
