@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from reliability.report import Level, PartResult, format_table
+from validator.logs import configure as configure_logs
 
 # Part name -> module; each module has run(level, workdir, log) -> PartResult.
 PARTS = {
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep journals and cards here")
     args = parser.parse_args(argv)
+    configure_logs("auto", "warning")  # log lines to stderr: stdout carries the table only
     level = Level.QUICK if args.quick else Level.FULL
     names = args.part or list(PARTS)
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
