@@ -197,9 +197,9 @@ class Soak:
             kind = self.rnd.choice(TEAR_KINDS)
             self.reader.inject(Fault(kind, self.rnd.randint(1, MAX_TEAR_APDU)))
         try:
-            record = self.processor.process(
-                self.reader.connect(), TapContext(self.now, self.station)
-            )
+            # Closed after the tap, as the gate loop does (it stops the connection's watchdog).
+            with self.reader.connect() as connection:
+                record = self.processor.process(connection, TapContext(self.now, self.station))
         except Exception as exc:  # a crash is a violation; the soak goes on
             self.tally.taps += 1
             self.tally.outcomes["exception"] += 1
