@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Self
@@ -51,7 +52,6 @@ class EmulatedConnection:
         self._atr = atr
         self._closed = False
         self._deadline: float | None = None
-        self._watchdog: Watchdog | None = None
 
     @property
     def atr(self) -> bytes:
@@ -87,24 +87,19 @@ class EmulatedConnection:
             raise ReaderError(f"malformed answer to APDU #{index}: {raw.hex()!r}") from exc
 
     def set_deadline(self, deadline: float | None) -> None:
-        """Cut transmits at a tap's deadline (time.monotonic()): the handler then answers on a
-        watchdog thread, and one that is too slow is abandoned, as a reader's timeout would."""
+        """Cut transmits at a tap's deadline (time.monotonic()) on a reader built with
+        ``cut_slow_cards``, as a real reader's timeout would; otherwise only remembered."""
         self._deadline = deadline
 
     def _process(self, apdu: bytes) -> bytes:
         timeout = transmit_timeout(None, self._deadline)
-        if timeout is None:
+        if timeout is None or not self._reader.cut_slow_cards:
             return self._handler.process(apdu)
-        if self._watchdog is None:
-            self._watchdog = Watchdog("emulated")
-        return self._watchdog.call(lambda: self._handler.process(apdu), timeout)
+        return self._reader._watchdog_call(lambda: self._handler.process(apdu), timeout)
 
     def close(self) -> None:
         """Release the connection (the card stays in the field)."""
         self._closed = True
-        if self._watchdog is not None:
-            self._watchdog.stop()
-            self._watchdog = None
 
     def __enter__(self) -> Self:
         return self
@@ -116,8 +111,12 @@ class EmulatedConnection:
 class EmulatedReader:
     """A reader slot holding at most one ApduHandler, with thread-safe insert/remove."""
 
-    def __init__(self, name: str = "emulated") -> None:
+    def __init__(self, name: str = "emulated", *, cut_slow_cards: bool = False) -> None:
+        """``cut_slow_cards``: honour a tap's deadline as a real reader's timeout does (the
+        handler then answers on a watchdog thread: a thread handoff per APDU)."""
         self.name = name
+        self.cut_slow_cards = cut_slow_cards
+        self._watchdog: Watchdog | None = None
         self._cond = threading.Condition()
         self._handler: ApduHandler | None = None
         self._atr = b""
@@ -125,6 +124,14 @@ class EmulatedReader:
         self._faults: list[Fault] = []
         self._generation = 0  # bumped at each insertion
         self._served = 0  # generation of the card last handed out by connect/wait_for_card
+
+    def _watchdog_call(self, job: Callable[[], bytes], timeout: float) -> bytes:
+        """Run ``job`` on this reader's watchdog thread (a fresh one after a hang)."""
+        if self._watchdog is None or self._watchdog.stuck:
+            if self._watchdog is not None:
+                self._watchdog.stop()  # ends once the abandoned answer comes back
+            self._watchdog = Watchdog(self.name)
+        return self._watchdog.call(job, timeout)
 
     def insert(self, handler: ApduHandler) -> None:
         """Put a card in the field: it is powered on and the APDU count restarts."""

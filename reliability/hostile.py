@@ -110,7 +110,7 @@ class Bench:
             settings, LegacySam(channel), channel, rules, self.journal
         )
         self.budget_s = self.processor.budget_s
-        self.reader = EmulatedReader("hostile")
+        self.reader = EmulatedReader("hostile", cut_slow_cards=True)
         self.location = rules.station.location_id
         self.now = START
         self.tally = Tally()

@@ -143,7 +143,7 @@ class _Sleepy:
 
 def test_a_deadline_cuts_a_card_too_slow_to_answer() -> None:
     """Past the tap's deadline a transmit gives up (ReaderTimeoutError); before it, it waits."""
-    reader = EmulatedReader("slow")
+    reader = EmulatedReader("slow", cut_slow_cards=True)
     reader.insert(_Sleepy(0.3))
     connection = reader.connect()
     connection.set_deadline(time.monotonic() + 5)
@@ -155,3 +155,12 @@ def test_a_deadline_cuts_a_card_too_slow_to_answer() -> None:
     assert time.monotonic() - start < 0.25
     with pytest.raises(ReaderTimeoutError):  # the chip is still busy: no new command reaches it
         connection.transmit(bytes.fromhex("00B2000000"))
+
+
+def test_a_plain_emulated_reader_waits_for_a_slow_card() -> None:
+    """Without ``cut_slow_cards`` the deadline is only remembered: no thread, the answer waits."""
+    reader = EmulatedReader("plain")
+    reader.insert(_Sleepy(0.1))
+    connection = reader.connect()
+    connection.set_deadline(time.monotonic())
+    assert connection.transmit(bytes.fromhex("00B2000000")).sw == 0x9000
