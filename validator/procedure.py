@@ -73,7 +73,8 @@ def validate(
     if deadline is not None and isinstance(connection, Deadlined):
         connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
-    sam_start = len(sam_channel.exchanges) if sam_channel is not None else 0
+    if sam_channel is not None:
+        sam_channel.reset_trace()  # this tap's exchanges only (the pre-fetch was before it)
     start = time.perf_counter()
     tap = _Tap(
         card,
@@ -92,7 +93,7 @@ def validate(
     result.elapsed = time.perf_counter() - start
     result.card_trace = list(card.exchanges)
     if sam_channel is not None:
-        result.sam_trace = list(sam_channel.exchanges[sam_start:])
+        result.sam_trace = list(sam_channel.exchanges)
     return result
 
 

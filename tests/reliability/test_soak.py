@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from reliability import soak
 from reliability.report import Level
 from validator.outcome import Outcome, TapResult
@@ -44,11 +42,6 @@ def test_checks_catch_broken_promises(tmp_path: Path) -> None:
     assert any("units taken without a paid tap" in p for p in problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 finding pending a fix in validator/procedure.py: the shared SAM channel keeps "
-    "every exchange of every tap (memory grows, and each tap copies the whole list)",
-)
 def test_sam_trace_does_not_grow(tmp_path: Path) -> None:
     """The SAM channel's exchange list does not grow with the number of taps."""
     run = soak.Soak(tmp_path, seed=2)
