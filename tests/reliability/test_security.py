@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import pytest
-
 from reliability import leakscan, security
 from reliability.report import Level
 from validator.outcome import Outcome, TapResult
@@ -17,12 +15,6 @@ KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 SECRETS = [leakscan.Secret("test key", KEY), leakscan.Secret("test PIN", b"\x12\x34\x56\x78")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 finding pending a fix in validator/logs.py: the console log format renders "
-    "logged tracebacks with their local variables (structlog RichTracebackFormatter "
-    "show_locals=True), so a key in a crypto frame is printed",
-)
 def test_smoke_security_has_no_violation(tmp_path: Path) -> None:
     """Forged/replayed MACs, simulation cards, leaks, tampering, permissions: all hold."""
     result = security.run(Level.SMOKE, tmp_path, lambda _: None)
