@@ -161,9 +161,13 @@ class _Records:
             if (sfi, n) in self.records
         }
 
-    def read_counters(self, sfi: int, *, record_size: int = SLOT) -> dict[int, int]:
-        """Counters of the counters record, 3 bytes each."""
+    def read_counters(
+        self, sfi: int, *, record_size: int = SLOT, count: int | None = None
+    ) -> dict[int, int]:
+        """Counters of the counters record, 3 bytes each (the first ``count`` when given)."""
         data = self.records.get((sfi, 1), b"")
+        if count is not None:
+            data = data[: 3 * count]
         return {
             n + 1: int.from_bytes(data[3 * n : 3 * n + 3], "big") for n in range(len(data) // 3)
         }
