@@ -51,7 +51,7 @@ from calypso.constants import (
     WriteAccessLevel,
 )
 from calypso.crypto import digest_item
-from calypso.errors import SecurityDataError
+from calypso.errors import CardResponseError, SecurityDataError, UnknownStatusError
 from readers.apdu import CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
@@ -248,6 +248,8 @@ class SecureSession:
                 break
             records.update(got)
             number = max(got) + 1 if mode is ReadMode.MULTIPLE else number + 1
+        if record not in records:
+            raise CardResponseError(f"Read Records SFI {sfi:02X}", f"record {record} not returned")
         for number, data in records.items():
             self.image.set_record(sfi, number, data)
         return records
@@ -420,8 +422,12 @@ class SecureSession:
         except SecurityDataError as exc:
             self._rolled_back()
             raise TerminalMacRejectedError("the card rejected the terminal MAC") from exc
+        except (UnknownStatusError, CardResponseError) as exc:
+            # Not one of Close's documented refusals: the card may have committed.
+            self.state = SessionState.UNKNOWN
+            raise CloseOutcomeUnknownError(self.image.transaction_counter) from exc
         except Exception:
-            self.state = SessionState.OPEN  # still open on the card: __exit__ aborts it
+            self.state = SessionState.OPEN  # a documented refusal: __exit__ aborts it
             raise
         self.state = SessionState.CLOSED
         self.card_mac = closed.card_mac
@@ -524,7 +530,9 @@ class SecureSession:
                 f"{self.buffer.used} + {self.buffer.cost(raw)} exceeds the card's session buffer "
                 f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
             )
-        self.close(Ratification.IMMEDIATE)
+        # Not ratified: the next Open ratifies it, and a card lost before that is recognised at
+        # its next tap as an unratified session (recovery), as after a lost ratification.
+        self.close(Ratification.DEFERRED)
         self.committed_writes = list(self.writes)
         self.crypto = self.new_crypto()
         self.mac_verified = False
