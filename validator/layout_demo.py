@@ -8,6 +8,7 @@ import functools
 from collections.abc import Callable
 
 from calypso.card import CalypsoCard
+from calypso.errors import CardResponseError
 from calypso.layouts.demo import (
     SFI_CONTRACTS,
     SFI_COUNTERS,
@@ -64,10 +65,13 @@ class DemoLayout:
         # an interrupted Close of its own on the card (processor.TapProcessor._resolve).
         count = EVENT_LOG_RECORDS if history else 1
         events = session.read_records(SFI_EVENTS, 1, count=count)
+        newest = events.get(1)
+        if newest is None:
+            raise CardResponseError("Read Records", "the event log gave no record 1")
         return CardState(
             serial=image.serial,
             environment=environment,
-            event=Event.decode(events[1]),
+            event=Event.decode(newest),
             ratified=image.ratified is not False,
         )
 

@@ -193,6 +193,10 @@ def parse_select_application(
         raise CardResponseError(ref.label, "application type 00h is invalid", response)
     if info.application_subtype in (0x00, 0xFF):
         raise CardResponseError(ref.label, "application subtype 00h/FFh is rejected", response)
+    try:
+        info.session_buffer_bytes  # noqa: B018 - checked now: the session engine relies on it
+    except ValueError as exc:
+        raise CardResponseError(ref.label, f"startup information: {exc}", response) from None
     return ApplicationInfo(df_name, serial, info, response.sw == SW.DF_INVALIDATED)
 
 
