@@ -65,7 +65,10 @@ def load_model(
     except UnicodeDecodeError:
         raise error(path, "not UTF-8 text") from None
     loader_class = yaml.BaseLoader if scalars_as_text else yaml.SafeLoader
-    loader = loader_class(text)
+    try:
+        loader = loader_class(text)
+    except yaml.reader.ReaderError as exc:  # a control character in the text
+        raise error(path, f"YAML syntax: {exc.reason} (character {exc.position})") from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -73,8 +76,9 @@ def load_model(
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise error(path, f"YAML syntax: {exc.problem or 'invalid YAML'}", line) from None
-    except yaml.YAMLError:
-        raise error(path, "YAML syntax: invalid YAML") from None
+    except yaml.YAMLError as exc:
+        reason = getattr(exc, "reason", None) or "invalid YAML"
+        raise error(path, f"YAML syntax: {reason}") from None
     finally:
         loader.dispose()
     if data is None:

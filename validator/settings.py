@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from calypso.yamlfile import ConfigError, load_model
 from sam.policy import AuthorizedKeys, parse_key_reference
 
+LAYOUT_NAMES = ("demo", "intercode")  # validator.layout.build_layouts
+
 CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
 ENV_PREFIX = "CALYPSO_VALIDATOR_"
 
@@ -72,6 +74,17 @@ class ValidatorSettings(BaseModel):
             if not 5 <= size <= 16:
                 raise ValueError(f"AID {aid!r} must be 5 to 16 bytes")
         return aids
+
+    @field_validator("layouts")
+    @classmethod
+    def _layouts(cls, layouts: dict[str, str]) -> dict[str, str]:
+        cls._hex_aids(list(layouts))
+        for aid, name in layouts.items():
+            if name not in LAYOUT_NAMES:
+                raise ValueError(
+                    f"AID {aid}: unknown layout {name!r} ({' or '.join(LAYOUT_NAMES)})"
+                )
+        return layouts
 
     @field_validator("authorized_keys")
     @classmethod
