@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from calypso.errors import CardResponseError
+from readers.apdu import ApduError
 from validator.fares import FareRules
 from validator.journal import entry_mac
 from validator.replay_decisions import parse_time, replay_decision, replay_layouts
@@ -130,8 +132,11 @@ class Analyser:
             return ChainFacts(digest, seq, prev, hmac_ok, "", False)
         try:
             in_range = self._tap(index, entry, place, seq, out)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            # A field of the wrong type or shape (an edited or corrupted entry).
             return ChainFacts(digest, seq, prev, hmac_ok, f"malformed entry: {exc}", False)
+        except (ApduError, CardResponseError) as exc:  # a journaled answer that does not parse
+            return ChainFacts(digest, seq, prev, hmac_ok, f"malformed trace: {exc}", False)
         return ChainFacts(digest, seq, prev, hmac_ok, "", in_range)
 
     def _tap(

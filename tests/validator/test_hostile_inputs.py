@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Defects the reliability campaign found, each pinned: typed errors, never a crash or a lost
+debit (hostile cards, fuzzing of the parsers, YAML and journal lines)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CONFIG, Station, make_card
+
+from calypso.commands.select import parse_select_application
+from calypso.errors import CardResponseError
+from calypso.layouts.demo import SFI_COUNTERS
+from calypso.yamlfile import ConfigError, load_model
+from readers.apdu import ResponseApdu
+from validator.fares import FareRules
+from validator.outcome import Outcome
+from validator.replay_line import Analyser, Options
+from validator.settings import ValidatorSettings
+
+START = dt.datetime(2026, 3, 2, 8, 0)
+CLOSE = 0x8E
+
+
+class _DamagedClose:
+    """A real card whose answer to Close comes back damaged, after the card committed."""
+
+    def __init__(self, damage: bytes) -> None:
+        self.card = make_card("multi_trip")
+        self.damage = damage
+
+    def power_on(self) -> bytes:
+        """The card's ATR."""
+        return self.card.power_on()
+
+    def power_off(self) -> None:
+        """Power off the card."""
+        self.card.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        """The card answers; the Close answer is replaced by the damage."""
+        answer = self.card.process(apdu)
+        return self.damage if apdu[1] == CLOSE else answer
+
+
+@pytest.mark.parametrize("damage", ["9000", "1234", "6F00", "0102039000"])
+def test_a_damaged_close_answer_is_an_unknown_outcome(station: Station, damage: str) -> None:
+    """The card committed but its Close answer is unusable: unknown, gate shut, debit sent."""
+    hostile = _DamagedClose(bytes.fromhex(damage))
+    trips = hostile.card.counter(SFI_COUNTERS, 1)
+    result = station.tap(hostile, START)
+    assert result.outcome is Outcome.UNKNOWN and not result.mac_verified
+    assert hostile.card.counter(SFI_COUNTERS, 1) == trips - 1
+    assert result.sent_debit == 1
+
+
+@pytest.mark.parametrize("indicator", ["00", "FF", "96"])
+def test_fci_with_an_impossible_buffer_size_is_a_typed_error(indicator: str) -> None:
+    """A startup information byte out of 06h..37h is refused by the FCI parser, not later."""
+    startup = "5307" + indicator + "3C28051410 01".replace(" ", "")
+    fci = "6F23" + "8409315449432E49434131" + "A516BF0C13" + "C70800000000C0FFEE02" + startup
+    with pytest.raises(CardResponseError, match="startup information"):
+        parse_select_application(ResponseApdu.from_bytes(bytes.fromhex(fci + "9000")))
+
+
+def test_a_control_character_in_yaml_is_a_config_error(tmp_path: Path) -> None:
+    """A control character in a YAML file gives ConfigError, not PyYAML's reader error."""
+    path = tmp_path / "validator.yaml"
+    path.write_text("validator_id: gate\x01\n")
+    with pytest.raises(ConfigError, match="special characters"):
+        load_model(path, ValidatorSettings)
+
+
+@pytest.mark.parametrize("layouts", [{"A0000004040125090101": "in"}, {"A0Z0000404": "demo"}])
+def test_bad_layouts_are_refused_by_the_settings(tmp_path: Path, layouts: dict[str, str]) -> None:
+    """An unknown layout name or a non-hex AID in ``layouts`` is a settings error."""
+    path = tmp_path / "validator.yaml"
+    path.write_text(json.dumps({"layouts": layouts}))
+    with pytest.raises(ConfigError, match="layouts"):
+        load_model(path, ValidatorSettings)
+
+
+def test_a_missing_event_record_is_a_typed_card_error(station: Station) -> None:
+    """A card answering the event-log read without record 1 ends the tap as a card error."""
+    card = make_card("multi_trip")
+
+    class NoEvents:
+        def power_on(self) -> bytes:
+            return card.power_on()
+
+        def power_off(self) -> None:
+            card.power_off()
+
+        def process(self, apdu: bytes) -> bytes:
+            if apdu[1] == 0xB2 and apdu[3] >> 3 == 0x08:
+                return bytes.fromhex("6A83")  # record not found
+            return card.process(apdu)
+
+    result = station.tap(NoEvents(), START)
+    assert result.outcome is Outcome.ERROR and not result.outcome.opens_gate
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("state_read", "x"), ("trace", {"card": [1, 2]}), ("trace", {"card": ["x"]})],
+)
+def test_a_journal_entry_with_a_wrong_type_is_malformed(
+    rules: FareRules, field: str, value: object
+) -> None:
+    """Replay reports an entry whose fields have the wrong type as malformed, never crashes."""
+    entry = {"seq": 1, "prev": "0" * 64, "tap_time": "2026-03-02T08:00:00", "station": 101}
+    entry |= {"card": "00000000C0FFEE01", "outcome": "granted", "decision": {}, field: value}
+    options = Options(rules=rules, keys=CONFIG / "keys.sim.yaml")
+    facts = Analyser(options).batch([json.dumps(entry).encode()], [("j.jsonl", 1)]).chain[0]
+    assert facts.error.startswith("malformed")
