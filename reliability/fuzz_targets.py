@@ -44,6 +44,8 @@ from validator.settings import ValidatorSettings
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 SLOT = 29  # record size of both layouts
 NOW = dt.datetime(2026, 3, 2, 8, 0)
+# What a layout may raise on what a card answered: the procedure maps these to an outcome.
+CARD_ERRORS = (CardCommandError, CardResponseError)
 
 
 class PropertyError(Exception):
@@ -359,12 +361,14 @@ def targets(workdir: Path) -> list[Target]:
                 ["multi_trip", "season_pass", "sv_purse", "expired", "empty"], _DEMO_FILES
             ),
             _decide_records(DemoLayout(), _DEMO_FILES, rules),
+            CARD_ERRORS,
             cost=3,
         ),
         Target(
             "records-intercode",
             _records_seeds(["intercode"], _INTERCODE_FILES),
             _decide_records(IntercodeLayout(), _INTERCODE_FILES, rules),
+            CARD_ERRORS,
             cost=3,
         ),
         Target("en1545", en1545_seeds, _en1545),

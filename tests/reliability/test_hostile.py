@@ -22,11 +22,6 @@ from reliability.hostile_cases import Case, Fleet, personalise
 from reliability.report import Level, PartResult
 from validator.outcome import Outcome
 
-# Findings of this part that need a fix outside reliability/ (reported to the lead, issue 9):
-# - "fci_buffer": an FCI buffer indicator outside 06h..37h raises ValueError out of process();
-# - "/8/" etc.: a damaged Close answer makes the processor rerun a session the card committed.
-KNOWN_FINDINGS = ("process raised ValueError('buffer size indicator", "the tap journaled 0 sent")
-
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> PartResult:
@@ -51,14 +46,8 @@ def test_smoke_tries_every_family(smoke: PartResult) -> None:
     assert outcomes.get("granted", 0) > 0 and outcomes.get("denied", 0) > 0
 
 
-def test_smoke_has_only_known_findings(smoke: PartResult) -> None:
-    """Every violation of the SMOKE run is one of the findings reported for a fix."""
-    assert [v for v in smoke.violations if not any(k in v for k in KNOWN_FINDINGS)] == []
-
-
-@pytest.mark.xfail(strict=True, reason="issue 9 findings pending fixes in calypso/ and validator/")
 def test_smoke_has_no_violation(smoke: PartResult) -> None:
-    """The SMOKE run finds no broken invariant (fails until the reported findings are fixed)."""
+    """No hostile card crashes the validator, opens the gate on a lie, or goes unjournaled."""
     assert smoke.violations == []
 
 
