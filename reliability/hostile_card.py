@@ -122,11 +122,13 @@ class MutateAt:
 
 @dataclass
 class RewriteAnswers:
-    """Rewrite the answers to one instruction with ``rewrite``, from its ``first``-th on."""
+    """Rewrite the answers to one instruction with ``rewrite``, from its ``first``-th
+    occurrence to its ``last``-th (every one from ``first`` on when ``last`` is None)."""
 
     instruction: int
     rewrite: Callable[[bytes], bytes]
     first: int = 1
+    last: int | None = None
     seen: int = 0
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
@@ -134,7 +136,9 @@ class RewriteAnswers:
         if ins(command) != self.instruction:
             return raw
         self.seen += 1
-        return self.rewrite(raw) if self.seen >= self.first else raw
+        if self.seen < self.first or (self.last is not None and self.seen > self.last):
+            return raw
+        return self.rewrite(raw)
 
 
 def fci_startup_rewrite(offset: int, value: int) -> Callable[[bytes], bytes]:

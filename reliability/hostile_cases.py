@@ -17,6 +17,7 @@ from calypso.emulator import CardEmulator
 from calypso.emulator_files import CardImage
 from calypso.profile import CardProfile, load_profile
 from reliability.hostile_card import (
+    INS_CLOSE,
     INS_READ_RECORDS,
     INS_SELECT,
     FailOnce,
@@ -155,6 +156,7 @@ def scripted(fleet: Fleet, budget_s: float) -> Iterator[Case]:
             card = fleet.card(profile)
             layer = RewriteAnswers(INS_SELECT, fci_startup_rewrite(offset, value))
             yield Case(f"fci_{lie}/{profile}", HostileCard(card, layer), [card])
+    yield from _close_refusals(fleet)
     yield from _replays(fleet)
     yield from _clones_and_swaps(fleet)
     yield from _slow(fleet, budget_s)
@@ -177,6 +179,25 @@ def _extremes(fleet: Fleet) -> Iterator[Case]:
             card = personalise(fleet.card("intercode"), {f: make(29) for f in files})
             where = "all" if target is None else f"{target[0]:02X}.{target[1]}"
             yield Case(f"intercode_{kind}_{where}", HostileCard(card), [card])
+
+
+# Status words Close documents as refusals (the card did not commit, if it tells the truth).
+CLOSE_REFUSALS = (0x6700, 0x6985, 0x6B00, 0x6988)
+
+
+def _close_refusals(fleet: Fleet) -> Iterator[Case]:
+    """The card commits its Close, then answers it with a refusal: it may cost its holder the
+    trip, but never two, and the journal must show the debit that was sent."""
+    for sw in CLOSE_REFUSALS:
+        for profile in ("multi_trip", "sv_purse"):
+            card = fleet.card(profile)
+            lie = RewriteAnswers(INS_CLOSE, _with_sw(sw), last=1)
+            yield Case(f"close_refused_{sw:04X}/{profile}", HostileCard(card, lie), [card])
+
+
+def _with_sw(sw: int) -> Callable[[bytes], bytes]:
+    """An answer rewrite that keeps the data and replaces the status word."""
+    return lambda raw: raw[:-2] + sw.to_bytes(2, "big")
 
 
 def _replays(fleet: Fleet) -> Iterator[Case]:

@@ -46,9 +46,36 @@ def test_smoke_tries_every_family(smoke: PartResult) -> None:
     assert outcomes.get("granted", 0) > 0 and outcomes.get("denied", 0) > 0
 
 
-def test_smoke_has_no_violation(smoke: PartResult) -> None:
+# Finding pending a fix outside reliability/ (reported to the lead, issue 9): a card that
+# commits its Close and answers it with a documented refusal (6700, 6985, 6B00) gets the tap
+# rerun: the journal loses the first debit, and with anti-passback off the card pays twice.
+REFUSED_CLOSE = "close_refused_"
+
+
+def test_smoke_has_no_violation_but_the_refused_close(smoke: PartResult) -> None:
     """No hostile card crashes the validator, opens the gate on a lie, or goes unjournaled."""
+    assert [v for v in smoke.violations if REFUSED_CLOSE not in v] == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: a refused Close is rerun (see REFUSED_CLOSE)")
+def test_smoke_has_no_violation(smoke: PartResult) -> None:
+    """The SMOKE run finds no broken invariant at all."""
     assert smoke.violations == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: a refused Close is rerun (see REFUSED_CLOSE)")
+@pytest.mark.parametrize("sw", [0x6700, 0x6985, 0x6B00])
+def test_a_lying_refusal_of_close_never_costs_two_trips(
+    tmp_path: Path, fleet: Fleet, sw: int
+) -> None:
+    """A card that commits, then answers Close with a refusal, pays one trip at most."""
+    bench = Bench(tmp_path, seed=1)
+    bench.processor.rules = bench.processor.rules.model_copy(update={"anti_passback_minutes": 0})
+    card = fleet.card("multi_trip")
+    lie = RewriteAnswers(0x8E, lambda raw: raw[:-2] + sw.to_bytes(2, "big"), last=1)
+    bench.run(Case("lying_close", HostileCard(card, lie), [card]))
+    bench.close()
+    assert card.counter(0x19, 1) >= 9
 
 
 def test_mutations_damage_the_answer() -> None:
