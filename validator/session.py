@@ -51,7 +51,7 @@ from calypso.constants import (
     WriteAccessLevel,
 )
 from calypso.crypto import digest_item
-from calypso.errors import CardResponseError, SecurityDataError, UnknownStatusError
+from calypso.errors import CardCommandError, CardResponseError, SecurityDataError
 from readers.apdu import CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
@@ -422,13 +422,12 @@ class SecureSession:
         except SecurityDataError as exc:
             self._rolled_back()
             raise TerminalMacRejectedError("the card rejected the terminal MAC") from exc
-        except (UnknownStatusError, CardResponseError) as exc:
-            # Not one of Close's documented refusals: the card may have committed.
+        except (CardCommandError, CardResponseError) as exc:
+            # Any other answer once Close was sent, even a documented refusal, may come from a
+            # card that committed: never rerun, journal the writes sent, settle it from the
+            # card's event log at its next tap.
             self.state = SessionState.UNKNOWN
             raise CloseOutcomeUnknownError(self.image.transaction_counter) from exc
-        except Exception:
-            self.state = SessionState.OPEN  # a documented refusal: __exit__ aborts it
-            raise
         self.state = SessionState.CLOSED
         self.card_mac = closed.card_mac
         # Digest Authenticate runs while the card gets its ratification command.

@@ -57,13 +57,11 @@ def test_smoke_has_no_violation_but_the_refused_close(smoke: PartResult) -> None
     assert [v for v in smoke.violations if REFUSED_CLOSE not in v] == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a refused Close is rerun (see REFUSED_CLOSE)")
 def test_smoke_has_no_violation(smoke: PartResult) -> None:
     """The SMOKE run finds no broken invariant at all."""
     assert smoke.violations == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: a refused Close is rerun (see REFUSED_CLOSE)")
 @pytest.mark.parametrize("sw", [0x6700, 0x6985, 0x6B00])
 def test_a_lying_refusal_of_close_never_costs_two_trips(
     tmp_path: Path, fleet: Fleet, sw: int
