@@ -39,6 +39,7 @@ from validator.session import (
     Ratification,
     SecureSession,
     SessionError,
+    SessionState,
     TerminalMacRejectedError,
 )
 
@@ -260,8 +261,11 @@ class _Tap:
         debit = 0
         if outcome is Outcome.GRANTED and decision is not None and decision.debit is not None:
             debit = decision.debit.units
-        # A failure after Close was sent (unknown) or after the card committed is never rerun.
-        retryable = retryable and (session is None or session.card_mac is None)
+        # A failure once Close was sent (unknown) or after the card committed is never rerun.
+        retryable = retryable and (
+            session is None
+            or (session.card_mac is None and session.state is not SessionState.UNKNOWN)
+        )
         return TapResult(
             outcome,
             reason,

@@ -248,7 +248,8 @@ def test_sweep_catches_recovery_switched_off(rules: FareRules, tmp_path: Path) -
 
 def test_a_tap_torn_in_its_second_session_lets_the_payer_in(rules: FareRules) -> None:
     """Torn at the second Open of a multiple-session tap: the first session already took the
-    trip and wrote the event (MAC verified), so the gate opens; the retry is not charged."""
+    trip and wrote the event (MAC verified), so the gate opens; that session was left
+    unratified, so the retry is a recovery, not charged (as after a lost ratification)."""
     scenario = next(s for s in SCENARIOS if s.name == "multi_session")
     fleet = make_fleet(scenario, rules, None)
     card = scenario.card()
@@ -257,4 +258,4 @@ def test_a_tap_torn_in_its_second_session_lets_the_payer_in(rules: FareRules) ->
     assert torn.result.outcome is Outcome.GRANTED and torn.result.mac_verified
     assert torn.result.debit == 1 and card.counter(0x19, 1) == trips - 1
     again = fleet["A"].tap(card, START + dt.timedelta(seconds=15))
-    assert not again.result.outcome.opens_gate and card.counter(0x19, 1) == trips - 1
+    assert again.result.outcome is Outcome.RECOVERED and card.counter(0x19, 1) == trips - 1
