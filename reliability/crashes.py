@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calypso.commands.sv import SV_DEBIT_LOG_SFI
 from calypso.emulator import CardEmulator
-from calypso.emulator_files import CELL_RATIFIED, CELL_TC
+from calypso.emulator_files import CELL_RATIFIED, CELL_SV, CELL_TC, record_cell
 from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
@@ -318,6 +319,9 @@ def _brief(entry: dict[str, object] | None) -> str:
     return f"card {entry.get('card')} {entry.get('outcome')}"
 
 
+SV_DEBIT_LOG_CELLS = tuple(record_cell(SV_DEBIT_LOG_SFI, n) for n in (1, 2, 3))
+
+
 def _data(card: CardEmulator) -> dict[str, bytes]:
     """The card's committed data: every cell but the transaction counter and ratification flag.
 
@@ -325,7 +329,18 @@ def _data(card: CardEmulator) -> dict[str, bytes]:
     after Close ratifies) and are not what "old or new image" is about.
     """
     cells = card.snapshot().cells
-    return {k: v for k, v in cells.items() if k not in (CELL_TC, CELL_RATIFIED)}
+    data = {k: v for k, v in cells.items() if k not in (CELL_TC, CELL_RATIFIED)}
+    for name in SV_DEBIT_LOG_CELLS:
+        if name in data:
+            # An SV debit log record names the SAM and its transaction number (KVC, SAM ID(4),
+            # SAM TNum(3) at bytes 6..13): the replayed tap's SAM is not the crashed child's.
+            record = data[name]
+            data[name] = record[:6] + bytes(8) + record[14:]
+    if CELL_SV in data:
+        # The purse cell keeps the last SV signature after balance(3) and SV TNum(2): the
+        # signature comes from the SAM's own challenge, so only the rest can be compared.
+        data[CELL_SV] = data[CELL_SV][:5]
+    return data
 
 
 def _complete_tap(card: CardEmulator, when: dt.datetime) -> CardEmulator:

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from pathlib import Path
 
+from calypso.emulator import CardEmulator
 from reliability import crashes
 from reliability.report import Level
+from validator.bench import Bench
 
 
 def test_smoke_crashes_keep_every_invariant(tmp_path: Path) -> None:
@@ -19,3 +23,21 @@ def test_smoke_crashes_keep_every_invariant(tmp_path: Path) -> None:
     assert figures["taps_begun"] > 0 and figures["taps_decided"] > 0
     assert figures["cards_old_image"] + figures.get("cards_new_image", 0) > 0
     assert result.part == crashes.NAME and "SIGKILL" in result.tried
+
+
+def test_an_sv_tap_replayed_with_another_sam_gives_the_same_card_data() -> None:
+    """The "after" image of a crashed SV tap is comparable although the replay's SAM differs:
+    the SAM's signature and transaction number are left out, balance and logs are not."""
+    profile = crashes.CONFIG / "cards" / "sv_purse.yaml"
+    bench = Bench(crashes.CONFIG, latency=False)
+    for _ in range(3):  # the crashed child's SAM had already signed other SV debits
+        bench.tap(CardEmulator.from_profile(profile), dt.datetime(2026, 3, 2, 8, 0), engine=True)
+    card = CardEmulator.from_profile(profile)
+    before = CardEmulator(card.profile, random.Random(2).randbytes)
+    before.restore(card.snapshot())
+    when = dt.datetime(2026, 3, 2, 9, 0)
+    result, _ = bench.tap(card, when, engine=True)
+    assert result.outcome.value == "granted"
+    replayed = crashes._data(crashes._complete_tap(before, when))
+    assert replayed == crashes._data(card)
+    assert replayed != crashes._data(before)
