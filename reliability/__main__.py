@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from reliability import leakscan
 from reliability.report import Level, PartResult, format_table
 from validator.logs import configure as configure_logs
 
@@ -24,6 +26,10 @@ PARTS = {
     "security": "reliability.security",
     "soak": "reliability.soak",
 }
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+CAMPAIGN_LOG = "campaign.log"  # every part's progress and every log line, scanned at the end
 
 
 def run_part(name: str, level: Level, workdir: Path) -> PartResult:
@@ -33,12 +39,30 @@ def run_part(name: str, level: Level, workdir: Path) -> PartResult:
     part_dir.mkdir(parents=True, exist_ok=True)
 
     def log(message: str) -> None:
-        print(f"[{name}] {message}", file=sys.stderr, flush=True)
+        line = f"[{name}] {message}"
+        print(line, file=sys.stderr, flush=True)
+        with (workdir / CAMPAIGN_LOG).open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
     start = time.monotonic()
     result: PartResult = module.run(level, part_dir, log)
     result.seconds = time.monotonic() - start
     return result
+
+
+def scan_campaign(workdir: Path) -> PartResult:
+    """Every file the campaign wrote (journals, logs, outputs) scanned for keys and PINs."""
+    start = time.monotonic()
+    secrets = leakscan.collect_secrets(CONFIG)
+    report = leakscan.scan_paths([workdir], secrets)
+    return PartResult(
+        "leak-scan",
+        f"{report.files} files, {report.bytes / 1e6:.1f} MB, {len(secrets)} secrets",
+        f"{len(report.skipped)} key stores skipped",
+        [str(finding) for finding in report.findings[:20]],
+        time.monotonic() - start,
+        {"files": report.files, "bytes": report.bytes, "findings": len(report.findings)},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     names = args.part or list(PARTS)
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         workdir = args.workdir or Path(tmp)
-        results = [run_part(name, level, workdir) for name in names]
+        handler = logging.FileHandler(workdir / CAMPAIGN_LOG, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+        try:
+            results = [run_part(name, level, workdir) for name in names]
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        results.append(scan_campaign(workdir))
     print(format_table(results))
     if args.json:
         document = {"level": level.value, "parts": [r.as_dict() for r in results]}

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
+from reliability.__main__ import CONFIG, scan_campaign
 from reliability.report import Level, PartResult, format_table
 
 
@@ -27,3 +32,25 @@ def test_result_as_dict_counts_violations() -> None:
     result = PartResult("fuzzing", "5 inputs", "none", ["crash"], 1.5, {"inputs": 5})
     assert result.as_dict()["violations"] == 1
     assert result.as_dict()["seconds"] == 1.5
+
+
+def test_campaign_scan_finds_a_key_in_any_file(tmp_path: Path) -> None:
+    """The end-of-campaign scan reports a shipped simulation key written anywhere in the
+    workdir, and passes a workdir without one."""
+    (tmp_path / "part").mkdir()
+    (tmp_path / "part" / "journal.jsonl").write_text('{"seq": 1, "card": "00000000C0FFEE01"}\n')
+    assert scan_campaign(tmp_path).violations == []
+    keys = yaml.safe_load((CONFIG / "keys.sim.yaml").read_text())
+    key = next(iter(_hex_values(keys)))
+    (tmp_path / "part" / "trace.log").write_text(f"debug: k={key.lower()}\n")
+    assert len(scan_campaign(tmp_path).violations) == 1
+
+
+def _hex_values(node: object) -> list[str]:
+    """Every 32-hex-digit string in a parsed YAML document (the 16-byte keys)."""
+    if isinstance(node, dict):
+        return [v for value in node.values() for v in _hex_values(value)]
+    if isinstance(node, list):
+        return [v for value in node for v in _hex_values(value)]
+    text = str(node)
+    return [text] if len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text) else []
