@@ -148,7 +148,7 @@ def _records_seeds(names: list[str], files: list[tuple[int, int]]) -> list[bytes
 
 
 class _Records:
-    """A stand-in session serving fixed records to a layout's read_state."""
+    """A stand-in session serving fixed records to a layout's reads."""
 
     def __init__(self, records: Mapping[tuple[int, int], bytes]) -> None:
         self.records = records
@@ -203,9 +203,9 @@ def _decide_records(
         slots = _slots(data, len(files))
         session = _Records({f: s for f, s in zip(files, slots, strict=True) if s})
         image = _Image(b"\x00\x00\x00\x00\xc0\xff\xee\x02", bool(data[:1] and data[0] & 1))
-        state = layout.read_state(
-            cast(SecureSession, session), cast(CalypsoCard, image), slots[0], rules
-        )
+        fake, card = cast(SecureSession, session), cast(CalypsoCard, image)
+        # Head and titles both: every decoder sees the input, whatever decide_early says.
+        state = layout.read_titles(fake, card, layout.read_head(fake, card, slots[0]), rules)
         for minutes in (0, 1, 600):
             decision = fares.decide(
                 state, TapContext(NOW + dt.timedelta(minutes=minutes), 101), rules

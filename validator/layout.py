@@ -33,12 +33,6 @@ class CardLayout(Protocol):
         """SFI of the cyclic event log (its records let an interrupted Close be recognised)."""
         ...
 
-    def read_state(
-        self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
-    ) -> CardState:
-        """Read everything the rules may need (``read_head`` then ``read_titles``)."""
-        ...
-
     def read_head(
         self,
         session: SecureSession,

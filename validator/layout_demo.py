@@ -44,13 +44,6 @@ class DemoLayout:
         self._environment = functools.lru_cache(size)(Environment.decode)
         self._contract = functools.lru_cache(size)(Contract.decode)
 
-    def read_state(
-        self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
-    ) -> CardState:
-        """Read everything the rules may need (the head, then the titles)."""
-        head = self.read_head(session, image, open_record)
-        return self.read_titles(session, image, head, rules)
-
     def read_head(
         self,
         session: SecureSession,

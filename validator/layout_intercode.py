@@ -76,7 +76,7 @@ def _contract_list(data: bytes) -> tuple[BestContract, ...]:
 
 @dataclass
 class _TapNotes:
-    """What read_state learnt that write needs: the card's network, list and carnets."""
+    """What the reads learnt that write needs: the card's network, list and carnets."""
 
     network_id: int | None
     best: list[BestContract]
@@ -113,13 +113,6 @@ class IntercodeLayout:
         self._environment = functools.lru_cache(size)(IntercodeEnvironment.decode)
         self._contract_list = functools.lru_cache(size)(_contract_list)
         self._contract = functools.lru_cache(size)(IntercodeContract.decode)
-
-    def read_state(
-        self, session: SecureSession, image: CalypsoCard, open_record: bytes, rules: FareRules
-    ) -> CardState:
-        """Read everything the rules may need (the head, then the titles)."""
-        head = self.read_head(session, image, open_record)
-        return self.read_titles(session, image, head, rules)
 
     def read_head(
         self,
@@ -199,7 +192,7 @@ class IntercodeLayout:
         """Decrease the contract's counter, append the event, prune the contract list."""
         notes = self._notes.get(session)
         if notes is None:
-            raise RuntimeError("IntercodeLayout.write() before read_state() in this session")
+            raise RuntimeError("IntercodeLayout.write() before read_head() in this session")
         debit = decision.debit
         event = decision.event
         if debit is not None and debit.purse:

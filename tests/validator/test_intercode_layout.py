@@ -177,7 +177,7 @@ class TestLayoutRegistry:
         assert isinstance(layouts[NAVIGO_AID], IntercodeLayout)
 
     def test_write_needs_a_read_first(self) -> None:
-        """write() without read_state() in the same session is a programming error."""
+        """write() without read_head() in the same session is a programming error."""
         from validator.fares import Decision, Reason, Verdict
 
         class NotRead:
