@@ -15,7 +15,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,17 @@ from validator.bench import STATION, Bench, Scenario, percentile
 from validator.fares import TapContext
 from validator.journal import Journal
 from validator.processor import TapRecord, journal_entry
+
+
+@contextlib.contextmanager
+def replaced_fsync(replacement: Callable[..., None]) -> Iterator[None]:
+    """While active, ``os.fsync`` (which the journal calls) is ``replacement``."""
+    real = os.fsync
+    os.fsync = replacement
+    try:
+        yield
+    finally:
+        os.fsync = real
 
 
 @contextlib.contextmanager
@@ -38,11 +49,8 @@ def fsync_timer(account: list[float]) -> Iterator[None]:
         finally:
             account[0] += time.perf_counter() - start
 
-    os.fsync = timed
-    try:
+    with replaced_fsync(timed):
         yield
-    finally:
-        os.fsync = real
 
 
 @dataclass

@@ -9,15 +9,12 @@ seen that many cards; then multi-trip taps through ``TapProcessor.process``, jou
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from calypso.emulator import CardEmulator
 from calypso.yamlfile import load_model
@@ -26,6 +23,7 @@ from readers.emulated import EmulatedReader
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.bench import DEMO_AID, START, STATION
+from validator.bench_host import replaced_fsync
 from validator.fares import FareRules, TapContext
 from validator.journal import Journal
 from validator.processor import PendingUnknown, TapProcessor
@@ -33,23 +31,9 @@ from validator.processor import PendingUnknown, TapProcessor
 SIZES = (1, 10_000, 1_000_000)
 
 
-@contextlib.contextmanager
-def _no_fsync() -> Iterator[None]:
-    """Pre-filling only: a million fsyncs would measure the disk, not the validator."""
-    real = os.fsync
-
-    def skip(fd: Any) -> None:
-        return None
-
-    os.fsync = skip
-    try:
-        yield
-    finally:
-        os.fsync = real
-
-
 def _prefill(journal: Journal, entries: int) -> None:
-    with _no_fsync():
+    # A million fsyncs would measure the disk, not the validator: pre-filling skips them.
+    with replaced_fsync(lambda fd: None):
         for index in range(entries):
             journal.append({"tap_time": START.isoformat(), "card": f"{index:016X}", "outcome": "x"})
 
