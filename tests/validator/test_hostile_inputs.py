@@ -96,7 +96,8 @@ def test_a_missing_event_record_is_a_typed_card_error(station: Station) -> None:
 
         def process(self, apdu: bytes) -> bytes:
             if apdu[1] == 0xB2 and apdu[3] >> 3 == 0x08:
-                return bytes.fromhex("6A83")  # record not found
+                # A multiple-mode answer that skips record 1: only record 2, then 9000.
+                return bytes([2, 29]) + bytes(29) + bytes.fromhex("9000")
             return card.process(apdu)
 
     result = station.tap(NoEvents(), START)
