@@ -184,3 +184,81 @@ def test_shellcheck() -> None:
         [tool, "-s", "sh", str(SCRIPT)], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout
+
+
+class TestUpgradeKeepsKeys:
+    """Issue 15.4: an upgrade (a second run) never makes a key file one the validator refuses."""
+
+    def test_journal_key_generated_once(self, tmp_path: Path) -> None:
+        """A fresh install generates a 32-byte hex journal key, 0600, referenced by the config."""
+        from validator.run import journal_key
+        from validator.settings import load_settings
+
+        root = tmp_path / "root"
+        done = install(root, *FAST)
+        etc = root / "etc/calypso-validator"
+        settings = load_settings(etc, environ={})
+        assert settings.journal_key_file == "journal.key", done.stdout
+        key_file = etc / "journal.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = journal_key(etc, settings)
+        assert key is not None and len(key) == 32
+        text = key_file.read_text()
+        assert key.hex() not in done.stdout + done.stderr  # never printed
+        install(root, *FAST)
+        assert key_file.read_text() == text  # an upgrade keeps the key
+        assert load_settings(etc, environ={}).journal_key_file == "journal.key"
+        ids = service_ids(root)
+        if os.geteuid() == 0 and ids is not None:
+            assert key_file.stat().st_uid == ids[0]
+
+    def test_demo_install_gets_a_journal_key(self, tmp_path: Path) -> None:
+        """--demo (whose shipped file has no journal_key_file) is given one as well."""
+        from validator.settings import load_settings
+
+        root = tmp_path / "root"
+        install(root, *FAST, "--demo")
+        install(root, *FAST, "--demo")
+        etc = root / "etc/calypso-validator"
+        assert load_settings(etc, environ={}).journal_key_file == "journal.key"
+        assert (etc / "validator.yaml").read_text().count("journal_key_file:") == 1
+
+    def test_private_files_stay_private(self, tmp_path: Path) -> None:
+        """A 0600 journal key and a production key file named by ``keys:`` keep mode and owner."""
+        from sam.keys import check_permissions
+
+        root = tmp_path / "root"
+        install(root, *FAST)
+        etc = root / "etc/calypso-validator"
+        conf = etc / "validator.yaml"
+        conf.write_text(conf.read_text().replace("keys: keys.yaml", "keys: gate-sam.yaml"))
+        sam_keys = etc / "gate-sam.yaml"
+        sam_keys.write_text("keys: []\n")
+        sam_keys.chmod(0o600)
+        other = etc / "journal.key"
+        if not other.exists():  # as an operator would have made it before the script did
+            other.write_text("00" * 32 + "\n")
+            conf.write_text(conf.read_text() + "journal_key_file: journal.key\n")
+        other.chmod(0o600)
+        ids = service_ids(root)
+        if os.geteuid() == 0 and ids is not None:
+            os.chown(sam_keys, ids[0], ids[1])
+            os.chown(other, ids[0], ids[1])
+        before = {p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in (sam_keys, other)}
+        install(root, *FAST)
+        after = {p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in (sam_keys, other)}
+        assert after == before
+        for path in (sam_keys, other):
+            check_permissions(path)  # the validator's own rule accepts them
+
+    def test_unreferenced_private_file_not_loosened(self, tmp_path: Path) -> None:
+        """A 0600 file the script cannot tell is a key (any name) is never made group-readable."""
+        root = tmp_path / "root"
+        install(root, *FAST)
+        secret = root / "etc/calypso-validator/site-secret.bin"
+        secret.write_text("x\n")
+        secret.chmod(0o600)
+        owner = secret.stat().st_uid
+        install(root, *FAST)
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        assert secret.stat().st_uid == owner
