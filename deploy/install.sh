@@ -154,6 +154,12 @@ install -d -m 0750 "$DESTDIR$ETC"
 set_owner "$ROOT_SERVICE" "$DESTDIR$ETC"
 install -d -m 0750 "$DESTDIR$STATE" "$DESTDIR$JOURNAL"
 set_owner "$SERVICE_SERVICE" "$DESTDIR$STATE" "$DESTDIR$JOURNAL"
+# An upgrade gives back what a validator run as root left behind (journal files, the lock):
+# the service could not append to them and would stop with exit 3. Symlinks are not followed.
+if [ -n "$SERVICE_SERVICE" ]; then
+    find "$DESTDIR$JOURNAL" -mindepth 1 \( ! -user "${SERVICE_SERVICE%%:*}" -o ! -group "${SERVICE_SERVICE##*:}" \) \
+        -exec chown -h "$SERVICE_SERVICE" {} +
+fi
 
 # --- configuration (installed once, never overwritten) ---------------------------------------
 

@@ -262,3 +262,24 @@ class TestUpgradeKeepsKeys:
         install(root, *FAST)
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
         assert secret.stat().st_uid == owner
+
+
+def test_upgrade_gives_the_journal_back(tmp_path: Path) -> None:
+    """Issue 15.18: journal files and the lock left by a root run go back to the service user."""
+    if os.geteuid() != 0:
+        pytest.skip("owners are set only when the script runs as root")
+    root = tmp_path / "root"
+    install(root, *FAST)
+    ids = service_ids(root)
+    if ids is None:
+        pytest.skip("systemd-sysusers is missing: apt-get install systemd")
+    journal = root / "var/lib/calypso-validator/journal"
+    made = [journal / "journal-00000001.jsonl", journal / ".lock", journal / "sub" / "x.jsonl"]
+    made[2].parent.mkdir()
+    for path in made:
+        path.write_text("{}\n")
+        os.chown(path, 0, 0)
+    os.chown(made[2].parent, 0, 0)
+    install(root, *FAST)
+    for path in [*made, made[2].parent]:
+        assert (path.stat().st_uid, path.stat().st_gid) == ids, path
