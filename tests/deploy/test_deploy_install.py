@@ -244,9 +244,13 @@ class TestUpgradeKeepsKeys:
         if os.geteuid() == 0 and ids is not None:
             os.chown(sam_keys, ids[0], ids[1])
             os.chown(other, ids[0], ids[1])
-        before = {p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in (sam_keys, other)}
+        before = {
+            p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in (sam_keys, other)
+        }
         install(root, *FAST)
-        after = {p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in (sam_keys, other)}
+        after = {
+            p.name: (stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in (sam_keys, other)
+        }
         assert after == before
         for path in (sam_keys, other):
             check_permissions(path)  # the validator's own rule accepts them

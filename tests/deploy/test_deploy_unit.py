@@ -83,7 +83,7 @@ def test_unit_settings() -> None:
     expected = {
         "Type": ["notify"],
         "Restart": ["on-failure"],
-        "Wants": ["pcscd.socket"],
+        "Wants": ["pcscd.socket", "time-sync.target"],
         "User": ["calypso-validator"],
         "NoNewPrivileges": ["yes"],
         "ProtectSystem": ["strict"],
@@ -126,3 +126,15 @@ def test_production_template_is_valid() -> None:
     assert settings.card_reader.startswith("pcsc:") and settings.sam_reader.startswith("pcsc:")
     assert settings.journal_dir == "/var/lib/calypso-validator/journal"
     assert settings.metrics_address is None
+
+
+def test_unit_waits_for_time_and_fences_metrics() -> None:
+    """Issue 15.11/15.16: the unit wants time-sync, and the network is localhost and one port."""
+    unit = unit_settings()
+    assert "time-sync.target" in " ".join(unit["Wants"]).split()
+    assert "time-sync.target" in unit["After"][0].split()
+    assert unit["IPAddressDeny"] == ["any"]
+    assert unit["IPAddressAllow"] == ["localhost"]
+    assert unit["SocketBindDeny"] == ["any"]
+    assert unit["SocketBindAllow"] == ["tcp:9108"]  # the default metrics_port
+    assert unit["RestartPreventExitStatus"] == ["2"]  # configuration mistakes: a person acts
