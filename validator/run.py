@@ -12,6 +12,7 @@ import json
 import random
 import re
 import signal
+import socket
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -89,8 +90,12 @@ class Passengers:
             self.stop.wait(self.interval_s)
 
 
-def open_card_reader(spec: str) -> CardReader:
-    """A real reader from a ``pcsc:``/``nfc:`` spec."""
+def open_card_reader(spec: str, config_dir: Path | None = None) -> CardReader:
+    """A real reader from a ``pcsc:``/``nfc:`` spec; a malformed spec is a ConfigError.
+
+    A bad spec is a mistake a person must fix (exit 2: systemd does not restart on it); a
+    reader or pcscd that is not there yet is a RunError (exit 4: restarted, it may come back).
+    """
     try:
         from readers.spec import open_reader
     except ImportError as exc:  # pragma: no cover - the module ships with the package
@@ -98,7 +103,10 @@ def open_card_reader(spec: str) -> CardReader:
     try:
         return open_reader(spec)
     except ValueError as exc:
-        raise RunError(str(exc)) from exc
+        where = (config_dir or Path(".")) / "validator.yaml"
+        raise ConfigError(
+            where, f"card_reader/sam_reader (or --card-reader/--sam-reader): {exc}"
+        ) from None
 
 
 def journal_key(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
@@ -127,7 +135,10 @@ def open_sam(
         reader.insert(software)
         channel = ApduChannel(reader.connect(), label="sam")
         return LegacySam(channel), channel
-    connection = open_card_reader(spec).wait_for_card(timeout=5.0)
+    try:
+        connection = open_card_reader(spec, config_dir).wait_for_card(timeout=5.0)
+    except ReaderError as exc:  # pcscd unreachable, pyscard missing: may come back (exit 4)
+        raise RunError(f"SAM reader {spec!r}: {exc}") from exc
     if connection is None:
         raise RunError(f"no SAM in the reader {spec!r}")
     try:
@@ -147,7 +158,7 @@ def sam_reopener(
     """
     if spec in SOFTWARE_SAM_SPECS:
         return None
-    reader = open_card_reader(spec)
+    reader = open_card_reader(spec, config_dir)
     current = [channel]
 
     def reopen() -> tuple[LegacySam, ApduChannel]:
@@ -219,6 +230,9 @@ def serve(
     ``observer`` (tests, embedding) hears of the loop's events too.
     """
     rules = load_model(config_dir / settings.fares, FareRules)
+    for spec in (card_spec, sam_spec):  # a malformed spec stops here, before any hardware
+        if spec not in ("emulated", *SOFTWARE_SAM_SPECS):
+            open_card_reader(spec, config_dir)
     sam, sam_channel = open_sam(sam_spec, config_dir, settings)
     stop = stop or threading.Event()
     signalling = _SignallingGate(gate)
@@ -240,7 +254,7 @@ def serve(
         )
         reader = emulated
     else:
-        reader = open_card_reader(card_spec)
+        reader = open_card_reader(card_spec, config_dir)
     with ExitStack() as stack:
         journal = stack.enter_context(
             Journal(config_dir / settings.journal_dir, key=journal_key(config_dir, settings))
@@ -345,15 +359,21 @@ def _operations(
 
         metrics = ValidatorMetrics.from_settings(settings)
         metrics.attach_journal(journal)
+        where = f"{settings.metrics_address}:{settings.metrics_port}"
         try:
             server = serve_metrics(metrics, settings.metrics_address, settings.metrics_port)
+        except socket.gaierror as exc:  # not an address at all: a person must fix it (exit 2)
+            raise ConfigError(
+                Path("validator.yaml"), f"metrics_address {settings.metrics_address!r}: {exc}"
+            ) from None
         except OSError as exc:
-            raise RunError(
-                f"metrics endpoint {settings.metrics_address}:{settings.metrics_port}: {exc}"
-            ) from exc
-        stack.callback(server.stop)
-        log.info("metrics_endpoint", url=server.url)
-        observers.append(metrics)
+            # A busy port (another program, a second instance) must not take the gate down:
+            # serve without metrics; `validator doctor` says so too.
+            log.warning("metrics_unavailable", endpoint=where, error=str(exc))
+        else:
+            stack.callback(server.stop)
+            log.info("metrics_endpoint", url=server.url)
+            observers.append(metrics)
     notifier = Notifier()
     if notifier.enabled:
         systemd = SystemdObserver(notifier)
