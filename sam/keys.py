@@ -3,13 +3,15 @@
 
 Key bytes live in pydantic ``SecretBytes`` (repr ``SecretBytes(b'**********')``); error messages
 name the file, the YAML line and the field, never the value. Simulation KVCs (F0h/F1h, csim1.md
-3.2) are refused unless the file says ``simulation: true`` and the caller allows simulation. A
+3.2) are refused unless the file says ``simulation: true`` and the caller allows simulation, and
+so are the published simulation key bytes under any other KVC (compared by SHA-256). A
 production key file (no ``simulation: true``) must not be readable or writable by group or
 others. The format is documented in docs/sam.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from enum import Enum
 from pathlib import Path
@@ -21,6 +23,17 @@ from calypso.yamlfile import ConfigError, load_model
 
 SIMULATION_KVCS = frozenset({0xF0, 0xF1})  # reserved for CSIM1 (csim1.md 3.2)
 KEY_LENGTH = 16
+# SHA-256 of the public CSIM1 master keys (config/keys.sim.yaml, csim1-vectors.txt "MK"): a
+# production file holding one of them under any KVC (relabelled 01h, say) is refused. Only the
+# fingerprints are compared, so the key bytes never appear in a message.
+SIMULATION_KEY_FINGERPRINTS = frozenset(
+    {
+        "be45cb2605bf36bebde684841a28f0fd43c69850a3dce5fedba69928ee3a8991",  # 21/F0 issuer
+        "fc2e2c73072bfa2bda03ff9307472debd3cc8105028a8a9e235e35ba8d2e37f4",  # 27/F0 load
+        "36db1adc807ac50e4c85bd86a174b4aa260154e4f172a3659698945d7b16d084",  # 30/F0 debit
+        "816b9e7c25d559c5766755b3bbb36654ad451e080ffa93694a793d6eed41f40a",  # 27/F1 load
+    }
+)
 UNLOCK_DATA_LENGTH = 16  # static unlock data (calypso-protocol.md section 3, Unlock)
 _OTHERS_ACCESS = stat.S_IRWXG | stat.S_IRWXO  # any group or world permission bit
 
@@ -117,6 +130,11 @@ class WorkKey(BaseModel):
         """Whether the KVC is one reserved for CSIM1 simulation."""
         return self.kvc in SIMULATION_KVCS
 
+    @property
+    def public(self) -> bool:
+        """Whether the key bytes are a published simulation key, whatever the KVC says."""
+        return hashlib.sha256(self.secret()).hexdigest() in SIMULATION_KEY_FINGERPRINTS
+
     def secret(self) -> bytes:
         """The master key bytes: pass them to crypto only, never to a log or a message."""
         return self.key.get_secret_value()
@@ -210,4 +228,12 @@ def _check_simulation(path: Path, keys: KeySet, allow_simulation: bool) -> None:
             path,
             f"KIF {first.kif:02X} KVC {first.kvc:02X} is a simulation key "
             "but the file does not say simulation: true",
+        )
+    public = [key for key in keys.keys if key.public]
+    if public and not keys.simulation:
+        first = public[0]
+        raise KeyFileError(
+            path,
+            f"KIF {first.kif:02X} KVC {first.kvc:02X}: the key is a public simulation key "
+            "(CSIM1, published with this project) relabelled; use the network's own keys",
         )

@@ -196,3 +196,41 @@ class TestRedaction:
             print(error)
         captured = capsys.readouterr()
         _no_key_hex(captured.out + captured.err)
+
+
+class TestRelabelledSimulationKeys:
+    """Issue 15.8: the public simulation keys are refused outside simulation whatever the KVC."""
+
+    @pytest.mark.parametrize("index", range(len(SIM_HEX)))
+    def test_relabelled_kvc_refused(self, tmp_path: Path, index: int) -> None:
+        """A production file holding a CSIM1 master key under KVC 01h is refused, key unshown."""
+        path = _write(
+            tmp_path,
+            f'simulation: false\nkeys:\n  - {{kif: "30", kvc: "01", key: "{SIM_HEX[index]}"}}\n',
+        )
+        with pytest.raises(KeyFileError) as caught:
+            load_keys(path)
+        message = str(caught.value)
+        assert "public simulation key" in message and "KIF 30 KVC 01" in message
+        _no_key_hex(message)
+
+    def test_lowercase_and_spaced_hex_refused(self, tmp_path: Path) -> None:
+        """The same bytes written in lower case with spaces are the same key: refused."""
+        spaced = " ".join(SIM_HEX[2][i : i + 2] for i in range(0, 32, 2)).lower()
+        path = _write(tmp_path, f'keys:\n  - {{kif: "30", kvc: "79", key: "{spaced}"}}\n')
+        with pytest.raises(KeyFileError, match="public simulation key"):
+            load_keys(path, allow_simulation=True)  # allowed for simulation files only
+
+    def test_fingerprints_cover_the_shipped_file(self) -> None:
+        """Every key of config/keys.sim.yaml is in the refused set (they stay in step)."""
+        import hashlib
+
+        from sam.keys import SIMULATION_KEY_FINGERPRINTS
+
+        for key in load_keys(SIM_KEYS, allow_simulation=True).keys:
+            assert hashlib.sha256(key.secret()).hexdigest() in SIMULATION_KEY_FINGERPRINTS
+
+    def test_production_keys_still_load(self, tmp_path: Path) -> None:
+        """A key that is not a simulation key loads as before."""
+        path = _write(tmp_path, f'keys:\n  - {{kif: "30", kvc: "01", key: "{PROD_HEX}"}}\n')
+        assert len(load_keys(path).keys) == 1
