@@ -138,6 +138,14 @@ class Doctor:
     def sam_reader(self) -> Check:
         """The SAM reader is there (or the software SAM is used)."""
         spec = self.settings.sam_reader
+        if self.software and not self.settings.simulation:
+            # Production keys in a file on this host, used by software: no SAM protects them.
+            return Check(
+                "sam_reader",
+                Status.FAIL,
+                f"software SAM ({spec}) in process in production mode (simulation: false)",
+                "put the SAM in a PC/SC reader and set sam_reader: pcsc:REGEX (validator readers)",
+            )
         if self.software:
             return Check(
                 "sam_reader", Status.PASS, "software SAM (CSIM1) in process: no SAM reader"
