@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """``validator doctor``: what is wrong with this box, one check per line, each with a hint.
 
-Checks: configuration, simulation mode, pcscd, card reader, SAM reader, SAM (type, serial,
-unlocked), keys (permissions, loaded, matching the SAM), journal directory, clock. Each is pass,
+Checks: clock (first: a 1970 clock must not trip a later check), configuration, simulation
+mode, pcscd, card reader, SAM reader, SAM (type, serial, unlocked), keys (permissions, loaded,
+matching the SAM), journal directory. Each is pass,
 warn or fail; the exit code is 0 (all pass), 1 (a warning) or 2 (a failure). Permissions are
 judged for the service user (``calypso-validator`` when it exists) by the mode bits alone: the
 unit runs with no capabilities, so not even root could override them there.
@@ -207,11 +208,14 @@ def diagnose(config_dir: Path, probes: Probes | None = None) -> Report:
 
     probes = probes or Probes()
     checks: list[Check] = []
+    # The clock first: a host that booted in 1970 fails here, before any check that writes a
+    # date (the software SAM's test session) could trip over it (issue 15.11).
     try:
         settings = load_settings(config_dir)
         load_model(config_dir / settings.fares, FareRules)
         profiles = _profiles(config_dir, settings)
     except ConfigError as exc:
+        checks.append(clock_check(probes, None))
         checks.append(
             Check(
                 "config",
@@ -220,14 +224,13 @@ def diagnose(config_dir: Path, probes: Probes | None = None) -> Report:
                 "fix the file at the line shown (validator check-config lists every error)",
             )
         )
-        checks.append(clock_check(probes, None))
         return Report(config_dir, checks)
+    checks.append(clock_check(probes, config_dir / settings.journal_dir))
     cards = f" ({len(profiles)} card profiles)" if profiles else ""
     checks.append(Check("config", Status.PASS, f"{config_dir}: valid{cards}"))
     with ExitStack() as stack:
         doctor = Doctor(config_dir, settings, probes, stack)
         checks += doctor.run()
-    checks.append(clock_check(probes, config_dir / settings.journal_dir))
     return Report(config_dir, checks)
 
 
@@ -242,7 +245,17 @@ def _profiles(config_dir: Path, settings: ValidatorSettings) -> list[Path]:
 
 def clock_check(probes: Probes, journal_dir: Path | None) -> Check:
     """Not before the build date, not behind the journal, and NTP synchronised."""
+    from validator.clock import DEFAULT_RANGE
+
     now = probes.now()
+    if now.date() > DEFAULT_RANGE[1]:
+        return Check(
+            "clock",
+            Status.FAIL,
+            f"the clock says {now:%Y-%m-%d %H:%M} UTC, past what the card layouts can encode "
+            f"({DEFAULT_RANGE[1]})",
+            "set the time (timedatectl set-time, or NTP)",
+        )
     if now.date() < BUILD_DATE:
         return Check(
             "clock",

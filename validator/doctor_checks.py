@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import stat
@@ -22,6 +21,7 @@ from sam.base import SamError
 from sam.keys import KeyFileError, KeySet, load_keys
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
+from validator.clock import ClockError, check_clock, clock_range
 from validator.doctor import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.fares import FareRules, TapContext
 from validator.processor import TapProcessor
@@ -313,6 +313,11 @@ class Doctor:
         processor = TapProcessor.from_settings(
             self.settings, self.sam, self.sam_channel, rules, None
         )
+        now = self.probes.now().astimezone().replace(tzinfo=None)  # local, as the loop's clock
+        try:
+            check_clock(now, clock_range(self.settings.layouts.values()))
+        except ClockError as exc:
+            return Check("sam_keys", Status.FAIL, f"not checked: {exc}", "see the clock check")
         seen = []
         for path in sorted((self.config_dir / self.settings.cards).glob("*.yaml")):
             reader = EmulatedReader("doctor")
@@ -320,7 +325,7 @@ class Doctor:
                 reader.insert(CardEmulator.from_profile(path))
             except ConfigError:
                 continue
-            context = TapContext(dt.datetime.now(), rules.station.location_id)
+            context = TapContext(now, rules.station.location_id)
             result = processor.process(reader.connect(), context).result
             if result.mac_verified:
                 return Check(

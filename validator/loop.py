@@ -13,6 +13,7 @@ import structlog
 from readers.base import CardReader, ReaderError
 from readers.channel import ApduChannel
 from sam.base import Sam, SamError
+from validator.clock import DEFAULT_RANGE, ClockError, ClockRange, check_clock
 from validator.fares import TapContext
 from validator.gate import Gate
 from validator.journal import JournalError
@@ -82,6 +83,7 @@ def run_loop(
     backoff_s: float = 1.0,
     observer: LoopObserver | None = None,
     reopen_sam: SamOpener | None = None,
+    clock_range: ClockRange = DEFAULT_RANGE,
 ) -> int:
     """Serve taps until ``stop`` is set or ``max_taps`` are done; returns the taps served.
 
@@ -93,7 +95,9 @@ def run_loop(
     transmit that hangs stops these calls, hence systemd's watchdog pings), tap and outage.
     ``reopen_sam`` connects the SAM again (a SAM in a PC/SC reader, after pcscd restarted or the
     SAM was reinserted): it is called before each SAM retry, and after a card-reader outage
-    (a pcscd restart takes the SAM's connection along).
+    (a pcscd restart takes the SAM's connection along). A clock outside ``clock_range`` (the
+    dates the card layouts can encode: a host that booted in 1970) keeps the gate out of
+    service, "clock not set", without touching a card, until the time is set.
     """
     stop = stop or threading.Event()
     watch = _Watch(gate, observer)
@@ -102,6 +106,10 @@ def run_loop(
     journal_ready = True
     while not stop.is_set() and (max_taps is None or served < max_taps):
         watch.idle()
+        if not _clock_set(clock, clock_range, watch):
+            if stop.wait(backoff_s):
+                break
+            continue
         if not journal_ready:
             if stop.wait(backoff_s):
                 break
@@ -200,6 +208,9 @@ class _Watch:
     def journal_ok(self) -> None:
         self._back("journal")
 
+    def clock_ok(self) -> None:
+        self._back("clock not set")
+
     def _back(self, part: str) -> None:
         if self.outage.pop(part, None) is None or self.observer is None:
             return
@@ -207,6 +218,21 @@ class _Watch:
             self.observer.on_state(False, next(iter(self.outage.values())))
         else:
             self.observer.on_state(True, None)
+
+
+def _clock_set(clock: Callable[[], dt.datetime], dates: ClockRange, watch: _Watch) -> bool:
+    """Whether the clock can be written onto a card; out of service ("clock not set") if not."""
+    try:
+        check_clock(clock(), dates)
+    except ClockError as exc:
+        if "clock not set" not in watch.outage:
+            log.error("clock_not_set", error=str(exc))
+        watch.out_of_service(str(exc))
+        return False
+    if "clock not set" in watch.outage:
+        log.info("clock_set")
+    watch.clock_ok()
+    return True
 
 
 def _journal_writable(processor: TapProcessor, watch: _Watch) -> bool:

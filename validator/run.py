@@ -28,6 +28,7 @@ from sam.base import SamError
 from sam.keys import load_keys
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
+from validator.clock import clock_range
 from validator.demo import build_fleet
 from validator.fares import FareRules
 from validator.gate import Gate
@@ -279,6 +280,7 @@ def serve(
                 stop=stop,
                 observer=Observers(observers) if observers else None,
                 reopen_sam=sam_reopener(sam_spec, config_dir, settings, sam_channel),
+                clock_range=clock_range(settings.layouts.values()),
             )
         finally:
             stop.set()
