@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -49,7 +52,37 @@ def _config_dir(value: Path | None) -> Path:
     return value if value is not None else default_config_dir()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a reader that closed our stdout (``| head -1``) ends us quietly."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; BrokenPipeError on stdout is a clean exit 0, no traceback."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # Later flushes (at exit too) go to /dev/null: no "Exception ignored" message.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            ctx.exit(0)
+
+
+def _probability(value: float) -> float:
+    """FloatRange lets NaN through (every comparison with NaN is false)."""
+    if math.isnan(value):
+        raise click.BadParameter("must be a number from 0 to 1, not nan")
+    return value
+
+
+class _Stopped(Exception):
+    """SIGTERM reached the demo (SIGINT arrives as KeyboardInterrupt)."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="calypso-gate-validator")
 def main() -> None:
     """Gate validator for Calypso contactless transit cards."""
@@ -82,6 +115,7 @@ def main() -> None:
 @click.option(
     "--tear-rate",
     type=click.FloatRange(0.0, 1.0),
+    callback=lambda ctx, param, value: _probability(value),
     default=0.05,
     show_default=True,
     help="Probability that a tap's card leaves the field at a random APDU.",
@@ -108,8 +142,12 @@ def demo(
     config_dir = _config_dir(config)
     if start is None:
         start = dt.datetime.combine(dt.date.today(), dt.time(7, 0))
+    _check_demo_dates(start)
     if journal_dir is None:
         journal_dir = Path(tempfile.mkdtemp(prefix="validator-demo-journal-"))
+    # Stopped by SIGTERM or Ctrl-C, the demo says where its journal is and keeps it (to replay
+    # it): the folder is the operator's to delete (README, "validator demo").
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         settings = load_settings(config_dir)
         configure(settings.log_format, log_level)
@@ -136,6 +174,12 @@ def demo(
     except JournalError as exc:
         click.echo(f"journal error: {exc}", err=True)
         sys.exit(EXIT_JOURNAL)
+    except (KeyboardInterrupt, _Stopped) as exc:
+        signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
+        click.echo(f"demo stopped by {signum.name}; its journal kept in {journal_dir}", err=True)
+        sys.exit(128 + signum)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     message = f"journal: {journal_dir}"
     if not as_json and times:
         message = (
@@ -143,6 +187,18 @@ def demo(
             f"(host time, emulated card and software SAM); {message}"
         )
     click.echo(message, err=as_json)
+
+
+def _check_demo_dates(start: dt.datetime) -> None:
+    """Usage error unless the demo's first day of taps can be written on the cards."""
+    from validator.clock import ClockError, check_clock
+
+    try:
+        check_clock(start)
+        check_clock(start + dt.timedelta(days=1))
+    except ClockError as exc:
+        detail = str(exc).removeprefix("clock not set: ").partition(";")[0]
+        raise click.BadParameter(detail, param_hint="--start") from None
 
 
 @main.command("check-config")

@@ -117,9 +117,15 @@ class _ReaderProblem(Exception):
 
 def _hex_arg(text: str, what: str) -> bytes:
     try:
-        return bytes.fromhex("".join(text.split()))
+        data = bytes.fromhex("".join(text.split()))
     except ValueError:
         raise click.BadParameter(f"{text!r} is not hex", param_hint=what) from None
+    if not data:
+        raise click.BadParameter("empty: give the bytes in hex", param_hint=what)
+    # An AID (DF name) is 5 to 16 bytes (ISO 7816-4 8.2.1.2; Select Application's Lc).
+    if what == "--aid" and not 5 <= len(data) <= 16:
+        raise click.BadParameter(f"an AID is 5 to 16 bytes, got {len(data)}", param_hint=what)
+    return data
 
 
 def _connect(spec: str, profile: Path | None, timeout: float) -> CardConnection:

@@ -41,6 +41,18 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_BAD_INPUT)
 
 
+def _check_writable(out: Path) -> None:
+    """Usage error (exit 2) unless ``out`` can be written; leaves no file behind."""
+    existed = out.exists()
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"{out}: {exc.strerror or exc}", param_hint="--out") from None
+    if not existed:
+        out.unlink(missing_ok=True)
+
+
 def _journal_key(path: Path | None) -> bytes | None:
     if path is None:
         return None
@@ -125,6 +137,8 @@ def replay(
         _fail("--since must be before --until")
     if keys is not None and sam_reader is not None:
         _fail("give --keys or --sam-reader, not both")
+    if out is not None:
+        _check_writable(out)  # before the replay, which may take hours
     config_dir = config if config is not None else default_config_dir()
     try:
         settings = load_settings(config_dir)
