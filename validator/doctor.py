@@ -3,10 +3,11 @@
 
 Checks: clock (first: a 1970 clock must not trip a later check), configuration, simulation
 mode, pcscd, card reader, SAM reader, SAM (type, serial, unlocked), keys (permissions, loaded,
-matching the SAM), journal directory. Each is pass,
-warn or fail; the exit code is 0 (all pass), 1 (a warning) or 2 (a failure). Permissions are
-judged for the service user (``calypso-validator`` when it exists) by the mode bits alone: the
-unit runs with no capabilities, so not even root could override them there.
+matching the SAM), journal directory (and every journal file and the lock), quarantined journal
+tails, and the metrics endpoint when one is configured. Each is pass, warn or fail; the exit
+code is 0 (all pass), 1 (a warning) or 2 (a failure). Permissions are judged for the service
+user (``calypso-validator`` when it exists) by the mode bits alone: the unit runs with no
+capabilities, so not even root could override them there.
 """
 
 from __future__ import annotations

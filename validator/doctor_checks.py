@@ -21,6 +21,7 @@ from sam.base import SamError
 from sam.keys import KeyFileError, KeySet, load_keys
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
+from validator import doctor_host
 from validator.clock import ClockError, check_clock, clock_range
 from validator.doctor import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.fares import FareRules, TapContext
@@ -73,6 +74,8 @@ class Doctor:
             self.sam_check(),
             self.keys_match(),
             self.journal(),
+            doctor_host.quarantine((self.config_dir / self.settings.journal_dir).resolve()),
+            *doctor_host.metrics_checks(self.settings),
         ]
 
     def mode(self) -> Check:
@@ -370,6 +373,10 @@ class Doctor:
                 f"(owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o})",
                 f"chown {who.name} {existing}; chmod 750 {existing}",
             )
+        if existing == directory:
+            files = doctor_host.unwritable_files(directory, who)
+            if files is not None:
+                return files
         try:
             with tempfile.NamedTemporaryFile(dir=existing, prefix=".doctor-"):
                 pass
