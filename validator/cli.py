@@ -11,6 +11,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import cast
 
@@ -147,7 +148,8 @@ def demo(
         journal_dir = Path(tempfile.mkdtemp(prefix="validator-demo-journal-"))
     # Stopped by SIGTERM or Ctrl-C, the demo says where its journal is and keeps it (to replay
     # it): the folder is the operator's to delete (README, "validator demo").
-    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    main_thread = threading.current_thread() is threading.main_thread()  # signals: main only
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if main_thread else None
     try:
         settings = load_settings(config_dir)
         configure(settings.log_format, log_level)
@@ -179,7 +181,8 @@ def demo(
         click.echo(f"demo stopped by {signum.name}; its journal kept in {journal_dir}", err=True)
         sys.exit(128 + signum)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     message = f"journal: {journal_dir}"
     if not as_json and times:
         message = (

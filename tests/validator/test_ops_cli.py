@@ -111,3 +111,15 @@ def test_demo_signal_says_where_the_journal_is(signum: int) -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     assert os.path.basename(folder).startswith("validator-demo-journal-")
+
+
+def test_demo_outside_the_main_thread() -> None:
+    """demo embedded in a worker thread runs (the SIGTERM handler is for the main thread only)."""
+    import threading
+
+    results: list[tuple[int, str, str]] = []
+    args = ("demo", "--taps", "2", "--config", str(CONFIG), "--start", "2026-03-02 07:00:00")
+    worker = threading.Thread(target=lambda: results.append(run(*args)))
+    worker.start()
+    worker.join(60)
+    assert results and results[0][0] == 0, results
