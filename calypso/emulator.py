@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from calypso.commands import card_class, sv_card_class
+from calypso.commands import sv_card_class
 from calypso.commands.files import GetDataTag
 from calypso.constants import CardClass, ProductType
 from calypso.crypto import ctr_transform, digest_item
@@ -310,11 +310,11 @@ class CardEmulator(CardCore):
             return ResponseApdu(b"", exc.sw)
 
     def _class_ok(self, command: CommandApdu) -> bool:
-        """CLA 94h on Rev1/Rev2 (FAh for SV), 00h otherwise; Rev2 takes Select App in 00h."""
-        expected = (
-            sv_card_class(self.product) if command.ins in SV_INS else card_class(self.product)
-        )
-        if command.cla == expected:
+        """The profile's classes (Rev3: 00h and 94h, as real cards); FAh for SV on Rev1/Rev2;
+        Rev2 also takes Select Application in 00h. The answer never depends on the class."""
+        if command.ins in SV_INS and self.legacy:
+            return command.cla == sv_card_class(self.product)
+        if command.cla in self.profile.allowed_classes:
             return True
         return (
             self.product is ProductType.PRIME_REVISION_2

@@ -13,6 +13,10 @@ hex value is a quoted string; a wrong profile is refused with its path, line, fi
 ``aid``, ``df_lid`` (default 2000), ``serial`` (8 bytes), ``startup_info`` (7 bytes),
 ``transaction_counter``, ``ratified``, ``invalidated``
     the application identity and state at personalisation.
+``card_classes``
+    the instruction classes the card answers (``"00"``, ``"94"``); by default 94h on Rev1/Rev2,
+    00h and 94h on Rev3 (real Prime Rev3 cards, Navigo included, answer the legacy class),
+    00h on Light and Basic. ``["00"]`` restricts a Rev3 card to the ISO class.
 ``postpones_counters``
     Rev1/Rev2 only: Increase/Decrease answer 6200 in session and give the value at Close.
 ``keys``
@@ -380,9 +384,14 @@ class CardProfile(BaseModel):
     invalidated: bool = False
     keys: CardKeys
     files: list[FileProfile] = Field(default_factory=list)
+    card_classes: list[HexByte] | None = None
 
     @model_validator(mode="after")
     def _check_card(self) -> Self:
+        if self.card_classes is not None and (
+            not self.card_classes or not set(self.card_classes) <= {0x00, 0x94}
+        ):
+            raise ValueError("card_classes: give one or both of '00' and '94'")
         if not 5 <= len(self.aid) <= 16:
             raise ValueError("aid must be 5 to 16 bytes")
         if len(self.serial) != 8:
@@ -437,6 +446,19 @@ class CardProfile(BaseModel):
         if self.product is not None:
             return self.product.product_type
         return _derive_product(self.startup_info)
+
+    @property
+    def allowed_classes(self) -> frozenset[int]:
+        """The CLA bytes the card answers (stored value on Rev1/Rev2 aside): as given, or the
+        product's default (94h on Rev1/Rev2, 00h and 94h on Rev3, 00h on Light and Basic)."""
+        if self.card_classes is not None:
+            return frozenset(self.card_classes)
+        product = self.product_type
+        if product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
+            return frozenset({0x94})
+        if product is ProductType.PRIME_REVISION_3:
+            return frozenset({0x00, 0x94})
+        return frozenset({0x00})
 
     @property
     def extended(self) -> bool:
