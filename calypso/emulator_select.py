@@ -129,8 +129,8 @@ class FileSelector:
             return self._answer(self._navigate(next_one=p2 == P2_NEXT), P2_FCI)
         if p2 not in (P2_FCI, P2_FCP, P2_NO_DATA):
             raise StatusError(SW.WRONG_P1_P2)
-        if p1 == 0x09 and path == [0]:
-            target: ElementaryFile | str | None = "DF"
+        if p1 == 0x09 and path == [0]:  # the current DF itself
+            target: ElementaryFile | str | None = "MF" if self.in_mf else "DF"
         elif p1 == 0x00 and len(path) <= 1:
             target = self._by_lid(path[0] if path else MF_LID)
         elif p1 == 0x01 and len(path) == 1:

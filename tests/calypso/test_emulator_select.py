@@ -85,3 +85,10 @@ class TestSelectFileForms:
         """A LID the card does not have answers 6A82 in every form."""
         for p1 in ("00", "02", "09"):
             assert navigo.process(h(f"00A4{p1}00022099 00")) == h("6A82")
+
+    def test_current_df_is_the_mf_after_an_mf_file(self, navigo: CardEmulator) -> None:
+        """`09 00 0000` (current DF) after selecting the ICC file answers the MF (type 01h)."""
+        navigo.process(h("00A40000020002 00"))
+        answer = navigo.process(h("00A40900020000 00"))
+        assert answer[:2] == h("8517") and answer[3] == 0x01
+        assert answer[-4:] == h("3F00 9000")
