@@ -72,3 +72,14 @@ class TestShortCountersRecord:
         out = inspect("--card-profile", str(profile))
         assert "short record: 1 byte 00" in out
         assert "(empty)" not in out.split("LID 2069h")[1].split("LID 2040h")[0]
+
+    def test_one_byte_record_demo_layout(self, tmp_path: Path) -> None:
+        """The same holds for a demo-layout card: the short record and its byte, not (empty)."""
+        text = (CARDS / "multi_trip.yaml").read_text()
+        short = '    record_size: 1\n    content: ["07"]'
+        text = text.replace("    counters: [10, 0, 0, 0]", short)
+        profile = tmp_path / "short_demo.yaml"
+        profile.write_text(text)
+        assert counters_record(profile)["short_record"] == {"length": 1, "hex": "07"}
+        out = inspect("--card-profile", str(profile))
+        assert "short record: 1 byte 07" in out
