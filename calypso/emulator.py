@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from calypso.commands import card_class, sv_card_class
+from calypso.commands import sv_card_class
 from calypso.commands.files import GetDataTag
 from calypso.constants import CardClass, ProductType
 from calypso.crypto import ctr_transform, digest_item
@@ -35,6 +35,7 @@ from calypso.emulator_files import (
     CELL_TC,
     EF_TYPE_CODES,
     CardImage,
+    ElementaryFile,
     counter_value,
     record_cell,
 )
@@ -51,6 +52,7 @@ from calypso.emulator_records import (
     update_or_write_binary,
     update_or_write_record,
 )
+from calypso.emulator_select import FileSelector, tlv
 from calypso.emulator_session import close_session, manage_session, open_session
 from calypso.emulator_state import CardCore, Rng, StatusError
 from calypso.emulator_sv import sv_get, sv_operation
@@ -84,10 +86,6 @@ def bprime_atr(profile: CardProfile) -> bytes:
     )
 
 
-def _tlv(tag: bytes, value: bytes) -> bytes:
-    return tag + bytes((len(value),)) + value
-
-
 def _is_ratification(apdu: bytes) -> bool:
     """`CLA B2 00 00 00`: a Read Record of record 0 (section 1.3)."""
     return len(apdu) == 5 and apdu[1:] == b"\xb2\x00\x00\x00"
@@ -100,6 +98,7 @@ class CardEmulator(CardCore):
         self, profile: CardProfile, rng: Rng | None = None, *, image_path: Path | str | None = None
     ) -> None:
         super().__init__(profile, rng, image_path=image_path)
+        self.selector = FileSelector(self)  # the MF and its EFs (emulator_select)
         self._handlers: dict[int, Callable[[CommandApdu], ResponseApdu]] = {
             INS_SELECT: self._select,
             0xB2: lambda c: read_records(self, c),
@@ -287,6 +286,26 @@ class CardEmulator(CardCore):
         """Write the committed image to a file atomically (tmp file, fsync, rename)."""
         self.nv.save(Path(path))
 
+    # --- the file tree: the DF's EFs (CardCore) and the MF's (emulator_select) -------------------
+
+    def file(self, sfi: int) -> ElementaryFile:
+        """Resolve an SFI (0 = current EF): an MF-level EF when the MF is current, else the DF's."""
+        ef = self.selector.resolve(sfi)
+        return ef if ef is not None else super().file(sfi)
+
+    def records(self, ef: ElementaryFile) -> list[bytes]:
+        """The records of an EF as the card sees them now (MF-level EFs never change)."""
+        if self.selector.is_mf_file(ef):
+            return ef.profile.initial_records()
+        return super().records(ef)
+
+    def lose_volatile_state(self) -> None:
+        """Reset, deselection or power loss: also back to the application DF."""
+        super().lose_volatile_state()
+        selector = getattr(self, "selector", None)  # None while CardCore initialises
+        if selector is not None:
+            selector.reset()
+
     # --- dispatch -------------------------------------------------------------------------------
 
     def _respond(self, apdu: bytes) -> ResponseApdu:
@@ -310,11 +329,11 @@ class CardEmulator(CardCore):
             return ResponseApdu(b"", exc.sw)
 
     def _class_ok(self, command: CommandApdu) -> bool:
-        """CLA 94h on Rev1/Rev2 (FAh for SV), 00h otherwise; Rev2 takes Select App in 00h."""
-        expected = (
-            sv_card_class(self.product) if command.ins in SV_INS else card_class(self.product)
-        )
-        if command.cla == expected:
+        """The profile's classes (Rev3: 00h and 94h, as real cards); FAh for SV on Rev1/Rev2;
+        Rev2 also takes Select Application in 00h. The answer never depends on the class."""
+        if command.ins in SV_INS and self.legacy:
+            return command.cla == sv_card_class(self.product)
+        if command.cla in self.profile.allowed_classes:
             return True
         return (
             self.product is ProductType.PRIME_REVISION_2
@@ -325,64 +344,11 @@ class CardEmulator(CardCore):
 
     # --- application-level commands -------------------------------------------------------------
 
-    def _fci(self) -> bytes:
-        # 6F { 84 <DF name>, A5 { BF0C { C7 <serial 8>, 53 <startup info 7> } } } (section 4).
-        proprietary = _tlv(b"\xc7", self.serial) + _tlv(b"\x53", self.profile.startup_info)
-        fci = _tlv(b"\x84", self.profile.aid) + _tlv(b"\xa5", _tlv(b"\xbf\x0c", proprietary))
-        return _tlv(b"\x6f", fci)
-
     def _select(self, command: CommandApdu) -> ResponseApdu:
         """Select Application (P1 04) by (partial) DF name, or Select File (section 1.10)."""
-        if command.p1 != 0x04:
-            return self._select_file(command)
-        if self.product is ProductType.PRIME_REVISION_1:
-            raise StatusError(SW.INS_NOT_SUPPORTED)  # B-prime: no application selection
-        if not 5 <= len(command.data) <= 16:
-            raise StatusError(SW.WRONG_LENGTH)
-        self.lose_volatile_state()  # selecting the application ends any session
-        if not self.profile.aid.startswith(command.data):
-            raise StatusError(SW.FILE_NOT_FOUND)
-        sw = SW.DF_INVALIDATED if self.invalidated else SW.OK
-        if command.p2 == 0x0C:  # no response data requested
-            return ResponseApdu(b"", sw)
-        if command.p2 == 0x02:  # next occurrence: the card holds one application
-            raise StatusError(SW.FILE_NOT_FOUND)
-        if command.p2 != 0x00:
-            raise StatusError(SW.WRONG_P1_P2)
-        return ResponseApdu(self._fci(), sw)
-
-    def _df_header(self) -> bytes:
-        """Tag 85 body of the DF: type 02, status, KVCs and KIFs of the 3 levels (1.10)."""
-        slots = [self.key_slot(i) for i in (1, 2, 3)]
-        body = bytes((0x00, 0x02, 0x00, 0x00, 0x00)) + bytes(8) + bytes((self.invalidated,))
-        body += bytes(s[1] for s in slots) + bytes(s[0] for s in slots)
-        lid = self.profile.df_lid.to_bytes(2, "big")
-        return (body.ljust(20 if self.legacy else 21, b"\x00") + lid).ljust(23, b"\x00")
-
-    def _select_file(self, command: CommandApdu) -> ResponseApdu:
-        """Select File by LID (P1 09/02/08) or navigation (02 00, 02 02, 09 00), data 2 bytes."""
-        if len(command.data) != 2:
-            raise StatusError(SW.WRONG_LENGTH)
-        lid = int.from_bytes(command.data, "big")
-        p1p2 = (command.p1, command.p2)
-        by_lid = {
-            ProductType.PRIME_REVISION_1: 0x08,
-            ProductType.PRIME_REVISION_2: 0x02,
-        }.get(self.product, 0x09)
-        if lid == 0 and p1p2 in ((0x02, 0x00), (0x02, 0x02)):
-            current = self.current_sfi if p1p2 == (0x02, 0x02) else None
-            ef = self.files.next_after(current)
-        elif p1p2 == (0x09, 0x00) and lid == 0 or lid == self.profile.df_lid:
-            self.current_sfi = None
-            return ResponseApdu(b"\x85\x17" + self._df_header(), SW.OK)
-        elif p1p2 == (by_lid, 0x00):
-            ef = self.files.by_lid(lid)
-        else:
-            raise StatusError(SW.WRONG_P1_P2)
-        if ef is None:
-            raise StatusError(SW.FILE_NOT_FOUND)
-        self.current_sfi = ef.sfi
-        return ResponseApdu(b"\x85\x17" + ef.header(legacy=self.legacy), SW.OK)
+        if command.p1 == 0x04:
+            return self.selector.select_application(command)
+        return self.selector.select_file(command)
 
     def _get_data(self, command: CommandApdu) -> ResponseApdu:
         """Get Data (section 1.11): FCI, FCP of the current file, EF list; else 6A88."""
@@ -390,12 +356,10 @@ class CardEmulator(CardCore):
             raise StatusError(SW.INS_NOT_SUPPORTED)
         tag = (command.p1 << 8) | command.p2
         if tag == GetDataTag.FCI_FOR_CURRENT_DF:
-            return ResponseApdu(self._fci(), SW.DF_INVALIDATED if self.invalidated else SW.OK)
+            fci = self.selector.fci()
+            return ResponseApdu(fci, SW.DF_INVALIDATED if self.invalidated else SW.OK)
         if tag == GetDataTag.FCP_FOR_CURRENT_FILE:
-            if self.current_sfi is None:
-                return ResponseApdu(b"\x62\x19\x85\x17" + self._df_header(), SW.OK)
-            ef = self.file(0)
-            return ResponseApdu(b"\x62\x19\x85\x17" + ef.header(legacy=False), SW.OK)
+            return ResponseApdu(b"\x62\x19\x85\x17" + self.selector.current_header(), SW.OK)
         if tag == GetDataTag.EF_LIST:
             entries = b"".join(
                 b"\xc1\x06"
@@ -403,7 +367,7 @@ class CardEmulator(CardCore):
                 + bytes((ef.sfi, EF_TYPE_CODES[ef.type], ef.record_size & 0xFF, ef.record_count))
                 for ef in self.files.all()
             )
-            return ResponseApdu(_tlv(b"\xc0", entries), SW.OK)
+            return ResponseApdu(tlv(b"\xc0", entries), SW.OK)
         raise StatusError(0x6A88)
 
     def _invalidate_or_rehabilitate(self, command: CommandApdu) -> ResponseApdu:

@@ -135,6 +135,23 @@ def sv_log_files() -> list[FileProfile]:
     ]
 
 
+def master_files(profile: CardProfile) -> list[FileProfile]:
+    """The MF-level EFs: the profile's, else ICC 0002h (serial at 12..19) and ID 0003h.
+
+    Real cards have both (calypso-data-model 1.3 C); readers such as cardpeek and Metrodroid
+    read them. Both are read always and never written here.
+    """
+    if profile.mf_files is not None:
+        return list(profile.mf_files)
+    icc = bytes(12) + profile.serial + bytes(9)
+    return [
+        FileProfile.model_validate(
+            {"name": "icc", "sfi": 0x02, "lid": "0002", "type": "linear", "content": [icc]}
+        ),
+        FileProfile.model_validate({"name": "id", "sfi": 0x03, "lid": "0003", "type": "linear"}),
+    ]
+
+
 class FileStore:
     """The EFs of a card by SFI and LID."""
 

@@ -13,6 +13,16 @@ hex value is a quoted string; a wrong profile is refused with its path, line, fi
 ``aid``, ``df_lid`` (default 2000), ``serial`` (8 bytes), ``startup_info`` (7 bytes),
 ``transaction_counter``, ``ratified``, ``invalidated``
     the application identity and state at personalisation.
+``df_names``
+    other DF names the application answers to besides ``aid`` (a real Navigo card answers
+    ``1TIC.ICA`` as well as its IDF AID); Select Application matches any prefix of any name.
+``mf_files``
+    the EFs at MF level, same schema as ``files``; by default ICC (0002h, SFI 02h: the serial at
+    bytes 12..19, as real cards) and ID (0003h, SFI 03h), read always, never written.
+``card_classes``
+    the instruction classes the card answers (``"00"``, ``"94"``); by default 94h on Rev1/Rev2,
+    00h and 94h on Rev3 (real Prime Rev3 cards, Navigo included, answer the legacy class),
+    00h on Light and Basic. ``["00"]`` restricts a Rev3 card to the ISO class.
 ``postpones_counters``
     Rev1/Rev2 only: Increase/Decrease answer 6200 in session and give the value at Close.
 ``keys``
@@ -69,6 +79,8 @@ from calypso.yamlfile import ConfigError, load_model
 # 20 (plain Rev3), subtype 05, software issuer 14, version 10, revision 01.
 DEFAULT_STARTUP_INFO = bytes.fromhex("0A3C2005141001")
 DEFAULT_TRANSACTION_COUNTER = 0x030491
+
+ICC_LID = 0x0002  # the MF-level ICC file (calypso-data-model 1.3 C)
 
 _HEX_JUNK = re.compile(r"[\s_:]")
 
@@ -380,9 +392,23 @@ class CardProfile(BaseModel):
     invalidated: bool = False
     keys: CardKeys
     files: list[FileProfile] = Field(default_factory=list)
+    card_classes: list[HexByte] | None = None
+    df_names: list[HexBytes] = Field(default_factory=list)
+    mf_files: list[FileProfile] | None = None
 
     @model_validator(mode="after")
     def _check_card(self) -> Self:
+        if self.card_classes is not None and (
+            not self.card_classes or not set(self.card_classes) <= {0x00, 0x94}
+        ):
+            raise ValueError("card_classes: give one or both of '00' and '94'")
+        if any(not 5 <= len(name) <= 16 for name in self.df_names):
+            raise ValueError("df_names: each name is 5 to 16 bytes")
+        for f in self.mf_files or []:
+            # ICC record 1 holds the serial at bytes 12..19 (Metrodroid's CalypsoApplication).
+            if f.lid == ICC_LID and f.content and len(f.content[0]) >= 20:
+                if f.content[0][12:20] != self.serial:
+                    raise ValueError("mf_files: the ICC record's serial (bytes 12..19) differs")
         if not 5 <= len(self.aid) <= 16:
             raise ValueError("aid must be 5 to 16 bytes")
         if len(self.serial) != 8:
@@ -437,6 +463,19 @@ class CardProfile(BaseModel):
         if self.product is not None:
             return self.product.product_type
         return _derive_product(self.startup_info)
+
+    @property
+    def allowed_classes(self) -> frozenset[int]:
+        """The CLA bytes the card answers (stored value on Rev1/Rev2 aside): as given, or the
+        product's default (94h on Rev1/Rev2, 00h and 94h on Rev3, 00h on Light and Basic)."""
+        if self.card_classes is not None:
+            return frozenset(self.card_classes)
+        product = self.product_type
+        if product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
+            return frozenset({0x94})
+        if product is ProductType.PRIME_REVISION_3:
+            return frozenset({0x00, 0x94})
+        return frozenset({0x00})
 
     @property
     def extended(self) -> bool:

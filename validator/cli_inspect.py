@@ -86,9 +86,15 @@ def inspect_command(
         spec = card_reader or ("emulated" if card_profile is not None else settings.card_reader)
         connection = _connect(spec, card_profile, timeout)
         opener = _secure_opener(config_dir, settings, sam_reader) if secure else None
+        rules = _fare_rules(config_dir / settings.fares)
         with connection:
             result = inspect_card(
-                connection, aids=wanted, layouts=settings.layouts, layout=layout, secure=opener
+                connection,
+                aids=wanted,
+                layouts=settings.layouts,
+                layout=layout,
+                secure=opener,
+                rules=rules,
             )
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
@@ -109,6 +115,14 @@ def inspect_command(
         print_inspection(result)
     if result.secure is not None and not result.secure.mac_verified:
         sys.exit(EXIT_FAILED)
+
+
+def _fare_rules(path: Path) -> Any:
+    """The fare rules that tell what a contract's counter holds; None without the file."""
+    from calypso.yamlfile import load_model
+    from validator.fares import FareRules
+
+    return load_model(path, FareRules) if path.exists() else None
 
 
 class _ReaderProblem(Exception):

@@ -38,9 +38,17 @@ from calypso.en1545.schema import Structure
 from calypso.errors import CardCommandError, CardResponseError
 from calypso.layouts import demo as demo_layout
 from calypso.layouts import intercode
+from calypso.layouts.intercode import SFI_CONTRACTS, SFI_COUNTERS
 from readers.apdu import SW
 from readers.base import CardConnection
 from readers.channel import ApduChannel
+from validator.fares import FareRules
+from validator.inspect_counters import (
+    COUNTER_BYTES,
+    CountersRecord,
+    contract_tariffs,
+    read_counters,
+)
 from validator.session import Ratification, SecureSession, SessionError
 
 # Well-known Calypso AIDs (calypso-data-model 1.1), tried after the configured ones.
@@ -91,6 +99,7 @@ class RecordView:
     number: int
     data: bytes
     decoded: Decoded | None = None
+    counters: CountersRecord | None = None  # a counters record, read by its contracts
 
 
 @dataclass
@@ -165,8 +174,10 @@ def inspect_card(
     layouts: Mapping[str, str],
     layout: str | None = None,
     secure: SecureOpener | None = None,
+    rules: FareRules | None = None,
 ) -> Inspection:
-    """Read and decode the whole card; ``secure`` opens the session the reads go through."""
+    """Read and decode the whole card; ``secure`` opens the session the reads go through;
+    ``rules`` tell what each contract's counter holds (validator.inspect_counters)."""
     channel = ApduChannel(connection, label="card")
     known = [bytes.fromhex(aid) for aid in KNOWN_AIDS]
     app = select(channel, connection.atr, [*aids, *known])
@@ -178,8 +189,26 @@ def inspect_card(
             _free_read(channel, app, view)
     else:
         result.secure = _secure_read(secure, channel, app, files)
+    _read_counters(files, rules, by_contract=name == "intercode")
     result.apdus = len(channel.exchanges)
     return result
+
+
+def _read_counters(files: list[FileView], rules: FareRules | None, *, by_contract: bool) -> None:
+    """Counter n by contract n of the contracts file (Intercode layout, section 1.4); in any
+    layout, a counters record shorter than one counter is shown as such."""
+    contracts = next((v for v in files if v.sfi == SFI_CONTRACTS), None)
+    leaves = [
+        (item.number, {path: raw for path, _fld, raw in item.decoded.leaves()})
+        for item in (contracts.items if contracts is not None else [])
+        if item.decoded is not None and not item.decoded.empty
+    ]
+    tariffs = contract_tariffs(leaves)
+    for view in files:
+        if view.sfi == SFI_COUNTERS and view.ef_type == EF_TYPE_NAMES[EfType.COUNTERS]:
+            for item in view.items:
+                if by_contract or len(item.data) < COUNTER_BYTES:
+                    item.counters = read_counters(item.data, tariffs, rules)
 
 
 def _file_list(

@@ -94,8 +94,10 @@ def _file_json(view: FileView) -> dict[str, Any]:
 def record_json(item: RecordView) -> dict[str, Any]:
     """One record: number, hex, and its decoded fields."""
     out: dict[str, Any] = {"record": item.number, "hex": item.data.hex().upper()}
+    if item.counters is not None:
+        out.update(item.counters.to_json())  # each counter as its contract reads it
     if item.decoded is not None:
-        out["empty"] = item.decoded.empty
+        out["empty"] = item.decoded.empty and item.counters is None
         if not item.decoded.empty:
             out.update(item.decoded.to_json())
             out["meanings"] = meanings(item.decoded)

@@ -81,6 +81,10 @@ def _file_into(parent: Tree, view: FileView) -> None:
 def _record_into(parent: Tree, item: RecordView, *, numbered: bool) -> None:
     label = f"#{item.number} " if numbered else ""
     node = parent.add(f"{label}[dim]{item.data.hex().upper()}[/]")
+    if item.counters is not None:  # by the contract that points at each counter
+        for line in item.counters.lines():
+            node.add(escape(line))
+        return
     decoded = item.decoded
     if decoded is None:
         return

@@ -564,8 +564,11 @@ class TestCyclicFile:
 class TestOtherCommands:
     """Class and instruction checks, Get Challenge."""
 
-    def test_class_not_supported(self, card: CardEmulator) -> None:
-        """The legacy class 94 answers 6E00."""
+    def test_class_not_supported(self, profile: CardProfile) -> None:
+        """A class the card does not answer (80h; 94h when restricted to 00h) answers 6E00."""
+        card = CardEmulator(profile.model_copy(update={"card_classes": [0x00]}), fixed_rng)
+        card.power_on()
+        assert card.process(h("80B2013C00")) == h("6E00")
         assert card.process(h("94B2013C00")) == h("6E00")
 
     def test_instruction_not_supported(self, card: CardEmulator) -> None:
