@@ -49,6 +49,9 @@ class EfType(IntEnum):
     COUNTERS = 0x09
 
 
+_EF_TYPES = frozenset(EfType)
+
+
 @dataclass(frozen=True, slots=True)
 class FileHeader:
     """Tag 85 proprietary information of a file (section 1.10, 23 bytes)."""
@@ -187,6 +190,12 @@ def parse_get_data_ef_list(
         item = body[i : i + 8]
         if len(item) != 8 or item[0:2] != b"\xc1\x06":
             raise CardResponseError(ref.label, "malformed EF list entry", response)
+        if item[5] not in _EF_TYPES:
+            # As Keyple does: a file of no known structure (types 01, 02, 04, 08, 09 only,
+            # section 1.10) cannot be read or written safely, so the list is not trusted.
+            raise CardResponseError(
+                ref.label, f"EF list entry with an unknown EF type {item[5]:02X}h", response
+            )
         entries.append(
             EfListEntry(int.from_bytes(item[2:4], "big"), item[4], item[5], item[6], item[7])
         )
