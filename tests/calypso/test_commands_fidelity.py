@@ -10,6 +10,8 @@ from calypso.commands.files import (
     parse_get_data_fcp,
     parse_select_file,
 )
+from calypso.commands.select import StartupInfo, parse_select_application
+from calypso.constants import ProductType
 from calypso.errors import CardResponseError
 from readers.apdu import ResponseApdu
 
@@ -65,3 +67,72 @@ class TestMasterFileHeader:
         body = "0B 04 08 1D 01 1F101010 00020302 00 1902 0000000000 202B 00"
         header = parse_select_file(rsp("8517" + body + "9000"))
         assert header.data_reference == bytes.fromhex("1902") and header.kifs == b""
+
+
+def fci(startup: str, *, inner: str = "") -> ResponseApdu:
+    """A test-kit FCI (section 4) with this startup information, C7/53 optionally wrapped."""
+    body = "C708 0000000011223344 5307" + startup
+    if inner:
+        body = f"{inner}{len(bytes.fromhex(body)):02X}" + body
+    bf0c = f"BF0C{len(bytes.fromhex(body)):02X}" + body
+    a5 = f"A5{len(bytes.fromhex(bf0c)):02X}" + bf0c
+    content = "8409 315449432E49434131" + a5
+    return rsp(f"6F{len(bytes.fromhex(content)):02X}" + content + "9000")
+
+
+class TestStartupInfoSmallerPoints:
+    """Payload patch per product, Basic buffer range, FCI nesting (issue 16.9)."""
+
+    def test_keyple_test_kit_fci_vector(self) -> None:
+        """`6F23 8409 1TIC.ICA1 A516 BF0C13 C708 ... 5307 0A3C2005141001 9000` parses."""
+        vector = rsp(
+            "6F23 8409 315449432E49434131 A516 BF0C13 C708 0000000011223344"
+            " 5307 0A3C2005141001 9000"
+        )
+        app = parse_select_application(vector)
+        assert app.serial == bytes.fromhex("0000000011223344")
+        assert app.startup.raw == bytes.fromhex("0A3C2005141001")
+
+    @pytest.mark.parametrize(
+        ("startup", "product", "capacity"),
+        [
+            ("0A3C2005141001", ProductType.PRIME_REVISION_3, 235),
+            ("0A3C9105141001", ProductType.LIGHT, 250),
+            ("0A3C9905141001", ProductType.BASIC, 250),
+            ("0A3C0805141001", ProductType.PRIME_REVISION_2, 128),
+            ("0A3B2005141001", ProductType.PRIME_REVISION_3, 250),
+        ],
+    )
+    def test_payload_patch_3c_10_is_for_prime_rev3_only(
+        self, startup: str, product: ProductType, capacity: int
+    ) -> None:
+        """Platform 3Ch + software version 10h gives 235 on Prime Rev3 only, not Light/Basic."""
+        info = StartupInfo(bytes.fromhex(startup))
+        assert info.product_type is product
+        assert info.payload_capacity == capacity
+
+    @pytest.mark.parametrize("indicator", ["04", "0A", "37"])
+    def test_basic_session_modification_in_range_is_accepted(self, indicator: str) -> None:
+        """A Basic card's session-modification byte from 04h to 37h is accepted."""
+        app = parse_select_application(fci(f"{indicator}3C9905141001"))
+        assert app.product_type is ProductType.BASIC
+
+    @pytest.mark.parametrize("indicator", ["00", "03", "38", "FF"])
+    def test_basic_session_modification_out_of_range_is_refused(self, indicator: str) -> None:
+        """Below 04h or above 37h, a Basic card's FCI is refused (Keyple: CL-SI-SMBASIC.1)."""
+        with pytest.raises(CardResponseError, match="04h..37h"):
+            parse_select_application(fci(f"{indicator}3C9905141001"))
+
+    @pytest.mark.parametrize("wrapper", ["73", "E0", "BF0D"])
+    def test_fci_parser_descends_into_any_constructed_tag(self, wrapper: str) -> None:
+        """C7 and 53 nested in another constructed object (73, E0, BF0D) are still found."""
+        app = parse_select_application(fci("0A3C2005141001", inner=wrapper))
+        assert app.serial == bytes.fromhex("0000000011223344")
+        assert app.startup.raw == bytes.fromhex("0A3C2005141001")
+
+    def test_primitive_tags_are_not_descended_into(self) -> None:
+        """A primitive object whose value looks like TLV (tag 85) is not searched for C7/53."""
+        with pytest.raises(CardResponseError, match="serial number"):
+            parse_select_application(
+                rsp("6F1A 8409 315449432E49434131 A50D 850B C708 0000000011223344 01 9000")
+            )
