@@ -12,13 +12,20 @@ from readers.apdu import SW, CommandApdu, ResponseApdu
 
 _SELECT_STATUS = status_table(SW.WRONG_LENGTH, SW.FILE_NOT_FOUND, SW.WRONG_P1_P2)
 BASIC_MODIFICATION_MIN, BASIC_MODIFICATION_MAX = 0x04, 0x37  # section 2.2
+# The products whose application-type PIN (01h) and SV (02h) bits mean those features.
+_OPTION_BITS_PRODUCTS = (ProductType.PRIME_REVISION_2, ProductType.PRIME_REVISION_3)
 
 
 @dataclass(frozen=True, slots=True)
 class StartupInfo:
-    """The 7+ bytes of FCI tag 53 (calypso-protocol section 4)."""
+    """The 7+ bytes of FCI tag 53 (calypso-protocol section 4).
+
+    ``product`` is set when the product type is known from elsewhere than the application type:
+    a Prime Rev1 card is only known from its ATR (its startup information is rebuilt from it).
+    """
 
     raw: bytes
+    product: ProductType | None = None
 
     @property
     def buffer_indicator(self) -> int:
@@ -58,6 +65,8 @@ class StartupInfo:
     @property
     def product_type(self) -> ProductType:
         """Product type from the application type: 01-1F Rev2, 90-97 Light, 98-9F Basic, Rev3."""
+        if self.product is not None:
+            return self.product
         app_type = self.application_type
         if app_type == 0xFF:
             return ProductType.UNKNOWN
@@ -71,12 +80,25 @@ class StartupInfo:
 
     @property
     def has_pin(self) -> bool:
-        """Application type bit 01h: PIN feature."""
+        """PIN feature: application type bit 01h on Prime Rev2/Rev3 only (section 4).
+
+        Light and Basic have no PIN whatever their bits say; a Rev1 card known from its ATR
+        has none either (Keyple's CalypsoCardAdapter).
+        """
+        if self.product_type not in _OPTION_BITS_PRODUCTS:
+            return False
         return bool(self.application_type & 0x01)
 
     @property
     def has_stored_value(self) -> bool:
-        """Application type bit 02h: Stored Value feature."""
+        """Stored Value feature: application type bit 02h on Prime Rev1/Rev2/Rev3 (section 4).
+
+        Light and Basic have no stored value: their application-type bits mean something else.
+        Rev1: the bit read from the ATR, where Keyple reports no SV at all (it cannot know);
+        a deliberate difference, see docs/protocol-differences.md.
+        """
+        if self.product_type not in (*_OPTION_BITS_PRODUCTS, ProductType.PRIME_REVISION_1):
+            return False
         return bool(self.application_type & 0x02)
 
     @property
@@ -101,7 +123,7 @@ class StartupInfo:
     @property
     def card_class(self) -> CardClass:
         """CLA for this card: 94h for Rev1/Rev2 (legacy), 00h for Rev3/Light/Basic (section 0)."""
-        if self.product_type is ProductType.PRIME_REVISION_2:
+        if self.product_type in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
             return CardClass.LEGACY
         return CardClass.ISO
 
@@ -227,7 +249,7 @@ def parse_bprime_atr(atr: bytes) -> ApplicationInfo:
     if len(atr) != BPRIME_ATR_LENGTH:
         raise CardResponseError("ATR", f"a Rev1 ATR has 20 bytes, got {len(atr)}")
     serial = bytes(4) + atr[12:16]
-    startup = StartupInfo(b"\x03" + atr[6:12])
+    startup = StartupInfo(b"\x03" + atr[6:12], ProductType.PRIME_REVISION_1)
     return ApplicationInfo(b"", serial, startup, False, ProductType.PRIME_REVISION_1)
 
 

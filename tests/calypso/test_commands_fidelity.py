@@ -10,8 +10,8 @@ from calypso.commands.files import (
     parse_get_data_fcp,
     parse_select_file,
 )
-from calypso.commands.select import StartupInfo, parse_select_application
-from calypso.constants import ProductType
+from calypso.commands.select import StartupInfo, parse_bprime_atr, parse_select_application
+from calypso.constants import CardClass, ProductType
 from calypso.errors import CardResponseError
 from readers.apdu import ResponseApdu
 
@@ -136,3 +136,46 @@ class TestStartupInfoSmallerPoints:
             parse_select_application(
                 rsp("6F1A 8409 315449432E49434131 A50D 850B C708 0000000011223344 01 9000")
             )
+
+
+# A Rev1 (B-prime) ATR: startup information bytes 1..6 at 6..11 (application type 0Bh: PIN, SV
+# and 08h bits), serial at 12..15.
+REV1_ATR = bytes.fromhex("3B6F0000805A 080B03040200 C0FFEE10 82900000".replace(" ", ""))
+
+
+class TestFeaturesPerProduct:
+    """PIN and SV features read from the application type per product (issue 16.5)."""
+
+    @pytest.mark.parametrize(
+        ("startup", "pin", "sv"),
+        [
+            ("0A3C2305141001", True, True),  # Prime Rev3, type 23h
+            ("0A3C2005141001", False, False),  # Prime Rev3, type 20h
+            ("0A0813060A0200", True, True),  # Prime Rev2, type 13h
+            ("06439331 2B0100", False, False),  # Light, type 93h: bits mean no PIN, no SV
+            ("04439B33 2B0100", False, False),  # Basic, type 9Bh
+        ],
+    )
+    def test_features_follow_the_product(self, startup: str, pin: bool, sv: bool) -> None:
+        """Rev2/Rev3 read bits 01h/02h; Light and Basic never have PIN nor stored value."""
+        info = StartupInfo(bytes.fromhex(startup.replace(" ", "")))
+        assert (info.has_pin, info.has_stored_value) == (pin, sv)
+
+    def test_rev1_from_its_atr_has_no_pin(self) -> None:
+        """A Prime Rev1 card known from its ATR has no PIN, whatever bit 01h says."""
+        app = parse_bprime_atr(REV1_ATR)
+        assert app.startup.product_type is ProductType.PRIME_REVISION_1
+        assert app.product_type is ProductType.PRIME_REVISION_1
+        assert not app.startup.has_pin
+
+    def test_rev1_stored_value_follows_its_atr_bit(self) -> None:
+        """A Rev1 card's SV feature follows bit 02h of the application type in its ATR."""
+        assert parse_bprime_atr(REV1_ATR).startup.has_stored_value
+        without = REV1_ATR[:7] + b"\x08" + REV1_ATR[8:]
+        assert not parse_bprime_atr(without).startup.has_stored_value
+
+    def test_rev1_startup_info_knows_its_product(self) -> None:
+        """Payload capacity, buffer and class of a Rev1 come from the product, not type 0Bh."""
+        startup = parse_bprime_atr(REV1_ATR).startup
+        assert startup.payload_capacity == 128
+        assert startup.card_class is CardClass.LEGACY
