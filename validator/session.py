@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Self
 
 from calypso.card import CalypsoCard, CardSnapshot
+from calypso.commands import sv_card_class
 from calypso.commands.counters import decrease, increase, parse_increase_decrease
 from calypso.commands.records import (
     ReadMode,
@@ -144,6 +145,8 @@ class SecureSession:
         self.default_kvc = default_kvc
         self.product = image.application.product_type
         self.cla = session_card_class(self.product)
+        # Stored-value commands to a Rev1/Rev2 card take class FAh, not 94h (section 0).
+        self.sv_cla = sv_card_class(self.product)
         self.legacy = self.product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2)
         # Multiple-mode Read Records exists on Rev3 and Light only (section 1.4).
         self.multiple_read = self.product in (ProductType.PRIME_REVISION_3, ProductType.LIGHT)
@@ -326,7 +329,7 @@ class SecureSession:
 
     def sv_get(self) -> SvGetData:
         """SV Get for a debit inside the session (digested like any in-session command)."""
-        command = sv_get(CardSvOperation.DEBIT)
+        command = sv_get(CardSvOperation.DEBIT, cla=self.sv_cla)
         response = self._exchange(command)
         data = parse_sv_get(response, command)
         self._digest(command, response)
@@ -359,6 +362,7 @@ class SecureSession:
             sam_tnum=security.transaction_number,
             mac=security.terminal_sv_mac,
             in_session=True,
+            cla=self.sv_cla,
         )
         response = self._exchange(command, write=True)
         parse_sv_operation(response, command)

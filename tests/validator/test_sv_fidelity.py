@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import CARDS, Station
+from conftest import CARDS, Station, make_card
 
+from calypso.commands.sv import SvOperation, sv_get
+from calypso.constants import CardClass
 from calypso.emulator import CardEmulator
 from calypso.profile import load_profile
 from validator.outcome import Outcome
 
-INS_SV_GET = 0x7C
+INS_SV_GET, INS_SV_DEBIT = 0x7C, 0xBA
+CLA_SV_LEGACY = 0xFA
 
 
 def light_with_sv_bit() -> CardEmulator:
@@ -32,3 +35,42 @@ class TestSvGetDecidedByProduct:
         result = station.tap(card, morning)
         assert [ex.command[1] for ex in result.card_trace].count(INS_SV_GET) == 0
         assert result.outcome is Outcome.DENIED, result.explanation
+
+
+class TestSvClassOnLegacyCards:
+    """SV Get/Debit to a Prime Rev2 card use class FAh (issue 16.1, calypso-protocol section 0)."""
+
+    def test_sv_get_vectors(self) -> None:
+        """`FA 7C 00 07 21` (reload, Rev2), `FA 7C 00 09 1E` (debit), `00 7C 00 09 1E` (Rev3)."""
+        legacy = CardClass.LEGACY_SV
+        assert sv_get(SvOperation.RELOAD, cla=legacy).hex() == "FA7C000721"
+        assert sv_get(SvOperation.DEBIT, cla=legacy).hex() == "FA7C00091E"
+        assert sv_get(SvOperation.DEBIT).hex() == "007C00091E"
+        assert sv_get(SvOperation.RELOAD, extended=True).hex() == "007C01073D"
+
+    def test_rev2_purse_is_granted_with_class_fa(self, station: Station, morning: dt.datetime):
+        """A Rev2 purse pays: SV Get and SV Debit sent with CLA FAh, the rest with CLA 94h."""
+        card = make_card("other/sv_purse_rev2")
+        before = card.sv_balance
+        result = station.tap(card, morning)
+        assert result.outcome is Outcome.GRANTED, result.explanation
+        assert result.reason == "sv_debited" and result.mac_verified
+        assert card.sv_balance == before - 150
+        sv = [ex.command for ex in result.card_trace if ex.command[1] in (INS_SV_GET, INS_SV_DEBIT)]
+        assert sv[0] == bytes.fromhex("FA7C00091E")
+        assert [c[0] for c in sv] == [CLA_SV_LEGACY, CLA_SV_LEGACY]
+        others = [
+            ex.command[0]
+            for ex in result.card_trace
+            if ex.command[1] not in (INS_SV_GET, INS_SV_DEBIT, 0xA4)
+        ]
+        assert set(others) == {CardClass.LEGACY}  # Select Application aside (always 00h)
+
+    def test_rev2_purse_pays_each_tap_once(self, station: Station, morning: dt.datetime):
+        """Three taps half an hour apart each debit the Rev2 purse exactly once."""
+        card = make_card("other/sv_purse_rev2")
+        before, taps = card.sv_balance, 3
+        for n in range(taps):
+            result = station.tap(card, morning + dt.timedelta(minutes=30 * n))
+            assert result.outcome is Outcome.GRANTED, (n, result.explanation)
+        assert card.sv_balance == before - 150 * taps
