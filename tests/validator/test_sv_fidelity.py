@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import CARDS, Station, make_card
+from conftest import CARDS, CONFIG, Station, make_card
 
 from calypso.commands.sv import SvOperation, sv_get
 from calypso.constants import CardClass
 from calypso.emulator import CardEmulator
 from calypso.profile import load_profile
 from validator.outcome import Outcome
+from validator.replay_mac import VERIFIED, MacChecker
 
 INS_SV_GET, INS_SV_DEBIT = 0x7C, 0xBA
 CLA_SV_LEGACY = 0xFA
@@ -74,3 +75,20 @@ class TestSvClassOnLegacyCards:
             result = station.tap(card, morning + dt.timedelta(minutes=30 * n))
             assert result.outcome is Outcome.GRANTED, (n, result.explanation)
         assert card.sv_balance == before - 150 * taps
+
+    def test_rev2_purse_session_verifies_offline(self, station: Station, morning: dt.datetime):
+        """The journaled Rev2 session (KVC first, no KIF in the Open answer) replays verified."""
+        card = make_card("other/sv_purse_rev2")
+        result = station.tap(card, morning)
+        assert result.outcome is Outcome.GRANTED, result.explanation
+        entry = {
+            "card": card.serial.hex().upper(),
+            "card_mac": None,
+            "trace": {
+                "card": [
+                    {"c": ex.command.hex(), "r": ex.response.hex()} for ex in result.card_trace
+                ]
+            },
+        }
+        check = MacChecker.from_keys(CONFIG / "keys.sim.yaml").check(entry)
+        assert check.status == VERIFIED, check.note
