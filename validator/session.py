@@ -328,8 +328,12 @@ class SecureSession:
         return new_value
 
     def sv_get(self) -> SvGetData:
-        """SV Get for a debit inside the session (digested like any in-session command)."""
-        command = sv_get(CardSvOperation.DEBIT, cla=self.sv_cla)
+        """SV Get for a debit inside the session (digested like any in-session command).
+
+        In an extended session the extended form (`00 7C 01 09 3D`): a Rev3.2 card requires it
+        there, and the SV operation that follows carries the 10-byte SV MAC (section 1.19).
+        """
+        command = sv_get(CardSvOperation.DEBIT, extended=self.extended, cla=self.sv_cla)
         response = self._exchange(command)
         data = parse_sv_get(response, command)
         self._digest(command, response)
@@ -351,7 +355,7 @@ class SecureSession:
             SvOperation.DEBIT,
             self._sv_get.header,
             self._sv_get.response,
-            sv_sam_part(INS_SV_DEBIT, partial, extended=False),
+            sv_sam_part(INS_SV_DEBIT, partial, extended=self._sv_get.header[1] == 0x01),
         )
         security = self._sam.call(self.crypto.prepare_sv, request)
         command = sv_operation(

@@ -92,3 +92,25 @@ class TestSvClassOnLegacyCards:
         }
         check = MacChecker.from_keys(CONFIG / "keys.sim.yaml").check(entry)
         assert check.status == VERIFIED, check.note
+
+
+class TestExtendedStoredValue:
+    """A Rev3.2 card in an extended session gets the extended SV forms (issue 16.7)."""
+
+    def test_extended_purse_is_granted_with_extended_sv(
+        self, station: Station, morning: dt.datetime
+    ):
+        """SV Get `00 7C 01 09 3D`, SV Debit Lc 19h (10-byte MAC, no Le), 6-byte signature."""
+        card = make_card("other/sv_purse_extended")
+        before = card.sv_balance
+        result = station.tap(card, morning)
+        assert result.outcome is Outcome.GRANTED, result.explanation
+        assert result.reason == "sv_debited" and result.mac_verified
+        assert card.sv_balance == before - 150
+        open_session = next(ex.command for ex in result.card_trace if ex.command[1] == 0x8A)
+        assert open_session[3] & 0x03 == 0x02  # an extended session (P2 low bits 10b)
+        sv_get_command = next(ex for ex in result.card_trace if ex.command[1] == INS_SV_GET)
+        assert sv_get_command.command == bytes.fromhex("007C01093D")
+        assert len(sv_get_command.response) == 0x3D + 2
+        debit = next(ex.command for ex in result.card_trace if ex.command[1] == INS_SV_DEBIT)
+        assert debit[4] == 0x19 and len(debit) == 5 + 0x19  # extended form, no Le in session
