@@ -135,7 +135,8 @@ class SecureSession:
         overlap: bool = True,
     ) -> None:
         """``new_crypto`` turns on the multiple-session mode: a write that would overflow the
-        buffer closes the session (ratified) and opens a new one at the same level first."""
+        buffer closes the session (P1=00h, ratified by the Open that follows) and opens a new
+        one at the same level first."""
         self.card = card
         self.crypto = crypto
         self.image = image
@@ -531,14 +532,16 @@ class SecureSession:
             self._sam.submit(flush)
 
     def _next_session(self, raw: bytes) -> None:
-        """Multiple-session mode: close (ratified) and reopen before an overflowing write."""
+        """Multiple-session mode: close and reopen before an overflowing write."""
         if self.new_crypto is None or self._level is None or self.buffer.used == 0:
             raise ModificationBufferOverflowError(
                 f"{self.buffer.used} + {self.buffer.cost(raw)} exceeds the card's session buffer "
                 f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
             )
-        # Not ratified: the next Open ratifies it, and a card lost before that is recognised at
-        # its next tap as an unratified session (recovery), as after a lost ratification.
+        # Not ratified (P1=00h), unlike Keyple's P1=80h (calypso-protocol 2.6): the next Open
+        # ratifies it, and a card lost before that is recognised at its next tap as an
+        # unratified session (recovery), as after a lost ratification. A deliberate difference:
+        # docs/protocol-differences.md, pinned by tests/validator/test_intermediate_close.py.
         self.close(Ratification.DEFERRED)
         self.committed_writes = list(self.writes)
         self.crypto = self.new_crypto()
