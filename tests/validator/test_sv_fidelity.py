@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import CARDS, CONFIG, Station, make_card
+from conftest import CARDS, CONFIG, DEMO_AID, Station, make_card
 
 from calypso.commands.sv import SvOperation, sv_get
 from calypso.constants import CardClass
 from calypso.emulator import CardEmulator
 from calypso.profile import load_profile
+from readers.emulated import EmulatedReader
+from validator.fares import TapContext
 from validator.outcome import Outcome
+from validator.procedure import validate
 from validator.replay_mac import VERIFIED, MacChecker
 
 INS_SV_GET, INS_SV_DEBIT = 0x7C, 0xBA
 CLA_SV_LEGACY = 0xFA
+SIMULATION_KVC = 0xF0  # Rev1 names no KVC: the configured default (simulation keys)
 
 
 def light_with_sv_bit() -> CardEmulator:
@@ -114,3 +118,28 @@ class TestExtendedStoredValue:
         assert len(sv_get_command.response) == 0x3D + 2
         debit = next(ex.command for ex in result.card_trace if ex.command[1] == INS_SV_DEBIT)
         assert debit[4] == 0x19 and len(debit) == 5 + 0x19  # extended form, no Le in session
+
+
+class TestRev1StoredValue:
+    """A Prime Rev1 purse, known from its ATR, pays with SV commands in class FAh (16.1, 16.5)."""
+
+    def test_rev1_purse_is_granted_with_class_fa(self, station: Station, morning: dt.datetime):
+        """No FCI (Select Application 6E00), the ATR gives the card; SV Get `FA 7C 00 09 1E`."""
+        card = make_card("other/sv_purse_rev1")
+        before = card.sv_balance
+        reader = EmulatedReader("card")
+        reader.insert(card)
+        result = validate(
+            reader.connect(),
+            station.sam,
+            station.rules,
+            TapContext(morning, 101),
+            aids=[DEMO_AID],
+            sam_channel=station.sam_channel,
+            default_kvc=SIMULATION_KVC,
+        )
+        assert result.outcome is Outcome.GRANTED, result.explanation
+        assert result.reason == "sv_debited" and result.mac_verified
+        assert card.sv_balance == before - 150
+        sv = [ex.command for ex in result.card_trace if ex.command[1] in (INS_SV_GET, INS_SV_DEBIT)]
+        assert sv[0] == bytes.fromhex("FA7C00091E") and sv[1][0] == CLA_SV_LEGACY
