@@ -11,6 +11,7 @@ from calypso.commands.files import (
     parse_select_file,
 )
 from calypso.commands.select import StartupInfo, parse_bprime_atr, parse_select_application
+from calypso.commands.sv import sv_debit_partial, sv_operation, sv_reload_partial
 from calypso.constants import CardClass, ProductType
 from calypso.errors import CardResponseError
 from readers.apdu import ResponseApdu
@@ -179,3 +180,30 @@ class TestFeaturesPerProduct:
         startup = parse_bprime_atr(REV1_ATR).startup
         assert startup.payload_capacity == 128
         assert startup.card_class is CardClass.LEGACY
+
+
+class TestSvOperationForms:
+    """SV Reload/Debit lengths per mode, and the FAh class on legacy cards (section 1.20)."""
+
+    @pytest.mark.parametrize(
+        ("ins", "mac_size", "lc"),
+        [(0xB8, 5, 0x17), (0xB8, 10, 0x1C), (0xBA, 5, 0x14), (0xBA, 10, 0x19)],
+    )
+    def test_lc_per_mode(self, ins: int, mac_size: int, lc: int) -> None:
+        """Reload 17h/1Ch, Debit 14h/19h (regular/extended); no Le inside a session."""
+        if ins == 0xB8:
+            partial = sv_reload_partial(100, date=bytes(2), time=bytes(2), kvc=0xF0)
+        else:
+            partial = sv_debit_partial(100, date=bytes(2), time=bytes(2), kvc=0xF0)
+        command = sv_operation(
+            ins,
+            partial,
+            sam_challenge=bytes(3),
+            sam_serial=bytes(4),
+            sam_tnum=bytes(3),
+            mac=bytes(mac_size),
+            in_session=True,
+            cla=CardClass.LEGACY_SV,
+        )
+        raw = bytes(command)
+        assert (raw[0], raw[1], raw[4], len(raw)) == (0xFA, ins, lc, 5 + lc)
