@@ -44,6 +44,11 @@ def sv_get(card: CardCore, command: CommandApdu) -> ResponseApdu:
     extended = command.p1 == 0x01
     if extended and not card.extended_capable:
         raise StatusError(SW.FUNCTION_NOT_SUPPORTED)
+    if card.session is not None and card.session.extended and not extended:
+        # A Rev3.2 card in an extended session takes the extended SV Get only (P1 = 01h, Le
+        # 3Dh: calypso-protocol 1.19, csim1 1.5); Keyple pairs them the same way. The SV
+        # operation then needs the 10-byte SV MAC, so the compatibility form cannot follow.
+        raise StatusError(SW.FUNCTION_NOT_SUPPORTED)
     operation = SvOperation(command.p2)
     le = sv_get_le(operation, extended=extended)
     if command.le not in (0, le) or command.data:

@@ -23,7 +23,10 @@ class ApduChannel:
     """Sends commands over a connection and keeps the timed exchange list (the audit trail).
 
     T=0 behaviour is handled here, once for every transport: SW 61xx is followed by Get
-    Response (data concatenated), SW 6Cxx with no data by the same command with Le = xx.
+    Response (data concatenated), SW 6Cxx with no data by the same command with Le = xx, and a
+    case-4 command answered 9000 with no data by Get Response with the command's Le (Keyple's
+    reader layer, calypso-protocol section 0). Get Response is always class 00h, whatever the
+    class of the command it completes (94h, FAh, 80h...).
     """
 
     def __init__(self, connection: CardConnection, *, label: str = "card") -> None:
@@ -57,12 +60,20 @@ class ApduChannel:
                 command.cla, command.ins, command.p1, command.p2, command.data, le=response.sw2
             )
             response = self._raw(command, secret)
+        if (
+            response.sw == SW.OK
+            and not response.data
+            and command.data
+            and command.le is not None
+            and command.ins != _GET_RESPONSE_INS
+        ):
+            # Case 4 answered 9000 with no data: the data waits for Get Response (section 0).
+            response = self._raw(_get_response(command.le))
         data = response.data
         for _ in range(_MAX_CHAINED_RESPONSES):
             if response.sw1 != 0x61:
                 break
-            get_response = CommandApdu(command.cla, _GET_RESPONSE_INS, 0, 0, le=response.sw2)
-            response = self._raw(get_response)
+            response = self._raw(_get_response(response.sw2))
             data += response.data
         if data is not response.data:
             response = ResponseApdu(data, response.sw)
@@ -102,6 +113,11 @@ class ApduChannel:
                 elapsed * 1e3,
             )
         return response
+
+
+def _get_response(le: int) -> CommandApdu:
+    """Get Response `00 C0 00 00 Le`: class 00h always (ISO 7816-4, calypso-protocol section 0)."""
+    return CommandApdu(0x00, _GET_RESPONSE_INS, 0x00, 0x00, le=le)
 
 
 def redacted(command: CommandApdu) -> CommandApdu:

@@ -193,7 +193,7 @@ def _card_cipher_pin_or_generate_key(state: SamState, command: CommandApdu) -> b
 
 
 def _read_key_parameters(state: SamState, command: CommandApdu) -> bytes:
-    # 80 BC 00 P2 02 data 00 -> 32 bytes: 8-byte header, KIF KVC ALG PAR1-10, zeros (section 3).
+    # 80 BC 00 P2 02 data -> 32 bytes: 8-byte header, KIF KVC ALG PAR1-10, zeros (section 3).
     if command.p1 != 0x00:
         raise Refusal(SW.WRONG_P1_P2_6A00)
     if len(command.data) != 2:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from calypso import crypto
+from calypso.constants import DEFAULT_KIF, CardClass, WriteAccessLevel
 from sam.legacy import LegacySam
 
 _OPEN_INS = 0x8A
@@ -72,6 +73,16 @@ class SessionVerification:
         return self.terminal_mac_ok and self.card_mac_ok and self.authentications_ok
 
 
+def _is_rev2_open(command: bytes) -> bool:
+    """A Prime Rev2.4 Open Secure Session: CLA 94h, P1 bit 80h, P2 = SFI * 8 (section 1.1)."""
+    return (
+        command[0] == CardClass.LEGACY
+        and bool(command[2] & 0x80)
+        and command[3] & 0x07 == 0
+        and 1 <= command[2] & 0x07 <= 3
+    )
+
+
 def session_transcript(exchanges: Iterable[tuple[bytes, bytes]]) -> SessionTranscript:
     """Rebuild the digest of one session from its card (command, response) pairs, OSS first."""
     pairs = list(exchanges)
@@ -86,8 +97,17 @@ def session_transcript(exchanges: Iterable[tuple[bytes, bytes]]) -> SessionTrans
     terminal_challenge = data[1:] if extended else data
     open_data_out = open_response[:-2]
     key_at = 9 if extended else 5
-    if len(terminal_challenge) != size or len(open_data_out) < key_at + 2:
+    if _is_rev2_open(open_command):
+        # Prime Rev2.4: the answer starts with the KVC and names no KIF; the engine took the
+        # default KIF of the level (key index = P1 bits 0..2), as Keyple does (section 2.1).
+        if len(terminal_challenge) != size or len(open_data_out) < 1:
+            raise TranscriptError("Open Secure Session of an unsupported layout")
+        kif = DEFAULT_KIF[WriteAccessLevel((open_command[2] & 0x07) - 1)]
+        kvc = open_data_out[0]
+    elif len(terminal_challenge) != size or len(open_data_out) < key_at + 2:
         raise TranscriptError("Open Secure Session of an unsupported layout")
+    else:
+        kif, kvc = open_data_out[key_at], open_data_out[key_at + 1]
     steps: list[DigestStep | AuthenticationStep] = []
     encrypted = False
     terminal_mac: bytes | None = None
@@ -112,8 +132,8 @@ def session_transcript(exchanges: Iterable[tuple[bytes, bytes]]) -> SessionTrans
         extended=extended,
         terminal_challenge=terminal_challenge,
         open_data_out=open_data_out,
-        kif=open_data_out[key_at],
-        kvc=open_data_out[key_at + 1],
+        kif=kif,
+        kvc=kvc,
         steps=tuple(steps),
         terminal_mac=terminal_mac,
         card_mac=card_mac,

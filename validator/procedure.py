@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from calypso.card import CalypsoCard
 from calypso.commands.select import (
+    BPRIME_ATR_LENGTH,
     ApplicationInfo,
     aid_matches,
+    parse_bprime_atr,
     parse_select_application,
     select_application,
 )
@@ -65,12 +67,15 @@ def validate(
     overlap: bool = True,
     history: Callable[[bytes], bool] | None = None,
     deadline: float | None = None,
+    default_kvc: int | None = None,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour.
 
     ``history(serial)`` says whether to read the card's whole event log (the processor wants
     it for a card it has an unknown tap of); by default it is always read. ``deadline``
-    (time.monotonic()) cuts a card that is too slow to answer, on connections that can."""
+    (time.monotonic()) cuts a card that is too slow to answer, on connections that can.
+    ``default_kvc``: the session key's KVC for a card whose Open answer names none (Prime
+    Rev1); without it such a card ends in a session error."""
     if deadline is not None and isinstance(connection, Deadlined):
         connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
@@ -89,6 +94,7 @@ def validate(
         layouts,
         overlap,
         history,
+        default_kvc,
     )
     result = tap.run()
     result.elapsed = time.perf_counter() - start
@@ -113,6 +119,7 @@ class _Tap:
     layouts: Mapping[bytes, CardLayout] | None = None
     overlap: bool = True
     history: Callable[[bytes], bool] | None = None
+    default_kvc: int | None = None
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -178,6 +185,7 @@ class _Tap:
             ),
             extended=extended,
             overlap=self.overlap,
+            default_kvc=self.default_kvc,
         )
         layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
         self.layout_name = layout.name
@@ -219,6 +227,7 @@ class _Tap:
         return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)
 
     def _select(self) -> ApplicationInfo:
+        no_iso_class = False
         for aid in self.aids:
             command = select_application(aid)
             try:
@@ -230,9 +239,17 @@ class _Tap:
                 response = self.card.transmit(command)
             if response.sw == SW.FILE_NOT_FOUND:
                 continue
+            if response.sw == SW.CLA_NOT_SUPPORTED:
+                no_iso_class = True
+                continue
             info = parse_select_application(response, command)
             if aid_matches(aid, info.df_name):
                 return info
+        atr = self.card.connection.atr
+        if no_iso_class and len(atr) == BPRIME_ATR_LENGTH:
+            # A Prime Rev1 (B-prime) card knows no Select Application: it is known from its
+            # 20-byte ATR (calypso-protocol section 4), as Keyple selects it.
+            return parse_bprime_atr(atr)
         raise NoApplicationError("no configured AID on this card")
 
     def _finish(

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Self
 
 from calypso.card import CalypsoCard, CardSnapshot
+from calypso.commands import sv_card_class
 from calypso.commands.counters import decrease, increase, parse_increase_decrease
 from calypso.commands.records import (
     ReadMode,
@@ -134,7 +135,8 @@ class SecureSession:
         overlap: bool = True,
     ) -> None:
         """``new_crypto`` turns on the multiple-session mode: a write that would overflow the
-        buffer closes the session (ratified) and opens a new one at the same level first."""
+        buffer closes the session (P1=00h, ratified by the Open that follows) and opens a new
+        one at the same level first."""
         self.card = card
         self.crypto = crypto
         self.image = image
@@ -144,6 +146,8 @@ class SecureSession:
         self.default_kvc = default_kvc
         self.product = image.application.product_type
         self.cla = session_card_class(self.product)
+        # Stored-value commands to a Rev1/Rev2 card take class FAh, not 94h (section 0).
+        self.sv_cla = sv_card_class(self.product)
         self.legacy = self.product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2)
         # Multiple-mode Read Records exists on Rev3 and Light only (section 1.4).
         self.multiple_read = self.product in (ProductType.PRIME_REVISION_3, ProductType.LIGHT)
@@ -325,8 +329,12 @@ class SecureSession:
         return new_value
 
     def sv_get(self) -> SvGetData:
-        """SV Get for a debit inside the session (digested like any in-session command)."""
-        command = sv_get(CardSvOperation.DEBIT)
+        """SV Get for a debit inside the session (digested like any in-session command).
+
+        In an extended session the extended form (`00 7C 01 09 3D`): a Rev3.2 card requires it
+        there, and the SV operation that follows carries the 10-byte SV MAC (section 1.19).
+        """
+        command = sv_get(CardSvOperation.DEBIT, extended=self.extended, cla=self.sv_cla)
         response = self._exchange(command)
         data = parse_sv_get(response, command)
         self._digest(command, response)
@@ -348,7 +356,7 @@ class SecureSession:
             SvOperation.DEBIT,
             self._sv_get.header,
             self._sv_get.response,
-            sv_sam_part(INS_SV_DEBIT, partial, extended=False),
+            sv_sam_part(INS_SV_DEBIT, partial, extended=self._sv_get.header[1] == 0x01),
         )
         security = self._sam.call(self.crypto.prepare_sv, request)
         command = sv_operation(
@@ -359,6 +367,7 @@ class SecureSession:
             sam_tnum=security.transaction_number,
             mac=security.terminal_sv_mac,
             in_session=True,
+            cla=self.sv_cla,
         )
         response = self._exchange(command, write=True)
         parse_sv_operation(response, command)
@@ -523,14 +532,16 @@ class SecureSession:
             self._sam.submit(flush)
 
     def _next_session(self, raw: bytes) -> None:
-        """Multiple-session mode: close (ratified) and reopen before an overflowing write."""
+        """Multiple-session mode: close and reopen before an overflowing write."""
         if self.new_crypto is None or self._level is None or self.buffer.used == 0:
             raise ModificationBufferOverflowError(
                 f"{self.buffer.used} + {self.buffer.cost(raw)} exceeds the card's session buffer "
                 f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
             )
-        # Not ratified: the next Open ratifies it, and a card lost before that is recognised at
-        # its next tap as an unratified session (recovery), as after a lost ratification.
+        # Not ratified (P1=00h), unlike Keyple's P1=80h (calypso-protocol 2.6): the next Open
+        # ratifies it, and a card lost before that is recognised at its next tap as an
+        # unratified session (recovery), as after a lost ratification. A deliberate difference:
+        # docs/protocol-differences.md, pinned by tests/validator/test_intermediate_close.py.
         self.close(Ratification.DEFERRED)
         self.committed_writes = list(self.writes)
         self.crypto = self.new_crypto()

@@ -49,6 +49,10 @@ class EfType(IntEnum):
     COUNTERS = 0x09
 
 
+_EF_TYPES = frozenset(EfType)
+FILE_TYPE_MF, FILE_TYPE_DF, FILE_TYPE_EF = 0x01, 0x02, 0x04
+
+
 @dataclass(frozen=True, slots=True)
 class FileHeader:
     """Tag 85 proprietary information of a file (section 1.10, 23 bytes)."""
@@ -61,8 +65,8 @@ class FileHeader:
     access_conditions: bytes
     key_indexes: bytes
     df_status: int
-    data_reference: bytes  # EF: shared data reference; DF: KVCs (3)
-    kifs: bytes  # DF only: KIF per level
+    data_reference: bytes  # EF: shared data reference; MF/DF: KVCs (3)
+    kifs: bytes  # MF/DF only: KIF per level
     lid: int
     raw: bytes
 
@@ -110,6 +114,9 @@ def parse_file_header(
         raise UnexpectedResponseLengthError(ref.label, "no 23-byte tag 85", response)
     lid_at = 20 if product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2) else 21
     size = int.from_bytes(body[3:5], "big") if body[2] == EfType.BINARY else body[3]
+    # The MF (01h) and a DF (02h) both carry KVC (14..16) and KIF (17..19) triplets; only an EF
+    # has the 2-byte shared data reference there (section 1.10, Keyple's directory header).
+    directory = body[1] in (FILE_TYPE_MF, FILE_TYPE_DF)
     return FileHeader(
         sfi=body[0],
         file_type=body[1],
@@ -119,8 +126,8 @@ def parse_file_header(
         access_conditions=body[5:9],
         key_indexes=body[9:13],
         df_status=body[13],
-        data_reference=body[14:17] if body[1] == 0x02 else body[14:16],
-        kifs=body[17:20] if body[1] == 0x02 else b"",
+        data_reference=body[14:17] if directory else body[14:16],
+        kifs=body[17:20] if directory else b"",
         lid=int.from_bytes(body[lid_at : lid_at + 2], "big"),
         raw=body,
     )
@@ -187,6 +194,12 @@ def parse_get_data_ef_list(
         item = body[i : i + 8]
         if len(item) != 8 or item[0:2] != b"\xc1\x06":
             raise CardResponseError(ref.label, "malformed EF list entry", response)
+        if item[5] not in _EF_TYPES:
+            # As Keyple does: a file of no known structure (types 01, 02, 04, 08, 09 only,
+            # section 1.10) cannot be read or written safely, so the list is not trusted.
+            raise CardResponseError(
+                ref.label, f"EF list entry with an unknown EF type {item[5]:02X}h", response
+            )
         entries.append(
             EfListEntry(int.from_bytes(item[2:4], "big"), item[4], item[5], item[6], item[7])
         )

@@ -11,13 +11,21 @@ from calypso.errors import CardResponseError
 from readers.apdu import SW, CommandApdu, ResponseApdu
 
 _SELECT_STATUS = status_table(SW.WRONG_LENGTH, SW.FILE_NOT_FOUND, SW.WRONG_P1_P2)
+BASIC_MODIFICATION_MIN, BASIC_MODIFICATION_MAX = 0x04, 0x37  # section 2.2
+# The products whose application-type PIN (01h) and SV (02h) bits mean those features.
+_OPTION_BITS_PRODUCTS = (ProductType.PRIME_REVISION_2, ProductType.PRIME_REVISION_3)
 
 
 @dataclass(frozen=True, slots=True)
 class StartupInfo:
-    """The 7+ bytes of FCI tag 53 (calypso-protocol section 4)."""
+    """The 7+ bytes of FCI tag 53 (calypso-protocol section 4).
+
+    ``product`` is set when the product type is known from elsewhere than the application type:
+    a Prime Rev1 card is only known from its ATR (its startup information is rebuilt from it).
+    """
 
     raw: bytes
+    product: ProductType | None = None
 
     @property
     def buffer_indicator(self) -> int:
@@ -57,6 +65,8 @@ class StartupInfo:
     @property
     def product_type(self) -> ProductType:
         """Product type from the application type: 01-1F Rev2, 90-97 Light, 98-9F Basic, Rev3."""
+        if self.product is not None:
+            return self.product
         app_type = self.application_type
         if app_type == 0xFF:
             return ProductType.UNKNOWN
@@ -70,12 +80,25 @@ class StartupInfo:
 
     @property
     def has_pin(self) -> bool:
-        """Application type bit 01h: PIN feature."""
+        """PIN feature: application type bit 01h on Prime Rev2/Rev3 only (section 4).
+
+        Light and Basic have no PIN whatever their bits say; a Rev1 card known from its ATR
+        has none either (Keyple's CalypsoCardAdapter).
+        """
+        if self.product_type not in _OPTION_BITS_PRODUCTS:
+            return False
         return bool(self.application_type & 0x01)
 
     @property
     def has_stored_value(self) -> bool:
-        """Application type bit 02h: Stored Value feature."""
+        """Stored Value feature: application type bit 02h on Prime Rev1/Rev2/Rev3 (section 4).
+
+        Light and Basic have no stored value: their application-type bits mean something else.
+        Rev1: the bit read from the ATR, where Keyple reports no SV at all (it cannot know);
+        a deliberate difference, see docs/protocol-differences.md.
+        """
+        if self.product_type not in (*_OPTION_BITS_PRODUCTS, ProductType.PRIME_REVISION_1):
+            return False
         return bool(self.application_type & 0x02)
 
     @property
@@ -100,7 +123,7 @@ class StartupInfo:
     @property
     def card_class(self) -> CardClass:
         """CLA for this card: 94h for Rev1/Rev2 (legacy), 00h for Rev3/Light/Basic (section 0)."""
-        if self.product_type is ProductType.PRIME_REVISION_2:
+        if self.product_type in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
             return CardClass.LEGACY
         return CardClass.ISO
 
@@ -122,10 +145,16 @@ class StartupInfo:
 
     @property
     def payload_capacity(self) -> int:
-        """Largest data field the card takes: 235 on platform 3C version 10, else 250 (Rev3)."""
-        if self.product_type is ProductType.PRIME_REVISION_2:
+        """Largest data field the card takes: 128 Rev1/Rev2; 235 on a Prime Rev3 of platform
+        3Ch, software version 10h (Keyple's patch, Rev3 only: not Light nor Basic); else 250."""
+        product = self.product_type
+        if product in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
             return 128
-        if self.platform == 0x3C and self.software_version == 0x10:
+        if (
+            product is ProductType.PRIME_REVISION_3
+            and self.platform == 0x3C
+            and self.software_version == 0x10
+        ):
             return 235
         return 250
 
@@ -197,6 +226,15 @@ def parse_select_application(
         info.session_buffer_bytes  # noqa: B018 - checked now: the session engine relies on it
     except ValueError as exc:
         raise CardResponseError(ref.label, f"startup information: {exc}", response) from None
+    if info.product_type is ProductType.BASIC and not (
+        BASIC_MODIFICATION_MIN <= info.buffer_indicator <= BASIC_MODIFICATION_MAX
+    ):
+        # Counted in commands on a Basic card, but the byte must still be in range (Keyple).
+        raise CardResponseError(
+            ref.label,
+            f"Basic session modification byte {info.buffer_indicator:02X}h not in 04h..37h",
+            response,
+        )
     return ApplicationInfo(df_name, serial, info, response.sw == SW.DF_INVALIDATED)
 
 
@@ -211,7 +249,7 @@ def parse_bprime_atr(atr: bytes) -> ApplicationInfo:
     if len(atr) != BPRIME_ATR_LENGTH:
         raise CardResponseError("ATR", f"a Rev1 ATR has 20 bytes, got {len(atr)}")
     serial = bytes(4) + atr[12:16]
-    startup = StartupInfo(b"\x03" + atr[6:12])
+    startup = StartupInfo(b"\x03" + atr[6:12], ProductType.PRIME_REVISION_1)
     return ApplicationInfo(b"", serial, startup, False, ProductType.PRIME_REVISION_1)
 
 
@@ -220,11 +258,15 @@ def aid_matches(aid: bytes, df_name: bytes) -> bool:
     return df_name.startswith(aid) and not any(df_name[len(aid) :])
 
 
-_CONSTRUCTED = {0x6F, 0xA5, 0xBF0C}
+_CONSTRUCTED_BIT = 0x20  # ISO 7816-4 / BER: bit 6 of the first tag byte
 
 
 def _flatten_tlv(ref: CommandRef, data: bytes, response: ResponseApdu) -> dict[int, bytes]:
-    """Flatten BER-TLV as Keyple does: primitive tags found at any depth, first occurrence kept."""
+    """Flatten BER-TLV as Keyple does: primitive tags found at any depth, first occurrence kept.
+
+    Every constructed object (bit 20h of its first tag byte: 6F, A5, BF0C, but also 73, E0...)
+    is descended into; a primitive one never is, whatever its value looks like.
+    """
     found: dict[int, bytes] = {}
     stack = [data]
     while stack:
@@ -235,6 +277,7 @@ def _flatten_tlv(ref: CommandRef, data: bytes, response: ResponseApdu) -> dict[i
                 i += 1
                 continue
             tag = chunk[i]
+            constructed = bool(tag & _CONSTRUCTED_BIT)
             i += 1
             if tag & 0x1F == 0x1F:
                 if i >= len(chunk):
@@ -256,7 +299,7 @@ def _flatten_tlv(ref: CommandRef, data: bytes, response: ResponseApdu) -> dict[i
             if len(value) != length:
                 raise CardResponseError(ref.label, f"TLV {tag:X} runs past the FCI", response)
             i += length
-            if tag in _CONSTRUCTED:
+            if constructed:
                 stack.append(value)
             else:
                 found.setdefault(tag, value)

@@ -57,9 +57,11 @@ def read_key_parameters(
     record: int | None = None,
     cla: int = CLA_SAM,
 ) -> CommandApdu:
-    """Read Key Parameters: CLA BC 00 P2 02 data 00; P2 F0 + KIF KVC, or a record with 0000.
+    """Read Key Parameters: CLA BC 00 P2 02 data; P2 F0 + KIF KVC, or a record with 0000.
 
-    ``record`` is a work key record (01-7E) or a system key (C1-C4).
+    ``record`` is a work key record (01-7E) or a system key (C1-C4). Case 3, no Le, as Keyple
+    encodes it (`80 BC 00 C1 02 00 00`): the 32 bytes come back with 9000, or by 61xx + Get
+    Response on a T=0 SAM.
     """
     if record is None:
         if kif is None or kvc is None:
@@ -72,7 +74,7 @@ def read_key_parameters(
         if record not in WORK_KEY_RECORDS and record not in SYSTEM_KEYS:
             raise ValueError(f"key record {record:02X} is not 01-7E nor C1-C4")
         p2, data = record, bytes(2)
-    return CommandApdu(cla, SamCommandRef.READ_KEY_PARAMETERS.ins, 0x00, p2, data, le=0)
+    return CommandApdu(cla, SamCommandRef.READ_KEY_PARAMETERS.ins, 0x00, p2, data)
 
 
 def read_event_counter(record: int = 0, *, cla: int = CLA_SAM) -> CommandApdu:

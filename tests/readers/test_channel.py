@@ -18,14 +18,50 @@ class TestApduChannel:
     """The one place that sends."""
 
     def test_61xx_is_followed_by_get_response(self) -> None:
-        """SW 6104 makes the channel send Get Response with Le=04 and return its data."""
-        link = _replay(("8084000004", "6104"), ("80C0000004", "C1C2C3C49000"))
+        """SW 6104 makes the channel send Get Response `00 C0 00 00 04` (class 00h always)."""
+        link = _replay(("8084000004", "6104"), ("00C0000004", "C1C2C3C49000"))
         channel = ApduChannel(link, label="sam")
         response = channel.transmit(CommandApdu(0x80, 0x84, 0, 0, le=4))
         assert response.data == bytes.fromhex("C1C2C3C4")
         assert response.sw == SW.OK
         assert channel.apdu_count == 2
         assert [ex.label for ex in channel.exchanges] == ["sam", "sam"]
+
+    @pytest.mark.parametrize("cla", [0x94, 0xFA, 0x80, 0x00])
+    def test_61xx_get_response_is_class_00_whatever_the_command_class(self, cla: int) -> None:
+        """Get Response completing a 94h/FAh/80h command is still sent with CLA 00h (issue 16.3)."""
+        command = CommandApdu(cla, 0xB2, 1, 0x3C, le=0)
+        link = _replay((command.hex(), "6103"), ("00C0000003", "0102039000"))
+        response = ApduChannel(link).transmit(command)
+        assert (response.data, response.sw) == (bytes.fromhex("010203"), SW.OK)
+
+    def test_case4_answered_9000_without_data_gets_the_data(self) -> None:
+        """A case-4 command answered a bare 9000 is followed by `00 C0 00 00 Le` (issue 16.3)."""
+        open_session = "948A8B3804C1C2C3C400"  # Rev2 Open Secure Session, case 4, Le 00
+        link = _replay((open_session, "9000"), ("00C0000000", "0A" + "11" * 4 + "9000"))
+        channel = ApduChannel(link)
+        response = channel.transmit(CommandApdu.from_bytes(bytes.fromhex(open_session)))
+        assert response.data == bytes.fromhex("0A11111111")
+        assert response.sw == SW.OK
+        assert [ex.command.hex().upper() for ex in channel.exchanges] == [
+            open_session,
+            "00C0000000",
+        ]
+
+    def test_case4_get_response_takes_the_original_le(self) -> None:
+        """The Get Response Le is the Le of the command it completes (here 03h)."""
+        increase = "0032010803000064" + "03"
+        link = _replay((increase, "9000"), ("00C0000003", "0010BE9000"))
+        response = ApduChannel(link).transmit(CommandApdu.from_bytes(bytes.fromhex(increase)))
+        assert response.data == bytes.fromhex("0010BE")
+
+    def test_case2_and_case3_answered_9000_are_left_alone(self) -> None:
+        """Only case 4 is completed: a bare 9000 to a case-2 or case-3 command is the answer."""
+        link = _replay(("00B2013C00", "9000"), ("00E20040020102", "9000"))
+        channel = ApduChannel(link)
+        assert channel.transmit(CommandApdu(0x00, 0xB2, 1, 0x3C, le=0)).sw == SW.OK
+        assert channel.transmit(CommandApdu(0x00, 0xE2, 0, 0x40, b"\x01\x02")).sw == SW.OK
+        assert channel.apdu_count == 2
 
     def test_6cxx_replays_with_the_right_le(self) -> None:
         """SW 6C1D without data makes the channel resend the command with Le=1D."""

@@ -125,6 +125,21 @@ class TestValidationThroughPcscd:
         assert result.debit == 0 and result.mac_verified
         assert emulator.read_record(SFI_COUNTERS, 1) == counters
 
+    def test_rev2_purse_is_granted_through_pcscd(
+        self, pcsc_station: PcscStation, morning: dt.datetime
+    ):
+        """A Prime Rev2 SV purse pays through pcscd: SV Get and SV Debit in class FAh (16.1)."""
+        emulator = card("other/sv_purse_rev2")
+        before = emulator.sv_balance
+        assert before is not None
+        result = pcsc_station.tap(emulator, morning)
+        assert result.outcome is Outcome.GRANTED, result.explanation
+        assert result.reason == "sv_debited" and result.mac_verified
+        assert emulator.sv_balance == before - result.debit and result.debit > 0
+        sv_commands = [ex.command[:2] for ex in result.card_trace if ex.command[1] in (0x7C, 0xBA)]
+        assert sv_commands == [bytes.fromhex("FA7C"), bytes.fromhex("FABA")]
+        assert emulator.ratified
+
     def test_expired_card_is_denied_and_unchanged(
         self, pcsc_station: PcscStation, morning: dt.datetime
     ):

@@ -166,14 +166,20 @@ class TestAdminCommands:
             cmd.parse_unlock(_rsp(h("6988")))
 
     def test_read_key_parameters(self) -> None:
-        """By KIF/KVC (P2 F0) or by record with 0000; case 4 with Le 00."""
-        assert cmd.read_key_parameters(0x30, 0xF0).hex().upper() == "80BC00F00230F000"
-        assert cmd.read_key_parameters(record=0xC1).hex().upper() == "80BC00C102000000"
-        assert cmd.read_key_parameters(record=0x05).hex().upper() == "80BC000502000000"
+        """By KIF/KVC (P2 F0) or by record with 0000; case 3, no Le (Keyple's encoding)."""
+        assert cmd.read_key_parameters(0x30, 0xF0).hex().upper() == "80BC00F00230F0"
+        assert cmd.read_key_parameters(record=0x05).hex().upper() == "80BC0005020000"
         with pytest.raises(ValueError):
             cmd.read_key_parameters(record=0x7F)
         with pytest.raises(ValueError):
             cmd.read_key_parameters(0x30)
+
+    @pytest.mark.parametrize("system_key", [0xC1, 0xC2, 0xC3, 0xC4])
+    def test_read_key_parameters_system_key_vector(self, system_key: int) -> None:
+        """System keys C1-C4 encode as `80 BC 00 Cx 02 00 00`, with no trailing Le (issue 16.2)."""
+        command = cmd.read_key_parameters(record=system_key)
+        assert command.hex().upper() == f"80BC00{system_key:02X}020000"
+        assert command.le is None
 
     def test_parse_read_key_parameters(self) -> None:
         """KIF, KVC, ALG and PAR1-10 from offset 8; 6200 is a success."""
