@@ -13,8 +13,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calypso.layouts.demo import (
     MAX_CONTRACTS,
@@ -24,6 +25,16 @@ from calypso.layouts.demo import (
     EventType,
     PriorityCode,
 )
+
+# Bounds checked at load time (issue 15.10, 15.20), so that no rule can crash a tap later.
+MAX_COUNTER_UNITS = 0xFFFFFF  # a Calypso counter is 3 bytes: no debit can exceed it
+MAX_SV_AMOUNT = 32767  # SV Debit amount: 2 signed bytes (calypso.commands.sv)
+MAX_WINDOW_MINUTES = 24 * 60  # anti-passback, recovery and transfer windows: at most a day
+MAX_ZONE = 0xFFFF
+CounterUnits = Annotated[int, Field(ge=1, le=MAX_COUNTER_UNITS)]
+SvAmount = Annotated[int, Field(ge=1, le=MAX_SV_AMOUNT)]
+Zone = Annotated[int, Field(ge=0, le=MAX_ZONE)]
+WindowMinutes = Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES)]
 
 
 class ProductKind(StrEnum):
@@ -47,11 +58,11 @@ class Product(BaseModel):
     tariff: int = Field(ge=1, le=30)
     kind: ProductKind
     name: str = Field(min_length=1)
-    units_per_trip: int = Field(default=1, ge=1, le=0xFFFFFF)
-    zones: list[int] | None = Field(
+    units_per_trip: int = Field(default=1, ge=1, le=MAX_COUNTER_UNITS)
+    zones: list[Zone] | None = Field(
         default=None, description="Season pass: valid only at stations of these zones."
     )
-    fare_by_zone: dict[int, int] = Field(
+    fare_by_zone: dict[Zone, CounterUnits] = Field(
         default_factory=dict, description="Stored value: units by station zone."
     )
     off_peak_percent: int = Field(
@@ -65,8 +76,8 @@ class SvPurse(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "SV purse"
-    fare: int = Field(ge=1, le=32767)
-    fare_by_zone: dict[int, int] = Field(default_factory=dict)
+    fare: int = Field(ge=1, le=MAX_SV_AMOUNT)
+    fare_by_zone: dict[Zone, SvAmount] = Field(default_factory=dict)
 
 
 class PeakPeriod(BaseModel):
@@ -77,6 +88,28 @@ class PeakPeriod(BaseModel):
     days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     start: dt.time
     end: dt.time
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, days: list[int]) -> list[int]:
+        if not days:
+            raise ValueError("a peak period needs at least one day (0 Monday .. 6 Sunday)")
+        for day in days:
+            if not 0 <= day <= 6:
+                raise ValueError(f"day {day} is not a weekday number 0 (Monday) .. 6 (Sunday)")
+        if len(set(days)) != len(days):
+            raise ValueError("a day is listed twice")
+        return days
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PeakPeriod:
+        # [start, end) within one day: an inverted or empty period would never match.
+        if not self.start < self.end:
+            raise ValueError(
+                f"start {self.start:%H:%M} must be before its end {self.end:%H:%M} "
+                "(a period past midnight is two periods)"
+            )
+        return self
 
     def contains(self, when: dt.datetime) -> bool:
         """Whether ``when`` falls in this period."""
@@ -99,7 +132,7 @@ class Station(BaseModel):
 
     location_id: int = Field(ge=0, le=0xFFFFFFFF)
     name: str = ""
-    zone: int = Field(default=1, ge=0)
+    zone: int = Field(default=1, ge=0, le=MAX_ZONE)
 
 
 class FareRules(BaseModel):
@@ -111,9 +144,9 @@ class FareRules(BaseModel):
     station: Station
     station_groups: dict[str, list[int]] = Field(default_factory=dict)
     products: list[Product]
-    anti_passback_minutes: int = Field(default=1, ge=0)
-    recovery_window_minutes: int = Field(default=1, ge=0)
-    transfer_minutes: int = Field(default=0, ge=0)
+    anti_passback_minutes: WindowMinutes = 1
+    recovery_window_minutes: WindowMinutes = 1
+    transfer_minutes: WindowMinutes = 0
     recovery_writes_event: bool = False
     peak_periods: list[PeakPeriod] = Field(default_factory=list)
     holder_profiles: dict[int, HolderProfile] = Field(default_factory=dict)
@@ -131,7 +164,24 @@ class FareRules(BaseModel):
                     raise ValueError
             except ValueError:
                 raise ValueError(f"deny_list: {serial!r} is not an 8-byte hex serial") from None
+        self._station_zone_known()
         return self
+
+    def _station_zone_known(self) -> None:
+        """The station's zone must be one the fare tables name, when they name any (15.20)."""
+        named: set[int] = set()
+        for product in self.products:
+            named.update(product.fare_by_zone)
+            named.update(product.zones or ())
+        if self.sv_purse is not None:
+            named.update(self.sv_purse.fare_by_zone)
+        zone = self.station.zone
+        if named and zone not in named:
+            known = ", ".join(str(z) for z in sorted(named))
+            raise ValueError(
+                f"station zone {zone} appears in no fare table (zones named: {known}): "
+                "a mistyped zone would charge the default fare everywhere"
+            )
 
     def product(self, tariff: int) -> Product | None:
         """The product sold under ``tariff``, if any."""

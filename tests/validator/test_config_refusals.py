@@ -106,3 +106,75 @@ class TestSizeAndKind:
         code, err = check_config(config_copy)
         assert code == EXIT_CONFIG
         assert "fares.yaml" in err and "not a regular file" in err
+
+
+def fares_with(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the shipped fares.yaml with one text replaced (which must be there)."""
+    text = (CONFIG / "fares.yaml").read_text()
+    assert old in text
+    path = tmp_path / "fares.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+class TestFareAmounts:
+    """Issue 15.10: every fare amount is positive and fits what the card can hold."""
+
+    @pytest.mark.parametrize(
+        ("old", "new", "field"),
+        [
+            ("fare_by_zone: {1: 2, 2: 3}", "fare_by_zone: {1: -2, 2: 3}", "fare_by_zone.1"),
+            ("fare_by_zone: {1: 2, 2: 3}", "fare_by_zone: {1: 0, 2: 3}", "fare_by_zone.1"),
+            ("fare_by_zone: {1: 2, 2: 3}", "fare_by_zone: {1: 16777216}", "fare_by_zone.1"),
+            ("fare_by_zone: {2: 200}", "fare_by_zone: {2: -200}", "sv_purse.fare_by_zone.2"),
+            ("fare_by_zone: {2: 200}", "fare_by_zone: {2: 40000}", "sv_purse.fare_by_zone.2"),
+            ("fare_by_zone: {2: 200}", "fare_by_zone: {-1: 200}", "sv_purse.fare_by_zone"),
+        ],
+    )
+    def test_out_of_range_amount(self, tmp_path: Path, old: str, new: str, field: str) -> None:
+        """A negative, zero or oversized zone fare is refused with the field and its line."""
+        path = fares_with(tmp_path, old, new)
+        with pytest.raises(ConfigError) as caught:
+            load_model(path, FareRules)
+        assert field in str(caught.value)
+        assert caught.value.line == line_of(path, new)
+
+    def test_check_config_refuses_negative_fare(self, config_copy: Path) -> None:
+        """check-config exits 2 on a negative fare_by_zone, naming fares.yaml."""
+        path = config_copy / "fares.yaml"
+        path.write_text(path.read_text().replace("{1: 2, 2: 3}", "{1: -5, 2: 3}"))
+        code, err = check_config(config_copy)
+        assert code == EXIT_CONFIG
+        assert "fares.yaml:" in err and "fare_by_zone" in err
+
+
+class TestFareShapes:
+    """Issue 15.20: periods, days, windows and zones that make no sense are refused."""
+
+    @pytest.mark.parametrize(
+        ("old", "new", "reason"),
+        [
+            ('start: "07:00", end: "09:30"', 'start: "09:30", end: "07:00"', "before its end"),
+            ('start: "07:00", end: "09:30"', 'start: "07:00", end: "07:00"', "before its end"),
+            ('{days: [0, 1, 2, 3, 4], start: "07:00"', '{days: [9, -3], start: "07:00"', "0"),
+            ('{days: [0, 1, 2, 3, 4], start: "07:00"', '{days: [1, 1], start: "07:00"', "twice"),
+            ("anti_passback_minutes: 1", "anti_passback_minutes: 1e23", "anti_passback"),
+            ("anti_passback_minutes: 1", "anti_passback_minutes: 100000", "anti_passback"),
+            ("recovery_window_minutes: 1", "recovery_window_minutes: 99999", "recovery"),
+            ("transfer_minutes: 60", "transfer_minutes: 1000000", "transfer_minutes"),
+            ("  zone: 1\n", "  zone: 7\n", "zone 7"),
+        ],
+    )
+    def test_refused(self, tmp_path: Path, old: str, new: str, reason: str) -> None:
+        """Each nonsensical fare rule is a ConfigError naming what is wrong."""
+        path = fares_with(tmp_path, old, new)
+        with pytest.raises(ConfigError, match=reason):
+            load_model(path, FareRules)
+
+    def test_zone_covered_by_explicit_fallback(self, tmp_path: Path) -> None:
+        """A station zone missing from fare_by_zone is fine when units_per_trip is explicit."""
+        path = fares_with(tmp_path, "  zone: 1\n", "  zone: 2\n")
+        assert load_model(path, FareRules).station.zone == 2
+        text = path.read_text().replace("fare_by_zone: {1: 2, 2: 3}", "fare_by_zone: {1: 2}")
+        path.write_text(text)
+        assert load_model(path, FareRules).station.zone == 2  # units_per_trip: 2 is written
