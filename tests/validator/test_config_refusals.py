@@ -178,3 +178,65 @@ class TestFareShapes:
         text = path.read_text().replace("fare_by_zone: {1: 2, 2: 3}", "fare_by_zone: {1: 2}")
         path.write_text(text)
         assert load_model(path, FareRules).station.zone == 2  # units_per_trip: 2 is written
+
+
+def settings_with(config_dir: Path, old: str, new: str) -> Path:
+    """Replace ``old`` (which must be there) by ``new`` in config_dir/validator.yaml."""
+    path = config_dir / "validator.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return path
+
+
+class TestReaderAndMetricsSpecs:
+    """Issue 15.16: reader specs and the metrics address are checked at load time."""
+
+    @pytest.mark.parametrize(
+        ("old", "new", "field"),
+        [
+            ("card_reader: emulated", "card_reader: 'pcsc:[unclosed'", "card_reader"),
+            ("card_reader: emulated", "card_reader: pcsc:", "card_reader"),
+            ("card_reader: emulated", "card_reader: usb:0", "card_reader"),
+            ("card_reader: emulated", "card_reader: software", "card_reader"),
+            ("card_reader: emulated", "card_reader: 'nfc:'", "card_reader"),
+            ("sam_reader: emulated", "sam_reader: 'pcsc:(('", "sam_reader"),
+            ("sam_reader: emulated", "sam_reader: nfc:usb", "sam_reader"),
+            ("log_format: auto", "log_format: auto\nsam_atr_filter: '3B[8'", "sam_atr_filter"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: 'not an address!'", "metrics"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: '1.2.3.4:80'", "metrics"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: '-bad-.example'", "metrics"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: ''", "metrics"),
+            ("log_format: auto", "log_format: auto\nmetrics_port: 70000", "metrics_port"),
+        ],
+    )
+    def test_refused(self, config_copy: Path, old: str, new: str, field: str) -> None:
+        """check-config exits 2 and names validator.yaml, its line and the field."""
+        path = settings_with(config_copy, old, new)
+        code, err = check_config(config_copy)
+        assert code == EXIT_CONFIG
+        assert f"validator.yaml:{line_of(path, new.splitlines()[-1])}:" in err
+        assert field in err
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            ("card_reader: emulated", "card_reader: 'pcsc:ACS ACR122.*'"),
+            ("card_reader: emulated", "card_reader: nfc:usb:072f:2200"),
+            ("sam_reader: emulated", "sam_reader: software"),
+            ("sam_reader: emulated", "sam_reader: 'pcsc:SAM'"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: 127.0.0.1"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: '::1'"),
+            ("log_format: auto", "log_format: auto\nmetrics_address: gate-7.local"),
+        ],
+    )
+    def test_accepted(self, config_copy: Path, old: str, new: str) -> None:
+        """Well-formed specs and addresses load (no hardware is needed to load them)."""
+        settings_with(config_copy, old, new)
+        assert load_settings(config_copy, environ={}).validator_id == "validator-1"
+
+    def test_environment_override_is_checked_too(self, config_copy: Path) -> None:
+        """$CALYPSO_VALIDATOR_CARD_READER with a bad regex is refused like the file."""
+        environ = {"CALYPSO_VALIDATOR_CARD_READER": "pcsc:[x"}
+        with pytest.raises(ConfigError, match="card_reader"):
+            load_settings(config_copy, environ=environ)
