@@ -169,14 +169,33 @@ def is_host(address: str) -> bool:
 
 
 def default_config_dir() -> Path:
-    """$CALYPSO_VALIDATOR_CONFIG, else ./config, else the config/ folder beside the packages."""
+    """$CALYPSO_VALIDATOR_CONFIG, else ./config (from the current directory), nothing else.
+
+    No silent fallback to the checkout's config/ (issue 15.17): the folder used is the one the
+    help names, and a missing validator.yaml there is an error naming the path.
+    """
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
-    local = Path.cwd() / "config"
-    if (local / "validator.yaml").exists():
-        return local
-    return Path(__file__).resolve().parent.parent / "config"
+    return Path.cwd() / "config"
+
+
+def missing_settings(config_dir: Path) -> ConfigError:
+    """The error for a folder without validator.yaml, naming near-misses found beside it."""
+    path = config_dir / "validator.yaml"
+    if not config_dir.is_dir():
+        return ConfigError(
+            path,
+            f"missing: the configuration folder {config_dir} does not exist "
+            f"(give --config DIR or set ${CONFIG_ENV})",
+        )
+    near = sorted(
+        p.name
+        for p in config_dir.iterdir()
+        if p.name.lower().startswith("validator") and p.name != "validator.yaml"
+    )
+    beside = f"; found beside it: {', '.join(near)} (rename it to validator.yaml)" if near else ""
+    return ConfigError(path, f"missing: no validator.yaml in {config_dir}{beside}")
 
 
 def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) -> ValidatorSettings:
@@ -187,7 +206,9 @@ def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) ->
     """
     environ = os.environ if environ is None else environ
     path = config_dir / "validator.yaml"
-    settings = load_model(path, ValidatorSettings) if path.exists() else ValidatorSettings()
+    if not path.exists() and not path.is_symlink():
+        raise missing_settings(config_dir)
+    settings = load_model(path, ValidatorSettings)
     overrides: dict[str, object] = {}
     for name, info in ValidatorSettings.model_fields.items():
         value = environ.get(f"{ENV_PREFIX}{name.upper()}")

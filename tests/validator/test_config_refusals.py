@@ -240,3 +240,41 @@ class TestReaderAndMetricsSpecs:
         environ = {"CALYPSO_VALIDATOR_CARD_READER": "pcsc:[x"}
         with pytest.raises(ConfigError, match="card_reader"):
             load_settings(config_copy, environ=environ)
+
+
+class TestMissingSettings:
+    """Issue 15.17: no validator.yaml is a clear error, never the built-in defaults."""
+
+    def test_misnamed_file_is_named(self, config_copy: Path) -> None:
+        """validator.yml beside the missing validator.yaml: both paths in the error."""
+        (config_copy / "validator.yaml").rename(config_copy / "validator.yml")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(config_copy, environ={})
+        message = str(caught.value)
+        assert str(config_copy / "validator.yaml") in message
+        assert "missing" in message and "validator.yml" in message
+
+    def test_check_config_and_doctor_fail(self, config_copy: Path) -> None:
+        """check-config exits 2 naming the path; doctor reports FAIL config."""
+        from validator.doctor import Status, diagnose
+
+        (config_copy / "validator.yaml").unlink()
+        code, err = check_config(config_copy)
+        assert code == EXIT_CONFIG
+        assert str(config_copy / "validator.yaml") in err
+        report = diagnose(config_copy)
+        assert report.check("config").status is Status.FAIL
+        assert "validator.yaml" in report.check("config").detail
+
+    def test_default_is_dot_config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without --config or $CALYPSO_VALIDATOR_CONFIG the folder is ./config, as help says."""
+        from validator.settings import CONFIG_ENV, default_config_dir
+
+        monkeypatch.delenv(CONFIG_ENV, raising=False)
+        monkeypatch.chdir(tmp_path)
+        assert default_config_dir() == tmp_path / "config"
+        result = CliRunner().invoke(main, ["check-config"])
+        assert result.exit_code == EXIT_CONFIG
+        assert str(tmp_path / "config" / "validator.yaml") in result.stderr
+        help_text = CliRunner().invoke(main, ["check-config", "--help"]).stdout
+        assert "./config" in help_text
