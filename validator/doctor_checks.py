@@ -24,6 +24,7 @@ from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.doctor import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.fares import FareRules, TapContext
+from validator.journal_keyfile import journal_key_check
 from validator.processor import TapProcessor
 from validator.run import SOFTWARE_SAM_SPECS
 from validator.settings import ValidatorSettings
@@ -73,6 +74,7 @@ class Doctor:
             self.sam_check(),
             self.keys_match(),
             self.journal(),
+            self.journal_key(),
         ]
 
     def mode(self) -> Check:
@@ -329,6 +331,10 @@ class Doctor:
             + (f" ({'; '.join(seen)})" if seen else " (no card profile)"),
             "the key file and the card profiles' keys differ",
         )
+
+    def journal_key(self) -> Check:
+        """The journal HMAC key file loads as ``run`` loads it, and the service may read it."""
+        return journal_key_check(self.config_dir, self.settings, self.probes.identity)
 
     def journal(self) -> Check:
         """The journal directory is writable by the service, with free space."""

@@ -31,6 +31,7 @@ from validator.demo import build_fleet
 from validator.fares import FareRules
 from validator.gate import Gate
 from validator.journal import Journal, journal_files, read_entries
+from validator.journal_keyfile import load_journal_key
 from validator.loop import LoopObserver, Observers, SamOpener, run_loop
 from validator.processor import PendingUnknown, TapProcessor, TapRecord
 from validator.settings import ValidatorSettings
@@ -102,17 +103,8 @@ def open_card_reader(spec: str) -> CardReader:
 
 
 def journal_key(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
-    """The journal HMAC key from ``journal_key_file`` (hex, at least 16 bytes), if set."""
-    if settings.journal_key_file is None:
-        return None
-    path = config_dir / settings.journal_key_file
-    try:
-        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        raise ConfigError(path, "journal_key_file: unreadable or not hex") from None
-    if len(key) < 16:
-        raise ConfigError(path, "journal_key_file: the key must be at least 16 bytes")
-    return key
+    """The journal HMAC key from ``journal_key_file``, checked (validator.journal_keyfile)."""
+    return load_journal_key(config_dir, settings)
 
 
 def open_sam(

@@ -107,6 +107,7 @@ class TestEmbeddedDefault:
             "sam",
             "sam_keys",
             "journal",
+            "journal_key",
             "clock",
         }
         for name, check in by_name.items():
