@@ -84,6 +84,8 @@ def load_model(
     except yaml.YAMLError as exc:
         reason = getattr(exc, "reason", None) or "invalid YAML"
         raise error(path, f"YAML syntax: {reason}") from None
+    except RecursionError:  # PyYAML composes recursively: [[[[... thousands deep
+        raise error(path, "YAML nested too deeply: not a configuration file") from None
     finally:
         loader.dispose()
     if data is None:
@@ -92,6 +94,8 @@ def load_model(
         raise error(path, "the document must be a mapping", 1)
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise error(path, "YAML nested too deeply: not a configuration file") from None
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         found = [

@@ -73,6 +73,12 @@ class Passengers:
     seed: int | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
+    def __post_init__(self) -> None:
+        # The cards are built here, in the caller's thread: a bad card profile is a
+        # ConfigError of ``serve`` (exit 2), not a dead thread the gate waits for forever.
+        self._rnd = random.Random(self.seed)  # noqa: S311 - simulation randomness, by design
+        self._fleet = build_fleet(self.cards_dir, self._rnd)
+
     def start(self) -> threading.Thread:
         """Run in a daemon thread."""
         thread = threading.Thread(target=self._run, name="passengers", daemon=True)
@@ -80,8 +86,7 @@ class Passengers:
         return thread
 
     def _run(self) -> None:
-        rnd = random.Random(self.seed)  # noqa: S311 - simulation randomness, by design
-        fleet = build_fleet(self.cards_dir, rnd)
+        rnd, fleet = self._rnd, self._fleet
         while not self.stop.is_set():
             self.done.clear()
             self.reader.insert(rnd.choice(fleet))

@@ -278,3 +278,34 @@ class TestMissingSettings:
         assert str(tmp_path / "config" / "validator.yaml") in result.stderr
         help_text = CliRunner().invoke(main, ["check-config", "--help"]).stdout
         assert "./config" in help_text
+
+
+class TestHostileShapes:
+    """Shapes found by the config-mutations campaign part."""
+
+    def test_deep_nesting_is_a_config_error(self, config_copy: Path) -> None:
+        """5000 nested brackets: a ConfigError naming the file, never a RecursionError."""
+        (config_copy / "validator.yaml").write_text("x: " + "[" * 5000 + "\n")
+        with pytest.raises(ConfigError, match="nested too deeply"):
+            load_settings(config_copy, environ={})
+
+    def test_run_refuses_a_bad_card_profile(self, config_copy: Path, tmp_path: Path) -> None:
+        """validator run with a broken card profile exits 2 naming it (it used to hang)."""
+        import subprocess
+        import sys
+
+        settings = config_copy / "validator.yaml"
+        settings.write_text(
+            settings.read_text().replace("../var/journal", str(tmp_path / "journal"))
+        )
+        (config_copy / "cards" / "season_pass.yaml").write_text("serial: 12\n")
+        done = subprocess.run(  # noqa: S603 - our own command line
+            [sys.executable, "-m", "validator", "run", "--config", str(config_copy)]
+            + ["--max-taps", "1", "--interval", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == EXIT_CONFIG, done.stderr
+        assert "season_pass.yaml" in done.stderr and "Traceback" not in done.stderr
