@@ -20,9 +20,8 @@ STYLES = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL"
 def check_config(config: Path | None) -> None:
     """Validate every configuration file and print every error with file, line and reason."""
     from calypso.profile import load_profile
-    from calypso.yamlfile import load_model
     from sam.keys import load_keys
-    from validator.fares import FareRules
+    from validator.fare_rules import load_fares
     from validator.journal_keyfile import load_journal_key
 
     config_dir = config if config is not None else default_config_dir()
@@ -35,7 +34,7 @@ def check_config(config: Path | None) -> None:
     errors: list[str] = []
     keys = 0
     try:
-        load_model(config_dir / settings.fares, FareRules)
+        load_fares(config_dir, settings)
     except ConfigError as exc:
         errors += exc.details()
     try:

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from calypso.yamlfile import ConfigError, load_model
+
+if TYPE_CHECKING:
+    from validator.settings import ValidatorSettings
 
 # Bounds checked at load time (issue 15.10, 15.20), so that no rule can crash a tap later.
 MAX_COUNTER_UNITS = 0xFFFFFF  # a Calypso counter is 3 bytes: no debit can exceed it
 MAX_SV_AMOUNT = 32767  # SV Debit amount: 2 signed bytes (calypso.commands.sv)
 MAX_WINDOW_MINUTES = 24 * 60  # anti-passback, recovery and transfer windows: at most a day
 MAX_ZONE = 0xFFFF
+# Width of the event's location field by card layout: the demo layout's EventLocation (4 bytes),
+# Intercode's EventLocationId (16 bits, calypso-data-model 2.5). A wider station id would be cut.
+LOCATION_BITS = {"demo": 32, "intercode": 16}
 CounterUnits = Annotated[int, Field(ge=1, le=MAX_COUNTER_UNITS)]
 SvAmount = Annotated[int, Field(ge=1, le=MAX_SV_AMOUNT)]
 Zone = Annotated[int, Field(ge=0, le=MAX_ZONE)]
@@ -190,3 +199,19 @@ class FareRules(BaseModel):
     def is_denied(self, serial: bytes) -> bool:
         """Whether the card serial is on the deny list."""
         return serial.hex().upper() in {s.upper() for s in self.deny_list}
+
+
+def load_fares(config_dir: Path, settings: ValidatorSettings) -> FareRules:
+    """fares.yaml of the settings, checked against the card layouts they configure as well."""
+    path = config_dir / settings.fares
+    rules = load_model(path, FareRules)
+    location = rules.station.location_id
+    for aid, layout in sorted(settings.layouts.items()):
+        bits = LOCATION_BITS.get(layout, 32)
+        if location >= 1 << bits:
+            raise ConfigError(
+                path,
+                f"station.location_id: {location} does not fit the {bits} bits of the "
+                f"{layout} layout's event location (AID {aid} in validator.yaml)",
+            )
+    return rules

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from calypso.yamlfile import ConfigError, load_model
+from calypso.yamlfile import ConfigError
 from readers.base import CardConnection, CardReader, ReaderError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
@@ -28,7 +28,7 @@ from sam.keys import load_keys
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.demo import build_fleet
-from validator.fares import FareRules
+from validator.fare_rules import load_fares
 from validator.gate import Gate
 from validator.journal import Journal, journal_files, read_entries
 from validator.journal_keyfile import load_journal_key
@@ -215,7 +215,7 @@ def serve(
     stops the loop once the tap in progress is journaled (main thread only).
     ``observer`` (tests, embedding) hears of the loop's events too.
     """
-    rules = load_model(config_dir / settings.fares, FareRules)
+    rules = load_fares(config_dir, settings)
     sam, sam_channel = open_sam(sam_spec, config_dir, settings)
     stop = stop or threading.Event()
     signalling = _SignallingGate(gate)

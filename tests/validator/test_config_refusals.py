@@ -309,3 +309,32 @@ class TestHostileShapes:
         )
         assert done.returncode == EXIT_CONFIG, done.stderr
         assert "season_pass.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+class TestLocationWidth:
+    """Issue 15.20: a station location id wider than a configured layout's field is refused."""
+
+    def test_intercode_needs_16_bits(self, config_copy: Path) -> None:
+        """location_id 70000 with the Intercode layout configured: check-config and run say so."""
+        fares = config_copy / "fares.yaml"
+        fares.write_text(fares.read_text().replace("location_id: 101", "location_id: 70000"))
+        code, err = check_config(config_copy)
+        assert code == EXIT_CONFIG
+        assert "fares.yaml" in err and "station.location_id" in err and "16 bits" in err
+        result = CliRunner().invoke(
+            main, ["run", "--config", str(config_copy), "--max-taps", "1", "--interval", "0"]
+        )
+        assert result.exit_code == EXIT_CONFIG and "16 bits" in result.stderr
+
+    def test_demo_layout_only_takes_32_bits(self, config_copy: Path) -> None:
+        """Without the Intercode layout a 32-bit location id is fine (the demo field: 32 bits)."""
+        from validator.fare_rules import load_fares
+
+        settings = config_copy / "validator.yaml"
+        settings.write_text(
+            settings.read_text().replace("  A0000004040125090101: intercode\n", "  {}\n")
+        )
+        fares = config_copy / "fares.yaml"
+        fares.write_text(fares.read_text().replace("location_id: 101", "location_id: 70000"))
+        loaded = load_settings(config_copy, environ={})
+        assert load_fares(config_copy, loaded).station.location_id == 70000
