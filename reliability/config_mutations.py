@@ -190,6 +190,7 @@ CATALOGUE: tuple[Mutation, ...] = (
         "fares-long-window", F, _replace(F, "transfer_minutes: 60", "transfer_minutes: 100000")
     ),
     Mutation("fares-unknown-zone", F, _replace(F, "  zone: 1\n", "  zone: 7\n")),
+    Mutation("fares-location-too-wide", F, _replace(F, "location_id: 101", "location_id: 70000")),
     Mutation("fares-wrong-type", F, _replace(F, "  - tariff: 2", "  - tariff: two")),
     Mutation("fares-unknown-key", F, _append(F, "surcharge: 5\n")),
     Mutation("fares-truncated", F, _truncate_after(F, "# Products by")),
