@@ -9,6 +9,8 @@ because the input may be key material.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+MAX_CONFIG_BYTES = 1024 * 1024  # no configuration file of the project comes near 1 MiB
 
 
 class ConfigError(ValueError):
@@ -59,11 +62,11 @@ def load_model(
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error(path, f"cannot read: {exc.strerror or type(exc).__name__}") from None
+        text = read_config_text(path).decode("utf-8")
     except UnicodeDecodeError:
         raise error(path, "not UTF-8 text") from None
+    except ConfigError as exc:
+        raise error(path, exc.problem) from None
     loader_class = yaml.BaseLoader if scalars_as_text else yaml.SafeLoader
     try:
         loader = loader_class(text)
@@ -71,6 +74,8 @@ def load_model(
         raise error(path, f"YAML syntax: {exc.reason} (character {exc.position})") from None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _refuse_duplicate_keys(node, path, error)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -79,6 +84,8 @@ def load_model(
     except yaml.YAMLError as exc:
         reason = getattr(exc, "reason", None) or "invalid YAML"
         raise error(path, f"YAML syntax: {reason}") from None
+    except RecursionError:  # PyYAML composes recursively: [[[[... thousands deep
+        raise error(path, "YAML nested too deeply: not a configuration file") from None
     finally:
         loader.dispose()
     if data is None:
@@ -87,6 +94,8 @@ def load_model(
         raise error(path, "the document must be a mapping", 1)
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise error(path, "YAML nested too deeply: not a configuration file") from None
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
         found = [
@@ -96,6 +105,58 @@ def load_model(
         line, message = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise error(path, f"{message}{more}", line, found) from None
+
+
+def read_config_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> bytes:
+    """The bytes of a configuration file: a regular file of at most ``limit`` bytes.
+
+    Checked before anything is parsed, so that a 200 MB file, a FIFO or a link to /dev/zero
+    costs nothing (issue 15.20); ConfigError names the file and the reason.
+    """
+    try:
+        with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(path, "not a regular file")
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > limit:
+        raise ConfigError(path, f"larger than {limit // 1024} KiB: not a configuration file")
+    return data
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: Path, error: type[ConfigError]) -> None:
+    """Refuse a mapping key written twice (YAML would keep the last one silently; issue 15.7).
+
+    Keys are compared as the text of their scalar, so that ``1`` and ``'1'`` (one key once the
+    model coerces it) collide too. Iterative: a deeply nested file cannot exhaust the stack.
+    """
+    pending = [node]
+    seen_nodes: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen_nodes:  # an alias points back at a node already checked
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in current.value:
+                pending.append(value)
+                if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+                    continue
+                line = key.start_mark.line + 1
+                if key.value in first_line:
+                    name = key.value if len(key.value) <= 40 else key.value[:37] + "..."
+                    raise error(
+                        path,
+                        f"duplicate key {name!r} (first at line {first_line[key.value]}, "
+                        f"again at line {line}): remove one of them",
+                        line,
+                    )
+                first_line[key.value] = line
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
 
 
 def _field(loc: tuple[Any, ...]) -> str:

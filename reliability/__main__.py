@@ -25,6 +25,7 @@ PARTS = {
     "infrastructure": "reliability.infra",
     "security": "reliability.security",
     "soak": "reliability.soak",
+    "config-mutations": "reliability.config_mutations",
 }
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 

@@ -204,46 +204,6 @@ def _check_demo_dates(start: dt.datetime) -> None:
         raise click.BadParameter(detail, param_hint="--start") from None
 
 
-@main.command("check-config")
-@config_option
-def check_config(config: Path | None) -> None:
-    """Validate every configuration file and print every error with file, line and reason."""
-    from calypso.profile import load_profile
-    from calypso.yamlfile import load_model
-    from sam.keys import load_keys
-    from validator.fares import FareRules
-
-    config_dir = _config_dir(config)
-    try:
-        settings = load_settings(config_dir)
-    except ConfigError as exc:
-        for line in exc.details():
-            click.echo(f"error: {line}", err=True)
-        sys.exit(EXIT_CONFIG)
-    errors: list[str] = []
-    keys = 0
-    try:
-        load_model(config_dir / settings.fares, FareRules)
-    except ConfigError as exc:
-        errors += exc.details()
-    try:
-        keys = len(load_keys(config_dir / settings.keys, allow_simulation=settings.simulation).keys)
-    except ConfigError as exc:
-        errors += exc.details()
-    profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
-    for path in profiles:
-        try:
-            load_profile(path)
-        except ConfigError as exc:
-            errors += exc.details()
-    for line in errors:
-        click.echo(f"error: {line}", err=True)
-    if errors:
-        sys.exit(EXIT_CONFIG)
-    mode = "SIMULATION" if settings.simulation else "production"
-    click.echo(f"{config_dir}: valid ({mode} mode, {keys} SAM keys, {len(profiles)} card profiles)")
-
-
 @main.command()
 @config_option
 @click.option(

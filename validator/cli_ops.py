@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CLI commands for operations: ``validator doctor``."""
+"""CLI commands for operations: ``validator check-config`` and ``validator doctor``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,55 @@ from pathlib import Path
 
 import click
 
-from validator.cli import config_option
-from validator.settings import default_config_dir
+from calypso.yamlfile import ConfigError
+from validator.cli import EXIT_CONFIG, config_option
+from validator.settings import default_config_dir, load_settings
 
 STYLES = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red")}
+
+
+@click.command("check-config")
+@config_option
+def check_config(config: Path | None) -> None:
+    """Validate every configuration file and print every error with file, line and reason."""
+    from calypso.profile import load_profile
+    from sam.keys import load_keys
+    from validator.fare_rules import load_fares
+    from validator.journal_keyfile import load_journal_key
+
+    config_dir = config if config is not None else default_config_dir()
+    try:
+        settings = load_settings(config_dir)
+    except ConfigError as exc:
+        for line in exc.details():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_CONFIG)
+    errors: list[str] = []
+    keys = 0
+    try:
+        load_fares(config_dir, settings)
+    except ConfigError as exc:
+        errors += exc.details()
+    try:
+        keys = len(load_keys(config_dir / settings.keys, allow_simulation=settings.simulation).keys)
+    except ConfigError as exc:
+        errors += exc.details()
+    try:
+        load_journal_key(config_dir, settings)
+    except ConfigError as exc:
+        errors += exc.details()
+    profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
+    for path in profiles:
+        try:
+            load_profile(path)
+        except ConfigError as exc:
+            errors += exc.details()
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
+    if errors:
+        sys.exit(EXIT_CONFIG)
+    mode = "SIMULATION" if settings.simulation else "production"
+    click.echo(f"{config_dir}: valid ({mode} mode, {keys} SAM keys, {len(profiles)} card profiles)")
 
 
 @click.command("doctor")
@@ -54,4 +99,5 @@ def doctor_command(config: Path | None, as_json: bool, service_user: str | None)
 
 def register(group: click.Group) -> None:
     """Add these commands to the ``validator`` group."""
+    group.add_command(check_config)
     group.add_command(doctor_command)

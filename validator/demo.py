@@ -16,12 +16,13 @@ from pathlib import Path
 
 from calypso.emulator import CardEmulator
 from calypso.profile import CardProfile, load_profile
-from calypso.yamlfile import ConfigError, load_model
+from calypso.yamlfile import ConfigError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.legacy import LegacySam
 from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
+from validator.fare_rules import load_fares
+from validator.fares import TapContext
 from validator.journal import Journal
 from validator.outcome import Outcome, TapResult
 from validator.processor import TapProcessor, TapRecord
@@ -105,7 +106,7 @@ def run_demo(
             config_dir / "validator.yaml",
             "the demo runs on simulation keys: set 'simulation: true'",
         )
-    rules = load_model(config_dir / settings.fares, FareRules)
+    rules = load_fares(config_dir, settings)
     rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
     sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
     software_sam = SoftwareSam.from_keys(

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from calypso.yamlfile import ConfigError, load_model
+from calypso.yamlfile import ConfigError
 from readers.base import CardConnection
-from validator.fares import FareRules
+from validator.fare_rules import load_fares
 from validator.settings import ValidatorSettings, load_settings
 
 SERVICE_USER = "calypso-validator"
@@ -213,7 +213,7 @@ def diagnose(config_dir: Path, probes: Probes | None = None) -> Report:
     # date (the software SAM's test session) could trip over it (issue 15.11).
     try:
         settings = load_settings(config_dir)
-        load_model(config_dir / settings.fares, FareRules)
+        load_fares(config_dir, settings)
         profiles = _profiles(config_dir, settings)
     except ConfigError as exc:
         checks.append(clock_check(probes, None))

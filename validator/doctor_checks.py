@@ -25,6 +25,7 @@ from validator import doctor_host
 from validator.clock import ClockError, check_clock, clock_range
 from validator.doctor import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.fares import FareRules, TapContext
+from validator.journal_keyfile import journal_key_check
 from validator.processor import TapProcessor
 from validator.run import SOFTWARE_SAM_SPECS
 from validator.settings import ValidatorSettings
@@ -76,6 +77,7 @@ class Doctor:
             self.journal(),
             doctor_host.quarantine((self.config_dir / self.settings.journal_dir).resolve()),
             *doctor_host.metrics_checks(self.settings),
+            self.journal_key(),
         ]
 
     def mode(self) -> Check:
@@ -345,6 +347,10 @@ class Doctor:
             + (f" ({'; '.join(seen)})" if seen else " (no card profile)"),
             "the key file and the card profiles' keys differ",
         )
+
+    def journal_key(self) -> Check:
+        """The journal HMAC key file loads as ``run`` loads it, and the service may read it."""
+        return journal_key_check(self.config_dir, self.settings, self.probes.identity)
 
     def journal(self) -> Check:
         """The journal directory is writable by the service, with free space."""

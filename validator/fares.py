@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Fare rules (config/fares.yaml) and the pure decision: ``decide(card_state, context, rules)``.
+"""The pure fare decision: ``decide(card_state, context, rules)`` (models in fare_rules).
 
 The order follows the Keyple demo validation procedure (calypso-data-model section 3.5), with
 its two known pitfalls designed around: stored value is debited, and the priority of a contract
@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from calypso.layouts.demo import (
     MAX_CONTRACTS,
     Contract,
@@ -25,134 +23,48 @@ from calypso.layouts.demo import (
     PriorityCode,
 )
 
+# The rule models live in validator.fare_rules; imported here for the decision and re-exported,
+# since every caller imports them from validator.fares.
+from validator.fare_rules import (
+    MAX_COUNTER_UNITS,
+    MAX_SV_AMOUNT,
+    MAX_WINDOW_MINUTES,
+    MAX_ZONE,
+    FareRules,
+    HolderProfile,
+    PeakPeriod,
+    Product,
+    ProductKind,
+    Station,
+    SvPurse,
+)
 
-class ProductKind(StrEnum):
-    """What a contract tariff means at the gate."""
-
-    SEASON_PASS = "season_pass"  # noqa: S105 - a product name, not a password
-    MULTI_TRIP = "multi_trip"
-    STORED_VALUE = "stored_value"
-
-    @property
-    def uses_counter(self) -> bool:
-        """Whether the product spends units from the contract's counter."""
-        return self is not ProductKind.SEASON_PASS
-
-
-class Product(BaseModel):
-    """A product keyed by its contract tariff."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    tariff: int = Field(ge=1, le=30)
-    kind: ProductKind
-    name: str = Field(min_length=1)
-    units_per_trip: int = Field(default=1, ge=1, le=0xFFFFFF)
-    zones: list[int] | None = Field(
-        default=None, description="Season pass: valid only at stations of these zones."
-    )
-    fare_by_zone: dict[int, int] = Field(
-        default_factory=dict, description="Stored value: units by station zone."
-    )
-    off_peak_percent: int = Field(
-        default=100, ge=0, le=100, description="Stored value: share of the fare off-peak."
-    )
-
-
-class SvPurse(BaseModel):
-    """The Calypso SV purse: used when no contract grants the entry (SV debit in session)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = "SV purse"
-    fare: int = Field(ge=1, le=32767)
-    fare_by_zone: dict[int, int] = Field(default_factory=dict)
-
-
-class PeakPeriod(BaseModel):
-    """A peak period: days of the week (0 Monday .. 6 Sunday) and a time range [start, end)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
-    start: dt.time
-    end: dt.time
-
-    def contains(self, when: dt.datetime) -> bool:
-        """Whether ``when`` falls in this period."""
-        return when.weekday() in self.days and self.start <= when.time() < self.end
-
-
-class HolderProfile(BaseModel):
-    """A reduced fare for a holder profile (the environment's HolderCompany code)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    percent: int = Field(ge=0, le=100)
-
-
-class Station(BaseModel):
-    """Where this validator stands."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    location_id: int = Field(ge=0, le=0xFFFFFFFF)
-    name: str = ""
-    zone: int = Field(default=1, ge=0)
-
-
-class FareRules(BaseModel):
-    """The whole of config/fares.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    network: str = "demo"
-    station: Station
-    station_groups: dict[str, list[int]] = Field(default_factory=dict)
-    products: list[Product]
-    anti_passback_minutes: int = Field(default=1, ge=0)
-    recovery_window_minutes: int = Field(default=1, ge=0)
-    transfer_minutes: int = Field(default=0, ge=0)
-    recovery_writes_event: bool = False
-    peak_periods: list[PeakPeriod] = Field(default_factory=list)
-    holder_profiles: dict[int, HolderProfile] = Field(default_factory=dict)
-    sv_purse: SvPurse | None = None
-    deny_list: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _unique_tariffs(self) -> FareRules:
-        tariffs = [p.tariff for p in self.products]
-        if len(tariffs) != len(set(tariffs)):
-            raise ValueError("two products share a tariff")
-        for serial in self.deny_list:
-            try:
-                if len(bytes.fromhex(serial)) != 8:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(f"deny_list: {serial!r} is not an 8-byte hex serial") from None
-        return self
-
-    def product(self, tariff: int) -> Product | None:
-        """The product sold under ``tariff``, if any."""
-        return next((p for p in self.products if p.tariff == tariff), None)
-
-    def same_group(self, location_a: int, location_b: int) -> bool:
-        """Whether two locations belong to one station group (a location is its own group)."""
-        if location_a == location_b:
-            return True
-        return any(
-            location_a in members and location_b in members
-            for members in self.station_groups.values()
-        )
-
-    def is_peak(self, when: dt.datetime) -> bool:
-        """Whether ``when`` is in a peak period."""
-        return any(period.contains(when) for period in self.peak_periods)
-
-    def is_denied(self, serial: bytes) -> bool:
-        """Whether the card serial is on the deny list."""
-        return serial.hex().upper() in {s.upper() for s in self.deny_list}
+__all__ = [  # the decision, and the rule models re-exported from fare_rules
+    "CardState",
+    "Debit",
+    "Decision",
+    "FareRules",
+    "HolderProfile",
+    "MAX_COUNTER_UNITS",
+    "MAX_SV_AMOUNT",
+    "MAX_WINDOW_MINUTES",
+    "MAX_ZONE",
+    "PeakPeriod",
+    "Product",
+    "ProductKind",
+    "Reason",
+    "SV_FALLBACK_REASONS",
+    "Station",
+    "SvPurse",
+    "TapContext",
+    "Verdict",
+    "candidate_contracts",
+    "decide",
+    "decide_early",
+    "fare_units",
+    "needs_counters",
+    "wants_purse",
+]
 
 
 class Verdict(Enum):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from calypso.yamlfile import ConfigError, load_model
+from calypso.yamlfile import ConfigError
 from readers.base import CardConnection, CardReader, ReaderError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
@@ -30,9 +30,10 @@ from sam.legacy import LegacySam
 from sam.software import SoftwareSam
 from validator.clock import clock_range
 from validator.demo import build_fleet
-from validator.fares import FareRules
+from validator.fare_rules import load_fares
 from validator.gate import Gate
 from validator.journal import Journal, journal_files, read_entries
+from validator.journal_keyfile import load_journal_key
 from validator.loop import LoopObserver, Observers, SamOpener, run_loop
 from validator.processor import PendingUnknown, TapProcessor, TapRecord
 from validator.settings import ValidatorSettings
@@ -74,6 +75,12 @@ class Passengers:
     seed: int | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
+    def __post_init__(self) -> None:
+        # The cards are built here, in the caller's thread: a bad card profile is a
+        # ConfigError of ``serve`` (exit 2), not a dead thread the gate waits for forever.
+        self._rnd = random.Random(self.seed)  # noqa: S311 - simulation randomness, by design
+        self._fleet = build_fleet(self.cards_dir, self._rnd)
+
     def start(self) -> threading.Thread:
         """Run in a daemon thread."""
         thread = threading.Thread(target=self._run, name="passengers", daemon=True)
@@ -81,8 +88,7 @@ class Passengers:
         return thread
 
     def _run(self) -> None:
-        rnd = random.Random(self.seed)  # noqa: S311 - simulation randomness, by design
-        fleet = build_fleet(self.cards_dir, rnd)
+        rnd, fleet = self._rnd, self._fleet
         while not self.stop.is_set():
             self.done.clear()
             self.reader.insert(rnd.choice(fleet))
@@ -111,17 +117,8 @@ def open_card_reader(spec: str, config_dir: Path | None = None) -> CardReader:
 
 
 def journal_key(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
-    """The journal HMAC key from ``journal_key_file`` (hex, at least 16 bytes), if set."""
-    if settings.journal_key_file is None:
-        return None
-    path = config_dir / settings.journal_key_file
-    try:
-        key = bytes.fromhex(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        raise ConfigError(path, "journal_key_file: unreadable or not hex") from None
-    if len(key) < 16:
-        raise ConfigError(path, "journal_key_file: the key must be at least 16 bytes")
-    return key
+    """The journal HMAC key from ``journal_key_file``, checked (validator.journal_keyfile)."""
+    return load_journal_key(config_dir, settings)
 
 
 def open_sam(
@@ -230,7 +227,7 @@ def serve(
     stops the loop once the tap in progress is journaled (main thread only).
     ``observer`` (tests, embedding) hears of the loop's events too.
     """
-    rules = load_model(config_dir / settings.fares, FareRules)
+    rules = load_fares(config_dir, settings)
     for spec in (card_spec, sam_spec):  # a malformed spec stops here, before any hardware
         if spec not in ("emulated", *SOFTWARE_SAM_SPECS):
             open_card_reader(spec, config_dir)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -14,6 +16,11 @@ from calypso.yamlfile import ConfigError, load_model
 from sam.policy import AuthorizedKeys, parse_key_reference
 
 LAYOUT_NAMES = ("demo", "intercode")  # validator.layout.build_layouts
+
+# Reader specs each setting takes (validator.run builds them; readers.spec for pcsc: and nfc:).
+CARD_READER_SPECS = ("emulated", "pcsc:REGEX", "nfc:PATH")
+SAM_READER_SPECS = ("software", "emulated", "pcsc:REGEX")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
 ENV_PREFIX = "CALYPSO_VALIDATOR_"
@@ -75,6 +82,32 @@ class ValidatorSettings(BaseModel):
                 raise ValueError(f"AID {aid!r} must be 5 to 16 bytes")
         return aids
 
+    @field_validator("card_reader")
+    @classmethod
+    def _card_reader(cls, spec: str) -> str:
+        return check_reader_spec(spec, CARD_READER_SPECS)
+
+    @field_validator("sam_reader")
+    @classmethod
+    def _sam_reader(cls, spec: str) -> str:
+        return check_reader_spec(spec, SAM_READER_SPECS)
+
+    @field_validator("sam_atr_filter")
+    @classmethod
+    def _atr_filter(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            _compile(pattern)
+        return pattern
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, address: str | None) -> str | None:
+        if address is not None and not is_host(address):
+            raise ValueError(
+                "not an IP address or a host name (the port is metrics_port, not part of it)"
+            )
+        return address
+
     @field_validator("layouts")
     @classmethod
     def _layouts(cls, layouts: dict[str, str]) -> dict[str, str]:
@@ -102,15 +135,67 @@ class ValidatorSettings(BaseModel):
         return [bytes.fromhex(aid) for aid in self.aids]
 
 
+def _compile(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression: {exc}") from None
+
+
+def check_reader_spec(spec: str, allowed: tuple[str, ...]) -> str:
+    """``spec`` if it is one of the ``allowed`` forms (a pcsc: regex must compile)."""
+    scheme, sep, rest = spec.partition(":")
+    if not sep and spec in allowed:
+        return spec
+    if sep and (f"{scheme}:REGEX" in allowed or f"{scheme}:PATH" in allowed):
+        if not rest:
+            raise ValueError(f"nothing after {scheme}:")
+        if scheme == "pcsc":
+            _compile(rest)
+        return spec
+    raise ValueError(f"unknown reader {spec!r}: expected {' or '.join(allowed)}")
+
+
+def is_host(address: str) -> bool:
+    """Whether ``address`` is an IPv4/IPv6 address or an RFC 1123 host name."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        pass
+    else:
+        return True
+    name = address.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(part) for part in name.split("."))
+
+
 def default_config_dir() -> Path:
-    """$CALYPSO_VALIDATOR_CONFIG, else ./config, else the config/ folder beside the packages."""
+    """$CALYPSO_VALIDATOR_CONFIG, else ./config (from the current directory), nothing else.
+
+    No silent fallback to the checkout's config/ (issue 15.17): the folder used is the one the
+    help names, and a missing validator.yaml there is an error naming the path.
+    """
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
-    local = Path.cwd() / "config"
-    if (local / "validator.yaml").exists():
-        return local
-    return Path(__file__).resolve().parent.parent / "config"
+    return Path.cwd() / "config"
+
+
+def missing_settings(config_dir: Path) -> ConfigError:
+    """The error for a folder without validator.yaml, naming near-misses found beside it."""
+    path = config_dir / "validator.yaml"
+    if not config_dir.is_dir():
+        return ConfigError(
+            path,
+            f"missing: the configuration folder {config_dir} does not exist "
+            f"(give --config DIR or set ${CONFIG_ENV})",
+        )
+    near = sorted(
+        p.name
+        for p in config_dir.iterdir()
+        if p.name.lower().startswith("validator") and p.name != "validator.yaml"
+    )
+    beside = f"; found beside it: {', '.join(near)} (rename it to validator.yaml)" if near else ""
+    return ConfigError(path, f"missing: no validator.yaml in {config_dir}{beside}")
 
 
 def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) -> ValidatorSettings:
@@ -121,7 +206,9 @@ def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) ->
     """
     environ = os.environ if environ is None else environ
     path = config_dir / "validator.yaml"
-    settings = load_model(path, ValidatorSettings) if path.exists() else ValidatorSettings()
+    if not path.exists() and not path.is_symlink():
+        raise missing_settings(config_dir)
+    settings = load_model(path, ValidatorSettings)
     overrides: dict[str, object] = {}
     for name, info in ValidatorSettings.model_fields.items():
         value = environ.get(f"{ENV_PREFIX}{name.upper()}")

@@ -4,7 +4,8 @@
 ``decode`` never raises on odd data: a record that ends inside a field returns what was read,
 with ``truncated`` naming the field it stopped at; fields whose content is unspecified (0-bit
 placeholders flagged present) are listed in ``unknown``; the bits after the structure are kept
-in ``rest``. ``Decoded.encode()`` gives back the record bit for bit whenever it was not
+in ``rest``; values their kind does not allow (a time above 23:59) are listed in ``invalid``.
+``Decoded.encode()`` gives back the record bit for bit whenever it was not
 truncated. ``encode`` builds a record from values (raw integers, or dates, times, text...).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from calypso.en1545.bits import BitReader, BitWriter
 from calypso.en1545.schema import Bitmap, Container, Field, Node, Repeat, Structure, value_names
-from calypso.en1545.types import JsonValue, Kind, display, to_raw
+from calypso.en1545.types import JsonValue, Kind, display, invalid_reason, to_raw
 
 Values = dict[str, Any]  # field name -> raw int, nested dict (bitmap/container) or list (repeat)
 
@@ -40,6 +41,7 @@ class Decoded:
     truncated: str | None = None
     unknown: list[str] = field(default_factory=list)
     rest: tuple[int, int] = (0, 0)  # the bits after the structure: (value, size)
+    invalid: list[str] = field(default_factory=list)  # "path: why", e.g. a time above 23:59
 
     @property
     def empty(self) -> bool:
@@ -71,6 +73,8 @@ class Decoded:
             out["truncated_at"] = self.truncated
         if self.unknown:
             out["unknown"] = list(self.unknown)
+        if self.invalid:
+            out["invalid"] = list(self.invalid)
         value, size = self.rest
         if value:
             out["rest_bits"] = format(value, f"0{size}b")
@@ -115,9 +119,14 @@ def decode(structure: Structure, data: bytes) -> Decoded:
         _decode_node(structure.root, reader, values, "", unknown)
     except _Truncated as exc:
         truncated = exc.path
-    return Decoded(
+    decoded = Decoded(
         structure, values, reader.total, reader.position, truncated, unknown, reader.rest()
     )
+    for path, node, raw in decoded.leaves():
+        reason = invalid_reason(node.kind, raw)
+        if reason is not None:
+            decoded.invalid.append(f"{path}: {reason}")
+    return decoded
 
 
 def _join(path: str, name: str | None) -> str:

@@ -40,13 +40,25 @@ def _bcd_digits(raw: int, digits: int) -> str:
     return f"{raw:0{digits}X}"
 
 
+LAST_MINUTE = 23 * 60 + 59
+
+
+def invalid_reason(kind: Kind, raw: int) -> str | None:
+    """Why a raw value is not a valid value of its kind (a time past 23:59), if it is not."""
+    if kind in (Kind.TIME, Kind.TIME_COMPACT) and raw > LAST_MINUTE:
+        return f"{raw // 60:02d}:{raw % 60:02d} is not a time of day (above 23:59)"
+    return None
+
+
 def display(kind: Kind, raw: int, bits: int) -> JsonValue:
     """A readable JSON value: ISO dates, HH:MM times, text, zone lists; else the integer."""
     if kind in (Kind.DATE, Kind.DATE_COMPACT):
         epoch = EN1545_EPOCH if kind is Kind.DATE else COMPACT_EPOCH
         return (epoch + dt.timedelta(days=raw)).isoformat()
     if kind in (Kind.TIME, Kind.TIME_COMPACT):
-        return f"{raw // 60:02d}:{raw % 60:02d}"  # past 23:59 shown as is, never refused
+        shown = f"{raw // 60:02d}:{raw % 60:02d}"
+        # Minutes since midnight: 1440 and above is no time of day (a blank FFFFh reads 1092:15).
+        return shown if raw <= LAST_MINUTE else f"{shown} (invalid: above 23:59)"
     if kind is Kind.DATETIME:
         stamp = dt.datetime.combine(EN1545_EPOCH, dt.time()) + dt.timedelta(seconds=raw)
         return stamp.isoformat()

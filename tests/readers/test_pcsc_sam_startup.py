@@ -77,10 +77,12 @@ class TestJournalKey:
     def test_key_file(self, tmp_path: Path) -> None:
         """A hex key file gives the journal its HMAC key; a short one is refused."""
         (tmp_path / "journal.key").write_text("00112233445566778899AABBCCDDEEFF\n")
+        (tmp_path / "journal.key").chmod(0o600)  # the production key-file rule (issue 15.5)
         settings = load_settings(CONFIG).model_copy(update={"journal_key_file": "journal.key"})
         key = journal_key(tmp_path, settings)
         assert key == bytes.fromhex("00112233445566778899AABBCCDDEEFF")
         (tmp_path / "short.key").write_text("0011")
+        (tmp_path / "short.key").chmod(0o600)
         with pytest.raises(ConfigError, match="at least 16 bytes"):
             journal_key(tmp_path, settings.model_copy(update={"journal_key_file": "short.key"}))
         from validator.journal import Journal

@@ -108,6 +108,7 @@ class TestEmbeddedDefault:
             "sam_keys",
             "journal",
             "quarantine",
+            "journal_key",
             "clock",
         }
         for name, check in by_name.items():
