@@ -107,6 +107,7 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
         recon = Reconciler(recon_rules)
     checked = request.options.keys is not None or request.macs is not None
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
+    report.authenticated = request.options.journal_key is not None
     batches = _batches(merged(sources))
     parallel = request.jobs > 1 and request.macs is None
     thresholds = gc.get_threshold()

@@ -10,11 +10,12 @@ Every problem is located by file, line and sequence number:
 - ``out_of_order``: a sequence number that goes back (entries duplicated or reordered);
 - ``chain_break``: seq 1 that does not start from the genesis hash;
 - ``hmac_failure``: the entry's HMAC does not verify with the journal key (or is absent);
-- ``unreadable``: a line that is not a journal entry.
+- ``unreadable``: a line that is not a journal entry (a terminated one, even the last: the
+  writer writes a line and its newline in one go, so garbage ending with a newline is no crash).
 
-A torn tail (an unterminated last line, or an unparsable one, as the writer sees it) and the
+A torn tail (an unterminated last line, which the writer quarantines at its next start) and the
 ``quarantine-*`` files the writer made of earlier ones are listed apart: they are crashes the
-journal survived, not breaks of the chain.
+journal survived, not breaks of the chain (issue 15.3).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ChainChecker:
 
     def feed(self, raw: RawLine, result: ChainFacts) -> None:
         """Check one line against the chain so far, then extend the chain with it."""
-        if not raw.terminated or (raw.last and result.seq is None):
+        if not raw.terminated:
             self.torn.append(  # at most one per file: only a last line can be unterminated
                 {
                     "kind": "torn_tail",

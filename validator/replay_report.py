@@ -110,6 +110,17 @@ class ReplayReport:
     mac_checked: bool
     seconds: float = 0.0
     lines: int = 0
+    authenticated: bool = False  # a journal key was given: every entry's HMAC is checked
+
+    @property
+    def warning(self) -> str | None:
+        """Why ``ok`` proves little: neither HMACs nor anchors were checked (issue 15.3)."""
+        if self.authenticated:
+            return None
+        return (
+            "the journal is neither authenticated nor anchored: without a journal key and an "
+            "anchored head, a rewritten or removed tail or a recomputed chain goes unseen"
+        )
 
     @property
     def integrity_ok(self) -> bool:
@@ -138,6 +149,9 @@ class ReplayReport:
                 "breaks": [p.as_dict() for chain in self.chains for p in chain.problems],
                 "counts": counts,
                 "quarantined": [q for chain in self.chains for q in chain.quarantined()],
+                "authenticated": self.authenticated,
+                "anchored": False,
+                "warning": self.warning,
             },
             "mac": {
                 "checked": self.mac_checked,
@@ -189,6 +203,8 @@ def render(report: ReplayReport, console: Console, *, limit: int = 20) -> None:
     state = "[green]ok[/]" if integrity["ok"] else "[red]BROKEN[/]"
     summary.add_row("integrity", f"{state} {integrity['counts'] or ''}".strip())
     summary.add_row("quarantined torn tails", str(len(integrity["quarantined"])))
+    if integrity["warning"]:
+        summary.add_row("[yellow]warning[/]", f"[yellow]{integrity['warning']}[/]")
     if mac["checked"]:
         failed = f"[red]{mac['failed']}[/]" if mac["failed"] else "0"
         summary.add_row(

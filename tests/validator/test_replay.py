@@ -66,7 +66,8 @@ def test_demo_replay_checks_out(demo_journal: Path) -> None:
     journal = entries(demo_journal)
     assert code == 0
     assert doc["entries"] == len(journal) == 150
-    assert doc["integrity"] == {"ok": True, "breaks": [], "counts": {}, "quarantined": []}
+    integrity = {k: doc["integrity"][k] for k in ("ok", "breaks", "counts", "quarantined")}
+    assert integrity == {"ok": True, "breaks": [], "counts": {}, "quarantined": []}
     signed = sum(1 for e in journal if e["card_mac"] and e["outcome"] != "unknown")
     assert doc["mac"]["verified"] == signed > 50
     assert doc["mac"]["failed"] == 0
