@@ -9,12 +9,16 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from calypso.yamlfile import ConfigError
+
+if TYPE_CHECKING:
+    from validator.replay_anchor import Anchor
 
 EXIT_BAD_INPUT = 2
 
@@ -39,6 +43,25 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | Non
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
+
+
+anchor_option = click.option(
+    "--anchor",
+    "anchor_values",
+    multiple=True,
+    metavar="VALIDATOR:SEQ:SHA256|FILE",
+    help="A published head (repeatable), or a JSON file of heads as `journal-head` prints.",
+)
+
+
+def _anchors(values: tuple[str, ...]) -> tuple[Anchor, ...]:
+    from validator.replay_anchor import AnchorError, parse_anchors
+
+    try:
+        return tuple(parse_anchors(values))
+    except AnchorError as exc:
+        _fail(str(exc))
+    return ()  # pragma: no cover - _fail exits
 
 
 def _journal_key(path: Path | None) -> bytes | None:
@@ -83,6 +106,7 @@ def _journal_key(path: Path | None) -> bytes | None:
     default=None,
     help="Hex HMAC key: check each entry's HMAC.",
 )
+@anchor_option
 @click.option("--since", type=click.DateTime(), default=None, help="First tap time included.")
 @click.option("--until", type=click.DateTime(), default=None, help="Tap time excluded onwards.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -106,6 +130,7 @@ def replay(
     keys: Path | None,
     sam_reader: str | None,
     journal_key_file: Path | None,
+    anchor_values: tuple[str, ...],
     since: dt.datetime | None,
     until: dt.datetime | None,
     as_json: bool,
@@ -125,6 +150,7 @@ def replay(
         _fail("--since must be before --until")
     if keys is not None and sam_reader is not None:
         _fail("give --keys or --sam-reader, not both")
+    anchors = _anchors(anchor_values)
     config_dir = config if config is not None else default_config_dir()
     try:
         settings = load_settings(config_dir)
@@ -151,6 +177,7 @@ def replay(
             recon_rules=in_force,
             macs=macs,
             jobs=jobs,
+            anchors=anchors,
         )
         with progress_bar(total_bytes(paths), "replay") as progress:
             report = replay(request, progress)
@@ -200,7 +227,37 @@ def export(paths: tuple[Path, ...], fmt: str, out: Path) -> None:
         click.echo(f"{result.path}: {result.rows} taps{skipped}")
 
 
+@click.command("journal-head")
+@click.argument(
+    "directory", required=False, type=click.Path(file_okay=False, path_type=Path), default=None
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: its journal_dir (default: as `run`).",
+)
+def journal_head(directory: Path | None, config: Path | None) -> None:
+    """Print the chain's head as JSON (validator, seq, hash, time, file), to anchor it elsewhere."""
+    from validator.journal_head import journal_head as head_of
+    from validator.replay_source import ReplayInputError
+    from validator.settings import default_config_dir, load_settings
+
+    if directory is not None and config is not None:
+        _fail("give a journal directory or --config, not both")
+    try:
+        if directory is None:
+            config_dir = config if config is not None else default_config_dir()
+            directory = config_dir / load_settings(config_dir).journal_dir
+        head = head_of(directory)
+    except (ConfigError, ReplayInputError, OSError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(json.dumps(head))
+
+
 def register(group: click.Group) -> None:
     """Add these commands to the ``validator`` group."""
     group.add_command(replay)
     group.add_command(export)
+    group.add_command(journal_head)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validator.fares import FareRules
+from validator.replay_anchor import Anchor, AnchorCheck
 from validator.replay_integrity import ChainChecker
 from validator.replay_line import (
     Analyser,
@@ -50,11 +51,21 @@ class ReplayRequest:
     macs: MacChecker | None = None  # over a real SAM (then one process only)
     jobs: int = 1
     reconcile: bool = True
+    anchors: tuple[Anchor, ...] = ()  # published heads (``--anchor``)
 
 
 def total_bytes(paths: Sequence[Path]) -> int:
     """Bytes a replay of ``paths`` will read (for a progress bar)."""
     return sum(source.size for source in discover(paths))
+
+
+def last_seqs(chains: Sequence[ChainChecker]) -> dict[str, int | None]:
+    """The last sequence number held of each validator, over every journal."""
+    last: dict[str, int | None] = {}
+    for chain in chains:
+        if chain.validator is not None and chain.last_seq is not None:
+            last[chain.validator] = max(last.get(chain.validator) or 0, chain.last_seq)
+    return last
 
 
 def _batches(lines: Iterable[RawLine]) -> Iterator[list[RawLine]]:
@@ -100,7 +111,8 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
     """Replay every journal under ``request.paths`` and report."""
     start = time.perf_counter()
     sources = discover(request.paths)
-    chains = [ChainChecker(source) for source in sources]
+    anchors = AnchorCheck(list(request.anchors)) if request.anchors else None
+    chains = [ChainChecker(source, anchors) for source in sources]
     recon_rules = request.recon_rules or request.options.rules
     recon = None
     if request.reconcile and request.options.taps and recon_rules is not None:
@@ -108,6 +120,7 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
     checked = request.options.keys is not None or request.macs is not None
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
     report.authenticated = request.options.journal_key is not None
+    report.anchors = anchors
     batches = _batches(merged(sources))
     parallel = request.jobs > 1 and request.macs is None
     thresholds = gc.get_threshold()
@@ -130,5 +143,7 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
                 progress(sum(len(raw.data) + 1 for raw in batch))
     finally:
         gc.set_threshold(*thresholds)
+    if anchors is not None:
+        anchors.finish(last_seqs(chains))
     report.seconds = time.perf_counter() - start
     return report

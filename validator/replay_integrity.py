@@ -21,11 +21,14 @@ journal survived, not breaks of the chain (issue 15.3).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from validator.journal import GENESIS
 from validator.replay_line import ChainFacts
 from validator.replay_source import JournalSource, RawLine
+
+if TYPE_CHECKING:  # the anchors build their problems with this module's Problem
+    from validator.replay_anchor import AnchorCheck
 
 DETAIL_LIMIT = 1000  # problems kept in detail per journal (all are counted)
 
@@ -50,6 +53,8 @@ class ChainChecker:
     """The running state of one journal's chain."""
 
     source: JournalSource
+    anchors: AnchorCheck | None = None  # shared by every journal of the replay
+    validator: str | None = None  # of the first entry
     entries: int = 0
     first_seq: int | None = None
     last_seq: int | None = None
@@ -82,8 +87,11 @@ class ChainChecker:
             return
         seq = result.seq
         self.entries += 1
+        if self.anchors is not None:
+            self.anchors.see(result.validator, seq, result.digest, raw.file, raw.line)
         if self.first_seq is None:
             self.first_seq = seq
+            self.validator = result.validator
             if seq == 1 and result.prev != GENESIS:
                 self._problem("chain_break", raw, seq, "seq 1 does not start from genesis")
         elif self._expected_seq is not None:

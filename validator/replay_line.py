@@ -57,6 +57,7 @@ class ChainFacts(NamedTuple):
     hmac_ok: bool | None  # None: no journal key given
     error: str
     in_range: bool
+    validator: str = ""  # the entry's validator, for the anchors
 
 
 class ReconTap(NamedTuple):
@@ -123,21 +124,26 @@ class Analyser:
             prev = str(entry["prev"])
         except (ValueError, KeyError, TypeError) as exc:
             return ChainFacts(digest, None, "", None, f"not a journal entry ({exc})", False)
+        validator = str(entry.get("validator", ""))
         key = self.options.journal_key
         hmac_ok: bool | None = None
         if key is not None:
             mac = entry.get("hmac")
             hmac_ok = isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(key, entry))
         if not self.options.taps:
-            return ChainFacts(digest, seq, prev, hmac_ok, "", False)
+            return ChainFacts(digest, seq, prev, hmac_ok, "", False, validator)
         try:
             in_range = self._tap(index, entry, place, seq, out)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             # A field of the wrong type or shape (an edited or corrupted entry).
-            return ChainFacts(digest, seq, prev, hmac_ok, f"malformed entry: {exc}", False)
+            return ChainFacts(
+                digest, seq, prev, hmac_ok, f"malformed entry: {exc}", False, validator
+            )
         except (ApduError, CardResponseError) as exc:  # a journaled answer that does not parse
-            return ChainFacts(digest, seq, prev, hmac_ok, f"malformed trace: {exc}", False)
-        return ChainFacts(digest, seq, prev, hmac_ok, "", in_range)
+            return ChainFacts(
+                digest, seq, prev, hmac_ok, f"malformed trace: {exc}", False, validator
+            )
+        return ChainFacts(digest, seq, prev, hmac_ok, "", in_range, validator)
 
     def _tap(
         self, index: int, entry: dict[str, Any], place: tuple[str, int], seq: int, out: BatchResult

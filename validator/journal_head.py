@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The head of a journal's chain, for anchoring it outside the host (DESIGN section 6).
+
+The head is the last entry that was written whole: its validator, sequence number, the SHA-256
+of its line (what the next entry's ``prev`` will carry), its time and its file. Published to a
+collector (the custody issue builds on it), it lets ``validator replay --anchor`` and ``validator
+export --anchor`` see a removed tail (``truncated``) or a recomputed chain (``anchor_mismatch``),
+which no check inside the host can see without a journal key (issue 15.3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from validator.journal import journal_files
+from validator.replay_json import loads
+from validator.replay_source import JournalSource, ReplayInputError, read_journal
+
+
+class HeadError(ReplayInputError):
+    """The journal has no entry to anchor (exit code 2)."""
+
+
+def _entry(data: bytes) -> dict[str, Any] | None:
+    try:
+        entry = loads(data)
+        if isinstance(entry, dict) and isinstance(entry.get("seq"), int):
+            return entry
+    except ValueError:
+        pass
+    return None
+
+
+def journal_head(directory: Path) -> dict[str, Any]:
+    """The last whole entry of the journal in ``directory``: validator, seq, hash, time, file."""
+    files = journal_files(directory)
+    for path in reversed(files):  # the newest file with an entry holds the head
+        source = JournalSource(0, directory, (path,), ())
+        head: dict[str, Any] | None = None
+        for raw in read_journal(source):
+            entry = _entry(raw.data) if raw.terminated else None  # a torn tail is no head
+            if entry is not None:
+                head = {
+                    "validator": str(entry.get("validator", "")),
+                    "seq": entry["seq"],
+                    "hash": hashlib.sha256(raw.data).hexdigest(),
+                    "time": entry.get("time"),
+                    "file": str(path),
+                }
+        if head is not None:
+            return head
+    raise HeadError(f"{directory}: no journal entry to anchor")
