@@ -4,11 +4,16 @@
 One output file per journal (validator), Parquet (pyarrow, zstd) or CSV, written in batches so
 memory stays bounded. A folder of such files is a dataset DuckDB, Spark or Trino read as one
 table (e.g. ``SELECT ... FROM 'DIR/*.parquet'``).
+
+Each file is written under a temporary name and renamed only once it is complete: a failed
+export leaves no partial or empty file that a query would take for the journal (issue 15.13).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,8 +106,8 @@ def _entries(source: JournalSource, skipped: list[int]) -> Iterator[dict[str, An
             if not raw.terminated or not isinstance(entry, dict):
                 raise ValueError("torn")
             yield row(entry)
-        except (ValueError, KeyError, TypeError):
-            skipped[0] += 1
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            skipped[0] += 1  # not an entry, or one of the wrong shape (an edited line)
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -164,9 +169,18 @@ def export(
     used: set[str] = set()
     for source in sources:
         path = out / f"taps-{_name(source, used)}.{fmt}"
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         skipped = [0]
         rows = _entries(source, skipped)
-        count = _write_parquet(path, rows) if fmt == "parquet" else _write_csv(path, rows)
+        try:
+            if fmt == "parquet":
+                count = _write_parquet(temporary, rows)
+            else:
+                count = _write_csv(temporary, rows)
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
         written.append(ExportResult(path, count, skipped[0]))
         if progress is not None:
             progress(source.size)

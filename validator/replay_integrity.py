@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from validator.journal import GENESIS
 from validator.replay_line import ChainFacts
-from validator.replay_source import JournalSource, RawLine
+from validator.replay_source import MAX_LINE, JournalSource, RawLine
 
 if TYPE_CHECKING:  # the anchors build their problems with this module's Problem
     from validator.replay_anchor import AnchorCheck
@@ -75,15 +75,16 @@ class ChainChecker:
                     "file": raw.file,
                     "line": raw.line,
                     "after_seq": self.last_seq,
-                    "size": len(raw.data),
+                    "size": raw.too_long or len(raw.data),
                 }
             )
             return
+        if raw.too_long:  # never read whole (issue 15.13): hashed while skipped
+            detail = f"too long: {raw.too_long} bytes (a journal line is at most {MAX_LINE})"
+            self._unreadable(raw, raw.digest, detail)
+            return
         if result.seq is None:
-            self._problem("unreadable", raw, None, result.error or "not a journal entry")
-            self._prev_hash = result.digest
-            if self._expected_seq is not None:
-                self._expected_seq += 1
+            self._unreadable(raw, result.digest, result.error or "not a journal entry")
             return
         seq = result.seq
         self.entries += 1
@@ -102,6 +103,12 @@ class ChainChecker:
         self._expected_seq = seq + 1
         self.last_seq = seq
         self._last_file, self._last_line = raw.file, raw.line
+
+    def _unreadable(self, raw: RawLine, digest: str, detail: str) -> None:
+        self._problem("unreadable", raw, None, detail)
+        self._prev_hash = digest
+        if self._expected_seq is not None:
+            self._expected_seq += 1
 
     def _link(self, raw: RawLine, seq: int, prev: str) -> None:
         expected = self._expected_seq

@@ -129,13 +129,17 @@ class Analyser:
         hmac_ok: bool | None = None
         if key is not None:
             mac = entry.get("hmac")
-            hmac_ok = isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(key, entry))
+            try:
+                hmac_ok = isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(key, entry))
+            except RecursionError:  # too deep to serialise: no valid entry is
+                hmac_ok = False
         if not self.options.taps:
             return ChainFacts(digest, seq, prev, hmac_ok, "", False, validator)
         try:
             in_range = self._tap(index, entry, place, seq, out)
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            # A field of the wrong type or shape (an edited or corrupted entry).
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            # A field of the wrong type or shape (an edited or corrupted entry), or one nested
+            # too deeply to walk (issue 15.13).
             return ChainFacts(
                 digest, seq, prev, hmac_ok, f"malformed entry: {exc}", False, validator
             )
