@@ -19,6 +19,7 @@ from calypso.yamlfile import ConfigError
 
 if TYPE_CHECKING:
     from validator.replay_anchor import Anchor
+    from validator.replay_integrity import Problem
 
 EXIT_BAD_INPUT = 2
 
@@ -210,21 +211,72 @@ def replay(
     required=True,
     help="Output folder (one file per journal).",
 )
-def export(paths: tuple[Path, ...], fmt: str, out: Path) -> None:
-    """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino."""
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: its journal_key_file (default: as `run`).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: check each entry's HMAC.",
+)
+@anchor_option
+def export(
+    paths: tuple[Path, ...],
+    fmt: str,
+    out: Path,
+    config: Path | None,
+    journal_key_file: Path | None,
+    anchor_values: tuple[str, ...],
+) -> None:
+    """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
+
+    Integrity is checked as by replay: a journal that fails it is not exported (exit 1).
+    """
     from validator import export as exporter
     from validator.replay import total_bytes
     from validator.replay_source import ReplayInputError
+    from validator.settings import default_config_dir, load_settings
 
+    anchors = _anchors(anchor_values)
     try:
+        if journal_key_file is None:
+            config_dir = config if config is not None else default_config_dir()
+            settings = load_settings(config_dir)
+            if settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        key = _journal_key(journal_key_file)
         with progress_bar(total_bytes(paths), "export") as progress:
-            written = exporter.export(paths, out, fmt, progress)
-    except ReplayInputError as exc:
+            report = exporter.export(paths, out, fmt, progress, key=key, anchors=anchors)
+    except (ConfigError, ReplayInputError) as exc:
         _fail(str(exc))
         return
-    for result in written:
-        skipped = f" ({result.skipped} unreadable lines skipped)" if result.skipped else ""
-        click.echo(f"{result.path}: {result.rows} taps{skipped}")
+    if not report.ok:
+        _integrity_failed(report.counts, report.problems)
+    for result in report.results:
+        notes = [f"{result.skipped} unreadable lines skipped"] if result.skipped else []
+        if result.duplicates:
+            entries = "entry" if result.duplicates == 1 else "entries"
+            notes.append(f"{result.duplicates} duplicated {entries} counted once")
+        click.echo(f"{result.path}: {result.rows} taps" + (f" ({'; '.join(notes)})" * bool(notes)))
+    if not report.authenticated and not anchors:
+        from validator.replay_report import UNPROVEN
+
+        click.echo(f"warning: {UNPROVEN}", err=True)
+
+
+def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
+    """Refuse the export: the problems on stderr, nothing written, exit 1."""
+    click.echo(f"error: integrity BROKEN {counts}: nothing exported", err=True)
+    for problem in problems[:20]:
+        where = f" {problem.file}:{problem.line}" if problem.file else ""
+        click.echo(f"  {problem.kind}{where} seq {problem.seq}: {problem.detail}", err=True)
+    if len(problems) > 20:
+        click.echo(f"  ... {len(problems) - 20} more (validator replay --json for all)", err=True)
+    sys.exit(1)
 
 
 @click.command("journal-head")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from validator.fares import FareRules
 from validator.replay_anchor import Anchor, AnchorCheck
-from validator.replay_integrity import ChainChecker
+from validator.replay_integrity import ChainChecker, last_seqs
 from validator.replay_line import (
     Analyser,
     BatchResult,
@@ -59,13 +59,21 @@ def total_bytes(paths: Sequence[Path]) -> int:
     return sum(source.size for source in discover(paths))
 
 
-def last_seqs(chains: Sequence[ChainChecker]) -> dict[str, int | None]:
-    """The last sequence number held of each validator, over every journal."""
-    last: dict[str, int | None] = {}
-    for chain in chains:
-        if chain.validator is not None and chain.last_seq is not None:
-            last[chain.validator] = max(last.get(chain.validator) or 0, chain.last_seq)
-    return last
+def _counted_once(
+    lines: Iterable[RawLine],
+    chains: Sequence[ChainChecker],
+    report: ReplayReport,
+    progress: Progress | None,
+) -> Iterator[RawLine]:
+    """The lines to analyse: a verbatim copy of a recent line is recorded, not analysed."""
+    for raw in lines:
+        if raw.duplicate_of:
+            chains[raw.journal].duplicate(raw)
+            report.lines += 1
+            if progress is not None:
+                progress(len(raw.data) + 1)
+            continue
+        yield raw
 
 
 def _batches(lines: Iterable[RawLine]) -> Iterator[list[RawLine]]:
@@ -121,7 +129,7 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
     report.authenticated = request.options.journal_key is not None
     report.anchors = anchors
-    batches = _batches(merged(sources))
+    batches = _batches(_counted_once(merged(sources), chains, report, progress))
     parallel = request.jobs > 1 and request.macs is None
     thresholds = gc.get_threshold()
     tune_gc()

@@ -15,15 +15,18 @@ Every problem is located by file, line and sequence number:
 
 A torn tail (an unterminated last line, which the writer quarantines at its next start) and the
 ``quarantine-*`` files the writer made of earlier ones are listed apart: they are crashes the
-journal survived, not breaks of the chain (issue 15.3).
+journal survived, not breaks of the chain (issue 15.3). So are exact copies of a recent line
+(``duplicates``: same validator, seq and hash), counted once (issue 15.19).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from validator.journal import GENESIS
+from validator.replay_json import loads
 from validator.replay_line import ChainFacts
 from validator.replay_source import MAX_LINE, JournalSource, RawLine
 
@@ -61,6 +64,8 @@ class ChainChecker:
     problems: list[Problem] = field(default_factory=list)  # the first DETAIL_LIMIT
     counts: dict[str, int] = field(default_factory=dict)  # every problem, by kind
     torn: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)  # the first DETAIL_LIMIT
+    duplicate_count: int = 0
     _prev_hash: str | None = None
     _expected_seq: int | None = None
     _last_file: str = ""
@@ -103,6 +108,26 @@ class ChainChecker:
         self._expected_seq = seq + 1
         self.last_seq = seq
         self._last_file, self._last_line = raw.file, raw.line
+
+    def duplicate(self, raw: RawLine) -> None:
+        """Record a verbatim copy of an earlier line: not a tap, not a break of the chain."""
+        self.duplicate_count += 1
+        if len(self.duplicates) >= DETAIL_LIMIT:
+            return
+        try:
+            entry = loads(raw.data)
+            seq = entry.get("seq") if isinstance(entry, dict) else None
+        except ValueError:
+            seq = None
+        self.duplicates.append(
+            {
+                "file": raw.file,
+                "line": raw.line,
+                "seq": seq if isinstance(seq, int) else None,
+                "same_as_file": raw.duplicate_file,
+                "same_as_line": raw.duplicate_of,
+            }
+        )
 
     def _unreadable(self, raw: RawLine, digest: str, detail: str) -> None:
         self._problem("unreadable", raw, None, detail)
@@ -162,3 +187,12 @@ class ChainChecker:
             for path in self.source.quarantine
         ]
         return moved + self.torn
+
+
+def last_seqs(chains: Sequence[ChainChecker]) -> dict[str, int | None]:
+    """The last sequence number held of each validator, over every journal."""
+    last: dict[str, int | None] = {}
+    for chain in chains:
+        if chain.validator is not None and chain.last_seq is not None:
+            last[chain.validator] = max(last.get(chain.validator) or 0, chain.last_seq)
+    return last

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # the chain and reconciliation import the line facts, which i
     from validator.replay_recon import Reconciler
 
 DETAIL_LIMIT = 1000  # failures and differences kept in detail (all are counted)
+UNPROVEN = (  # issue 15.3: nobody takes ``ok`` for proof
+    "the journal is neither authenticated nor anchored: without a journal key and an "
+    "anchored head, a rewritten or removed tail or a recomputed chain goes unseen"
+)
 
 
 @dataclass
@@ -119,10 +123,7 @@ class ReplayReport:
         """Why ``ok`` proves little: neither HMACs nor anchors were checked (issue 15.3)."""
         if self.authenticated or self.anchors is not None:
             return None
-        return (
-            "the journal is neither authenticated nor anchored: without a journal key and an "
-            "anchored head, a rewritten or removed tail or a recomputed chain goes unseen"
-        )
+        return UNPROVEN
 
     @property
     def integrity_ok(self) -> bool:
@@ -157,6 +158,8 @@ class ReplayReport:
                 "breaks": breaks,
                 "counts": counts,
                 "quarantined": [q for chain in self.chains for q in chain.quarantined()],
+                "duplicates": [d for chain in self.chains for d in chain.duplicates],
+                "duplicate_count": sum(chain.duplicate_count for chain in self.chains),
                 "authenticated": self.authenticated,
                 "anchored": self.anchors is not None,
                 "anchors": self.anchors.summary() if self.anchors is not None else [],
@@ -212,6 +215,8 @@ def render(report: ReplayReport, console: Console, *, limit: int = 20) -> None:
     state = "[green]ok[/]" if integrity["ok"] else "[red]BROKEN[/]"
     summary.add_row("integrity", f"{state} {integrity['counts'] or ''}".strip())
     summary.add_row("quarantined torn tails", str(len(integrity["quarantined"])))
+    if integrity["duplicate_count"]:
+        summary.add_row("duplicated entries (counted once)", str(integrity["duplicate_count"]))
     if integrity["warning"]:
         summary.add_row("[yellow]warning[/]", f"[yellow]{integrity['warning']}[/]")
     if mac["checked"]:

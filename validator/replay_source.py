@@ -10,6 +10,10 @@ chain is checked in that order, which ``validator.journal.journal_files`` gives)
 A hostile journal costs bounded memory and time (issue 15.13): only regular files are read
 (a FIFO, a device or a symlink to one is refused before it is opened), and a line longer than
 ``MAX_LINE`` is never held: it is skipped and hashed in chunks, and reported ``too long``.
+
+A line that repeats, byte for byte, one of the last ``DUPLICATE_WINDOW`` lines of its journal
+(same validator, seq and hash: a copy, not a second tap) is flagged ``duplicate_of``; replay and
+export count it once and report it (issue 15.19). A copy further back shows as ``out_of_order``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hashlib
 import heapq
 import os
 import stat
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,7 @@ from validator.journal import FILE_PREFIX, FILE_SUFFIX, QUARANTINE_PREFIX, journ
 _TAP_TIME = b'"tap_time":"'
 MAX_LINE = 1024 * 1024  # a journal entry is a few kB; anything longer is not one
 _CHUNK = 64 * 1024
+DUPLICATE_WINDOW = 65_536  # lines remembered (by SHA-256) per journal to recognise a copy
 
 
 class ReplayInputError(Exception):
@@ -62,6 +68,28 @@ class RawLine:
     last: bool = False  # the last line of its journal
     too_long: int = 0  # the size of a line over MAX_LINE (then ``data`` is empty)
     digest: str = ""  # the SHA-256 of a line too long (hashed while skipped)
+    duplicate_of: int = 0  # the earlier line (same file or an earlier one) this one repeats
+    duplicate_file: str = ""
+
+
+class _Recent:
+    """The digests of a journal's last DUPLICATE_WINDOW lines, and where each was."""
+
+    def __init__(self) -> None:
+        self._where: dict[bytes, tuple[str, int]] = {}
+        self._order: deque[bytes] = deque()
+
+    def seen(self, data: bytes, file: str, line: int) -> tuple[str, int] | None:
+        """Where ``data`` was read before, or None (then it is remembered)."""
+        digest = hashlib.sha256(data).digest()
+        earlier = self._where.get(digest)
+        if earlier is not None:
+            return earlier
+        self._where[digest] = (file, line)
+        self._order.append(digest)
+        if len(self._order) > DUPLICATE_WINDOW:
+            del self._where[self._order.popleft()]
+        return None
 
 
 def _regular(path: Path) -> None:
@@ -161,6 +189,7 @@ def read_journal(source: JournalSource) -> Iterator[RawLine]:
     """Every non-empty line of one journal in file order; the very last one is flagged."""
     pending: RawLine | None = None
     key = b""
+    recent = _Recent()
     for path in source.files:
         with open_journal_file(path) as handle:
             for number, (data, terminated, too_long, digest) in enumerate(
@@ -172,6 +201,10 @@ def read_journal(source: JournalSource) -> Iterator[RawLine]:
                 line = RawLine(
                     source.index, str(path), number, data, key, terminated, False, too_long, digest
                 )
+                if terminated and not too_long:
+                    earlier = recent.seen(data, str(path), number)
+                    if earlier is not None:
+                        line.duplicate_file, line.duplicate_of = earlier
                 if pending is not None:
                     yield pending
                 pending = line
