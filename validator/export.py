@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from validator.replay_anchor import Anchor, AnchorCheck
 from validator.replay_decisions import parse_time
-from validator.replay_integrity import ChainChecker, Problem, last_seqs
+from validator.replay_integrity import ChainChecker, Problem, check_overlaps, last_seqs
 from validator.replay_line import entry_facts
 from validator.replay_source import JournalSource, discover, read_journal
 
@@ -229,6 +229,7 @@ def export(
             report.results.append(ExportResult(path, count, skipped[0], chain.duplicate_count))
             if progress is not None:
                 progress(source.size)
+        check_overlaps(report.chains)  # the same taps twice in the dataset: refused
         if check is not None:
             check.finish(last_seqs(report.chains))
         if report.ok:  # only now: a tampered journal never reaches the dataset

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from validator.fares import FareRules
 from validator.replay_anchor import Anchor, AnchorCheck
-from validator.replay_integrity import ChainChecker, last_seqs
+from validator.replay_integrity import ChainChecker, check_overlaps, last_seqs
 from validator.replay_line import (
     Analyser,
     BatchResult,
@@ -34,7 +34,7 @@ from validator.replay_line import (
 from validator.replay_mac import MacChecker
 from validator.replay_recon import Reconciler
 from validator.replay_report import ReplayReport, Totals
-from validator.replay_source import RawLine, discover, merged
+from validator.replay_source import RawLine, RecentLines, discover, merged
 
 BATCH_LINES = 512
 Progress = Callable[[int], None]  # called with the bytes read since the last call
@@ -65,8 +65,17 @@ def _counted_once(
     report: ReplayReport,
     progress: Progress | None,
 ) -> Iterator[RawLine]:
-    """The lines to analyse: a verbatim copy of a recent line is recorded, not analysed."""
+    """The lines to analyse: a verbatim copy of a recent line is recorded, not analysed.
+
+    Each journal flags copies of its own lines; the lines merged by tap time also catch the
+    same journal given twice (its copies then lie side by side), whatever their folders.
+    """
+    recent = RecentLines()
     for raw in lines:
+        if not raw.duplicate_of and raw.terminated and not raw.too_long:
+            earlier = recent.seen(raw.data, raw.file, raw.line)
+            if earlier is not None:
+                raw.duplicate_file, raw.duplicate_of = earlier
         if raw.duplicate_of:
             chains[raw.journal].duplicate(raw)
             report.lines += 1
@@ -151,6 +160,7 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
                 progress(sum(len(raw.data) + 1 for raw in batch))
     finally:
         gc.set_threshold(*thresholds)
+    check_overlaps(chains)
     if anchors is not None:
         anchors.finish(last_seqs(chains))
     report.seconds = time.perf_counter() - start

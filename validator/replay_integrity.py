@@ -10,6 +10,8 @@ Every problem is located by file, line and sequence number:
 - ``out_of_order``: a sequence number that goes back (entries duplicated or reordered);
 - ``chain_break``: seq 1 that does not start from the genesis hash;
 - ``hmac_failure``: the entry's HMAC does not verify with the journal key (or is absent);
+- ``overlap``: two journals of one validator hold the same sequence numbers (a copy given
+  twice, or two validators configured with one name);
 - ``unreadable``: a line that is not a journal entry (a terminated one, even the last: the
   writer writes a line and its newline in one go, so garbage ending with a newline is no crash).
 
@@ -164,6 +166,10 @@ class ChainChecker:
     def _problem(self, kind: str, raw: RawLine, seq: int | None, detail: str) -> None:
         self._add(Problem(kind, raw.file, raw.line, seq, detail))
 
+    def add(self, problem: Problem) -> None:
+        """Record a problem found beyond this journal's own lines (an overlap)."""
+        self._add(problem)
+
     def _add(self, problem: Problem) -> None:
         self.counts[problem.kind] = self.counts.get(problem.kind, 0) + 1
         if len(self.problems) < DETAIL_LIMIT:
@@ -196,3 +202,30 @@ def last_seqs(chains: Sequence[ChainChecker]) -> dict[str, int | None]:
         if chain.validator is not None and chain.last_seq is not None:
             last[chain.validator] = max(last.get(chain.validator) or 0, chain.last_seq)
     return last
+
+
+def check_overlaps(chains: Sequence[ChainChecker]) -> None:
+    """Report every journal whose sequence numbers another journal of its validator holds."""
+    by_validator: dict[str, list[ChainChecker]] = {}
+    for chain in chains:
+        if chain.validator is not None and chain.first_seq is not None:
+            by_validator.setdefault(chain.validator, []).append(chain)
+    for validator, group in by_validator.items():
+        group.sort(key=lambda c: (c.first_seq or 0, c.last_seq or 0))
+        reach = group[0]
+        for chain in group[1:]:
+            first, last = chain.first_seq or 0, chain.last_seq or 0
+            if first <= (reach.last_seq or 0):
+                chain.add(
+                    Problem(
+                        "overlap",
+                        str(chain.source.directory),
+                        0,
+                        first,
+                        f"{validator} seq {first}..{min(last, reach.last_seq or 0)} is in two "
+                        f"journals: {reach.source.directory} and {chain.source.directory} (a "
+                        "copy given twice, or two validators with one name)",
+                    )
+                )
+            if last > (reach.last_seq or 0):
+                reach = chain

@@ -72,7 +72,7 @@ class RawLine:
     duplicate_file: str = ""
 
 
-class _Recent:
+class RecentLines:
     """The hashes of a journal's last DUPLICATE_WINDOW lines, and where each was.
 
     Python's keyed 64-bit ``hash`` of the bytes, not SHA-256: a fifth less reader time, and a
@@ -194,7 +194,7 @@ def read_journal(source: JournalSource) -> Iterator[RawLine]:
     """Every non-empty line of one journal in file order; the very last one is flagged."""
     pending: RawLine | None = None
     key = b""
-    recent = _Recent()
+    recent = RecentLines()
     for path in source.files:
         with open_journal_file(path) as handle:
             for number, (data, terminated, too_long, digest) in enumerate(

@@ -106,3 +106,23 @@ def test_duplicated_entry_counted_once(plain: Path, tmp_path: Path) -> None:
     assert code == 0 and doc["entries"] == 60 and doc["integrity"]["ok"]
     (duplicate,) = doc["integrity"]["duplicates"]
     assert (duplicate["line"], duplicate["seq"], duplicate["same_as_line"]) == (11, 10, 10)
+
+
+def test_journal_copied_twice_counted_once(plain: Path, tmp_path: Path) -> None:
+    """The same journal in two folders: replay counts its taps once; export refuses the overlap."""
+    lines = plain.read_text(encoding="utf-8").splitlines()
+    first = copy_with(plain, tmp_path / "a", lines)
+    second = copy_with(plain, tmp_path / "b", lines)
+    code, doc = run_replay(str(first), str(second))
+    assert code == 0 and doc["entries"] == 60 and doc["integrity"]["duplicate_count"] == 60
+    code, _, stderr = run_export(str(first), str(second), "--out", str(tmp_path / "out"))
+    assert code == 1 and "overlap" in stderr and "seq 1..60" in stderr
+
+
+def test_two_journals_one_validator_overlap(plain: Path, tmp_path: Path) -> None:
+    """Two different journals under one validator name share seqs: ``overlap``, exit 1."""
+    other = write_journal(tmp_path / "other" / plain.parent.name, key=None, tear_rate=0.3)
+    code, doc = run_replay(str(plain.parent), str(other.parent))
+    assert code == 1
+    (problem,) = [p for p in doc["integrity"]["breaks"] if p["kind"] == "overlap"]
+    assert problem["seq"] == 1 and "in two journals" in problem["detail"]
