@@ -280,9 +280,7 @@ def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
 
 
 @click.command("journal-head")
-@click.argument(
-    "directory", required=False, type=click.Path(file_okay=False, path_type=Path), default=None
-)
+@click.argument("directory", required=False, type=click.Path(path_type=Path), default=None)
 @click.option(
     "--config",
     type=click.Path(path_type=Path, file_okay=False),
@@ -290,7 +288,11 @@ def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
     help="Configuration folder: its journal_dir (default: as `run`).",
 )
 def journal_head(directory: Path | None, config: Path | None) -> None:
-    """Print the chain's head as JSON (validator, seq, hash, time, file), to anchor it elsewhere."""
+    """Print the chain's head as JSON (validator, seq, hash, time, file), to anchor it elsewhere.
+
+    DIRECTORY is a journal directory, or one journal file (then the head of what it holds: the
+    last file of a shipment).
+    """
     from validator.journal_head import journal_head as head_of
     from validator.replay_source import ReplayInputError
     from validator.settings import default_config_dir, load_settings

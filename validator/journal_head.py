@@ -33,11 +33,11 @@ def _entry(data: bytes) -> dict[str, Any] | None:
     return None
 
 
-def journal_head(directory: Path) -> dict[str, Any]:
-    """The last whole entry of the journal in ``directory``: validator, seq, hash, time, file."""
-    files = journal_files(directory)
+def journal_head(where: Path) -> dict[str, Any]:
+    """The last whole entry of a journal directory, or of one file (the last one shipped)."""
+    files = [where] if where.is_file() else journal_files(where)
     for path in reversed(files):  # the newest file with an entry holds the head
-        source = JournalSource(0, directory, (path,), ())
+        source = JournalSource(0, path.parent, (path,), ())
         head: dict[str, Any] | None = None
         for raw in read_journal(source):
             entry = _entry(raw.data) if raw.terminated else None  # a torn tail is no head
@@ -51,4 +51,4 @@ def journal_head(directory: Path) -> dict[str, Any]:
                 }
         if head is not None:
             return head
-    raise HeadError(f"{directory}: no journal entry to anchor")
+    raise HeadError(f"{where}: no journal entry to anchor")

@@ -56,6 +56,19 @@ def test_head_is_the_last_entry(journal: tuple[Path, list[str], dict[str, Any]])
     assert head_of(path.parent) == head
 
 
+def test_head_of_a_shipped_file(tmp_path: Path) -> None:
+    """Given a file, the head is its own last entry, which replay of that file then matches."""
+    path = write_journal(tmp_path / "journal", key=None)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    shipped = tmp_path / "shipped" / path.name
+    shipped.parent.mkdir()
+    shipped.write_text("\n".join(lines[:40]) + "\n", encoding="utf-8")
+    head = head_of(shipped)
+    assert (head["seq"], head["hash"], head["file"]) == (40, line_hash(lines[39]), str(shipped))
+    code, doc = run_replay(str(shipped.parent), "--anchor", spec(head))
+    assert code == 0 and doc["integrity"]["anchors"][0]["status"] == "matched"
+
+
 def test_head_of_an_empty_journal_is_an_error(tmp_path: Path) -> None:
     """No entry to anchor: exit 2 with a message."""
     result = CliRunner().invoke(main, ["journal-head", str(tmp_path)])
