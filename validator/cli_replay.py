@@ -285,9 +285,17 @@ def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
     "--config",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Configuration folder: its journal_dir (default: as `run`).",
+    help="Configuration folder: its journal_dir and journal_key_file (default: as `run`).",
 )
-def journal_head(directory: Path | None, config: Path | None) -> None:
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: refuse a head whose HMAC does not verify.",
+)
+def journal_head(
+    directory: Path | None, config: Path | None, journal_key_file: Path | None
+) -> None:
     """Print the chain's head as JSON (validator, seq, hash, time, file), to anchor it elsewhere.
 
     DIRECTORY is a journal directory, or one journal file (then the head of what it holds: the
@@ -302,8 +310,11 @@ def journal_head(directory: Path | None, config: Path | None) -> None:
     try:
         if directory is None:
             config_dir = config if config is not None else default_config_dir()
-            directory = config_dir / load_settings(config_dir).journal_dir
-        head = head_of(directory)
+            settings = load_settings(config_dir)
+            directory = config_dir / settings.journal_dir
+            if journal_key_file is None and settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        head = head_of(directory, _journal_key(journal_key_file))
     except (ConfigError, ReplayInputError, OSError) as exc:
         _fail(str(exc))
         return

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from test_replay import run_replay
-from test_replay_tamper import write_journal
+from test_replay_tamper import JOURNAL_KEY, write_journal
 
 from validator.cli import main
 from validator.journal import GENESIS, canonical, line_hash
@@ -67,6 +67,21 @@ def test_head_of_a_shipped_file(tmp_path: Path) -> None:
     assert (head["seq"], head["hash"], head["file"]) == (40, line_hash(lines[39]), str(shipped))
     code, doc = run_replay(str(shipped.parent), "--anchor", spec(head))
     assert code == 0 and doc["integrity"]["anchors"][0]["status"] == "matched"
+
+
+def test_forged_head_is_not_anchored(tmp_path: Path) -> None:
+    """With the journal key, a last entry whose HMAC fails is refused as a head (exit 2)."""
+    path = write_journal(tmp_path / "journal")
+    key_file = tmp_path / "journal.key"
+    key_file.write_text(JOURNAL_KEY.hex(), encoding="utf-8")
+    args = ["journal-head", str(path.parent), "--journal-key-file", str(key_file)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    last = json.loads(lines[-1])
+    last["debit"] = 999
+    path.write_text("\n".join([*lines[:-1], canonical(last)]) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "HMAC missing or wrong" in result.output
 
 
 def test_head_of_an_empty_journal_is_an_error(tmp_path: Path) -> None:
