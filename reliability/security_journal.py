@@ -9,6 +9,12 @@ HMAC, or by the MAC recomputation with ``--keys``). ``validator replay --json`` 
 each at the right sequence number and exit 1; the untouched journal must replay clean (exit 0).
 One run goes through the installed console script as a subprocess, the others through the
 click command in process.
+
+The tail cases (issue 15.3) tamper with the end, where no later ``prev`` can show an edit: the
+last lines deleted, the last line rewritten as a granted 999 debit, a garbage line appended, and
+a middle edit with the whole chain recomputed. The head published before (``journal-head``) is
+given as ``--anchor``: each must be reported (``truncated``, ``anchor_mismatch``, ``unreadable``,
+and ``hmac_failure`` with a key), by replay and by export, which must write nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from reliability.security_station import CONFIG, START
 from validator.cli import main
 from validator.demo import run_demo
 from validator.journal import GENESIS, Journal, canonical, journal_files, line_hash
+from validator.journal_head import journal_head
 from validator.settings import load_settings
 
 KEYS = CONFIG / "keys.sim.yaml"
@@ -61,11 +68,19 @@ def write_journal(directory: Path, key: bytes | None) -> Path:
     return path
 
 
-def replay(directory: Path, key_file: Path | None, *, subprocess_run: bool = False) -> Any:
+def replay(
+    directory: Path,
+    key_file: Path | None,
+    *,
+    subprocess_run: bool = False,
+    anchor: str | None = None,
+) -> Any:
     """``validator replay DIR --keys ... --json``: (exit code, document)."""
     args = [str(directory), "--config", str(CONFIG), "--keys", str(KEYS), "--json"]
     if key_file is not None:
         args += ["--journal-key-file", str(key_file)]
+    if anchor is not None:
+        args += ["--anchor", anchor]
     if subprocess_run:
         exe = Path(sys.executable).with_name("validator")
         done = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
@@ -181,7 +196,57 @@ def run_checks(workdir: Path, level: Level, checks: Checker) -> dict[str, object
         expected = {"mac_failed", "hmac_failure"} if keyed else {"mac_failed"}
         if not _reported(replay(copy, used_key), expected, victim["seq"], "rechained", checks):
             missed += 1
+        tail_tampered, tail_missed = tail_checks(original, path, used_key, checks)
+        tampered += tail_tampered
+        missed += tail_missed
     return {"tampered": tampered, "tamper_missed": missed}
+
+
+def _tail_cases(raw: list[str], key: bool) -> list[tuple[str, list[str], set[str]]]:
+    """(name, tampered lines, kinds of which one must be reported) for each tail tampering."""
+    last = json.loads(raw[-1])
+    last.update(outcome="granted", debit=999)
+    entries = [json.loads(line) for line in raw]
+    middle = entries[len(entries) // 2]
+    middle["debit"] = 0 if middle["debit"] else 5
+    rewritten = {"anchor_mismatch"} | ({"hmac_failure"} if key else set())
+    return [
+        ("tail_deleted", raw[:-3], {"truncated"}),
+        ("last_rewritten", [*raw[:-1], canonical(last)], rewritten),
+        ("garbage_appended", [*raw, '{"seq": "garbage"}'], {"unreadable"}),
+        ("middle_rechained", _rechain(entries, None), rewritten),
+    ]
+
+
+def tail_checks(
+    original: Path, path: Path, key_file: Path | None, checks: Checker
+) -> tuple[int, int]:
+    """Each tail tampering, anchored by the head published before: (tampered, missed)."""
+    head = journal_head(original)
+    anchor = f"{head['validator']}:{head['seq']}:{head['hash']}"
+    raw = path.read_text(encoding="utf-8").splitlines()
+    missed = 0
+    cases = _tail_cases(raw, key_file is not None)
+    for name, lines, kinds in cases:
+        copy = original.parent / name
+        shutil.rmtree(copy, ignore_errors=True)
+        copy.mkdir()
+        (copy / path.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        code, doc = replay(copy, key_file, anchor=anchor)
+        found = {p["kind"] for p in doc["integrity"]["breaks"]}
+        caught = code == 1 and bool(found & kinds) and doc["integrity"]["warning"] is None
+        args = ["export", str(copy), "--out", str(copy / "export"), "--anchor", anchor]
+        args += ["--config", str(CONFIG)]
+        if key_file is not None:
+            args += ["--journal-key-file", str(key_file)]
+        exported = CliRunner().invoke(main, args)
+        refused = exported.exit_code == 1 and not list(copy.glob("export/*.*"))
+        what = f"tail tampering {name} (hmac {key_file is not None})"
+        if not checks.expect(caught, f"{what} not reported by replay (exit {code}, {found})"):
+            missed += 1
+        elif not checks.expect(refused, f"{what} exported (exit {exported.exit_code})"):
+            missed += 1
+    return len(cases), missed
 
 
 def _reported(

@@ -139,6 +139,7 @@ def demo(
 ) -> None:
     """Simulate a stream of passengers on emulated cards and the software SAM."""
     from validator.demo import run_demo
+    from validator.run import journal_key
 
     config_dir = _config_dir(config)
     if start is None:
@@ -154,7 +155,8 @@ def demo(
         settings = load_settings(config_dir)
         configure(settings.log_format, log_level)
         times: list[float] = []
-        with Journal(journal_dir) as journal:
+        # The demo's journal is HMACed like run's (issue 15.5), or replay reports hmac_failure.
+        with Journal(journal_dir, key=journal_key(config_dir, settings)) as journal:
             for tap in run_demo(
                 config_dir,
                 settings,

@@ -9,12 +9,17 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from calypso.yamlfile import ConfigError
+
+if TYPE_CHECKING:
+    from validator.replay_anchor import Anchor
+    from validator.replay_integrity import Problem
 
 EXIT_BAD_INPUT = 2
 
@@ -51,6 +56,25 @@ def _check_writable(out: Path) -> None:
         raise click.BadParameter(f"{out}: {exc.strerror or exc}", param_hint="--out") from None
     if not existed:
         out.unlink(missing_ok=True)
+
+
+anchor_option = click.option(
+    "--anchor",
+    "anchor_values",
+    multiple=True,
+    metavar="VALIDATOR:SEQ:SHA256|FILE",
+    help="A published head (repeatable), or a JSON file of heads as `journal-head` prints.",
+)
+
+
+def _anchors(values: tuple[str, ...]) -> tuple[Anchor, ...]:
+    from validator.replay_anchor import AnchorError, parse_anchors
+
+    try:
+        return tuple(parse_anchors(values))
+    except AnchorError as exc:
+        _fail(str(exc))
+    return ()  # pragma: no cover - _fail exits
 
 
 def _journal_key(path: Path | None) -> bytes | None:
@@ -95,6 +119,7 @@ def _journal_key(path: Path | None) -> bytes | None:
     default=None,
     help="Hex HMAC key: check each entry's HMAC.",
 )
+@anchor_option
 @click.option("--since", type=click.DateTime(), default=None, help="First tap time included.")
 @click.option("--until", type=click.DateTime(), default=None, help="Tap time excluded onwards.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -118,6 +143,7 @@ def replay(
     keys: Path | None,
     sam_reader: str | None,
     journal_key_file: Path | None,
+    anchor_values: tuple[str, ...],
     since: dt.datetime | None,
     until: dt.datetime | None,
     as_json: bool,
@@ -139,6 +165,7 @@ def replay(
         _fail("give --keys or --sam-reader, not both")
     if out is not None:
         _check_writable(out)  # before the replay, which may take hours
+    anchors = _anchors(anchor_values)
     config_dir = config if config is not None else default_config_dir()
     try:
         settings = load_settings(config_dir)
@@ -165,6 +192,7 @@ def replay(
             recon_rules=in_force,
             macs=macs,
             jobs=jobs,
+            anchors=anchors,
         )
         with progress_bar(total_bytes(paths), "replay") as progress:
             report = replay(request, progress)
@@ -197,24 +225,118 @@ def replay(
     required=True,
     help="Output folder (one file per journal).",
 )
-def export(paths: tuple[Path, ...], fmt: str, out: Path) -> None:
-    """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino."""
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: its journal_key_file (default: as `run`).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: check each entry's HMAC.",
+)
+@anchor_option
+def export(
+    paths: tuple[Path, ...],
+    fmt: str,
+    out: Path,
+    config: Path | None,
+    journal_key_file: Path | None,
+    anchor_values: tuple[str, ...],
+) -> None:
+    """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
+
+    Integrity is checked as by replay: a journal that fails it is not exported (exit 1).
+    """
     from validator import export as exporter
     from validator.replay import total_bytes
     from validator.replay_source import ReplayInputError
+    from validator.settings import default_config_dir, load_settings
 
+    anchors = _anchors(anchor_values)
     try:
+        if journal_key_file is None:
+            config_dir = config if config is not None else default_config_dir()
+            settings = load_settings(config_dir)
+            if settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        key = _journal_key(journal_key_file)
         with progress_bar(total_bytes(paths), "export") as progress:
-            written = exporter.export(paths, out, fmt, progress)
-    except ReplayInputError as exc:
+            report = exporter.export(paths, out, fmt, progress, key=key, anchors=anchors)
+    except (ConfigError, ReplayInputError) as exc:
         _fail(str(exc))
         return
-    for result in written:
-        skipped = f" ({result.skipped} unreadable lines skipped)" if result.skipped else ""
-        click.echo(f"{result.path}: {result.rows} taps{skipped}")
+    if not report.ok:
+        _integrity_failed(report.counts, report.problems)
+    for result in report.results:
+        notes = [f"{result.skipped} unreadable lines skipped"] if result.skipped else []
+        if result.duplicates:
+            entries = "entry" if result.duplicates == 1 else "entries"
+            notes.append(f"{result.duplicates} duplicated {entries} counted once")
+        click.echo(f"{result.path}: {result.rows} taps" + (f" ({'; '.join(notes)})" * bool(notes)))
+    if not report.authenticated and not anchors:
+        from validator.replay_report import UNPROVEN
+
+        click.echo(f"warning: {UNPROVEN}", err=True)
+
+
+def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
+    """Refuse the export: the problems on stderr, nothing written, exit 1."""
+    click.echo(f"error: integrity BROKEN {counts}: nothing exported", err=True)
+    for problem in problems[:20]:
+        where = f" {problem.file}:{problem.line}" if problem.file else ""
+        click.echo(f"  {problem.kind}{where} seq {problem.seq}: {problem.detail}", err=True)
+    if len(problems) > 20:
+        click.echo(f"  ... {len(problems) - 20} more (validator replay --json for all)", err=True)
+    sys.exit(1)
+
+
+@click.command("journal-head")
+@click.argument("directory", required=False, type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: its journal_dir and journal_key_file (default: as `run`).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: refuse a head whose HMAC does not verify.",
+)
+def journal_head(
+    directory: Path | None, config: Path | None, journal_key_file: Path | None
+) -> None:
+    """Print the chain's head as JSON (validator, seq, hash, time, file), to anchor it elsewhere.
+
+    DIRECTORY is a journal directory, or one journal file (then the head of what it holds: the
+    last file of a shipment).
+    """
+    from validator.journal_head import journal_head as head_of
+    from validator.replay_source import ReplayInputError
+    from validator.settings import default_config_dir, load_settings
+
+    if directory is not None and config is not None:
+        _fail("give a journal directory or --config, not both")
+    try:
+        if directory is None:
+            config_dir = config if config is not None else default_config_dir()
+            settings = load_settings(config_dir)
+            directory = config_dir / settings.journal_dir
+            if journal_key_file is None and settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        head = head_of(directory, _journal_key(journal_key_file))
+    except (ConfigError, ReplayInputError, OSError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(json.dumps(head))
 
 
 def register(group: click.Group) -> None:
     """Add these commands to the ``validator`` group."""
     group.add_command(replay)
     group.add_command(export)
+    group.add_command(journal_head)

@@ -4,11 +4,21 @@
 One output file per journal (validator), Parquet (pyarrow, zstd) or CSV, written in batches so
 memory stays bounded. A folder of such files is a dataset DuckDB, Spark or Trino read as one
 table (e.g. ``SELECT ... FROM 'DIR/*.parquet'``).
+
+Each file is written under a temporary name and renamed only once it is complete: a failed
+export leaves no partial or empty file that a query would take for the journal (issue 15.13).
+
+Export checks integrity as replay does (validator.replay_integrity: the chain, the sequence, the
+HMACs with a journal key, the anchors) over the same lines it exports; if any journal fails, no
+file is renamed into place: a tampered journal never reaches the dataset (issue 15.19). A line
+repeating a recent one verbatim is one tap: one row, reported as a duplicate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,8 +28,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from validator.replay_anchor import Anchor, AnchorCheck
 from validator.replay_decisions import parse_time
-from validator.replay_json import loads
+from validator.replay_integrity import ChainChecker, Problem, check_overlaps, last_seqs
+from validator.replay_line import entry_facts
 from validator.replay_source import JournalSource, discover, read_journal
 
 FORMATS = ("parquet", "csv")
@@ -58,6 +70,38 @@ class ExportResult:
     path: Path
     rows: int
     skipped: int  # lines that are not journal entries (torn, unreadable)
+    duplicates: int = 0  # verbatim copies of a recent line, counted once
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote (nothing when integrity failed) and what its check found."""
+
+    results: list[ExportResult]
+    chains: list[ChainChecker]
+    anchors: AnchorCheck | None
+    authenticated: bool
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every integrity problem found (the first 1,000 of each journal)."""
+        found = [p for chain in self.chains for p in chain.problems]
+        return found + (self.anchors.problems if self.anchors is not None else [])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Every integrity problem, counted by kind."""
+        counts: dict[str, int] = {}
+        parts = [chain.counts for chain in self.chains]
+        for part in parts + ([self.anchors.counts] if self.anchors is not None else []):
+            for kind, n in part.items():
+                counts[kind] = counts.get(kind, 0) + n
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        """Integrity holds in every journal: the files were written."""
+        return not self.counts
 
 
 def mac_status(entry: dict[str, Any]) -> str:
@@ -94,15 +138,22 @@ def row(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _entries(source: JournalSource, skipped: list[int]) -> Iterator[dict[str, Any]]:
+def _entries(
+    source: JournalSource, chain: ChainChecker, key: bytes | None, skipped: list[int]
+) -> Iterator[dict[str, Any]]:
     for raw in read_journal(source):
+        if raw.duplicate_of:
+            chain.duplicate(raw)
+            continue
+        facts, entry = entry_facts(raw.data, key)
+        chain.feed(raw, facts)
+        if not raw.terminated or entry is None or facts.seq is None:
+            skipped[0] += 1  # a torn tail, or not an entry (an integrity problem)
+            continue
         try:
-            entry = loads(raw.data)
-            if not raw.terminated or not isinstance(entry, dict):
-                raise ValueError("torn")
             yield row(entry)
-        except (ValueError, KeyError, TypeError):
-            skipped[0] += 1
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            skipped[0] += 1  # an entry of the wrong shape (an edited line)
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -154,20 +205,38 @@ def export(
     out: Path,
     fmt: str,
     progress: Callable[[int], None] | None = None,
-) -> list[ExportResult]:
-    """Write one file per journal under ``out`` (created); returns what was written."""
+    *,
+    key: bytes | None = None,
+    anchors: Sequence[Anchor] = (),
+) -> ExportReport:
+    """Write one file per journal under ``out`` if integrity holds; returns what was found."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (parquet or csv)")
     sources = discover(paths)
+    check = AnchorCheck(list(anchors)) if anchors else None
+    report = ExportReport([], [ChainChecker(s, check) for s in sources], check, key is not None)
     out.mkdir(parents=True, exist_ok=True)
-    written: list[ExportResult] = []
     used: set[str] = set()
-    for source in sources:
-        path = out / f"taps-{_name(source, used)}.{fmt}"
-        skipped = [0]
-        rows = _entries(source, skipped)
-        count = _write_parquet(path, rows) if fmt == "parquet" else _write_csv(path, rows)
-        written.append(ExportResult(path, count, skipped[0]))
-        if progress is not None:
-            progress(source.size)
-    return written
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for source, chain in zip(sources, report.chains, strict=True):
+            path = out / f"taps-{_name(source, used)}.{fmt}"
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporaries.append((temporary, path))
+            skipped = [0]
+            rows = _entries(source, chain, key, skipped)
+            count = (_write_parquet if fmt == "parquet" else _write_csv)(temporary, rows)
+            report.results.append(ExportResult(path, count, skipped[0], chain.duplicate_count))
+            if progress is not None:
+                progress(source.size)
+        check_overlaps(report.chains)  # the same taps twice in the dataset: refused
+        if check is not None:
+            check.finish(last_seqs(report.chains))
+        if report.ok:  # only now: a tampered journal never reaches the dataset
+            for temporary, path in temporaries:
+                os.replace(temporary, path)
+    finally:
+        for temporary, _ in temporaries:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+    return report

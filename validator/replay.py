@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validator.fares import FareRules
-from validator.replay_integrity import ChainChecker
+from validator.replay_anchor import Anchor, AnchorCheck
+from validator.replay_integrity import ChainChecker, check_overlaps, last_seqs
 from validator.replay_line import (
     Analyser,
     BatchResult,
@@ -33,7 +34,7 @@ from validator.replay_line import (
 from validator.replay_mac import MacChecker
 from validator.replay_recon import Reconciler
 from validator.replay_report import ReplayReport, Totals
-from validator.replay_source import RawLine, discover, merged
+from validator.replay_source import RawLine, RecentLines, discover, merged
 
 BATCH_LINES = 512
 Progress = Callable[[int], None]  # called with the bytes read since the last call
@@ -50,11 +51,38 @@ class ReplayRequest:
     macs: MacChecker | None = None  # over a real SAM (then one process only)
     jobs: int = 1
     reconcile: bool = True
+    anchors: tuple[Anchor, ...] = ()  # published heads (``--anchor``)
 
 
 def total_bytes(paths: Sequence[Path]) -> int:
     """Bytes a replay of ``paths`` will read (for a progress bar)."""
     return sum(source.size for source in discover(paths))
+
+
+def _counted_once(
+    lines: Iterable[RawLine],
+    chains: Sequence[ChainChecker],
+    report: ReplayReport,
+    progress: Progress | None,
+) -> Iterator[RawLine]:
+    """The lines to analyse: a verbatim copy of a recent line is recorded, not analysed.
+
+    Each journal flags copies of its own lines; the lines merged by tap time also catch the
+    same journal given twice (its copies then lie side by side), whatever their folders.
+    """
+    recent = RecentLines()
+    for raw in lines:
+        if not raw.duplicate_of and raw.terminated and not raw.too_long:
+            earlier = recent.seen(raw.data, raw.file, raw.line)
+            if earlier is not None:
+                raw.duplicate_file, raw.duplicate_of = earlier
+        if raw.duplicate_of:
+            chains[raw.journal].duplicate(raw)
+            report.lines += 1
+            if progress is not None:
+                progress(len(raw.data) + 1)
+            continue
+        yield raw
 
 
 def _batches(lines: Iterable[RawLine]) -> Iterator[list[RawLine]]:
@@ -100,14 +128,17 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
     """Replay every journal under ``request.paths`` and report."""
     start = time.perf_counter()
     sources = discover(request.paths)
-    chains = [ChainChecker(source) for source in sources]
+    anchors = AnchorCheck(list(request.anchors)) if request.anchors else None
+    chains = [ChainChecker(source, anchors) for source in sources]
     recon_rules = request.recon_rules or request.options.rules
     recon = None
     if request.reconcile and request.options.taps and recon_rules is not None:
         recon = Reconciler(recon_rules)
     checked = request.options.keys is not None or request.macs is not None
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
-    batches = _batches(merged(sources))
+    report.authenticated = request.options.journal_key is not None
+    report.anchors = anchors
+    batches = _batches(_counted_once(merged(sources), chains, report, progress))
     parallel = request.jobs > 1 and request.macs is None
     thresholds = gc.get_threshold()
     tune_gc()
@@ -129,5 +160,8 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
                 progress(sum(len(raw.data) + 1 for raw in batch))
     finally:
         gc.set_threshold(*thresholds)
+    check_overlaps(chains)
+    if anchors is not None:
+        anchors.finish(last_seqs(chains))
     report.seconds = time.perf_counter() - start
     return report

@@ -4,7 +4,8 @@
 Replay and export parse every line of journals of millions of taps; the standard ``json`` takes
 several times longer than ``orjson`` on a journal line. Whatever ``orjson`` refuses (numbers
 beyond 64 bits, NaN, lone surrogates...) is parsed again by ``json``, so that the result, or the
-ValueError, is always the standard library's.
+ValueError, is always the standard library's. A line nested too deeply for the standard parser
+is a ValueError too, never a RecursionError (issue 15.13).
 """
 
 from __future__ import annotations
@@ -25,4 +26,7 @@ def loads(data: bytes) -> Any:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(data)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None

@@ -57,6 +57,7 @@ class ChainFacts(NamedTuple):
     hmac_ok: bool | None  # None: no journal key given
     error: str
     in_range: bool
+    validator: str = ""  # the entry's validator, for the anchors
 
 
 class ReconTap(NamedTuple):
@@ -94,6 +95,26 @@ def event_sent(writes: Any) -> str | None:
     return None
 
 
+def entry_facts(data: bytes, key: bytes | None) -> tuple[ChainFacts, dict[str, Any] | None]:
+    """What the chain needs of one line, and the entry parsed (None: not a journal entry)."""
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        entry = loads(data)
+        seq = int(entry["seq"])
+        prev = str(entry["prev"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return ChainFacts(digest, None, "", None, f"not a journal entry ({exc})", False), None
+    validator = str(entry.get("validator", ""))
+    hmac_ok: bool | None = None
+    if key is not None:
+        mac = entry.get("hmac")
+        try:
+            hmac_ok = isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(key, entry))
+        except RecursionError:  # too deep to serialise: no valid entry is
+            hmac_ok = False
+    return ChainFacts(digest, seq, prev, hmac_ok, "", False, validator), entry
+
+
 class Analyser:
     """Analyses lines with one set of options (and one SAM, when MACs are recomputed)."""
 
@@ -116,28 +137,18 @@ class Analyser:
     def _line(
         self, index: int, data: bytes, place: tuple[str, int], out: BatchResult
     ) -> ChainFacts:
-        digest = hashlib.sha256(data).hexdigest()
+        facts, entry = entry_facts(data, self.options.journal_key)
+        if entry is None or facts.seq is None or not self.options.taps:
+            return facts
         try:
-            entry = loads(data)
-            seq = int(entry["seq"])
-            prev = str(entry["prev"])
-        except (ValueError, KeyError, TypeError) as exc:
-            return ChainFacts(digest, None, "", None, f"not a journal entry ({exc})", False)
-        key = self.options.journal_key
-        hmac_ok: bool | None = None
-        if key is not None:
-            mac = entry.get("hmac")
-            hmac_ok = isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(key, entry))
-        if not self.options.taps:
-            return ChainFacts(digest, seq, prev, hmac_ok, "", False)
-        try:
-            in_range = self._tap(index, entry, place, seq, out)
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            # A field of the wrong type or shape (an edited or corrupted entry).
-            return ChainFacts(digest, seq, prev, hmac_ok, f"malformed entry: {exc}", False)
+            in_range = self._tap(index, entry, place, facts.seq, out)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            # A field of the wrong type or shape (an edited or corrupted entry), or one nested
+            # too deeply to walk (issue 15.13).
+            return facts._replace(error=f"malformed entry: {exc}")
         except (ApduError, CardResponseError) as exc:  # a journaled answer that does not parse
-            return ChainFacts(digest, seq, prev, hmac_ok, f"malformed trace: {exc}", False)
-        return ChainFacts(digest, seq, prev, hmac_ok, "", in_range)
+            return facts._replace(error=f"malformed trace: {exc}")
+        return facts._replace(in_range=in_range)
 
     def _tap(
         self, index: int, entry: dict[str, Any], place: tuple[str, int], seq: int, out: BatchResult

@@ -13,10 +13,15 @@ from validator.replay_decisions import DecisionCheck, revenue
 from validator.replay_mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED, MacCheck
 
 if TYPE_CHECKING:  # the chain and reconciliation import the line facts, which import Totals
+    from validator.replay_anchor import AnchorCheck
     from validator.replay_integrity import ChainChecker
     from validator.replay_recon import Reconciler
 
 DETAIL_LIMIT = 1000  # failures and differences kept in detail (all are counted)
+UNPROVEN = (  # issue 15.3: nobody takes ``ok`` for proof
+    "the journal is neither authenticated nor anchored: without a journal key and an "
+    "anchored head, a rewritten or removed tail or a recomputed chain goes unseen"
+)
 
 
 @dataclass
@@ -110,11 +115,21 @@ class ReplayReport:
     mac_checked: bool
     seconds: float = 0.0
     lines: int = 0
+    authenticated: bool = False  # a journal key was given: every entry's HMAC is checked
+    anchors: AnchorCheck | None = None  # published heads checked (``--anchor``)
+
+    @property
+    def warning(self) -> str | None:
+        """Why ``ok`` proves little: neither HMACs nor anchors were checked (issue 15.3)."""
+        if self.authenticated or self.anchors is not None:
+            return None
+        return UNPROVEN
 
     @property
     def integrity_ok(self) -> bool:
         """No chain, sequence, HMAC or readability problem in any journal."""
-        return all(not chain.counts for chain in self.chains)
+        anchored_ok = self.anchors is None or not self.anchors.counts
+        return anchored_ok and all(not chain.counts for chain in self.chains)
 
     @property
     def exit_code(self) -> int:
@@ -128,6 +143,11 @@ class ReplayReport:
         for chain in self.chains:
             for kind, n in chain.counts.items():
                 counts[kind] = counts.get(kind, 0) + n
+        breaks = [p.as_dict() for chain in self.chains for p in chain.problems]
+        if self.anchors is not None:
+            for kind, n in self.anchors.counts.items():
+                counts[kind] = counts.get(kind, 0) + n
+            breaks += [p.as_dict() for p in self.anchors.problems]
         recon = self.recon.summary() if self.recon is not None else _no_recon()
         return {
             "entries": t.entries,
@@ -135,9 +155,15 @@ class ReplayReport:
             "journals": [chain.summary() for chain in self.chains],
             "integrity": {
                 "ok": self.integrity_ok,
-                "breaks": [p.as_dict() for chain in self.chains for p in chain.problems],
+                "breaks": breaks,
                 "counts": counts,
                 "quarantined": [q for chain in self.chains for q in chain.quarantined()],
+                "duplicates": [d for chain in self.chains for d in chain.duplicates],
+                "duplicate_count": sum(chain.duplicate_count for chain in self.chains),
+                "authenticated": self.authenticated,
+                "anchored": self.anchors is not None,
+                "anchors": self.anchors.summary() if self.anchors is not None else [],
+                "warning": self.warning,
             },
             "mac": {
                 "checked": self.mac_checked,
@@ -189,6 +215,10 @@ def render(report: ReplayReport, console: Console, *, limit: int = 20) -> None:
     state = "[green]ok[/]" if integrity["ok"] else "[red]BROKEN[/]"
     summary.add_row("integrity", f"{state} {integrity['counts'] or ''}".strip())
     summary.add_row("quarantined torn tails", str(len(integrity["quarantined"])))
+    if integrity["duplicate_count"]:
+        summary.add_row("duplicated entries (counted once)", str(integrity["duplicate_count"]))
+    if integrity["warning"]:
+        summary.add_row("[yellow]warning[/]", f"[yellow]{integrity['warning']}[/]")
     if mac["checked"]:
         failed = f"[red]{mac['failed']}[/]" if mac["failed"] else "0"
         summary.add_row(
@@ -244,7 +274,8 @@ def _details(
 
 
 def _problem_row(p: dict[str, Any]) -> tuple[str, str]:
-    return f"{p['kind']} {p['file']}:{p['line']} seq {p['seq']}", p["detail"]
+    where = f" {p['file']}:{p['line']}" if p["file"] else ""  # truncated: in no file
+    return f"{p['kind']}{where} seq {p['seq']}", p["detail"]
 
 
 def _torn_row(q: dict[str, Any]) -> tuple[str, str]:
