@@ -22,14 +22,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
+
 GENESIS = "0" * 64
 FILE_PREFIX = "journal-"
 FILE_SUFFIX = ".jsonl"
 QUARANTINE_PREFIX = "quarantine-"
+log = structlog.get_logger("validator.journal")
+
+
+RESERVE_NAME = ".reserve"
+# The reason of a tap aborted before Close because its entry could not be sure of room.
+JOURNAL_UNAVAILABLE = "journal_unavailable"
 
 
 class JournalError(Exception):
     """The journal cannot be opened or written: the validator must stop serving taps."""
+
+
+class TapNotServedError(JournalError):
+    """A tap the gate cannot serve for want of its journal entry (it gets no feedback).
+
+    ``journaled`` says whether its entry was written all the same; ``card``, ``outcome`` and
+    ``debit`` say what the card was left with, for the operator's log line.
+    """
+
+    def __init__(
+        self, message: str, *, card: str | None, outcome: str, debit: int, journaled: bool
+    ) -> None:
+        super().__init__(message)
+        self.card = card
+        self.outcome = outcome
+        self.debit = debit
+        self.journaled = journaled
 
 
 def canonical(entry: Mapping[str, Any]) -> str:
@@ -82,10 +107,16 @@ class Journal:
         key: bytes | None = None,
         max_bytes: int = 16 * 1024 * 1024,
         clock: Callable[[], dt.datetime] | None = None,
+        reserve_bytes: int = 64 * 1024,
+        min_free: int = 64 * 1024,
     ) -> None:
         self.directory = Path(directory)
         self._key = key
         self.max_bytes = max_bytes
+        # A preallocated file released when the disk fills between the pre-Close check and
+        # the entry's write (DESIGN section 6: a committed tap must find room for its entry).
+        self.reserve_bytes = reserve_bytes
+        self.min_free = min_free  # free bytes required, beyond the reserve, to start a tap
         self._clock: Callable[[], dt.datetime] = clock or (lambda: dt.datetime.now(dt.UTC))
         self._file: IO[bytes] | None = None
         self._broken: str | None = None  # why appends are refused until the next open
@@ -114,6 +145,11 @@ class Journal:
         files = journal_files(self.directory)
         self.report = OpenReport(files=len(files))
         self._broken = None
+        if not self._has_reserve():
+            try:
+                self._make_reserve()
+            except OSError:
+                pass  # ensure_room says so before the first tap: the gate stays out of service
         for path in reversed(files):
             quarantined = _repair_tail(path, self.directory)
             if quarantined is not None:
@@ -126,8 +162,12 @@ class Journal:
                 break
         return self.report
 
-    def append(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        """Add sequence, time and chain fields, write one line and fsync it; returns the entry."""
+    def append(self, entry: Mapping[str, Any], *, reserve: bool = True) -> dict[str, Any]:
+        """Add sequence, time and chain fields, write one line and fsync it; returns the entry.
+
+        ``reserve``: on a full disk, spend the reserve file to write this entry (a tap the card
+        may have committed); an aborted tap's entry is written only if it fits as things are.
+        """
         if self._lock is None:
             raise JournalError("journal not opened")
         if self._broken is not None:
@@ -147,16 +187,91 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot open the journal file: {exc}") from exc
         try:
-            _write_all(handle, data)
-            os.fsync(handle.fileno())
+            self._write_line(handle, start, data)
         except OSError as exc:
-            # A full disk writes part of the line and fails: cut it away so that the refused
-            # entry can never surface later and the next entry continues the chain.
-            self._undo(handle, start)
-            raise JournalError(f"cannot write the journal: {exc}") from exc
+            # The disk filled since ensure_room: give the reserve back to the filesystem and
+            # write once more, since the card may have committed already.
+            if not reserve or not self._release_reserve():
+                raise JournalError(f"cannot write the journal: {exc}") from exc
+            log.warning("journal_reserve_used", directory=str(self.directory))
+            try:
+                handle = self._writable(now, len(data))
+                start = os.fstat(handle.fileno()).st_size
+                self._write_line(handle, start, data)
+            except OSError as again:
+                raise JournalError(f"cannot write the journal: {again}") from again
         self.report.last_seq = full["seq"]
         self.report.last_hash = line_hash(line)
         return full
+
+    def _write_line(self, handle: IO[bytes], start: int, data: bytes) -> None:
+        """Write and fsync one line, or cut the file back to ``start`` and raise OSError."""
+        try:
+            _write_all(handle, data)
+            os.fsync(handle.fileno())
+        except OSError:
+            # A full disk writes part of the line and fails: cut it away so that the refused
+            # entry can never surface later and the next entry continues the chain.
+            self._undo(handle, start)
+            raise
+
+    def ensure_room(self) -> None:
+        """Raise JournalError unless the next entry is sure to find room (run before Close).
+
+        Sure means: appends are not refused, the reserve file is in place (made again if it
+        was spent), and the filesystem has ``min_free`` bytes free besides. A tap whose check
+        fails is aborted before Close: a tap that cannot be recorded is not charged.
+        """
+        if self._lock is None:
+            raise JournalError("journal not opened")
+        if self._broken is not None:
+            raise JournalError(self._broken)
+        if not self._has_reserve():
+            try:
+                self._make_reserve()
+            except OSError as exc:
+                raise JournalError(f"the journal has no room for its reserve: {exc}") from exc
+        free = self._free_bytes()
+        if free < self.min_free:
+            raise JournalError(
+                f"the journal has no room: {free} bytes free, {self.min_free} required"
+            )
+
+    def _free_bytes(self) -> int:
+        """Bytes the validator's user may still write on the journal's filesystem."""
+        try:
+            stats = os.statvfs(self.directory)
+        except OSError as exc:
+            raise JournalError(f"the journal has no room: cannot stat its disk: {exc}") from exc
+        return stats.f_bavail * stats.f_frsize
+
+    def _has_reserve(self) -> bool:
+        try:
+            return (self.directory / RESERVE_NAME).stat().st_size >= self.reserve_bytes
+        except OSError:
+            return False
+
+    def _make_reserve(self) -> None:
+        """Write the reserve file (zeros, fsynced, renamed into place); OSError when no room."""
+        if self.reserve_bytes <= 0:
+            return
+        temporary = self.directory / (RESERVE_NAME + ".tmp")
+        try:
+            with open(temporary, "wb", buffering=0) as handle:
+                _write_all(handle, b"\0" * self.reserve_bytes)
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.directory / RESERVE_NAME)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+
+    def _release_reserve(self) -> bool:
+        """Delete the reserve file to free its room; whether there was one to delete."""
+        try:
+            (self.directory / RESERVE_NAME).unlink()
+        except OSError:
+            return False
+        return True
 
     def check_writable(self, size: int = 64 * 1024) -> None:
         """Write, fsync and remove a probe of ``size`` bytes beside the journal, or raise.
@@ -164,8 +279,7 @@ class Journal:
         After a failed append the gate stays out of service until this passes: a tap is not
         served unless its entry has room to be written.
         """
-        if self._broken is not None:
-            raise JournalError(self._broken)
+        self.ensure_room()
         probe = self.directory / ".probe"
         try:
             with open(probe, "wb", buffering=0) as handle:

@@ -15,7 +15,7 @@ from readers.channel import ApduChannel
 from sam.base import Sam, SamError
 from validator.fares import TapContext
 from validator.gate import Gate
-from validator.journal import JournalError
+from validator.journal import JournalError, TapNotServedError
 from validator.processor import TapProcessor, TapRecord
 
 log = structlog.get_logger("validator.loop")
@@ -131,7 +131,18 @@ def run_loop(
         except JournalError as exc:
             # Not journaled, so no feedback: the gate stays shut for this tap.
             watch.out_of_service(f"journal: {exc}")
-            log.error("journal_failure", error=str(exc))
+            if isinstance(exc, TapNotServedError):
+                # What the card was left with: the operator settles a paid tap from this line.
+                log.error(
+                    "journal_failure",
+                    error=str(exc),
+                    card=exc.card,
+                    outcome=exc.outcome,
+                    debit=exc.debit,
+                    journaled=exc.journaled,
+                )
+            else:
+                log.error("journal_failure", error=str(exc))
             journal_ready = False
         finally:
             try:
