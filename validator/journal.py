@@ -17,17 +17,48 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
 
+from validator.journal_files import (
+    FILE_PREFIX,
+    FILE_SUFFIX,
+    QUARANTINE_PREFIX,
+    Quarantined,
+    file_day,
+    file_name,
+    first_seq,
+    fsync_dir,
+    journal_files,
+    last_entry,
+    line_hash,
+    read_entries,
+    repair_tail,
+)
+
+__all__ = [
+    "FILE_PREFIX",
+    "FILE_SUFFIX",
+    "GENESIS",
+    "JOURNAL_UNAVAILABLE",
+    "QUARANTINE_PREFIX",
+    "Journal",
+    "JournalError",
+    "OpenReport",
+    "Quarantined",
+    "TapNotServedError",
+    "canonical",
+    "entry_mac",
+    "journal_files",
+    "line_hash",
+    "read_entries",
+]
+
 GENESIS = "0" * 64
-FILE_PREFIX = "journal-"
-FILE_SUFFIX = ".jsonl"
-QUARANTINE_PREFIX = "quarantine-"
 log = structlog.get_logger("validator.journal")
 
 
@@ -62,24 +93,10 @@ def canonical(entry: Mapping[str, Any]) -> str:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def line_hash(line: str) -> str:
-    """SHA-256 of a journal line (without its newline), in hex."""
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()
-
-
 def entry_mac(key: bytes, entry: Mapping[str, Any]) -> str:
     """HMAC-SHA256 of the canonical entry without its ``hmac`` field, in hex."""
     body = {k: v for k, v in entry.items() if k != "hmac"}
     return hmac.new(key, canonical(body).encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantined:
-    """A torn tail moved aside at start-up."""
-
-    source: Path
-    quarantine: Path
-    size: int
 
 
 @dataclass
@@ -92,11 +109,6 @@ class OpenReport:
     quarantined: list[Quarantined] = field(default_factory=list)
 
 
-def journal_files(directory: Path) -> list[Path]:
-    """The journal files of a directory, oldest first (names sort by date then index)."""
-    return sorted(directory.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}"))
-
-
 class Journal:
     """A single-writer journal in one directory (an exclusive lock keeps a second writer out)."""
 
@@ -107,12 +119,16 @@ class Journal:
         key: bytes | None = None,
         max_bytes: int = 16 * 1024 * 1024,
         clock: Callable[[], dt.datetime] | None = None,
+        validator_id: str | None = None,
         reserve_bytes: int = 64 * 1024,
         min_free: int = 64 * 1024,
     ) -> None:
         self.directory = Path(directory)
         self._key = key
         self.max_bytes = max_bytes
+        self.validator_id = (
+            validator_id  # when set, a journal whose newest entry is another's is refused
+        )
         # A preallocated file released when the disk fills between the pre-Close check and
         # the entry's write (DESIGN section 6: a committed tap must find room for its entry).
         self.reserve_bytes = reserve_bytes
@@ -122,6 +138,8 @@ class Journal:
         self._broken: str | None = None  # why appends are refused until the next open
         self._path: Path | None = None
         self._lock: IO[str] | None = None
+        self._dir_fd: int | None = None  # flocked too: deleting .lock lets no second writer in
+        self._day: str | None = None  # the day in the current file's name
         self.report = OpenReport()
 
     def __repr__(self) -> str:
@@ -134,14 +152,27 @@ class Journal:
 
     def open(self) -> OpenReport:
         """Lock the directory, repair a torn tail, and find where the chain continues."""
+        self._take_lock()
+        try:
+            return self._open_locked()
+        except BaseException:
+            self.close()
+            raise
+
+    def _take_lock(self) -> None:
+        """Lock the directory itself and its ``.lock`` file (older versions lock only that)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.directory / ".lock", "a", encoding="utf-8")
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self.close()
             raise JournalError(f"{self.directory}: another process writes this journal") from None
         except OSError as exc:
+            self.close()
             raise JournalError(f"{self.directory}: cannot open the journal: {exc}") from None
+
+    def _open_locked(self) -> OpenReport:
         files = journal_files(self.directory)
         self.report = OpenReport(files=len(files))
         self._broken = None
@@ -151,14 +182,21 @@ class Journal:
             except OSError:
                 pass  # ensure_room says so before the first tap: the gate stays out of service
         for path in reversed(files):
-            quarantined = _repair_tail(path, self.directory)
+            quarantined = repair_tail(path, self.directory)
             if quarantined is not None:
                 self.report.quarantined.append(quarantined)
-            last = _last_line(path)
+                # DESIGN section 6: set aside and reported, never silently dropped.
+                log.warning(
+                    "journal_quarantined",
+                    file=str(quarantined.source),
+                    quarantine=str(quarantined.quarantine),
+                    size=quarantined.size,
+                )
+            last = last_entry(path)
             if last is not None:
-                entry = json.loads(last)
-                self.report.last_seq = int(entry["seq"])
-                self.report.last_hash = line_hash(last)
+                entry, line = last
+                self.report.last_seq = entry["seq"]
+                self.report.last_hash = line_hash(line)
                 break
         return self.report
 
@@ -263,7 +301,7 @@ class Journal:
             os.replace(temporary, self.directory / RESERVE_NAME)
         finally:
             temporary.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def _release_reserve(self) -> bool:
         """Delete the reserve file to free its room; whether there was one to delete."""
@@ -306,14 +344,18 @@ class Journal:
         self._path = None
 
     def close(self) -> None:
-        """Close the current file and release the lock."""
+        """Close the current file and release the locks."""
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._path = None
         if self._lock is not None:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)  # closing the last descriptor releases its flock
+            self._dir_fd = None
 
     def __enter__(self) -> Journal:
         self.open()
@@ -323,35 +365,38 @@ class Journal:
         self.close()
 
     def _writable(self, now: dt.datetime, size: int) -> IO[bytes]:
+        """The file for the next entry: a new one, named by its first seq, on a new day or size.
+
+        Any change of day starts a new file, forward or back: the name's seq keeps the order.
+        """
         day = now.strftime("%Y%m%d")
+        path: Path | None = None
         if self._file is not None and self._path is not None:
-            same_day = self._path.name.startswith(f"{FILE_PREFIX}{day}-")
-            if same_day and os.fstat(self._file.fileno()).st_size + size <= self.max_bytes:
+            if self._day == day and os.fstat(self._file.fileno()).st_size + size <= self.max_bytes:
                 return self._file
             self._file.close()
             self._file = None
-        existing = [
-            p for p in journal_files(self.directory) if p.name.startswith(FILE_PREFIX + day)
-        ]
-        if existing and self._file is None and self._path is None:
-            path = existing[-1]  # continue today's last file after a restart
-            if path.stat().st_size + size > self.max_bytes:
-                path = self._next_path(day, existing)
         else:
-            path = self._next_path(day, existing)
+            files = journal_files(self.directory)
+            newest = files[-1] if files else None
+            # After a restart: continue the newest file if it is new-style, today's, with room.
+            if (
+                newest is not None
+                and first_seq(newest) is not None
+                and file_day(newest) == day
+                and newest.stat().st_size + size <= self.max_bytes
+            ):
+                path = newest
+        if path is None:
+            path = self.directory / file_name(self.report.last_seq + 1, day)
         created = not path.exists()
         # Unbuffered: a failed write leaves nothing behind in a buffer to be flushed later.
         self._file = open(path, "ab", buffering=0)
         self._path = path
+        self._day = day
         if created:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return self._file
-
-    def _next_path(self, day: str, existing: list[Path]) -> Path:
-        index = 1
-        if existing:
-            index = int(existing[-1].stem.rsplit("-", 1)[1]) + 1
-        return self.directory / f"{FILE_PREFIX}{day}-{index:04d}{FILE_SUFFIX}"
 
 
 def _write_all(handle: IO[bytes], data: bytes) -> None:
@@ -362,59 +407,3 @@ def _write_all(handle: IO[bytes], data: bytes) -> None:
         if not written:
             raise OSError(errno.EIO, "the journal file accepted no bytes")
         view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _last_line(path: Path) -> str | None:
-    last = None
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                last = line.rstrip("\n")
-    return last
-
-
-def _repair_tail(path: Path, directory: Path) -> Quarantined | None:
-    """Move an unterminated or unparsable last line to a quarantine file; truncate it away."""
-    data = path.read_bytes()
-    if not data:
-        return None
-    cut = len(data)
-    if not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-    else:
-        start = data.rfind(b"\n", 0, len(data) - 1) + 1
-        try:
-            json.loads(data[start:-1].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            cut = start
-    if cut == len(data):
-        return None
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    quarantine = directory / f"{QUARANTINE_PREFIX}{path.stem}-{stamp}.bin"
-    with open(quarantine, "wb") as out:
-        out.write(data[cut:])
-        out.flush()
-        os.fsync(out.fileno())
-    with open(path, "r+b") as handle:
-        handle.truncate(cut)
-        handle.flush()
-        os.fsync(handle.fileno())
-    _fsync_dir(directory)
-    return Quarantined(path, quarantine, len(data) - cut)
-
-
-def read_entries(paths: list[Path]) -> Iterator[tuple[Path, int, str]]:
-    """Every non-empty line of the given files in order: (file, line number, line)."""
-    for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    yield path, number, line.rstrip("\n")

@@ -113,7 +113,7 @@ def test_disk_full_after_close_writes_into_the_reserve(tmp_path: Path) -> None:
 
 
 def test_committed_tap_not_written_logs_card_amount_outcome(tmp_path: Path) -> None:
-    """A committed tap whose entry cannot be written at all: journal_failure names card and debit."""
+    """A committed tap whose entry cannot be written: journal_failure names card and debit."""
     disk = Disk()
     gate = NullGate()
     reader = EmulatedReader("card")
