@@ -163,6 +163,8 @@ class Journal:
         """Lock the directory itself and its ``.lock`` file (older versions lock only that)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(self._dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._lock = open(self.directory / ".lock", "a", encoding="utf-8")
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

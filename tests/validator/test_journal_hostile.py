@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from validator.journal import Journal, journal_files, line_hash
+from validator.journal import Journal, JournalError, journal_files, line_hash
 from validator.journal_verify import verify_journal
 
 DAY = dt.datetime(2026, 12, 3, 23, 59, 50, tzinfo=dt.UTC)
@@ -158,3 +160,31 @@ class TestForeignTail:
         with Journal(tmp_path) as journal:
             assert journal.last_seq == 3 and not journal.report.quarantined
             assert journal.append({"tap": 3})["seq"] == 4
+
+
+_HOLDER = """
+import sys
+from validator.journal import Journal
+with Journal(sys.argv[1]) as journal:
+    print("ready", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_deleted_lock_file_lets_no_second_writer_in(tmp_path: Path) -> None:
+    """Another process holds the journal; its .lock is deleted: a second writer is still refused."""
+    holder = subprocess.Popen(  # noqa: S603 - our own script, fixed argv
+        [sys.executable, "-c", _HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        (tmp_path / ".lock").unlink()
+        with pytest.raises(JournalError, match="another process"):
+            Journal(tmp_path).open()
+    finally:
+        holder.communicate("")
+    with Journal(tmp_path) as journal:  # released with the holder
+        journal.append({"tap": 1})
