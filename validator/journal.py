@@ -197,10 +197,21 @@ class Journal:
             last = last_entry(path)
             if last is not None:
                 entry, line = last
+                self._check_owner(entry)
                 self.report.last_seq = entry["seq"]
                 self.report.last_hash = line_hash(line)
                 break
         return self.report
+
+    def _check_owner(self, entry: Mapping[str, Any]) -> None:
+        """Refuse a folder whose newest entry another validator wrote (no silent takeover)."""
+        owner = entry.get("validator")
+        if self.validator_id is None or not isinstance(owner, str) or owner == self.validator_id:
+            return
+        raise JournalError(
+            f"{self.directory}: the newest entry (seq {entry['seq']}) was written by validator "
+            f"{owner!r}, not {self.validator_id!r}: give each validator its own journal_dir"
+        )
 
     def append(self, entry: Mapping[str, Any], *, reserve: bool = True) -> dict[str, Any]:
         """Add sequence, time and chain fields, write one line and fsync it; returns the entry.

@@ -243,7 +243,11 @@ def serve(
         reader = open_card_reader(card_spec)
     with ExitStack() as stack:
         journal = stack.enter_context(
-            Journal(config_dir / settings.journal_dir, key=journal_key(config_dir, settings))
+            Journal(
+                config_dir / settings.journal_dir,
+                key=journal_key(config_dir, settings),
+                validator_id=settings.validator_id,
+            )
         )
         processor = TapProcessor.from_settings(settings, sam, sam_channel, rules, journal)
         restored = restore_pending(processor, journal)

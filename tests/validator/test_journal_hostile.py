@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from conftest import CONFIG
 from structlog.testing import capture_logs
 
+from validator.cli import main
 from validator.journal import Journal, JournalError, journal_files, line_hash
 from validator.journal_verify import verify_journal
 
@@ -188,3 +193,35 @@ def test_deleted_lock_file_lets_no_second_writer_in(tmp_path: Path) -> None:
         holder.communicate("")
     with Journal(tmp_path) as journal:  # released with the holder
         journal.append({"tap": 1})
+
+
+def _entries(directory: Path, validator: str, count: int) -> Iterator[dict[str, object]]:
+    with Journal(directory, validator_id=validator) as journal:
+        for _ in range(count):
+            yield journal.append({"validator": validator, "outcome": "granted"})
+
+
+def test_another_validators_journal_is_refused(tmp_path: Path) -> None:
+    """A folder whose newest entry is validator-1's is refused to validator-2, both named."""
+    assert len(list(_entries(tmp_path, "validator-1", 3))) == 3
+    with pytest.raises(JournalError, match="validator-1") as caught:
+        Journal(tmp_path, validator_id="validator-2").open()
+    assert "validator-2" in str(caught.value)
+    with Journal(tmp_path, validator_id="validator-1") as journal:  # the lock was let go
+        assert journal.last_seq == 3
+
+
+def test_run_refuses_another_validators_journal_with_exit_3(tmp_path: Path) -> None:
+    """validator run with validator-2's id on validator-1's journal stops with exit 3, no tap."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    settings = config / "validator.yaml"
+    text = settings.read_text().replace("../var/journal", str(tmp_path / "j"))
+    settings.write_text(text.replace("validator_id: validator-1", "validator_id: validator-2"))
+    assert len(list(_entries(tmp_path / "j", "validator-1", 2))) == 2
+    result = CliRunner().invoke(
+        main, ["run", "--config", str(config), "--max-taps", "1", "--interval", "0"]
+    )
+    assert result.exit_code == 3, result.output
+    assert "validator-1" in result.stderr
+    assert verify_journal(tmp_path / "j").entries == 2
