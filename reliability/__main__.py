@@ -23,6 +23,7 @@ PARTS = {
     "fuzzing": "reliability.fuzz",
     "process-crashes": "reliability.crashes",
     "infrastructure": "reliability.infra",
+    "disk-full": "reliability.disk_full",
     "security": "reliability.security",
     "soak": "reliability.soak",
 }
