@@ -24,6 +24,7 @@ PARTS = {
     "process-crashes": "reliability.crashes",
     "infrastructure": "reliability.infra",
     "disk-full": "reliability.disk_full",
+    "clock-steps": "reliability.clock_steps",
     "security": "reliability.security",
     "soak": "reliability.soak",
 }
