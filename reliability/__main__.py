@@ -25,6 +25,7 @@ PARTS = {
     "infrastructure": "reliability.infra",
     "disk-full": "reliability.disk_full",
     "clock-steps": "reliability.clock_steps",
+    "journal-corruption": "reliability.journal_corruption",
     "security": "reliability.security",
     "soak": "reliability.soak",
 }
