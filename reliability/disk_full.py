@@ -148,7 +148,8 @@ class _Bench:
         reader = EmulatedReader("card")
         reader.insert(_Counted(card, self.trip))
         refused: TapNotServedError | None = None
-        with DiskJournal(directory, disk) as journal:
+        journal = DiskJournal(directory, disk)
+        with journal:
             self.processor.journal = journal
             self.processor.pending.clear()
             self.processor.last_paid.clear()
