@@ -87,9 +87,10 @@ def run_loop(
 
     A reader or SAM outage puts the gate out of service (shut) and is retried every
     ``backoff_s``; service resumes by itself. So does a journal that cannot be written (a full
-    disk): the tap whose entry failed gets no feedback (the gate stays shut), and no card is
-    read again until the journal has room (``Journal.check_writable``): no tap may be served
-    that cannot be recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
+    disk), found at start-up or by the check before a tap's Close: the tap is aborted or, if
+    its entry failed, gets no feedback (the gate stays shut), and no card is read again until
+    the journal has room (``Journal.check_writable``): no tap may be served that cannot be
+    recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
     transmit that hangs stops these calls, hence systemd's watchdog pings), tap and outage.
     ``reopen_sam`` connects the SAM again (a SAM in a PC/SC reader, after pcscd restarted or the
     SAM was reinserted): it is called before each SAM retry, and after a card-reader outage
@@ -99,7 +100,8 @@ def run_loop(
     watch = _Watch(gate, observer)
     served = 0
     sam_ready = _prefetch(processor, watch)
-    journal_ready = True
+    # A journal without room at start-up shows out of service before any card is read.
+    journal_ready = _journal_room(processor, watch)
     while not stop.is_set() and (max_taps is None or served < max_taps):
         watch.idle()
         if not journal_ready:
@@ -231,6 +233,19 @@ def _journal_writable(processor: TapProcessor, watch: _Watch) -> bool:
         return False
     log.info("journal_writable_again")
     watch.journal_ok()
+    return True
+
+
+def _journal_room(processor: TapProcessor, watch: _Watch) -> bool:
+    """Whether the journal has room for the next tap (``Journal.ensure_room``), at start-up."""
+    if processor.journal is None:
+        return True
+    try:
+        processor.journal.ensure_room()
+    except JournalError as exc:
+        watch.out_of_service(f"journal: {exc}")
+        log.error("journal_unavailable", error=str(exc))
+        return False
     return True
 
 

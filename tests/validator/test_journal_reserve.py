@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 from conftest import CONFIG, make_card
@@ -51,9 +53,13 @@ def _tap(processor: TapProcessor, card: CardEmulator) -> TapRecord:
 class _FillsAfterCheck(DiskJournal):
     """The disk fills between the pre-Close check and the entry's write."""
 
-    def ensure_room(self) -> None:
-        super().ensure_room()
-        self.disk.free = 0
+    filled = False
+
+    def _writable(self, now: dt.datetime, size: int) -> IO[bytes]:
+        if not self.filled:  # the entry's write, after every check passed
+            self.filled = True
+            self.disk.free = 0
+        return super()._writable(now, size)
 
 
 class _NoReserve(_FillsAfterCheck):
@@ -138,3 +144,37 @@ def test_committed_tap_not_written_logs_card_amount_outcome(tmp_path: Path) -> N
     assert failure["outcome"] == "granted" and failure["debit"] > 0
     assert failure["journaled"] is False
     assert gate.records == []  # no feedback: the gate stays shut
+
+
+def test_gate_starts_out_of_service_when_the_disk_is_already_full(tmp_path: Path) -> None:
+    """No room at start-up: out of service before any card, no card touched; then it serves."""
+    disk = Disk()
+    gate = NullGate()
+    reader = EmulatedReader("card")
+    stop = threading.Event()
+    card = make_card("multi_trip")
+    before = card.read_record(*EVENT)
+    touched: list[bool] = []
+    journal = DiskJournal(tmp_path, disk)
+    with journal:
+        disk.free = 10
+        processor = _processor(journal)
+
+        def operator() -> None:
+            deadline = time.monotonic() + 3
+            while not gate.outages and time.monotonic() < deadline:
+                stop.wait(0.01)
+            reader.insert(card)  # a passenger taps while the gate shows out of service
+            stop.wait(0.3)
+            touched.append(card.read_record(*EVENT) != before)
+            disk.free = None  # the operator makes room
+            while not gate.records and time.monotonic() < deadline + 3:
+                stop.wait(0.01)
+            stop.set()
+
+        threading.Thread(target=operator, daemon=True).start()
+        run_loop(reader, processor, gate, station=101, stop=stop, poll_s=0.05, backoff_s=0.05)
+    assert touched == [False]
+    assert gate.outages[0].startswith("journal: the journal has no room")
+    assert [r.result.outcome.value for r in gate.records] == ["granted"]
+    assert verify_journal(tmp_path).entries == 1  # no aborted tap: the card waited for room
