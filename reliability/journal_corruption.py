@@ -10,8 +10,9 @@ appended. Invariants, per case:
 - the validator starts: nothing raises;
 - nothing silently dropped: the bytes left in the file and the quarantined bytes are exactly
   the corrupted file; a tail that is not an entry is reported (quarantined);
-- the chain continues: the appended entry's seq follows the last entry left, and its ``prev``
-  is that entry's line hash.
+- the chain continues: the appended entry's seq follows the last entry left and is not one
+  already in the journal (a corrupted seq never makes a seq reused), and its ``prev`` is that
+  entry's line hash.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ class Outcome:
     reported: int  # quarantines reported by the start-up
     last_line: str | None  # the last entry line left in the journal (any file)
     appended: dict[str, Any] | None  # the entry appended after start-up
+    seqs_left: list[int] = field(default_factory=list)  # of every entry left, before it
 
 
 def check_case(outcome: Outcome) -> list[str]:
@@ -68,9 +70,11 @@ def check_case(outcome: Outcome) -> list[str]:
         problems.append("no entry could be appended after start-up")
     elif outcome.last_line is not None:
         entry = parse_entry(outcome.last_line.encode("utf-8"))
-        expected = (entry["seq"] + 1) if entry else None
-        if outcome.appended["seq"] != expected:
-            problems.append(f"appended seq {outcome.appended['seq']}, expected {expected}")
+        seq = outcome.appended["seq"]
+        if entry is None or seq <= entry["seq"]:
+            problems.append(f"appended seq {seq} does not follow the last entry left")
+        if seq in outcome.seqs_left:
+            problems.append(f"appended seq {seq} is already in the journal")
         if outcome.appended["prev"] != line_hash(outcome.last_line):
             problems.append("the appended entry does not chain to the last entry left")
     return problems
@@ -101,12 +105,19 @@ def start_up(case: Path, newest: Path, corrupted: bytes, processor: Any) -> Outc
         kept = newest.read_bytes()
         quarantined = b"".join(q.quarantine.read_bytes() for q in journal.report.quarantined)
         last = _last_line(case)
+        seqs = [
+            entry["seq"]
+            for path in journal_files(case)
+            for raw in path.read_bytes().split(b"\n")
+            if (entry := parse_entry(raw)) is not None
+        ]
         processor.pending, processor.taps = {}, 0
         restore_pending(processor, journal)  # as run.py does before the first tap
         appended = journal.append({"tap": "after", "outcome": "granted"})
     finally:
         journal.close()
-    return Outcome(corrupted, kept, quarantined, len(journal.report.quarantined), last, appended)
+    reported = len(journal.report.quarantined)
+    return Outcome(corrupted, kept, quarantined, reported, last, appended, seqs)
 
 
 class _Processor:

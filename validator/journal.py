@@ -33,6 +33,7 @@ from validator.journal_files import (
     file_name,
     first_seq,
     fsync_dir,
+    highest_seq,
     journal_files,
     last_entry,
     line_hash,
@@ -183,6 +184,7 @@ class Journal:
                 self._make_reserve()
             except OSError:
                 pass  # ensure_room says so before the first tap: the gate stays out of service
+        floor = 0  # no seq at or below it may be written again (see highest_seq)
         for path in reversed(files):
             quarantined = repair_tail(path, self.directory)
             if quarantined is not None:
@@ -194,11 +196,12 @@ class Journal:
                     quarantine=str(quarantined.quarantine),
                     size=quarantined.size,
                 )
+            floor = max(floor, highest_seq(path))
             last = last_entry(path)
             if last is not None:
                 entry, line = last
                 self._check_owner(entry)
-                self.report.last_seq = entry["seq"]
+                self.report.last_seq = max(entry["seq"], floor)
                 self.report.last_hash = line_hash(line)
                 break
         return self.report

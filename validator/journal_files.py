@@ -26,6 +26,8 @@ QUARANTINE_PREFIX = "quarantine-"
 _NEW_NAME = re.compile(r"journal-s(\d{12})-(\d{8})\.jsonl")
 _OLD_NAME = re.compile(r"journal-(\d{8})-(\d{4,})\.jsonl")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# A "seq" key anywhere in a canonical line (inside a string it would read \"seq\").
+_ANY_SEQ = re.compile(rb'"seq":(\d{1,18})[,}]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,21 @@ def parse_entry(raw: bytes) -> dict[str, Any] | None:
     if not _HEX64.fullmatch(prev):
         return None
     return value
+
+
+def highest_seq(path: Path) -> int:
+    """The highest seq a file mentions, and at least its name's first seq if it holds a line.
+
+    A last entry whose seq was corrupted downwards must not make the writer reuse a seq the
+    file already holds; nested seqs (``resolves.seq``) only name earlier taps.
+    """
+    data = path.read_bytes()
+    found = max((int(m) for m in _ANY_SEQ.findall(data)), default=0)
+    named = first_seq(path)
+    if named is None:
+        return found
+    # The name's seq was written into this file, unless the file holds no line at all.
+    return max(found, named if data.strip() else named - 1)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -32,9 +32,10 @@ def test_checker_fires_when_a_foreign_tail_is_kept_silently() -> None:
 
 
 def test_checker_fires_on_dropped_bytes_and_a_broken_chain() -> None:
-    """A tail cut away without quarantine, and an entry chained to the wrong line, are caught."""
+    """A tail cut away unreported, a seq reused, an entry chained to the wrong line: caught."""
     corrupted = GOOD + b"torn"
-    problems = check_case(Outcome(corrupted, GOOD, b"", 1, LINE, {"seq": 5, "prev": GENESIS}))
+    problems = check_case(Outcome(corrupted, GOOD, b"", 1, LINE, {"seq": 1, "prev": GENESIS}, [1]))
     assert any("bytes dropped" in p for p in problems)
-    assert any("appended seq 5, expected 2" in p for p in problems)
+    assert any("appended seq 1 does not follow" in p for p in problems)
+    assert any("seq 1 is already in the journal" in p for p in problems)
     assert any("does not chain" in p for p in problems)

@@ -225,3 +225,15 @@ def test_run_refuses_another_validators_journal_with_exit_3(tmp_path: Path) -> N
     assert result.exit_code == 3, result.output
     assert "validator-1" in result.stderr
     assert verify_journal(tmp_path / "j").entries == 2
+
+
+def test_a_last_line_whose_seq_went_down_reuses_no_seq(tmp_path: Path) -> None:
+    """A byte of the last entry's seq corrupted (5 -> 1): the next seq follows the highest one."""
+    with Journal(tmp_path, max_bytes=300) as journal:
+        for i in range(5):
+            journal.append({"tap": i})
+    path = journal_files(tmp_path)[-1]
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"seq":5,', b'"seq":1,'))
+    with Journal(tmp_path) as journal:
+        assert journal.append({"tap": "after"})["seq"] == 6
