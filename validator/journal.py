@@ -4,14 +4,17 @@
 One entry per tap, written and fsynced before the gate gives feedback (DESIGN section 6).
 Each entry carries ``prev``, the SHA-256 of the previous entry's line (across files), so a
 removed or edited entry breaks the chain. With a journal key each entry also carries ``hmac``,
-HMAC-SHA256 over the line without that field. Files rotate by size or by day. At start-up a
-torn last line (a crash mid-write) is moved to a quarantine file and reported, never dropped.
+HMAC-SHA256 over the line without that field. Files are named by their first seq and rotate
+by size or when the day changes (journal_files). At start-up a torn or foreign tail is moved to
+a quarantine file and reported, never dropped. Before a tap's Close the engine calls
+``ensure_room`` (journal_room): a tap that cannot be recorded is not charged. One writer per
+directory (the directory and its ``.lock`` are flocked) and, given ``validator_id``, per
+validator.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import fcntl
 import hashlib
 import hmac
@@ -40,6 +43,14 @@ from validator.journal_files import (
     read_entries,
     repair_tail,
 )
+from validator.journal_room import (
+    RESERVE_NAME,
+    free_bytes,
+    has_reserve,
+    make_reserve,
+    release_reserve,
+    write_all,
+)
 
 __all__ = [
     "FILE_PREFIX",
@@ -47,6 +58,7 @@ __all__ = [
     "GENESIS",
     "JOURNAL_UNAVAILABLE",
     "QUARANTINE_PREFIX",
+    "RESERVE_NAME",
     "Journal",
     "JournalError",
     "OpenReport",
@@ -63,7 +75,6 @@ GENESIS = "0" * 64
 log = structlog.get_logger("validator.journal")
 
 
-RESERVE_NAME = ".reserve"
 # The reason of a tap aborted before Close because its entry could not be sure of room.
 JOURNAL_UNAVAILABLE = "journal_unavailable"
 
@@ -261,7 +272,7 @@ class Journal:
     def _write_line(self, handle: IO[bytes], start: int, data: bytes) -> None:
         """Write and fsync one line, or cut the file back to ``start`` and raise OSError."""
         try:
-            _write_all(handle, data)
+            write_all(handle, data)
             os.fsync(handle.fileno())
         except OSError:
             # A full disk writes part of the line and fails: cut it away so that the refused
@@ -294,38 +305,18 @@ class Journal:
     def _free_bytes(self) -> int:
         """Bytes the validator's user may still write on the journal's filesystem."""
         try:
-            stats = os.statvfs(self.directory)
+            return free_bytes(self.directory)
         except OSError as exc:
             raise JournalError(f"the journal has no room: cannot stat its disk: {exc}") from exc
-        return stats.f_bavail * stats.f_frsize
 
     def _has_reserve(self) -> bool:
-        try:
-            return (self.directory / RESERVE_NAME).stat().st_size >= self.reserve_bytes
-        except OSError:
-            return False
+        return has_reserve(self.directory, self.reserve_bytes)
 
     def _make_reserve(self) -> None:
-        """Write the reserve file (zeros, fsynced, renamed into place); OSError when no room."""
-        if self.reserve_bytes <= 0:
-            return
-        temporary = self.directory / (RESERVE_NAME + ".tmp")
-        try:
-            with open(temporary, "wb", buffering=0) as handle:
-                _write_all(handle, b"\0" * self.reserve_bytes)
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.directory / RESERVE_NAME)
-        finally:
-            temporary.unlink(missing_ok=True)
-        fsync_dir(self.directory)
+        make_reserve(self.directory, self.reserve_bytes)
 
     def _release_reserve(self) -> bool:
-        """Delete the reserve file to free its room; whether there was one to delete."""
-        try:
-            (self.directory / RESERVE_NAME).unlink()
-        except OSError:
-            return False
-        return True
+        return release_reserve(self.directory)
 
     def check_writable(self, size: int = 64 * 1024) -> None:
         """Write, fsync and remove a probe of ``size`` bytes beside the journal, or raise.
@@ -337,7 +328,7 @@ class Journal:
         probe = self.directory / ".probe"
         try:
             with open(probe, "wb", buffering=0) as handle:
-                _write_all(handle, b"\0" * size)
+                write_all(handle, b"\0" * size)
                 os.fsync(handle.fileno())
         except OSError as exc:
             raise JournalError(f"the journal has no room: {exc}") from exc
@@ -413,13 +404,3 @@ class Journal:
         if created:
             fsync_dir(self.directory)
         return self._file
-
-
-def _write_all(handle: IO[bytes], data: bytes) -> None:
-    """Write every byte (an unbuffered write may be partial)."""
-    view = memoryview(data)
-    while view:
-        written = handle.write(view)
-        if not written:
-            raise OSError(errno.EIO, "the journal file accepted no bytes")
-        view = view[written:]
