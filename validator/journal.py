@@ -386,12 +386,15 @@ class Journal:
         else:
             files = journal_files(self.directory)
             newest = files[-1] if files else None
-            # After a restart: continue the newest file if it is new-style, today's, with room.
+            # After a restart: continue the newest file if it is new-style, today's, with room,
+            # and (left empty by a quarantine) still named by the seq that comes next.
+            named = first_seq(newest) if newest is not None else None
             if (
                 newest is not None
-                and first_seq(newest) is not None
+                and named is not None
                 and file_day(newest) == day
                 and newest.stat().st_size + size <= self.max_bytes
+                and (newest.stat().st_size > 0 or named == self.report.last_seq + 1)
             ):
                 path = newest
         if path is None:

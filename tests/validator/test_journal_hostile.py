@@ -237,3 +237,21 @@ def test_a_last_line_whose_seq_went_down_reuses_no_seq(tmp_path: Path) -> None:
     path.write_bytes(data.replace(b'"seq":5,', b'"seq":1,'))
     with Journal(tmp_path) as journal:
         assert journal.append({"tap": "after"})["seq"] == 6
+
+
+def test_a_newest_file_emptied_by_quarantine_keeps_names_and_seqs_in_step(tmp_path: Path) -> None:
+    """Newest file set aside whole, the one before ending on a seq bumped up (2 -> 7): the next
+    entry goes to a file named by its own seq, not into the empty one named 3."""
+    with Journal(tmp_path, max_bytes=300) as journal:
+        for i in range(4):
+            journal.append({"tap": i})
+    older, newest = journal_files(tmp_path)
+    assert newest.name.startswith("journal-s000000000003-")
+    newest.write_bytes(b'{"x":1}\n')
+    older.write_bytes(older.read_bytes().replace(b'"seq":2,', b'"seq":7,'))
+    with Journal(tmp_path) as journal:
+        entry = journal.append({"tap": "after"})
+    assert entry["seq"] == 8
+    live = journal_files(tmp_path)[-1]
+    assert live.name.startswith("journal-s000000000008-")
+    assert json.loads(live.read_text().splitlines()[-1])["seq"] == 8
