@@ -65,6 +65,27 @@ class DiskJournal(Journal):
             self._file = _QuotaFile(handle, self.disk)  # type: ignore[assignment]
         return self._file  # type: ignore[return-value]
 
+    def _free_bytes(self) -> int:
+        """The simulated disk's free space (the real one's when unlimited)."""
+        if self.disk.free is None:
+            return super()._free_bytes()
+        return self.disk.free
+
+    def _make_reserve(self) -> None:
+        """The reserve file takes its room on the simulated disk."""
+        if self.disk.free is not None:
+            if self.disk.free < self.reserve_bytes:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.disk.free -= self.reserve_bytes
+        super()._make_reserve()
+
+    def _release_reserve(self) -> bool:
+        """Deleting the reserve file gives its room back to the simulated disk."""
+        released = super()._release_reserve()
+        if released and self.disk.free is not None:
+            self.disk.free += self.reserve_bytes
+        return released
+
     def check_writable(self, size: int = 64 * 1024) -> None:
         """The probe, refused while the disk has less than ``size`` bytes free."""
         if self.disk.free is not None and self.disk.free < size:

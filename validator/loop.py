@@ -16,7 +16,7 @@ from sam.base import Sam, SamError
 from validator.clock import DEFAULT_RANGE, ClockError, ClockRange, check_clock
 from validator.fares import TapContext
 from validator.gate import Gate
-from validator.journal import JournalError
+from validator.journal import JournalError, TapNotServedError
 from validator.processor import TapProcessor, TapRecord
 
 log = structlog.get_logger("validator.loop")
@@ -89,9 +89,10 @@ def run_loop(
 
     A reader or SAM outage puts the gate out of service (shut) and is retried every
     ``backoff_s``; service resumes by itself. So does a journal that cannot be written (a full
-    disk): the tap whose entry failed gets no feedback (the gate stays shut), and no card is
-    read again until the journal has room (``Journal.check_writable``): no tap may be served
-    that cannot be recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
+    disk), found at start-up or by the check before a tap's Close: the tap is aborted or, if
+    its entry failed, gets no feedback (the gate stays shut), and no card is read again until
+    the journal has room (``Journal.check_writable``): no tap may be served that cannot be
+    recorded. ``observer`` hears of every poll (``on_idle``: a tap or a
     transmit that hangs stops these calls, hence systemd's watchdog pings), tap and outage.
     ``reopen_sam`` connects the SAM again (a SAM in a PC/SC reader, after pcscd restarted or the
     SAM was reinserted): it is called before each SAM retry, and after a card-reader outage
@@ -103,7 +104,8 @@ def run_loop(
     watch = _Watch(gate, observer)
     served = 0
     sam_ready = _prefetch(processor, watch)
-    journal_ready = True
+    # A journal without room at start-up shows out of service before any card is read.
+    journal_ready = _journal_room(processor, watch)
     while not stop.is_set() and (max_taps is None or served < max_taps):
         watch.idle()
         if not _clock_set(clock, clock_range, watch):
@@ -139,7 +141,18 @@ def run_loop(
         except JournalError as exc:
             # Not journaled, so no feedback: the gate stays shut for this tap.
             watch.out_of_service(f"journal: {exc}")
-            log.error("journal_failure", error=str(exc))
+            if isinstance(exc, TapNotServedError):
+                # What the card was left with: the operator settles a paid tap from this line.
+                log.error(
+                    "journal_failure",
+                    error=str(exc),
+                    card=exc.card,
+                    outcome=exc.outcome,
+                    debit=exc.debit,
+                    journaled=exc.journaled,
+                )
+            else:
+                log.error("journal_failure", error=str(exc))
             journal_ready = False
         finally:
             try:
@@ -246,6 +259,19 @@ def _journal_writable(processor: TapProcessor, watch: _Watch) -> bool:
         return False
     log.info("journal_writable_again")
     watch.journal_ok()
+    return True
+
+
+def _journal_room(processor: TapProcessor, watch: _Watch) -> bool:
+    """Whether the journal has room for the next tap (``Journal.ensure_room``), at start-up."""
+    if processor.journal is None:
+        return True
+    try:
+        processor.journal.ensure_room()
+    except JournalError as exc:
+        watch.out_of_service(f"journal: {exc}")
+        log.error("journal_unavailable", error=str(exc))
+        return False
     return True
 
 

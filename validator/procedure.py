@@ -31,6 +31,7 @@ from sam.base import Sam, SamError
 from sam.policy import AuthorizedKeys, UnauthorizedKeyError
 from validator import fares
 from validator.fares import Decision, FareRules, TapContext, Verdict
+from validator.journal import JOURNAL_UNAVAILABLE, JournalError
 from validator.layout import CardLayout, layout_for, read_card
 from validator.layout_demo import DemoLayout
 from validator.outcome import Outcome, TapResult
@@ -68,6 +69,7 @@ def validate(
     history: Callable[[bytes], bool] | None = None,
     deadline: float | None = None,
     default_kvc: int | None = None,
+    before_close: Callable[[], None] | None = None,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour.
 
@@ -75,7 +77,9 @@ def validate(
     it for a card it has an unknown tap of); by default it is always read. ``deadline``
     (time.monotonic()) cuts a card that is too slow to answer, on connections that can.
     ``default_kvc``: the session key's KVC for a card whose Open answer names none (Prime
-    Rev1); without it such a card ends in a session error."""
+    Rev1); without it such a card ends in a session error.
+    ``before_close`` (the journal's ``ensure_room``) runs before anything can commit; when it
+    raises JournalError the session is aborted: outcome ``error``, reason journal_unavailable."""
     if deadline is not None and isinstance(connection, Deadlined):
         connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
@@ -95,6 +99,7 @@ def validate(
         overlap,
         history,
         default_kvc,
+        before_close,
     )
     result = tap.run()
     result.elapsed = time.perf_counter() - start
@@ -120,6 +125,7 @@ class _Tap:
     overlap: bool = True
     history: Callable[[bytes], bool] | None = None
     default_kvc: int | None = None
+    before_close: Callable[[], None] | None = None
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -134,6 +140,9 @@ class _Tap:
             return self._finish(Outcome.DENIED, "no_application", str(exc))
         except CloseOutcomeUnknownError as exc:
             return self._finish(Outcome.UNKNOWN, "close_unanswered", str(exc))
+        except JournalError as exc:
+            # Raised before any write or Close, inside the session: it was aborted on the way.
+            return self._finish(Outcome.ERROR, JOURNAL_UNAVAILABLE, str(exc))
         except TerminalMacRejectedError as exc:
             return self._finish(Outcome.DENIED, "card_not_authentic", str(exc))
         except InvalidCardMacError as exc:
@@ -218,6 +227,10 @@ class _Tap:
             if decision.verdict is Verdict.DENY:
                 session.cancel()
                 return self._finish(Outcome.DENIED)
+            if self.before_close is not None:
+                # DESIGN section 6: a tap that cannot be recorded is not charged. Checked before
+                # the first write, since the multiple-session mode commits some writes early.
+                self.before_close()
             if decision.verdict is Verdict.GRANT or decision.event is not None:
                 if self.overlap:
                     session.prepare_writes()  # sent with the Close while the SAM digests them

@@ -20,7 +20,7 @@ from readers.channel import ApduChannel
 from sam.base import Sam
 from sam.policy import AuthorizedKeys
 from validator.fares import FareRules, TapContext
-from validator.journal import Journal
+from validator.journal import JOURNAL_UNAVAILABLE, Journal, JournalError, TapNotServedError
 from validator.layout import CardLayout, build_layouts
 from validator.outcome import Outcome, TapResult
 from validator.procedure import validate
@@ -91,10 +91,16 @@ class TapProcessor:
         result.elapsed = time.perf_counter() - start
         self.taps += 1
         record = TapRecord(self.taps, result, {})
+        pending = dict(self.pending)  # put back if this tap's entry cannot be written
         self._resolve(record)
         if result.serial is not None and result.outcome is Outcome.RECOVERED:
             record.recovered_from = record.recovered_from or self.last_paid.get(result.serial)
-        record.entry = self._journal(record, context)
+        try:
+            record.entry = self._journal(record, context)
+        except TapNotServedError as exc:
+            if not exc.journaled:
+                self.pending = pending
+            raise
         if result.serial is not None and result.outcome in (Outcome.GRANTED, Outcome.UNKNOWN):
             self.last_paid[result.serial] = record.index
         if result.outcome is Outcome.UNKNOWN and result.serial is not None:
@@ -152,6 +158,7 @@ class TapProcessor:
             # The older events matter only to settle an unknown tap of this card.
             history=self.pending.__contains__,
             deadline=deadline,
+            before_close=self.journal.ensure_room if self.journal is not None else None,
         )
 
     def _resolve(self, record: TapRecord) -> None:
@@ -179,7 +186,20 @@ class TapProcessor:
         entry = journal_entry(record, context, self.validator_id, self.sam)
         if self.journal is None:
             return entry
-        return self.journal.append(entry)
+        result = record.result
+        details = {"card": entry["card"], "outcome": entry["outcome"], "debit": entry["debit"]}
+        aborted = result.reason == JOURNAL_UNAVAILABLE  # nothing charged: keep the reserve
+        try:
+            written = self.journal.append(entry, reserve=not aborted)
+        except JournalError as exc:
+            message = f"{result.explanation}; its entry too: {exc}" if aborted else str(exc)
+            raise TapNotServedError(message, journaled=False, **details) from exc
+        if aborted:
+            # Aborted before Close for want of room: recorded, yet the gate goes out of service.
+            raise TapNotServedError(
+                result.explanation or JOURNAL_UNAVAILABLE, journaled=True, **details
+            )
+        return written
 
 
 def journal_entry(

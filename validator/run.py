@@ -8,7 +8,6 @@ profiles), ``pcsc:REGEX`` and ``nfc:PATH`` (real readers, see readers.spec). SAM
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import signal
@@ -32,11 +31,14 @@ from validator.clock import clock_range
 from validator.demo import build_fleet
 from validator.fare_rules import load_fares
 from validator.gate import Gate
-from validator.journal import Journal, journal_files, read_entries
+from validator.journal import Journal
 from validator.journal_keyfile import load_journal_key
+from validator.journal_pending import CheckpointObserver, restore_pending
 from validator.loop import LoopObserver, Observers, SamOpener, run_loop
-from validator.processor import PendingUnknown, TapProcessor, TapRecord
+from validator.processor import TapProcessor, TapRecord
 from validator.settings import ValidatorSettings
+
+__all__ = ["RunError", "restore_pending", "serve"]
 
 SOFTWARE_SAM_SPECS = ("software", "emulated")
 log = structlog.get_logger("validator.run")
@@ -255,13 +257,20 @@ def serve(
         reader = open_card_reader(card_spec, config_dir)
     with ExitStack() as stack:
         journal = stack.enter_context(
-            Journal(config_dir / settings.journal_dir, key=journal_key(config_dir, settings))
+            Journal(
+                config_dir / settings.journal_dir,
+                key=journal_key(config_dir, settings),
+                validator_id=settings.validator_id,
+            )
         )
         processor = TapProcessor.from_settings(settings, sam, sam_channel, rules, journal)
         restored = restore_pending(processor, journal)
         if restored:
             log.info("unknown_taps_restored", count=restored)
         observers = _operations(stack, settings, journal)
+        checkpoint = CheckpointObserver(processor, journal)
+        observers.append(checkpoint)
+        stack.callback(checkpoint.save)  # at a clean stop: the next start-up reads nothing more
         if observer is not None:
             observers.append(observer)
         if passengers is not None:
@@ -282,55 +291,6 @@ def serve(
         finally:
             stop.set()
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack swallows nothing
-
-
-# Only these lines can open or settle an unknown tap; the canonical form (sorted keys, no
-# spaces, strings escaped) means these substrings cannot come from inside a string value.
-_UNKNOWN_MARK = '"outcome":"unknown"'
-_RESOLVES_MARK = '"resolves":{'
-
-
-def restore_pending(processor: TapProcessor, journal: Journal) -> int:
-    """Rebuild the processor's unknown taps from the journal at start-up; returns how many.
-
-    A tap whose Close went unanswered stays pending until its card comes back; a restart (a
-    crash, an upgrade) must not forget it, or the card's return would go unresolved. Tap
-    numbers continue from the journal's sequence so that ``resolves.tap`` stays meaningful.
-    """
-    pending: dict[bytes, PendingUnknown] = {}
-    for _path, _number, line in read_entries(journal_files(journal.directory)):
-        if _UNKNOWN_MARK not in line and _RESOLVES_MARK not in line:
-            continue
-        try:
-            entry = json.loads(line)
-            card = bytes.fromhex(entry["card"])
-        except (ValueError, KeyError, TypeError):
-            continue  # journal_verify reports unreadable lines; nothing to restore from them
-        if isinstance(entry.get("resolves"), dict):
-            pending.pop(card, None)
-        if entry.get("outcome") == "unknown":
-            pending[card] = PendingUnknown(
-                seq=int(entry["seq"]),
-                tap=int(entry["seq"]),
-                transaction_counter=entry.get("transaction_counter"),
-                event_sent=_event_sent(entry.get("writes")),
-                debit_sent=int(entry.get("debit") or 0),
-            )
-    processor.pending.update(pending)
-    processor.taps = max(processor.taps, journal.last_seq)
-    return len(pending)
-
-
-def _event_sent(writes: object) -> bytes | None:
-    """The event record of the Append Record among a journal entry's writes (hex APDUs)."""
-    for write in writes if isinstance(writes, list) else ():
-        try:
-            apdu = bytes.fromhex(write)
-        except (TypeError, ValueError):
-            continue
-        if len(apdu) > 5 and apdu[1] == 0xE2:
-            return apdu[5 : 5 + apdu[4]]
-    return None
 
 
 def _stop_on_sigterm(stack: ExitStack, stop: threading.Event) -> None:

@@ -98,7 +98,10 @@ class TestRotation:
             journal.append({"tap": 1})
             journal.append({"tap": 2})
         names = [p.name for p in journal_files(tmp_path)]
-        assert names == ["journal-20260301-0001.jsonl", "journal-20260302-0001.jsonl"]
+        assert names == [
+            "journal-s000000000001-20260301.jsonl",
+            "journal-s000000000002-20260302.jsonl",
+        ]
         assert verify_journal(tmp_path).ok
 
 
