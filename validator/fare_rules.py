@@ -97,6 +97,16 @@ class PeakPeriod(BaseModel):
             raise ValueError("a day is listed twice")
         return days
 
+    @field_validator("start", "end")
+    @classmethod
+    def _local_time(cls, value: dt.time) -> dt.time:
+        # Taps are matched on the validator's local wall clock, which carries no offset.
+        if value.tzinfo is not None:
+            raise ValueError(
+                f"{value.isoformat()} has a time zone; peak periods are local times (HH:MM)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> PeakPeriod:
         # [start, end) within one day: an inverted or empty period would never match.

@@ -163,6 +163,8 @@ class TestFareShapes:
             ("recovery_window_minutes: 1", "recovery_window_minutes: 99999", "recovery"),
             ("transfer_minutes: 60", "transfer_minutes: 1000000", "transfer_minutes"),
             ("  zone: 1\n", "  zone: 7\n", "zone 7"),
+            ('start: "07:00", end: "09:30"', 'start: "07:00+02:00", end: "09:30"', "time zone"),
+            ('start: "07:00", end: "09:30"', 'start: "07:00", end: "09:30Z"', "time zone"),
         ],
     )
     def test_refused(self, tmp_path: Path, old: str, new: str, reason: str) -> None:
