@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := readers calypso sam validator reliability
+PACKAGES := yamlconfig readers calypso sam validator lab
 
 # The real PC/SC stack for the end-to-end tests (pcscd with the vpcd virtual reader), and what
 # pip needs to compile pyscard (there is no Linux wheel), and the deploy tests' tools
@@ -77,7 +77,7 @@ clean:
 # Replay benchmark (a 200,000-tap journal; taps/s per mode and peak memory; takes minutes).
 .PHONY: bench-replay
 bench-replay: $(STAMP)
-	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python -m validator.bench.replay_journal
 
 # Per scenario: APDU counts, modelled tap time (sequential baseline vs engine), host cost split,
 # taps through pcscd and vpcd; then per-tap cost with 10^6 journal entries and cards seen
@@ -91,4 +91,4 @@ bench: $(STAMP)
 # every part reduced, under 5 minutes. The default test run calls every part at smoke size.
 .PHONY: reliability
 reliability: $(STAMP)
-	$(BIN)/python -m reliability $(if $(QUICK),--quick,)
+	$(BIN)/python -m lab.reliability $(if $(QUICK),--quick,)

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator, model_validator
 
-from calypso.yamlfile import ConfigError, load_model
+from yamlconfig import ConfigError, load_model
 
 SIMULATION_KVCS = frozenset({0xF0, 0xF1})  # reserved for CSIM1 (csim1.md 3.2)
 KEY_LENGTH = 16

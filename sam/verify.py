@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from calypso import crypto
 from calypso.constants import DEFAULT_KIF, CardClass, WriteAccessLevel
-from sam.legacy import LegacySam
+from sam.client import LegacySam
 
 _OPEN_INS = 0x8A
 _CLOSE_INS = 0x8E

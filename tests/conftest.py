@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from calypso.emulator import CardEmulator
-from calypso.yamlfile import load_model
+from calypso.emulator.dispatch import CardEmulator
 from readers.base import ApduHandler
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.outcome import TapResult
-from validator.procedure import validate
-from validator.session import Ratification
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.outcome import TapResult
+from validator.engine.session import Ratification
+from yamlconfig import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config"

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from readers.base import ApduHandler
-from readers.pcscd_lab import (
+from lab.pcscd import (
     CARD_READER,
     InsertCard,
     PrivatePcscd,
     missing_binaries,
     wait_reader_state,
 )
+from readers.base import ApduHandler
 from readers.vpcd import VpcdCard
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from calypso.crypto import SessionMac, ctr_transform, digest_item
-from calypso.profile import CardProfile, load_profile
+from calypso.emulator.profile import CardProfile, load_profile
 from readers.apdu import CommandApdu, ResponseApdu
 
 VECTOR_CARD = Path(__file__).with_name("vector_card.yaml")

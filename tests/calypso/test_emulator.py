@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from calypso.crypto import SessionMac, digest_item
-from calypso.emulator import ATR, CardEmulator
-from calypso.profile import AccessCondition, CardProfile, load_profile
+from calypso.emulator.dispatch import ATR, CardEmulator
+from calypso.emulator.profile import AccessCondition, CardProfile, load_profile
 from readers.apdu import SW, CommandApdu, ResponseApdu
 from readers.base import CardRemovedError
 from readers.emulated import EmulatedReader, Fault, FaultKind

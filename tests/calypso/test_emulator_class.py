@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from calypso.emulator import CardEmulator
-from calypso.profile import ProfileError, load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import ProfileError, load_profile
 
 FLEET = Path(__file__).parents[2] / "config" / "cards"
 VECTOR_CARD = Path(__file__).with_name("vector_card.yaml")

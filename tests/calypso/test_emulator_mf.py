@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from calypso.emulator import CardEmulator
-from calypso.emulator_files import master_files
-from calypso.profile import CardProfile, ProfileError, load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.files import master_files
+from calypso.emulator.profile import CardProfile, ProfileError, load_profile
 
 FLEET = Path(__file__).parents[2] / "config" / "cards"
 VECTOR_CARD = Path(__file__).with_name("vector_card.yaml")

@@ -8,7 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from calypso.emulator import CardEmulator, PowerLostError
+from calypso.emulator.dispatch import CardEmulator, PowerLostError
 from readers.apdu import SW, CommandApdu
 
 SFI_EVENTS, SFI_CONTRACTS, SFI_COUNTERS = 0x08, 0x09, 0x19

@@ -8,8 +8,8 @@ from pathlib import Path
 from calypso_terminal import Terminal, h, scripted_rng
 
 from calypso.crypto import sv_key, sv_mac
-from calypso.emulator import CardEmulator
-from calypso.profile import CardProfile, load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import CardProfile, load_profile
 from readers.apdu import SW, CommandApdu
 
 OTHER = Path(__file__).parents[2] / "config" / "cards" / "other"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
 
 FLEET = Path(__file__).parents[2] / "config" / "cards"
 VECTOR_CARD = Path(__file__).with_name("vector_card.yaml")

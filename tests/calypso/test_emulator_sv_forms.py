@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from conftest import CARDS, Station
 
-from calypso.card import CalypsoCard
+from calypso.card_image import CalypsoCard
 from calypso.commands.select import parse_select_application, select_application
 from calypso.commands.sv import SvOperation, sv_get
 from calypso.constants import WriteAccessLevel
-from calypso.emulator import CardEmulator
-from calypso.profile import load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import load_profile
 from readers.apdu import SW
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from validator.session import SecureSession
+from validator.engine.session import SecureSession
 
 PROFILE = CARDS / "other" / "sv_purse_extended.yaml"
 

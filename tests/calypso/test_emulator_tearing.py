@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from calypso_terminal import Terminal, h, scripted_rng, vector_profile
 
-from calypso.emulator import CardEmulator, PowerLostError
-from calypso.emulator_files import CardImage
-from calypso.profile import CardProfile
+from calypso.emulator.dispatch import CardEmulator, PowerLostError
+from calypso.emulator.files import CardImage
+from calypso.emulator.profile import CardProfile
 from readers.apdu import CommandApdu
 
 SFI_EVENTS, SFI_CONTRACTS, SFI_COUNTERS = 0x08, 0x09, 0x19

@@ -6,8 +6,8 @@ from __future__ import annotations
 from calypso_terminal import h, scripted_rng, vector_profile
 
 from calypso.crypto import diversify
-from calypso.emulator import CardEmulator
-from calypso.profile import PinProfile, SvProfile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import PinProfile, SvProfile
 
 EXTENDED_FILES = [
     {

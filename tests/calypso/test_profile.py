@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from calypso.crypto import diversify
-from calypso.emulator import CardEmulator
-from calypso.profile import CardProfile, FileType, ProfileError, load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import CardProfile, FileType, ProfileError, load_profile
 
 FLEET = Path(__file__).parents[2] / "config" / "cards"
 FLEET_NAMES = ("season_pass", "multi_trip", "expired", "empty", "wrong_keys")

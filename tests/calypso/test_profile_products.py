@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from calypso.constants import ProductType
-from calypso.emulator import CardEmulator
-from calypso.profile import ProfileError, load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import ProfileError, load_profile
 
 OTHER = Path(__file__).parents[2] / "config" / "cards" / "other"
 BASE = """

@@ -191,8 +191,8 @@ class TestUpgradeKeepsKeys:
 
     def test_journal_key_generated_once(self, tmp_path: Path) -> None:
         """A fresh install generates a 32-byte hex journal key, 0600, referenced by the config."""
-        from validator.run import journal_key
-        from validator.settings import load_settings
+        from validator.app.run import journal_key
+        from validator.app.settings import load_settings
 
         root = tmp_path / "root"
         done = install(root, *FAST)
@@ -214,7 +214,7 @@ class TestUpgradeKeepsKeys:
 
     def test_demo_install_gets_a_journal_key(self, tmp_path: Path) -> None:
         """--demo (whose shipped file has no journal_key_file) is given one as well."""
-        from validator.settings import load_settings
+        from validator.app.settings import load_settings
 
         root = tmp_path / "root"
         install(root, *FAST, "--demo")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from validator.settings import load_settings
+from validator.app.settings import load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNIT = DEPLOY / "systemd" / "calypso-validator.service"

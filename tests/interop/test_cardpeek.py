@@ -16,9 +16,9 @@ import pytest
 from cardpeek_run import Record, available, run_cardpeek
 from click.testing import CliRunner
 
-from calypso.emulator import CardEmulator
-from readers.pcscd_lab import CARD_READER, InsertCard
-from validator.cli import main
+from calypso.emulator.dispatch import CardEmulator
+from lab.pcscd import CARD_READER, InsertCard
+from validator.cli.main import main
 
 pytest_plugins = ["pcsc_fixtures"]
 

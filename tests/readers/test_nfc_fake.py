@@ -11,7 +11,7 @@ nfc = pytest.importorskip("nfc", reason="nfcpy is not installed (the nfc extra)"
 
 from nfc_isodep import FakeIsoDepDevice, IsoDepCard, fake_frontend  # noqa: E402
 
-from calypso.emulator import CardEmulator  # noqa: E402
+from calypso.emulator.dispatch import CardEmulator  # noqa: E402
 from readers.base import CardRemovedError, ReaderError  # noqa: E402
 from readers.nfc import NfcReader, contactless_atr, map_error  # noqa: E402
 from readers.spec import open_reader  # noqa: E402

@@ -15,12 +15,12 @@ pytest.importorskip("nfc", reason="nfcpy is not installed (the nfc extra)")
 
 from nfc_isodep import IsoDepCard, UdpIsoDepCard  # noqa: E402
 
-from calypso.emulator import CardEmulator  # noqa: E402
+from calypso.emulator.dispatch import CardEmulator  # noqa: E402
 from calypso.layouts.demo import SFI_COUNTERS  # noqa: E402
 from readers.nfc import NfcReader  # noqa: E402
-from validator.fares import TapContext  # noqa: E402
-from validator.outcome import Outcome  # noqa: E402
-from validator.procedure import validate  # noqa: E402
+from validator.engine.attempt import validate  # noqa: E402
+from validator.engine.fares.decide import TapContext  # noqa: E402
+from validator.engine.outcome import Outcome  # noqa: E402
 
 CARDS = Path(__file__).resolve().parents[2] / "config" / "cards"
 DEMO_AID = bytes.fromhex("315449432E49434131")

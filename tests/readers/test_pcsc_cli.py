@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
+from lab.pcscd import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 from readers.channel import ApduChannel
 from readers.pcsc import PcscReader
-from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.cli import main
-from validator.cli_readers import describe_atr
-from validator.fares import FareRules, TapContext
-from validator.outcome import Outcome
-from validator.procedure import validate
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.cli.main import main
+from validator.cli.readers import describe_atr
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.outcome import Outcome
 
 pytest_plugins = ["pcsc_fixtures"]
 

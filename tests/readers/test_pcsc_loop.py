@@ -8,22 +8,22 @@ import re
 import threading
 from pathlib import Path
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS
-from calypso.yamlfile import load_model
+from lab.pcscd import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 from readers.channel import ApduChannel
 from readers.pcsc import PcscReader
-from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd, wait_reader_state
 from readers.vpcd import VpcdCard
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules
-from validator.gate import NullGate
-from validator.journal import Journal
-from validator.journal_verify import verify_journal
-from validator.loop import run_loop
-from validator.outcome import Outcome
-from validator.processor import TapProcessor
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.engine.fares.decide import FareRules
+from validator.engine.outcome import Outcome
+from validator.engine.tap import TapProcessor
+from validator.journal.verify import verify_journal
+from validator.journal.writer import Journal
+from yamlconfig import load_model
 
 pytest_plugins = ["pcsc_fixtures"]
 

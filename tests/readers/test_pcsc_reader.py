@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
+from lab.pcscd import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from readers.base import CardRemovedError, ReaderError, ReaderTimeoutError
 from readers.channel import ApduChannel
 from readers.pcsc import PcscReader, list_readers
-from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from readers.spec import open_reader
 from readers.vpcd import VpcdCard
 from sam.base import SamError
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.outcome import Outcome
-from validator.procedure import validate
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.outcome import Outcome
 
 pytest_plugins = ["pcsc_fixtures"]
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from calypso.emulator import CardEmulator
-from calypso.yamlfile import ConfigError
-from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
+from calypso.emulator.dispatch import CardEmulator
+from lab.pcscd import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from sam.keys import load_keys
-from sam.software import SoftwareSam
-from validator.journal_verify import verify_journal
-from validator.run import RunError, journal_key, open_sam
-from validator.settings import load_settings
+from sam.software.dispatch import SoftwareSam
+from validator.app.run import RunError, journal_key, open_sam
+from validator.app.settings import load_settings
+from validator.journal.verify import verify_journal
+from yamlconfig import ConfigError
 
 pytest_plugins = ["pcsc_fixtures"]
 
@@ -85,7 +85,7 @@ class TestJournalKey:
         (tmp_path / "short.key").chmod(0o600)
         with pytest.raises(ConfigError, match="at least 16 bytes"):
             journal_key(tmp_path, settings.model_copy(update={"journal_key_file": "short.key"}))
-        from validator.journal import Journal
+        from validator.journal.writer import Journal
 
         with Journal(tmp_path / "j", key=key) as journal:
             journal.append({"tap": 1})

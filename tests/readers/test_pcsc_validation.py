@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS, SFI_EVENTS, Event
+from lab.pcscd import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from readers.channel import ApduChannel
 from readers.emulated import Fault, FaultKind
 from readers.pcsc import PcscConnection, PcscReader
-from readers.pcscd_lab import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from readers.vpcd import VpcdCard
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.outcome import Outcome, TapResult
-from validator.procedure import validate
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.outcome import Outcome, TapResult
 
 pytest_plugins = ["pcsc_fixtures"]
 

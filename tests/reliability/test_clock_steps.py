@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability import clock_steps
-from reliability.report import Level
+from lab.reliability import clock_steps
+from lab.reliability.report import Level
 
 
 def test_smoke_clock_steps_keep_seqs_and_order(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability import config_mutations
-from reliability.config_mutations import Mutation, judge
-from reliability.report import Level
+from lab.reliability import config_mutations
+from lab.reliability.config_mutations import Mutation, judge
+from lab.reliability.report import Level
 
 
 def test_smoke_subset_keeps_every_invariant(tmp_path: Path) -> None:

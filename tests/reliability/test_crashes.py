@@ -7,10 +7,10 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from calypso.emulator import CardEmulator
-from reliability import crashes
-from reliability.report import Level
-from validator.bench import Bench
+from calypso.emulator.dispatch import CardEmulator
+from lab.reliability import crashes
+from lab.reliability.report import Level
+from validator.bench.scenarios import Bench
 
 
 def test_smoke_crashes_keep_every_invariant(tmp_path: Path) -> None:

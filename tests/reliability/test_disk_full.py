@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability import disk_full
-from reliability.disk_full import TapOutcome, check_tap
-from reliability.report import Level
-from validator.journal import TapNotServedError
+from lab.reliability import disk_full
+from lab.reliability.disk_full import TapOutcome, check_tap
+from lab.reliability.report import Level
+from validator.journal.writer import TapNotServedError
 
 
 def test_smoke_disk_full_at_every_apdu_never_charges_unrecorded(tmp_path: Path) -> None:

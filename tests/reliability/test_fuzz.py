@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reliability import fuzz
-from reliability.fuzz import Mutator, mutate_bytes, mutate_document
-from reliability.fuzz import fuzz as fuzz_target
-from reliability.fuzz_targets import PropertyError, Target
-from reliability.report import Level, PartResult
+from lab.reliability import fuzz
+from lab.reliability.fuzz import Mutator, mutate_bytes, mutate_document
+from lab.reliability.fuzz import fuzz as fuzz_target
+from lab.reliability.fuzz_targets import PropertyError, Target
+from lab.reliability.report import Level, PartResult
 
 
 @pytest.fixture(scope="module")

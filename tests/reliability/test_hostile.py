@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reliability import hostile
-from reliability.hostile import Bench
-from reliability.hostile_card import (
+from lab.reliability import hostile
+from lab.reliability.hostile import Bench
+from lab.reliability.hostile_card import (
     INS_READ_RECORDS,
     HostileCard,
     Mutation,
@@ -18,9 +18,9 @@ from reliability.hostile_card import (
     Slow,
     mutate,
 )
-from reliability.hostile_cases import Case, Fleet, personalise
-from reliability.report import Level, PartResult
-from validator.outcome import Outcome
+from lab.reliability.hostile_cases import Case, Fleet, personalise
+from lab.reliability.report import Level, PartResult
+from validator.engine.outcome import Outcome
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from readers.pcscd_lab import PrivatePcscd
-from reliability import infra
-from reliability.report import Level
+from lab.pcscd import PrivatePcscd
+from lab.reliability import infra
+from lab.reliability.report import Level
 
 pytest_plugins = ["pcsc_fixtures"]
 

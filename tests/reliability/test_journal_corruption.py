@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability import journal_corruption
-from reliability.journal_corruption import Outcome, check_case
-from reliability.report import Level
-from validator.journal import GENESIS, canonical, line_hash
+from lab.reliability import journal_corruption
+from lab.reliability.journal_corruption import Outcome, check_case
+from lab.reliability.report import Level
+from validator.journal.writer import GENESIS, canonical, line_hash
 
 LINE = canonical({"seq": 1, "prev": GENESIS, "tap": 0})
 GOOD = (LINE + "\n").encode()

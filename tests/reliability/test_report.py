@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from reliability.__main__ import CONFIG, scan_campaign
-from reliability.report import Level, PartResult, format_table
+from lab.reliability.__main__ import CONFIG, scan_campaign
+from lab.reliability.report import Level, PartResult, format_table
 
 
 def test_table_ends_with_the_violation_count() -> None:

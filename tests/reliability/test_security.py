@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from reliability import leakscan, security
-from reliability.report import Level
-from validator.outcome import Outcome, TapResult
-from validator.processor import TapRecord
+from lab.reliability import leakscan, security
+from lab.reliability.report import Level
+from validator.engine.outcome import Outcome, TapResult
+from validator.engine.tap import TapRecord
 
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 SECRETS = [leakscan.Secret("test key", KEY), leakscan.Secret("test PIN", b"\x12\x34\x56\x78")]

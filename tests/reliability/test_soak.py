@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability import soak
-from reliability.report import Level
-from validator.outcome import Outcome, TapResult
-from validator.processor import TapRecord
+from lab.reliability import soak
+from lab.reliability.report import Level
+from validator.engine.outcome import Outcome, TapResult
+from validator.engine.tap import TapRecord
 
 
 def test_smoke_soak_has_no_violation(tmp_path: Path) -> None:

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from readers.base import CardRemovedError
-from readers.emulated import EmulatedReader, Fault, FaultKind
-from reliability import tear_sweep
-from reliability.report import Level, PartResult
-from reliability.tear_invariants import History, Tap, check
-from reliability.tear_scenarios import (
+from lab.reliability import tear_sweep
+from lab.reliability.report import Level, PartResult
+from lab.reliability.tear_invariants import History, Tap, check
+from lab.reliability.tear_scenarios import (
     CONFIG,
     PLACES,
     SCENARIOS,
@@ -23,13 +21,15 @@ from reliability.tear_scenarios import (
     load_rules,
     make_fleet,
 )
-from sam.software import SoftwareSam
-from validator.fares import FareRules
-from validator.outcome import Outcome
+from readers.base import CardRemovedError
+from readers.emulated import EmulatedReader, Fault, FaultKind
+from sam.software.dispatch import SoftwareSam
+from validator.engine.fares.decide import FareRules
+from validator.engine.outcome import Outcome
 
 START = dt.datetime(2026, 3, 2, 8, 0)
 # The violations of the multiple-session scenario start with this (the sweep found a paid entry
-# lost there; validator.procedure now grants on the earlier, committed session).
+# lost there; validator.engine.attempt now grants on the earlier, committed session).
 MULTI_SESSION = "multi_session:"
 
 

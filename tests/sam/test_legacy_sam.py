@@ -40,6 +40,7 @@ from readers.emulated import EmulatedReader
 from readers.replay import ReplayConnection
 from sam.atr import build_sam_atr, parse_sam_atr
 from sam.base import Sam, SamError, SessionCrypto
+from sam.client import LegacySam
 from sam.commands import (
     SamAccessForbiddenError,
     SamCommandRef,
@@ -47,8 +48,7 @@ from sam.commands import (
     digest_close,
 )
 from sam.keys import load_keys
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
+from sam.software.dispatch import SoftwareSam
 
 OTHER_CARD = h("00000000DEADBEEF")
 

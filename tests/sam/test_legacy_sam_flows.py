@@ -66,9 +66,9 @@ from readers.replay import ReplayConnection
 from sam import commands as cmd
 from sam.atr import build_sam_atr
 from sam.base import FullSessionCrypto, SamError, SvOperation, SvRequest
+from sam.client import LegacySam, LegacySessionCrypto
 from sam.keys import load_keys
-from sam.legacy import LegacySam, LegacySessionCrypto
-from sam.software import SoftwareSam
+from sam.software.dispatch import SoftwareSam
 
 OK = h("9000")
 

@@ -38,9 +38,9 @@ from calypso import crypto
 from readers.channel import TRAFFIC, ApduChannel
 from readers.emulated import EmulatedReader
 from sam.base import SvOperation, SvRequest
+from sam.client import LegacySam
 from sam.keys import KeyFileError, load_keys
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
+from sam.software.dispatch import SoftwareSam
 from sam.verify import recompute_session
 
 

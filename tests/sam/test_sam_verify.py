@@ -24,9 +24,9 @@ from sam_vectors import (
 
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
+from sam.client import LegacySam
 from sam.keys import load_keys
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
+from sam.software.dispatch import SoftwareSam
 from sam.verify import (
     AuthenticationStep,
     DigestStep,

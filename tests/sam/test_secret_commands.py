@@ -11,9 +11,9 @@ import pytest
 from readers.channel import TRAFFIC, ApduChannel
 from readers.emulated import EmulatedReader
 from sam.base import SamError
+from sam.client import LegacySam
 from sam.keys import load_keys
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
+from sam.software.dispatch import SoftwareSam
 
 KEYS = Path(__file__).resolve().parents[2] / "config" / "keys.sim.yaml"
 UNLOCK = bytes.fromhex("F0E1D2C3B4A5968778695A4B3C2D1E0F")

@@ -23,7 +23,7 @@ from sam_vectors import (
 
 from sam.atr import SamType, parse_sam_atr
 from sam.keys import KeyFileError, load_keys
-from sam.software import SoftwareSam
+from sam.software.dispatch import SoftwareSam
 
 OK = h("9000")
 

@@ -50,7 +50,7 @@ from sam_vectors import (
 
 from calypso import crypto
 from sam.keys import KeySet, load_keys
-from sam.software import SoftwareSam, dynamic_unlock_data
+from sam.software.dispatch import SoftwareSam, dynamic_unlock_data
 
 OK = h("9000")
 

@@ -12,10 +12,16 @@ from pathlib import Path
 import pytest
 from conftest import CONFIG, ROOT
 
-from readers.pcscd_lab import missing_binaries
-from validator.bench import KEYPLE_CARD_APDUS, SCENARIOS, Scenario, Timeline, measure_modelled
-from validator.bench_host import measure_host
-from validator.bench_scaling import cards_seen_scaling, journal_scaling
+from lab.pcscd import missing_binaries
+from validator.bench.host import measure_host
+from validator.bench.scaling import cards_seen_scaling, journal_scaling
+from validator.bench.scenarios import (
+    KEYPLE_CARD_APDUS,
+    SCENARIOS,
+    Scenario,
+    Timeline,
+    measure_modelled,
+)
 
 
 def _scenario(name: str) -> Scenario:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli import EXIT_CONFIG, main
+from validator.cli.main import EXIT_CONFIG, main
 
 OUTCOMES = {"granted", "denied", "recovered", "card_lost", "unknown", "error"}
 KEYS = {
@@ -181,7 +181,7 @@ class TestEnvironmentOverrides:
 
     def test_override_and_list(self) -> None:
         """A scalar and a comma-separated list override the file."""
-        from validator.settings import load_settings
+        from validator.app.settings import load_settings
 
         env = {
             "CALYPSO_VALIDATOR_VALIDATOR_ID": "gate-7",
@@ -193,8 +193,8 @@ class TestEnvironmentOverrides:
 
     def test_bad_override_is_a_config_error(self) -> None:
         """A bad value in the environment names the variable."""
-        from calypso.yamlfile import ConfigError
-        from validator.settings import load_settings
+        from validator.app.settings import load_settings
+        from yamlconfig import ConfigError
 
         with pytest.raises(ConfigError, match="CALYPSO_VALIDATOR_TIME_BUDGET_MS"):
             load_settings(CONFIG, {"CALYPSO_VALIDATOR_TIME_BUDGET_MS": "soon"})

@@ -14,12 +14,12 @@ from test_loop import processor_with
 
 from calypso.layouts.demo import date_to_compact
 from readers.emulated import EmulatedReader
-from validator.clock import ClockError, check_clock, clock_range
-from validator.doctor import Status, diagnose
-from validator.gate import NullGate
-from validator.journal import Journal
-from validator.loop import run_loop
-from validator.outcome import Outcome
+from validator.app.clock import ClockError, check_clock, clock_range
+from validator.app.doctor.report import Status, diagnose
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.engine.outcome import Outcome
+from validator.journal.writer import Journal
 
 BOOT_1970 = dt.datetime(1970, 1, 1, 0, 5)
 

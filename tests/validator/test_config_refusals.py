@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from calypso.profile import load_profile
-from calypso.yamlfile import MAX_CONFIG_BYTES, ConfigError, load_model
+from calypso.emulator.profile import load_profile
 from sam.keys import load_keys
-from validator.cli import EXIT_CONFIG, main
-from validator.fares import FareRules
-from validator.settings import load_settings
+from validator.app.settings import load_settings
+from validator.cli.main import EXIT_CONFIG, main
+from validator.engine.fares.decide import FareRules
+from yamlconfig import MAX_CONFIG_BYTES, ConfigError, load_model
 
 
 @pytest.fixture
@@ -258,7 +258,7 @@ class TestMissingSettings:
 
     def test_check_config_and_doctor_fail(self, config_copy: Path) -> None:
         """check-config exits 2 naming the path; doctor reports FAIL config."""
-        from validator.doctor import Status, diagnose
+        from validator.app.doctor.report import Status, diagnose
 
         (config_copy / "validator.yaml").unlink()
         code, err = check_config(config_copy)
@@ -270,7 +270,7 @@ class TestMissingSettings:
 
     def test_default_is_dot_config(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without --config or $CALYPSO_VALIDATOR_CONFIG the folder is ./config, as help says."""
-        from validator.settings import CONFIG_ENV, default_config_dir
+        from validator.app.settings import CONFIG_ENV, default_config_dir
 
         monkeypatch.delenv(CONFIG_ENV, raising=False)
         monkeypatch.chdir(tmp_path)
@@ -330,7 +330,7 @@ class TestLocationWidth:
 
     def test_demo_layout_only_takes_32_bits(self, config_copy: Path) -> None:
         """Without the Intercode layout a 32-bit location id is fine (the demo field: 32 bits)."""
-        from validator.fare_rules import load_fares
+        from validator.engine.fares.rules import load_fares
 
         settings = config_copy / "validator.yaml"
         settings.write_text(

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli import main
-from validator.journal import entry_mac, journal_files
+from validator.cli.main import main
+from validator.journal.writer import entry_mac, journal_files
 
 KEY = bytes(range(32))
 

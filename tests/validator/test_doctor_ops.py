@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_doctor import make_config, probes, production
 
-from validator.doctor import Identity, Status, diagnose
+from validator.app.doctor.report import Identity, Status, diagnose
 
 
 def test_software_sam_fails_in_production(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ class TestMetrics:
 
     def test_served_by_the_validator(self, tmp_path: Path) -> None:
         """The running validator's endpoint answers: pass."""
-        from validator.metrics import ValidatorMetrics, serve_metrics
+        from validator.app.metrics import ValidatorMetrics, serve_metrics
 
         server = serve_metrics(ValidatorMetrics(), "127.0.0.1", 0)
         try:

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
-from readers.pcscd_lab import SAM_READER, InsertCard, PrivatePcscd
-from sam.software import SoftwareSam
-from validator.cli import main
+from lab.pcscd import SAM_READER, InsertCard, PrivatePcscd
+from sam.software.dispatch import SoftwareSam
+from validator.cli.main import main
 
 pytest_plugins = ["pcsc_fixtures"]
 

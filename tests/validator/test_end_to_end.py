@@ -8,13 +8,13 @@ import datetime as dt
 import pytest
 from conftest import CONFIG, Station, make_card
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS, SFI_EVENTS, Event
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.outcome import Outcome
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.engine.outcome import Outcome
 
 LATER = dt.timedelta(minutes=30)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import CARDS, Station
 
-from calypso.card import CalypsoCard
+from calypso.card_image import CalypsoCard
 from calypso.commands.select import (
     ApplicationInfo,
     parse_bprime_atr,
@@ -16,12 +16,12 @@ from calypso.commands.select import (
     select_application,
 )
 from calypso.constants import ProductType, WriteAccessLevel
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import AccessCondition, FileType, load_profile
 from calypso.errors import CardResponseError
-from calypso.profile import AccessCondition, FileType, load_profile
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from validator.session import Ratification, SecureSession
+from validator.engine.session import Ratification, SecureSession
 
 # wrong_keys is personalised with keys the SAM does not hold: its refusal is tested elsewhere.
 PROFILES = [p for p in sorted(CARDS.glob("*.yaml")) if p.stem != "wrong_keys"] + sorted(

@@ -10,9 +10,9 @@ from conftest import DEMO_AID, Station, make_card
 from calypso.layouts.demo import SFI_COUNTERS
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from readers.trace import Exchange
-from validator.fares import TapContext
-from validator.outcome import Outcome
-from validator.procedure import validate
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import TapContext
+from validator.engine.outcome import Outcome
 
 START = dt.datetime(2026, 3, 2, 8, 0)
 READ_RECORDS, DECREASE, APPEND, CLOSE = 0xB2, 0x30, 0xE2, 0x8E

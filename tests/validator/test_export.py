@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from test_replay import entries, write_demo
 
-from validator.cli import main
-from validator.export import COLUMNS, mac_status
+from validator.cli.main import main
+from validator.office.export import COLUMNS, mac_status
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ import pytest
 from conftest import CONFIG
 
 from calypso.layouts.demo import Contract, Environment, Event, PriorityCode
-from calypso.yamlfile import ConfigError, load_model
-from validator.fares import (
+from validator.engine.fares.decide import (
     CardState,
     FareRules,
     Reason,
@@ -20,6 +19,7 @@ from validator.fares import (
     candidate_contracts,
     decide,
 )
+from yamlconfig import ConfigError, load_model
 
 NOW = dt.datetime(2026, 3, 2, 8, 0)
 HERE = 101

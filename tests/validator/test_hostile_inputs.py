@@ -14,12 +14,12 @@ from conftest import CONFIG, Station, make_card
 from calypso.commands.select import parse_select_application
 from calypso.errors import CardResponseError
 from calypso.layouts.demo import SFI_COUNTERS
-from calypso.yamlfile import ConfigError, load_model
 from readers.apdu import ResponseApdu
-from validator.fares import FareRules
-from validator.outcome import Outcome
-from validator.replay_line import Analyser, Options
-from validator.settings import ValidatorSettings
+from validator.app.settings import ValidatorSettings
+from validator.engine.fares.decide import FareRules
+from validator.engine.outcome import Outcome
+from validator.office.replay.line import Analyser, Options
+from yamlconfig import ConfigError, load_model
 
 START = dt.datetime(2026, 3, 2, 8, 0)
 CLOSE = 0x8E

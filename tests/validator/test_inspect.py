@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import CARDS, CONFIG, Station
 
-from calypso.card import CalypsoCard
-from calypso.emulator import CardEmulator
+from calypso.card_image import CalypsoCard
+from calypso.emulator.dispatch import CardEmulator
 from readers.apdu import ResponseApdu
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from validator.cli import main
-from validator.inspect import inspect_card
-from validator.session import SecureSession
+from validator.cli.main import main
+from validator.engine.session import SecureSession
+from validator.office.inspect.read import inspect_card
 
 PROFILES = sorted(CARDS.glob("*.yaml")) + sorted((CARDS / "other").glob("*.yaml"))
 # Cards whose keys the simulation SAM does not hold: the secure read must say so.

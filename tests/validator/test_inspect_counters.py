@@ -11,7 +11,7 @@ from typing import Any
 from click.testing import CliRunner
 from conftest import CARDS, CONFIG
 
-from validator.cli import main
+from validator.cli.main import main
 
 INTERCODE = CARDS / "intercode.yaml"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from calypso.emulator import CardEmulator
-from readers.pcscd_lab import CARD_READER, InsertCard
-from validator.cli import main
+from calypso.emulator.dispatch import CardEmulator
+from lab.pcscd import CARD_READER, InsertCard
+from validator.cli.main import main
 
 pytest_plugins = ["pcsc_fixtures"]
 

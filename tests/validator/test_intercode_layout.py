@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CARDS, DEMO_AID, Station, seeded
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
 from calypso.en1545 import decode
 from calypso.en1545.tables import CONTRACT_LIST, EVENT
 from calypso.layouts.intercode import (
@@ -21,12 +21,12 @@ from calypso.layouts.intercode import (
     SFI_EVENTS,
     decode_contract_list,
 )
-from validator.cli import main
-from validator.fares import FareRules, TapContext
-from validator.layout import build_layouts
-from validator.layout_intercode import IntercodeLayout
-from validator.outcome import Outcome, TapResult
-from validator.procedure import validate
+from validator.cli.main import main
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.layouts.base import build_layouts
+from validator.engine.layouts.intercode import IntercodeLayout
+from validator.engine.outcome import Outcome, TapResult
 
 NAVIGO_AID = bytes.fromhex("A0000004040125090101")
 JOURNEY = 1 << 18  # one carnet journey in the 24-bit counter (section 2.6)
@@ -178,7 +178,7 @@ class TestLayoutRegistry:
 
     def test_write_needs_a_read_first(self) -> None:
         """write() without read_head() in the same session is a programming error."""
-        from validator.fares import Decision, Reason, Verdict
+        from validator.engine.fares.decide import Decision, Reason, Verdict
 
         class NotRead:
             """A session the layout never read."""

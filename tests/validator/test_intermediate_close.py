@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from conftest import CARDS, Station
 
-from calypso.card import CalypsoCard
+from calypso.card_image import CalypsoCard
 from calypso.commands.select import parse_select_application, select_application
 from calypso.constants import WriteAccessLevel
-from calypso.emulator import CardEmulator
-from calypso.profile import load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import load_profile
 from readers.base import ReaderError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
-from validator.session import Ratification, SecureSession
+from validator.engine.session import Ratification, SecureSession
 
 SFI_EVENTS = 0x08
 SMALL_BUFFER = bytes.fromhex("063C2005141001")  # indicator 06: 215 bytes, six 29-byte appends

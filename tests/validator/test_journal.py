@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from validator.journal import Journal, JournalError, journal_files
-from validator.journal_verify import verify_journal
+from validator.journal.verify import verify_journal
+from validator.journal.writer import Journal, JournalError, journal_files
 
 KEY = bytes(range(32))
 
@@ -143,7 +143,7 @@ class TestTornTail:
 
 WRITER = """
 import sys
-from validator.journal import Journal
+from validator.journal.writer import Journal
 with Journal(sys.argv[1], max_bytes=int(sys.argv[2])) as journal:
     i = 0
     while True:

@@ -10,9 +10,9 @@ from conftest import make_card
 from structlog.testing import capture_logs
 from test_restore_pending import NOON, _processor, _tap, _TornClose
 
-from validator.journal import Journal, journal_files
-from validator.journal_pending import CHECKPOINT_NAME
-from validator.run import restore_pending
+from validator.app.run import restore_pending
+from validator.journal.pending import CHECKPOINT_NAME
+from validator.journal.writer import Journal, journal_files
 
 FILLER = {"outcome": "granted", "card": "00", "pad": "x" * 300}
 

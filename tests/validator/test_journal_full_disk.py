@@ -11,25 +11,25 @@ from pathlib import Path
 
 from conftest import CONFIG, make_card
 
-from calypso.yamlfile import load_model
+from lab.reliability.infra_disk import Disk, DiskJournal
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from reliability.infra_disk import Disk, DiskJournal
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules
-from validator.gate import NullGate
-from validator.journal_verify import verify_journal
-from validator.loop import run_loop
-from validator.outcome import Outcome
-from validator.processor import TapProcessor
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.engine.fares.decide import FareRules
+from validator.engine.outcome import Outcome
+from validator.engine.tap import TapProcessor
+from validator.journal.verify import verify_journal
+from yamlconfig import load_model
 
 # The kernel's own full-disk behaviour, unprivileged: a file size limit makes the write of an
 # entry partial and then fail (EFBIG), as ENOSPC does on a full filesystem.
 _FILE_LIMIT_SCRIPT = """
 import resource, signal, sys
 from pathlib import Path
-from validator.journal import Journal, JournalError
+from validator.journal.writer import Journal, JournalError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 directory = Path(sys.argv[1])
 with Journal(directory) as journal:

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from conftest import CONFIG
 from structlog.testing import capture_logs
 
-from validator.cli import main
-from validator.journal import Journal, JournalError, journal_files, line_hash
-from validator.journal_verify import verify_journal
+from validator.cli.main import main
+from validator.journal.verify import verify_journal
+from validator.journal.writer import Journal, JournalError, journal_files, line_hash
 
 DAY = dt.datetime(2026, 12, 3, 23, 59, 50, tzinfo=dt.UTC)
 
@@ -169,7 +169,7 @@ class TestForeignTail:
 
 _HOLDER = """
 import sys
-from validator.journal import Journal
+from validator.journal.writer import Journal
 with Journal(sys.argv[1]) as journal:
     print("ready", flush=True)
     sys.stdin.read()

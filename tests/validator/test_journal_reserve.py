@@ -13,19 +13,19 @@ import pytest
 from conftest import CONFIG, make_card
 from structlog.testing import capture_logs
 
-from calypso.emulator import CardEmulator
-from calypso.yamlfile import load_model
+from calypso.emulator.dispatch import CardEmulator
+from lab.reliability.infra_disk import Disk, DiskJournal
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from reliability.infra_disk import Disk, DiskJournal
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.gate import NullGate
-from validator.journal import TapNotServedError
-from validator.journal_verify import verify_journal
-from validator.loop import run_loop
-from validator.processor import TapProcessor, TapRecord
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.tap import TapProcessor, TapRecord
+from validator.journal.verify import verify_journal
+from validator.journal.writer import TapNotServedError
+from yamlconfig import load_model
 
 NOON = dt.datetime(2026, 3, 2, 12, 0)
 AID = bytes.fromhex("315449432E49434131")

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from calypso.card import CalypsoCard
+from calypso.card_image import CalypsoCard
 from calypso.commands.select import parse_select_application, select_application
 from calypso.constants import WriteAccessLevel
 from readers.apdu import ResponseApdu
 from readers.channel import ApduChannel
 from readers.replay import ReplayConnection
-from sam.legacy import LegacySam
-from validator.session import Ratification, SecureSession
+from sam.client import LegacySam
+from validator.engine.session import Ratification, SecureSession
 
 AID = bytes.fromhex("315449432E49434131")
 SERIAL = bytes.fromhex("00000000AABBCCDD")

@@ -12,20 +12,20 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG, DEMO_AID, make_card
 
-from calypso.yamlfile import load_model
 from readers.base import ReaderError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedConnection, EmulatedReader
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.cli import main
-from validator.fares import FareRules
-from validator.gate import NullGate
-from validator.journal import Journal
-from validator.journal_verify import verify_journal
-from validator.loop import run_loop
-from validator.outcome import Outcome
-from validator.processor import TapProcessor
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.cli.main import main
+from validator.engine.fares.decide import FareRules
+from validator.engine.outcome import Outcome
+from validator.engine.tap import TapProcessor
+from validator.journal.verify import verify_journal
+from validator.journal.writer import Journal
+from yamlconfig import load_model
 
 
 def processor_with(sam_reader: EmulatedReader, journal: Journal | None = None) -> TapProcessor:

@@ -14,19 +14,19 @@ import pytest
 from conftest import CONFIG, DEMO_AID, make_card
 from prometheus_client.parser import text_string_to_metric_families
 
-from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules
-from validator.gate import NullGate
-from validator.journal import Journal
-from validator.loop import run_loop
-from validator.metrics import ValidatorMetrics, serve_metrics
-from validator.processor import TapProcessor, TapRecord
-from validator.run import serve
-from validator.settings import load_settings
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.app.metrics import ValidatorMetrics, serve_metrics
+from validator.app.run import serve
+from validator.app.settings import load_settings
+from validator.engine.fares.decide import FareRules
+from validator.engine.tap import TapProcessor, TapRecord
+from validator.journal.writer import Journal
+from yamlconfig import load_model
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli import main
+from validator.cli.main import main
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli import EXIT_CONFIG, EXIT_START, main
+from validator.cli.main import EXIT_CONFIG, EXIT_START, main
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "calypso-validator.service"
 

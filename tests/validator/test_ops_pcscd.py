@@ -10,13 +10,13 @@ from pathlib import Path
 
 from conftest import CONFIG
 
-from readers.pcscd_lab import SAM_READER, PrivatePcscd
+from lab.pcscd import SAM_READER, PrivatePcscd
 from readers.vpcd import VpcdCard
-from sam.software import SoftwareSam
-from validator.gate import NullGate
-from validator.processor import TapRecord
-from validator.run import serve
-from validator.settings import load_settings
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.run import serve
+from validator.app.settings import load_settings
+from validator.engine.tap import TapRecord
 
 pytest_plugins = ["pcsc_fixtures"]
 

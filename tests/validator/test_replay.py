@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli import main
-from validator.demo import run_demo
-from validator.journal import Journal, journal_files
-from validator.settings import load_settings
+from validator.app.demo import run_demo
+from validator.app.settings import load_settings
+from validator.cli.main import main
+from validator.journal.writer import Journal, journal_files
 
 START = dt.datetime(2026, 3, 2, 7, 0)
 KEYS = CONFIG / "keys.sim.yaml"

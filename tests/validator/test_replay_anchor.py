@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from test_replay import run_replay
 from test_replay_tamper import JOURNAL_KEY, write_journal
 
-from validator.cli import main
-from validator.journal import GENESIS, canonical, line_hash
+from validator.cli.main import main
+from validator.journal.writer import GENESIS, canonical, line_hash
 
 
 def head_of(directory: Path) -> dict[str, Any]:

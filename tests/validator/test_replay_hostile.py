@@ -16,9 +16,9 @@ from conftest import CONFIG
 from test_replay import run_replay
 from test_replay_tamper import write_journal
 
-from validator import export as exporter
-from validator.cli import main
-from validator.replay_source import MAX_LINE
+from validator.cli.main import main
+from validator.office import export as exporter
+from validator.office.replay.source import MAX_LINE
 
 NESTED = "[" * 100_000 + "]" * 100_000
 BIG = 64 * 1024 * 1024  # the probe used 200 MB; 64 MB shows the same cost, faster
@@ -90,7 +90,7 @@ PROBE = textwrap.dedent(
     """
     import json, sys
     from click.testing import CliRunner
-    from validator.cli import main
+    from validator.cli.main import main
 
     def peak():
         # VmHWM: this process's peak RSS in KiB (ru_maxrss would carry pytest's over exec).

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from conftest import CONFIG
 
-from calypso.yamlfile import load_model
-from validator.fares import FareRules
-from validator.replay_line import ReconTap
-from validator.replay_mac import sessions
-from validator.replay_recon import Reconciler
-from validator.replay_source import ReplayInputError, discover, merged, tap_time_key
+from validator.engine.fares.decide import FareRules
+from validator.office.replay.line import ReconTap
+from validator.office.replay.mac import sessions
+from validator.office.replay.recon import Reconciler
+from validator.office.replay.source import ReplayInputError, discover, merged, tap_time_key
+from yamlconfig import load_model
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, 10)
 CARD = "00000000C0FFEE02"

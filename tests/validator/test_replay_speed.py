@@ -19,14 +19,14 @@ from calypso.layouts.demo import (
     date_from_compact,
     time_from_compact,
 )
-from calypso.yamlfile import load_model
-from validator.demo import run_demo
-from validator.fares import FareRules
-from validator.journal import Journal, journal_files
-from validator.replay import ReplayRequest, replay
-from validator.replay_json import loads
-from validator.replay_line import Options
-from validator.settings import load_settings
+from validator.app.demo import run_demo
+from validator.app.settings import load_settings
+from validator.engine.fares.decide import FareRules
+from validator.journal.writer import Journal, journal_files
+from validator.office.replay.as_json import loads
+from validator.office.replay.audit import ReplayRequest, replay
+from validator.office.replay.line import Options
+from yamlconfig import load_model
 
 START = dt.datetime(2026, 3, 2, 7, 0)
 

@@ -17,8 +17,8 @@ from conftest import CONFIG
 from test_replay import run_replay
 from test_replay_tamper import JOURNAL_KEY, write_journal
 
-from validator.cli import main
-from validator.journal import canonical
+from validator.cli.main import main
+from validator.journal.writer import canonical
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 from conftest import CONFIG
 from test_replay import KEYS, START, entries, run_replay
 
-from validator.demo import run_demo
-from validator.journal import GENESIS, Journal, canonical, journal_files, line_hash
-from validator.settings import load_settings
+from validator.app.demo import run_demo
+from validator.app.settings import load_settings
+from validator.journal.writer import GENESIS, Journal, canonical, journal_files, line_hash
 
 JOURNAL_KEY = bytes(range(32))
 EDITED, REMOVED = 10, 20  # and a MAC flipped in the first signed entry after seq 30

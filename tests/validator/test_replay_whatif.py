@@ -21,14 +21,14 @@ from pathlib import Path
 from conftest import CONFIG, DEMO_AID, make_card
 from test_replay import run_replay
 
-from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.journal import Journal
-from validator.processor import TapProcessor
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.tap import TapProcessor
+from validator.journal.writer import Journal
+from yamlconfig import load_model
 
 MONDAY = dt.datetime(2026, 3, 2)
 WHAT_IF = """\

@@ -9,19 +9,19 @@ from pathlib import Path
 
 from conftest import CONFIG, make_card
 
-from calypso.emulator import CardEmulator
-from calypso.yamlfile import load_model
+from calypso.emulator.dispatch import CardEmulator
 from readers.base import ApduHandler, CardRemovedError
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.journal import Journal
-from validator.outcome import Outcome
-from validator.processor import TapProcessor, TapRecord
-from validator.run import restore_pending
-from validator.settings import load_settings
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.run import restore_pending
+from validator.app.settings import load_settings
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.outcome import Outcome
+from validator.engine.tap import TapProcessor, TapRecord
+from validator.journal.writer import Journal
+from yamlconfig import load_model
 
 NOON = dt.datetime(2026, 3, 2, 12, 0)
 

@@ -8,18 +8,18 @@ import datetime as dt
 import pytest
 from conftest import CARDS, DEMO_AID, Station, make_card
 
-from calypso.card import CalypsoCard
+from calypso.card_image import CalypsoCard
 from calypso.commands.select import parse_select_application, select_application
 from calypso.constants import WriteAccessLevel
-from calypso.emulator import CardEmulator
-from calypso.profile import load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import load_profile
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.policy import AuthorizedKeys
-from validator.fares import TapContext
-from validator.outcome import Outcome
-from validator.procedure import validate
-from validator.session import ModificationBufferOverflowError, Ratification, SecureSession
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import TapContext
+from validator.engine.outcome import Outcome
+from validator.engine.session import ModificationBufferOverflowError, Ratification, SecureSession
 
 SFI_EVENTS = 0x08
 SMALL_BUFFER = bytes.fromhex("063C2005141001")  # indicator 06: 215 bytes

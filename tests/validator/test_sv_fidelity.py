@@ -9,13 +9,13 @@ from conftest import CARDS, CONFIG, DEMO_AID, Station, make_card
 
 from calypso.commands.sv import SvOperation, sv_get
 from calypso.constants import CardClass
-from calypso.emulator import CardEmulator
-from calypso.profile import load_profile
+from calypso.emulator.dispatch import CardEmulator
+from calypso.emulator.profile import load_profile
 from readers.emulated import EmulatedReader
-from validator.fares import TapContext
-from validator.outcome import Outcome
-from validator.procedure import validate
-from validator.replay_mac import VERIFIED, MacChecker
+from validator.engine.attempt import validate
+from validator.engine.fares.decide import TapContext
+from validator.engine.outcome import Outcome
+from validator.office.replay.mac import VERIFIED, MacChecker
 
 INS_SV_GET, INS_SV_DEBIT = 0x7C, 0xBA
 CLA_SV_LEGACY = 0xFA

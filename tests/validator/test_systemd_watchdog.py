@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from conftest import CONFIG, DEMO_AID, make_card
 
-from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules
-from validator.gate import NullGate
-from validator.loop import run_loop
-from validator.processor import TapProcessor, TapRecord
-from validator.run import serve
-from validator.settings import load_settings
-from validator.systemd import Notifier, SystemdObserver, watchdog_interval
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.app.gate import NullGate
+from validator.app.loop import run_loop
+from validator.app.run import serve
+from validator.app.settings import load_settings
+from validator.app.systemd import Notifier, SystemdObserver, watchdog_interval
+from validator.engine.fares.decide import FareRules
+from validator.engine.tap import TapProcessor, TapRecord
+from yamlconfig import load_model
 
 
 class Manager:
@@ -250,7 +250,7 @@ def test_sigterm_stops_after_the_tap(tmp_path: Path, monkeypatch: pytest.MonkeyP
     import os
     import signal
 
-    from validator.journal_verify import verify_journal
+    from validator.journal.verify import verify_journal
 
     config = tmp_path / "config"
     shutil.copytree(CONFIG, config)

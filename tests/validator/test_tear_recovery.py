@@ -23,18 +23,18 @@ from pathlib import Path
 import pytest
 from conftest import CONFIG, DEMO_AID, make_card
 
-from calypso.emulator import CardEmulator
+from calypso.emulator.dispatch import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS
-from calypso.yamlfile import load_model
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
-from sam.legacy import LegacySam
-from sam.software import SoftwareSam
-from validator.fares import FareRules, TapContext
-from validator.journal import Journal, journal_files
-from validator.journal_verify import verify_journal
-from validator.outcome import Outcome
-from validator.processor import TapProcessor, TapRecord
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.outcome import Outcome
+from validator.engine.tap import TapProcessor, TapRecord
+from validator.journal.verify import verify_journal
+from validator.journal.writer import Journal, journal_files
+from yamlconfig import load_model
 
 START = dt.datetime(2026, 3, 2, 8, 0)
 # Card APDUs of a granted tap: select, open, events, contracts, counters, decrease, append, close,

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Per-tap cost as history grows: entries already in the journal, and cards already seen
+(the processor's unknown-tap list and its last-paid map). Flat is the target.
+
+Each size gets a fresh validator: a journal pre-filled with that many entries (written by the
+real Journal, with its fsync skipped while pre-filling only), or a processor that has already
+seen that many cards; then multi-trip taps through ``TapProcessor.process``, journal included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from calypso.emulator.dispatch import CardEmulator
+from readers.channel import ApduChannel
+from readers.emulated import EmulatedReader
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from validator.bench.host import replaced_fsync
+from validator.bench.scenarios import DEMO_AID, START, STATION
+from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.tap import PendingUnknown, TapProcessor
+from validator.journal.writer import Journal
+from yamlconfig import load_model
+
+SIZES = (1, 10_000, 1_000_000)
+
+
+def _prefill(journal: Journal, entries: int) -> None:
+    # A million fsyncs would measure the disk, not the validator: pre-filling skips them.
+    with replaced_fsync(lambda fd: None):
+        for index in range(entries):
+            journal.append({"tap_time": START.isoformat(), "card": f"{index:016X}", "outcome": "x"})
+
+
+def _processor(config_dir: Path, journal: Journal | None) -> TapProcessor:
+    reader = EmulatedReader("sam")
+    reader.insert(SoftwareSam.from_keys(config_dir / "keys.sim.yaml", allow_simulation=True))
+    channel = ApduChannel(reader.connect(), label="sam")
+    rules = load_model(config_dir / "fares.yaml", FareRules)
+    return TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], "bench", journal)
+
+
+def _tap_ms(config_dir: Path, processor: TapProcessor, taps: int) -> list[float]:
+    """Per-tap wall time of ``process`` (validation and journal) for fresh multi-trip cards."""
+    profile = config_dir / "cards" / "multi_trip.yaml"
+    times = []
+    for index in range(taps):
+        reader = EmulatedReader("card")
+        reader.insert(CardEmulator.from_profile(profile))
+        processor.prefetch()
+        now = START + dt.timedelta(minutes=index)
+        start = time.perf_counter()
+        processor.process(reader.connect(), TapContext(now, STATION))
+        times.append((time.perf_counter() - start) * 1000)
+        reader.remove()
+    return times
+
+
+def journal_scaling(
+    config_dir: Path, sizes: tuple[int, ...] = SIZES, taps: int = 200
+) -> dict[str, dict[str, float]]:
+    """Per size: journal open time and per-tap median with that many entries already there."""
+    out: dict[str, dict[str, float]] = {}
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp:
+            journal = Journal(Path(tmp))
+            journal.open()
+            _prefill(journal, size)
+            journal.close()
+            os.sync()  # the pre-fill's dirty pages reach the disk before anything is timed
+            started = time.perf_counter()
+            journal = Journal(Path(tmp))
+            journal.open()
+            opened = (time.perf_counter() - started) * 1000
+            times = _tap_ms(config_dir, _processor(config_dir, journal), taps)
+            journal.close()
+        out[str(size)] = {"open_ms": round(opened, 2), "tap_median_ms": _median(times)}
+    return out
+
+
+def cards_seen_scaling(
+    config_dir: Path, sizes: tuple[int, ...] = SIZES, taps: int = 200
+) -> dict[str, dict[str, float]]:
+    """Per size: per-tap median once the processor has seen that many cards."""
+    out: dict[str, dict[str, float]] = {}
+    for size in sizes:
+        processor = _processor(config_dir, None)
+        for index in range(size):
+            serial = (0x8000_0000_0000_0000 + index).to_bytes(8, "big")
+            processor.last_paid[serial] = index
+            if index % 100 == 0:  # one card in a hundred left an unknown tap behind
+                processor.pending[serial] = PendingUnknown(index, index, index, None, 1)
+        times = _tap_ms(config_dir, processor, taps)
+        out[str(size)] = {"tap_median_ms": _median(times)}
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)

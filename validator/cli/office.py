@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CLI commands for the back office: ``validator replay`` and ``validator export``."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from yamlconfig import ConfigError
+
+if TYPE_CHECKING:
+    from validator.office.replay.anchor import Anchor
+    from validator.office.replay.integrity import Problem
+
+EXIT_BAD_INPUT = 2
+
+paths_argument = click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over ``total`` bytes on stderr when it is a terminal, else nothing."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = ("[progress.description]{task.description}", BarColumn(), DownloadColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.advance(task, done)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _check_writable(out: Path) -> None:
+    """Usage error (exit 2) unless ``out`` can be written; leaves no file behind."""
+    existed = out.exists()
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise click.BadParameter(f"{out}: {exc.strerror or exc}", param_hint="--out") from None
+    if not existed:
+        out.unlink(missing_ok=True)
+
+
+anchor_option = click.option(
+    "--anchor",
+    "anchor_values",
+    multiple=True,
+    metavar="VALIDATOR:SEQ:SHA256|FILE",
+    help="A published head (repeatable), or a JSON file of heads as `journal-head` prints.",
+)
+
+
+def _anchors(values: tuple[str, ...]) -> tuple[Anchor, ...]:
+    from validator.office.replay.anchor import AnchorError, parse_anchors
+
+    try:
+        return tuple(parse_anchors(values))
+    except AnchorError as exc:
+        _fail(str(exc))
+    return ()  # pragma: no cover - _fail exits
+
+
+def _journal_key(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return bytes.fromhex(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as exc:
+        _fail(f"{path}: not a hex journal key ({exc})")
+    return None  # pragma: no cover - _fail exits
+
+
+@click.command()
+@paths_argument
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: the fare rules in force (default: as `run`).",
+)
+@click.option(
+    "--fares",
+    "fares_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="What-if: replay decisions with this fare file.",
+)
+@click.option(
+    "--keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSIM1 key file: recompute MACs with the software SAM.",
+)
+@click.option(
+    "--sam-reader",
+    default=None,
+    help="Recompute MACs with this SAM (pcsc:REGEX, in verification mode).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: check each entry's HMAC.",
+)
+@anchor_option
+@click.option("--since", type=click.DateTime(), default=None, help="First tap time included.")
+@click.option("--until", type=click.DateTime(), default=None, help="Tap time excluded onwards.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON document to this file.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes for parsing, decisions and MACs.",
+)
+def replay(
+    paths: tuple[Path, ...],
+    config: Path | None,
+    fares_file: Path | None,
+    keys: Path | None,
+    sam_reader: str | None,
+    journal_key_file: Path | None,
+    anchor_values: tuple[str, ...],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    as_json: bool,
+    out: Path | None,
+    jobs: int,
+) -> None:
+    """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
+    from validator.app.settings import default_config_dir, load_settings
+    from validator.engine.fares.decide import FareRules
+    from validator.office.replay.audit import ReplayRequest, replay, total_bytes
+    from validator.office.replay.line import Options
+    from validator.office.replay.report import render
+    from validator.office.replay.source import ReplayInputError
+    from yamlconfig import load_model
+
+    if since is not None and until is not None and since >= until:
+        _fail("--since must be before --until")
+    if keys is not None and sam_reader is not None:
+        _fail("give --keys or --sam-reader, not both")
+    if out is not None:
+        _check_writable(out)  # before the replay, which may take hours
+    anchors = _anchors(anchor_values)
+    config_dir = config if config is not None else default_config_dir()
+    try:
+        settings = load_settings(config_dir)
+        in_force = load_model(config_dir / settings.fares, FareRules)
+        rules = load_model(fares_file, FareRules) if fares_file is not None else in_force
+        macs = None
+        if sam_reader is not None:
+            from validator.app.run import RunError, open_sam
+            from validator.office.replay.mac import MacChecker
+
+            try:
+                macs = MacChecker(*open_sam(sam_reader, config_dir, settings))
+            except RunError as exc:
+                _fail(str(exc))
+        if journal_key_file is None and settings.journal_key_file:
+            journal_key_file = config_dir / settings.journal_key_file
+        key = _journal_key(journal_key_file)
+        layouts = tuple(settings.layouts.items())
+        options = Options(rules, key, keys, since, until, layouts)
+        request = ReplayRequest(
+            paths,
+            options,
+            fares_label=str(fares_file) if fares_file is not None else "in force",
+            recon_rules=in_force,
+            macs=macs,
+            jobs=jobs,
+            anchors=anchors,
+        )
+        with progress_bar(total_bytes(paths), "replay") as progress:
+            report = replay(request, progress)
+    except (ConfigError, ReplayInputError) as exc:
+        _fail(str(exc))
+        return
+    document = report.as_json()
+    if out is not None:
+        out.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(document, default=str))
+    else:
+        render(report, Console())
+    sys.exit(report.exit_code)
+
+
+@click.command()
+@paths_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (one file per journal).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: its journal_key_file (default: as `run`).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: check each entry's HMAC.",
+)
+@anchor_option
+def export(
+    paths: tuple[Path, ...],
+    fmt: str,
+    out: Path,
+    config: Path | None,
+    journal_key_file: Path | None,
+    anchor_values: tuple[str, ...],
+) -> None:
+    """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
+
+    Integrity is checked as by replay: a journal that fails it is not exported (exit 1).
+    """
+    from validator.app.settings import default_config_dir, load_settings
+    from validator.office import export as exporter
+    from validator.office.replay.audit import total_bytes
+    from validator.office.replay.source import ReplayInputError
+
+    anchors = _anchors(anchor_values)
+    try:
+        if journal_key_file is None:
+            config_dir = config if config is not None else default_config_dir()
+            settings = load_settings(config_dir)
+            if settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        key = _journal_key(journal_key_file)
+        with progress_bar(total_bytes(paths), "export") as progress:
+            report = exporter.export(paths, out, fmt, progress, key=key, anchors=anchors)
+    except (ConfigError, ReplayInputError) as exc:
+        _fail(str(exc))
+        return
+    if not report.ok:
+        _integrity_failed(report.counts, report.problems)
+    for result in report.results:
+        notes = [f"{result.skipped} unreadable lines skipped"] if result.skipped else []
+        if result.duplicates:
+            entries = "entry" if result.duplicates == 1 else "entries"
+            notes.append(f"{result.duplicates} duplicated {entries} counted once")
+        click.echo(f"{result.path}: {result.rows} taps" + (f" ({'; '.join(notes)})" * bool(notes)))
+    if not report.authenticated and not anchors:
+        from validator.office.replay.report import UNPROVEN
+
+        click.echo(f"warning: {UNPROVEN}", err=True)
+
+
+def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
+    """Refuse the export: the problems on stderr, nothing written, exit 1."""
+    click.echo(f"error: integrity BROKEN {counts}: nothing exported", err=True)
+    for problem in problems[:20]:
+        where = f" {problem.file}:{problem.line}" if problem.file else ""
+        click.echo(f"  {problem.kind}{where} seq {problem.seq}: {problem.detail}", err=True)
+    if len(problems) > 20:
+        click.echo(f"  ... {len(problems) - 20} more (validator replay --json for all)", err=True)
+    sys.exit(1)
+
+
+@click.command("journal-head")
+@click.argument("directory", required=False, type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Configuration folder: its journal_dir and journal_key_file (default: as `run`).",
+)
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: refuse a head whose HMAC does not verify.",
+)
+def journal_head(
+    directory: Path | None, config: Path | None, journal_key_file: Path | None
+) -> None:
+    """Print the chain's head as JSON (validator, seq, hash, time, file), to anchor it elsewhere.
+
+    DIRECTORY is a journal directory, or one journal file (then the head of what it holds: the
+    last file of a shipment).
+    """
+    from validator.app.settings import default_config_dir, load_settings
+    from validator.journal.head import journal_head as head_of
+    from validator.office.replay.source import ReplayInputError
+
+    if directory is not None and config is not None:
+        _fail("give a journal directory or --config, not both")
+    try:
+        if directory is None:
+            config_dir = config if config is not None else default_config_dir()
+            settings = load_settings(config_dir)
+            directory = config_dir / settings.journal_dir
+            if journal_key_file is None and settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        head = head_of(directory, _journal_key(journal_key_file))
+    except (ConfigError, ReplayInputError, OSError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(json.dumps(head))
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the ``validator`` group."""
+    group.add_command(replay)
+    group.add_command(export)
+    group.add_command(journal_head)

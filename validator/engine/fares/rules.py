@@ -1,0 +1,227 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fare rules (config/fares.yaml): the pydantic models and every bound checked at load time.
+
+The decision that uses them is ``validator.engine.fares.decide.decide``; these models only say
+what a valid fares.yaml is, so that no rule that passes ``check-config`` can crash a tap later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from yamlconfig import ConfigError, load_model
+
+if TYPE_CHECKING:
+    from validator.app.settings import ValidatorSettings
+
+# Bounds checked at load time (issue 15.10, 15.20), so that no rule can crash a tap later.
+MAX_COUNTER_UNITS = 0xFFFFFF  # a Calypso counter is 3 bytes: no debit can exceed it
+MAX_SV_AMOUNT = 32767  # SV Debit amount: 2 signed bytes (calypso.commands.sv)
+MAX_WINDOW_MINUTES = 24 * 60  # anti-passback, recovery and transfer windows: at most a day
+MAX_ZONE = 0xFFFF
+# Width of the event's location field by card layout: the demo layout's EventLocation (4 bytes),
+# Intercode's EventLocationId (16 bits, calypso-data-model 2.5). A wider station id would be cut.
+LOCATION_BITS = {"demo": 32, "intercode": 16}
+CounterUnits = Annotated[int, Field(ge=1, le=MAX_COUNTER_UNITS)]
+SvAmount = Annotated[int, Field(ge=1, le=MAX_SV_AMOUNT)]
+Zone = Annotated[int, Field(ge=0, le=MAX_ZONE)]
+WindowMinutes = Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES)]
+
+
+class ProductKind(StrEnum):
+    """What a contract tariff means at the gate."""
+
+    SEASON_PASS = "season_pass"  # noqa: S105 - a product name, not a password
+    MULTI_TRIP = "multi_trip"
+    STORED_VALUE = "stored_value"
+
+    @property
+    def uses_counter(self) -> bool:
+        """Whether the product spends units from the contract's counter."""
+        return self is not ProductKind.SEASON_PASS
+
+
+class Product(BaseModel):
+    """A product keyed by its contract tariff."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tariff: int = Field(ge=1, le=30)
+    kind: ProductKind
+    name: str = Field(min_length=1)
+    units_per_trip: int = Field(default=1, ge=1, le=MAX_COUNTER_UNITS)
+    zones: list[Zone] | None = Field(
+        default=None, description="Season pass: valid only at stations of these zones."
+    )
+    fare_by_zone: dict[Zone, CounterUnits] = Field(
+        default_factory=dict, description="Stored value: units by station zone."
+    )
+    off_peak_percent: int = Field(
+        default=100, ge=0, le=100, description="Stored value: share of the fare off-peak."
+    )
+
+
+class SvPurse(BaseModel):
+    """The Calypso SV purse: used when no contract grants the entry (SV debit in session)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "SV purse"
+    fare: int = Field(ge=1, le=MAX_SV_AMOUNT)
+    fare_by_zone: dict[Zone, SvAmount] = Field(default_factory=dict)
+
+
+class PeakPeriod(BaseModel):
+    """A peak period: days of the week (0 Monday .. 6 Sunday) and a time range [start, end)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    start: dt.time
+    end: dt.time
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, days: list[int]) -> list[int]:
+        if not days:
+            raise ValueError("a peak period needs at least one day (0 Monday .. 6 Sunday)")
+        for day in days:
+            if not 0 <= day <= 6:
+                raise ValueError(f"day {day} is not a weekday number 0 (Monday) .. 6 (Sunday)")
+        if len(set(days)) != len(days):
+            raise ValueError("a day is listed twice")
+        return days
+
+    @field_validator("start", "end")
+    @classmethod
+    def _local_time(cls, value: dt.time) -> dt.time:
+        # Taps are matched on the validator's local wall clock, which carries no offset.
+        if value.tzinfo is not None:
+            raise ValueError(
+                f"{value.isoformat()} has a time zone; peak periods are local times (HH:MM)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PeakPeriod:
+        # [start, end) within one day: an inverted or empty period would never match.
+        if not self.start < self.end:
+            raise ValueError(
+                f"start {self.start:%H:%M} must be before its end {self.end:%H:%M} "
+                "(a period past midnight is two periods)"
+            )
+        return self
+
+    def contains(self, when: dt.datetime) -> bool:
+        """Whether ``when`` falls in this period."""
+        return when.weekday() in self.days and self.start <= when.time() < self.end
+
+
+class HolderProfile(BaseModel):
+    """A reduced fare for a holder profile (the environment's HolderCompany code)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    percent: int = Field(ge=0, le=100)
+
+
+class Station(BaseModel):
+    """Where this validator stands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    location_id: int = Field(ge=0, le=0xFFFFFFFF)
+    name: str = ""
+    zone: int = Field(default=1, ge=0, le=MAX_ZONE)
+
+
+class FareRules(BaseModel):
+    """The whole of config/fares.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: str = "demo"
+    station: Station
+    station_groups: dict[str, list[int]] = Field(default_factory=dict)
+    products: list[Product]
+    anti_passback_minutes: WindowMinutes = 1
+    recovery_window_minutes: WindowMinutes = 1
+    transfer_minutes: WindowMinutes = 0
+    recovery_writes_event: bool = False
+    peak_periods: list[PeakPeriod] = Field(default_factory=list)
+    holder_profiles: dict[int, HolderProfile] = Field(default_factory=dict)
+    sv_purse: SvPurse | None = None
+    deny_list: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_tariffs(self) -> FareRules:
+        tariffs = [p.tariff for p in self.products]
+        if len(tariffs) != len(set(tariffs)):
+            raise ValueError("two products share a tariff")
+        for serial in self.deny_list:
+            try:
+                if len(bytes.fromhex(serial)) != 8:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"deny_list: {serial!r} is not an 8-byte hex serial") from None
+        self._station_zone_known()
+        return self
+
+    def _station_zone_known(self) -> None:
+        """The station's zone must be one the fare tables name, when they name any (15.20)."""
+        named: set[int] = set()
+        for product in self.products:
+            named.update(product.fare_by_zone)
+            named.update(product.zones or ())
+        if self.sv_purse is not None:
+            named.update(self.sv_purse.fare_by_zone)
+        zone = self.station.zone
+        if named and zone not in named:
+            known = ", ".join(str(z) for z in sorted(named))
+            raise ValueError(
+                f"station zone {zone} appears in no fare table (zones named: {known}): "
+                "a mistyped zone would charge the default fare everywhere"
+            )
+
+    def product(self, tariff: int) -> Product | None:
+        """The product sold under ``tariff``, if any."""
+        return next((p for p in self.products if p.tariff == tariff), None)
+
+    def same_group(self, location_a: int, location_b: int) -> bool:
+        """Whether two locations belong to one station group (a location is its own group)."""
+        if location_a == location_b:
+            return True
+        return any(
+            location_a in members and location_b in members
+            for members in self.station_groups.values()
+        )
+
+    def is_peak(self, when: dt.datetime) -> bool:
+        """Whether ``when`` is in a peak period."""
+        return any(period.contains(when) for period in self.peak_periods)
+
+    def is_denied(self, serial: bytes) -> bool:
+        """Whether the card serial is on the deny list."""
+        return serial.hex().upper() in {s.upper() for s in self.deny_list}
+
+
+def load_fares(config_dir: Path, settings: ValidatorSettings) -> FareRules:
+    """fares.yaml of the settings, checked against the card layouts they configure as well."""
+    path = config_dir / settings.fares
+    rules = load_model(path, FareRules)
+    location = rules.station.location_id
+    for aid, layout in sorted(settings.layouts.items()):
+        bits = LOCATION_BITS.get(layout, 32)
+        if location >= 1 << bits:
+            raise ConfigError(
+                path,
+                f"station.location_id: {location} does not fit the {bits} bits of the "
+                f"{layout} layout's event location (AID {aid} in validator.yaml)",
+            )
+    return rules

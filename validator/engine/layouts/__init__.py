@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Layout adapters: a card's records <-> the ticketing model."""

@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The card-layout seam: how a network's records are read into a CardState and written back.
+
+The fare rules work on layout-neutral values (validator.engine.fares.decide.CardState,
+Decision); a layout knows the file map and the byte or bit layout of one family of cards: the
+Keyple demo layout
+(validator.engine.layouts.demo) or Intercode / EN 1545. The procedure picks the layout by AID.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Protocol
+
+from calypso.card_image import CalypsoCard
+from validator.engine.fares import decide as fares
+from validator.engine.fares.decide import CardState, Decision, FareRules, TapContext
+from validator.engine.session import SecureSession
+
+
+class CardLayout(Protocol):
+    """One family of card data layouts."""
+
+    name: str
+
+    @property
+    def open_read(self) -> tuple[int, int]:
+        """(SFI, record) read inside the Open Secure Session command."""
+        ...
+
+    @property
+    def event_sfi(self) -> int:
+        """SFI of the cyclic event log (its records let an interrupted Close be recognised)."""
+        ...
+
+    def read_head(
+        self,
+        session: SecureSession,
+        image: CalypsoCard,
+        open_record: bytes,
+        *,
+        history: bool = True,
+    ) -> CardState:
+        """Environment and newest event (``history``: the whole event log), no title yet."""
+        ...
+
+    def read_titles(
+        self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
+    ) -> CardState:
+        """The head plus the contracts and counters the rules need, in as few APDUs as can be."""
+        ...
+
+    def write(self, session: SecureSession, decision: Decision) -> None:
+        """Apply a granting decision's writes inside the session (debit, event)."""
+        ...
+
+
+def read_card(
+    layout: CardLayout,
+    session: SecureSession,
+    image: CalypsoCard,
+    open_record: bytes,
+    rules: FareRules,
+    context: TapContext,
+    *,
+    history: bool = True,
+) -> tuple[CardState, Decision | None]:
+    """Read the head, decide early if it can (recovery, anti-passback, a bad environment:
+    no title read, Keyple's order), else read the titles. Returns the state and that early
+    decision, if any."""
+    head = layout.read_head(session, image, open_record, history=history)
+    early = fares.decide_early(head, context, rules)
+    if early is not None:
+        return head, early
+    return layout.read_titles(session, image, head, rules), None
+
+
+def layout_for(aid: bytes, layouts: Mapping[bytes, CardLayout], default: CardLayout) -> CardLayout:
+    """The layout configured for an AID (by prefix), else the default one."""
+    for prefix, layout in layouts.items():
+        if aid.startswith(prefix):
+            return layout
+    return default
+
+
+def build_layouts(by_aid: Mapping[str, str]) -> dict[bytes, CardLayout]:
+    """Layouts by AID from the settings' ``layouts`` map (AID hex -> layout name)."""
+    from validator.engine.layouts.demo import DemoLayout
+
+    registry: dict[str, CardLayout] = {"demo": DemoLayout()}
+    try:  # the Intercode layout is optional at this seam
+        intercode = importlib.import_module("validator.engine.layouts.intercode")
+    except ImportError:
+        pass
+    else:
+        registry["intercode"] = intercode.IntercodeLayout()
+    result: dict[bytes, CardLayout] = {}
+    for aid, name in by_aid.items():
+        if name not in registry:
+            raise ValueError(f"unknown card layout {name!r} for AID {aid}")
+        result[bytes.fromhex(aid)] = registry[name]
+    return result

@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What happened at the gate for one tap: the Outcome and the tap's record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from readers.trace import Exchange
+from validator.engine.fares.decide import Decision
+
+
+class Outcome(StrEnum):
+    """The gate's outcome of one tap (DESIGN section 3)."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    RECOVERED = "recovered"
+    CARD_LOST = "card_lost"  # lost before Close: the card rolled back, nothing owed
+    UNKNOWN = "unknown"  # lost after Close was sent, before its answer
+    ERROR = "error"
+
+    @property
+    def opens_gate(self) -> bool:
+        """Only a granted or recovered tap, both with a verified card MAC, opens the gate."""
+        return self in (Outcome.GRANTED, Outcome.RECOVERED)
+
+
+@dataclass
+class TapResult:
+    """One tap from selection to the last APDU, with its audit trail."""
+
+    outcome: Outcome
+    reason: str
+    explanation: str
+    serial: bytes | None = None
+    product: str | None = None
+    debit: int = 0
+    remaining: int | None = None
+    mac_verified: bool = False
+    transaction_counter: int | None = None
+    decision: Decision | None = None
+    card_trace: list[Exchange] = field(default_factory=list)
+    sam_trace: list[Exchange] = field(default_factory=list)
+    writes: list[bytes] = field(default_factory=list)
+    elapsed: float = 0.0
+    product_type: str | None = None
+    df_name: bytes | None = None  # the application selected (its DF name)
+    layout: str | None = None  # the card data layout that read and wrote it
+    ratified_seen: bool | None = None
+    state_read: dict[str, str] = field(default_factory=dict)  # "SFI:record" -> hex, as read
+    terminal_mac: bytes | None = None
+    card_mac: bytes | None = None
+    retryable: bool = False  # failed before Close, card perhaps still there: rerun once
+    attempts: int = 1
+
+    @property
+    def sent_debit(self) -> int:
+        """Units of the Decrease actually sent (the debit of an ``unknown`` tap)."""
+        if self.decision is None or self.decision.debit is None:
+            return 0
+        debit_ins = 0xBA if self.decision.debit.purse else 0x30  # SV Debit or Decrease
+        return self.decision.debit.units if any(w[1] == debit_ins for w in self.writes) else 0
+
+    @property
+    def event_sent(self) -> bytes | None:
+        """The event record of the Append Record sent in this tap, if any."""
+        for write in self.writes:
+            if write[1] == 0xE2 and len(write) > 5:
+                return write[5 : 5 + write[4]]
+        return None
+
+    @property
+    def card_apdus(self) -> int:
+        """Card APDUs physically sent during the tap."""
+        return len(self.card_trace)
+
+    @property
+    def sam_apdus(self) -> int:
+        """SAM APDUs physically sent during the tap."""
+        return len(self.sam_trace)
+
+    def summary(self) -> dict[str, object]:
+        """The JSON form of the tap (without the index, which the caller owns)."""
+        return {
+            "card": self.serial.hex().upper() if self.serial is not None else None,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "explanation": self.explanation,
+            "product": self.product,
+            "debit": self.debit,
+            "remaining": self.remaining,
+            "mac_verified": self.mac_verified,
+            "apdus": {"card": self.card_apdus, "sam": self.sam_apdus},
+            "ms": round(self.elapsed * 1000, 3),
+        }

@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The tap journal: writer, files, verification, pending taps, head."""

@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Export journals to flat columnar files for the back office: one row per tap.
+
+One output file per journal (validator), Parquet (pyarrow, zstd) or CSV, written in batches so
+memory stays bounded. A folder of such files is a dataset DuckDB, Spark or Trino read as one
+table (e.g. ``SELECT ... FROM 'DIR/*.parquet'``).
+
+Each file is written under a temporary name and renamed only once it is complete: a failed
+export leaves no partial or empty file that a query would take for the journal (issue 15.13).
+
+Export checks integrity as replay does (validator.office.replay.integrity: the chain, the
+sequence, the HMACs with a journal key, the anchors) over the same lines it exports; if any
+journal fails, no
+file is renamed into place: a tampered journal never reaches the dataset (issue 15.19). A line
+repeating a recent one verbatim is one tap: one row, reported as a duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from validator.office.replay.anchor import Anchor, AnchorCheck
+from validator.office.replay.decisions import parse_time
+from validator.office.replay.integrity import ChainChecker, Problem, check_overlaps, last_seqs
+from validator.office.replay.line import entry_facts
+from validator.office.replay.source import JournalSource, discover, read_journal
+
+FORMATS = ("parquet", "csv")
+BATCH_ROWS = 10_000
+
+SCHEMA = pa.schema(
+    [
+        ("time", pa.timestamp("us")),  # tap time, validator local time
+        ("validator", pa.string()),
+        ("station", pa.int64()),
+        ("seq", pa.int64()),
+        ("card", pa.string()),
+        ("product_type", pa.string()),
+        ("product", pa.string()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("contract", pa.int64()),
+        ("debit", pa.int64()),
+        ("remaining", pa.int64()),
+        ("latency_ms", pa.float64()),
+        ("mac_status", pa.string()),  # verified, not_verified (session signed), none
+        ("attempts", pa.int64()),
+        ("recovered_from_tap", pa.int64()),
+        ("resolves_seq", pa.int64()),
+        ("resolves_committed", pa.bool_()),
+        ("journal_time", pa.string()),  # when the entry was written (ISO 8601, UTC)
+    ]
+)
+COLUMNS = tuple(SCHEMA.names)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """One file written."""
+
+    path: Path
+    rows: int
+    skipped: int  # lines that are not journal entries (torn, unreadable)
+    duplicates: int = 0  # verbatim copies of a recent line, counted once
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote (nothing when integrity failed) and what its check found."""
+
+    results: list[ExportResult]
+    chains: list[ChainChecker]
+    anchors: AnchorCheck | None
+    authenticated: bool
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every integrity problem found (the first 1,000 of each journal)."""
+        found = [p for chain in self.chains for p in chain.problems]
+        return found + (self.anchors.problems if self.anchors is not None else [])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Every integrity problem, counted by kind."""
+        counts: dict[str, int] = {}
+        parts = [chain.counts for chain in self.chains]
+        for part in parts + ([self.anchors.counts] if self.anchors is not None else []):
+            for kind, n in part.items():
+                counts[kind] = counts.get(kind, 0) + n
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        """Integrity holds in every journal: the files were written."""
+        return not self.counts
+
+
+def mac_status(entry: dict[str, Any]) -> str:
+    """The journal's MAC status: verified by the SAM at the gate, signed but not verified, none."""
+    if entry.get("mac_verified"):
+        return "verified"
+    return "not_verified" if entry.get("card_mac") else "none"
+
+
+def row(entry: dict[str, Any]) -> dict[str, Any]:
+    """The flat row of one journal entry."""
+    decision = entry.get("decision") or {}
+    resolves = entry.get("resolves") or {}
+    return {
+        "time": parse_time(str(entry.get("tap_time") or entry["time"])),
+        "validator": entry.get("validator"),
+        "station": entry.get("station"),
+        "seq": entry.get("seq"),
+        "card": entry.get("card"),
+        "product_type": entry.get("product_type"),
+        "product": decision.get("product"),
+        "outcome": entry.get("outcome"),
+        "reason": entry.get("reason"),
+        "contract": decision.get("contract"),
+        "debit": entry.get("debit"),
+        "remaining": decision.get("remaining"),
+        "latency_ms": entry.get("ms"),
+        "mac_status": mac_status(entry),
+        "attempts": entry.get("attempts"),
+        "recovered_from_tap": entry.get("recovered_from_tap"),
+        "resolves_seq": resolves.get("seq"),
+        "resolves_committed": resolves.get("committed"),
+        "journal_time": entry.get("time"),
+    }
+
+
+def _entries(
+    source: JournalSource, chain: ChainChecker, key: bytes | None, skipped: list[int]
+) -> Iterator[dict[str, Any]]:
+    for raw in read_journal(source):
+        if raw.duplicate_of:
+            chain.duplicate(raw)
+            continue
+        facts, entry = entry_facts(raw.data, key)
+        chain.feed(raw, facts)
+        if not raw.terminated or entry is None or facts.seq is None:
+            skipped[0] += 1  # a torn tail, or not an entry (an integrity problem)
+            continue
+        try:
+            yield row(entry)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            skipped[0] += 1  # an entry of the wrong shape (an edited line)
+
+
+def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) >= BATCH_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _name(source: JournalSource, used: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.directory.name) or "journal"
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base}-{n}"
+    used.add(name)
+    return name
+
+
+def _write_parquet(path: Path, rows: Iterator[dict[str, Any]]) -> int:
+    count = 0
+    with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+        for chunk in _chunks(rows):
+            writer.write_table(pa.Table.from_pylist(chunk, schema=SCHEMA))
+            count += len(chunk)
+        if count == 0:
+            writer.write_table(SCHEMA.empty_table())
+    return count
+
+
+def _write_csv(path: Path, rows: Iterator[dict[str, Any]]) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for item in rows:
+            item["time"] = item["time"].isoformat()
+            writer.writerow(item)
+            count += 1
+    return count
+
+
+def export(
+    paths: Sequence[Path],
+    out: Path,
+    fmt: str,
+    progress: Callable[[int], None] | None = None,
+    *,
+    key: bytes | None = None,
+    anchors: Sequence[Anchor] = (),
+) -> ExportReport:
+    """Write one file per journal under ``out`` if integrity holds; returns what was found."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (parquet or csv)")
+    sources = discover(paths)
+    check = AnchorCheck(list(anchors)) if anchors else None
+    report = ExportReport([], [ChainChecker(s, check) for s in sources], check, key is not None)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for source, chain in zip(sources, report.chains, strict=True):
+            path = out / f"taps-{_name(source, used)}.{fmt}"
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporaries.append((temporary, path))
+            skipped = [0]
+            rows = _entries(source, chain, key, skipped)
+            count = (_write_parquet if fmt == "parquet" else _write_csv)(temporary, rows)
+            report.results.append(ExportResult(path, count, skipped[0], chain.duplicate_count))
+            if progress is not None:
+                progress(source.size)
+        check_overlaps(report.chains)  # the same taps twice in the dataset: refused
+        if check is not None:
+            check.finish(last_seqs(report.chains))
+        if report.ok:  # only now: a tampered journal never reaches the dataset
+            for temporary, path in temporaries:
+                os.replace(temporary, path)
+    finally:
+        for temporary, _ in temporaries:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+    return report

@@ -1,0 +1,239 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Decisions replayed: a journaled tap's card state run through ``fares.decide`` again.
+
+The state is rebuilt by the tap's own card layout (chosen from the AID of its Select
+Application, as the procedure does) reading the records the tap read (``state_read``) instead of
+the card, plus the SV purse balance when the tap read it; then decided with the tap's own time
+and station. With the rules in force every decision must come out the same; with another fare
+file (what-if) the differences give the revenue and ridership that file would have made on the
+same taps. A what-if that needs records the tap never read (counters, the purse) still decides,
+on what was read, and the tap is counted as ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from calypso.card_image import CalypsoCard
+from calypso.commands.sv import parse_sv_get
+from calypso.constants import RECORD_SIZE
+from readers.apdu import CommandApdu, ResponseApdu
+from validator.engine.attempt import DEFAULT_LAYOUT
+from validator.engine.fares import decide as fares
+from validator.engine.fares.decide import CardState, Decision, FareRules, TapContext
+from validator.engine.layouts.base import CardLayout, build_layouts, layout_for
+from validator.engine.layouts.demo import DemoLayout
+from validator.engine.session import SecureSession
+
+_SELECT_INS = 0xA4
+_SV_GET_INS = 0x7C
+_REASONS = frozenset(reason.value for reason in fares.Reason)
+# The outcome a decision has when the gate carried it out (the session went through).
+_CARRIED_OUT = {"grant": "granted", "recover": "recovered", "deny": "denied"}
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionCheck:
+    """One tap's recorded decision against the replayed one."""
+
+    status: str  # same, different, not_decided, not_replayable
+    recorded: dict[str, Any] | None = None
+    replayed: dict[str, Any] | None = None
+    recorded_explanation: str = ""
+    replayed_explanation: str = ""
+    carried_out: bool = False  # the recorded decision took effect (revenue counts)
+    incomplete: bool = False  # the rules wanted counters the tap did not read
+
+
+_PREFIXES = tuple(f"{sfi:02X}:" for sfi in range(256))
+
+
+def _sfi_prefix(sfi: int) -> str:
+    """The ``state_read`` key of an SFI's records, up to the record number ("07:")."""
+    return _PREFIXES[sfi] if 0 <= sfi < len(_PREFIXES) else f"{sfi:02X}:"
+
+
+class _JournaledSession:
+    """Serves a journaled tap's records to a layout's reads, as its session did."""
+
+    def __init__(self, state_read: Mapping[str, str]) -> None:
+        self.state_read = state_read  # "SFI:record" (SFI in hex) -> record data in hex
+        self.incomplete = False
+
+    def read_records(
+        self, sfi: int, record: int, count: int = 1, *, record_size: int = RECORD_SIZE
+    ) -> dict[int, bytes]:
+        """The records the tap read (KeyError if it read none of them)."""
+        get = self.state_read.get
+        prefix = _sfi_prefix(sfi)
+        got = {}
+        for number in range(record, record + count):
+            data = get(prefix + str(number))
+            if data is not None:
+                got[number] = bytes.fromhex(data)
+        if not got:
+            raise KeyError(f"SFI {sfi:02X} record {record} was not read")
+        return got
+
+    def read_counters(
+        self, sfi: int, *, record_size: int = RECORD_SIZE, count: int | None = None
+    ) -> dict[int, int]:
+        """The counters of the record the tap read (none, and incomplete, if it did not)."""
+        text = self.state_read.get(_sfi_prefix(sfi) + "1")
+        if text is None:
+            self.incomplete = True
+            return {}
+        data = bytes.fromhex(text)
+        return {
+            n + 1: int.from_bytes(data[3 * n : 3 * n + 3], "big") for n in range(len(data) // 3)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Image:
+    serial: bytes
+    ratified: bool | None
+
+
+def selected_aid(entry: Mapping[str, Any]) -> bytes | None:
+    """The AID of the tap's Select Application that the card accepted, from its card trace."""
+    trace = entry.get("trace")
+    for exchange in trace.get("card") or [] if isinstance(trace, dict) else []:
+        command = bytes.fromhex(str(exchange.get("c", "")))
+        response = str(exchange.get("r", ""))
+        if len(command) >= 5 and command[1] == _SELECT_INS and response.endswith("9000"):
+            return command[5 : 5 + command[4]]
+    return None
+
+
+def sv_balance(entry: Mapping[str, Any]) -> int | None:
+    """The SV purse balance the tap's SV Get read, if it read one."""
+    if "SV" not in (entry.get("state_read") or {}):
+        return None
+    for exchange in entry["trace"]["card"]:
+        command = bytes.fromhex(str(exchange.get("c", "")))
+        if len(command) > 1 and command[1] == _SV_GET_INS:
+            response = ResponseApdu.from_bytes(bytes.fromhex(str(exchange.get("r", ""))))
+            return parse_sv_get(response, CommandApdu.from_bytes(command)).balance
+    return None
+
+
+def card_state(
+    entry: Mapping[str, Any], layout: CardLayout, rules: FareRules, context: TapContext
+) -> tuple[CardState, Decision | None, bool]:
+    """The CardState the tap's layout decoded from the records read, the early decision (one
+    taken on the environment and event alone, as the procedure does), and whether the rules
+    wanted records the tap did not read. KeyError/ValueError if it cannot be done."""
+    session = _JournaledSession(entry["state_read"])
+    image = _Image(bytes.fromhex(str(entry["card"])), entry.get("ratified_seen"))
+    environment = session.read_records(layout.open_read[0], layout.open_read[1])
+    head = layout.read_head(
+        cast(SecureSession, session), cast(CalypsoCard, image), environment[layout.open_read[1]]
+    )
+    early = fares.decide_early(head, context, rules)
+    if early is not None:
+        return head, early, session.incomplete
+    try:
+        state = layout.read_titles(
+            cast(SecureSession, session), cast(CalypsoCard, image), head, rules
+        )
+    except KeyError:
+        # The tap decided on its head alone; other rules (a what-if) want titles it never read.
+        state, session.incomplete = head, True
+    balance = sv_balance(entry)
+    if balance is not None:
+        state = dataclasses.replace(state, sv_balance=balance)
+    return state, None, session.incomplete
+
+
+def decision_fields(decision: Decision) -> dict[str, Any]:
+    """The journal's form of a decision (validator.engine.tap.journal_entry)."""
+    return {
+        "verdict": decision.verdict.value,
+        "contract": decision.contract,
+        "product": decision.product,
+        "debit": decision.debit.units if decision.debit else 0,
+        "remaining": decision.remaining,
+        "valid_until": decision.valid_until.isoformat() if decision.valid_until else None,
+    }
+
+
+def parse_time(value: str) -> dt.datetime:
+    """A journal time as a naive datetime (an aware one is taken as is, its zone dropped)."""
+    when = dt.datetime.fromisoformat(value)
+    return when if when.tzinfo is None else when.replace(tzinfo=None)
+
+
+def replay_layouts(
+    by_aid: Mapping[str, str], record_cache: int = 0
+) -> tuple[dict[bytes, CardLayout], CardLayout]:
+    """The layouts by AID (settings ``layouts``) and the default one, for replay: each keeps
+    ``record_cache`` decoded environment and contract records by their bytes, as a card's
+    records repeat across its taps (0: none). Decoding is pure: the results are the same."""
+    layouts = build_layouts(by_aid)
+    default: CardLayout = DEFAULT_LAYOUT
+    if record_cache > 0:
+        default = DemoLayout()
+        for layout in (default, *layouts.values()):
+            cache = getattr(layout, "cache_records", None)
+            if cache is not None:
+                cache(record_cache)
+    return layouts, default
+
+
+def replay_decision(
+    entry: dict[str, Any],
+    rules: FareRules,
+    layouts: Mapping[bytes, CardLayout],
+    when: dt.datetime | None = None,
+    default: CardLayout = DEFAULT_LAYOUT,
+) -> DecisionCheck:
+    """Decide the tap again with ``rules`` (at ``when``, default its tap time) and compare;
+    ``default`` is the layout of an AID not in ``layouts`` (the procedure's)."""
+    recorded = entry.get("decision")
+    if not isinstance(recorded, dict):
+        return DecisionCheck("not_decided")
+    if not isinstance(entry.get("card"), str) or not isinstance(entry.get("state_read"), dict):
+        return DecisionCheck("not_replayable", recorded)
+    aid = selected_aid(entry)
+    layout = layout_for(aid, layouts, default) if aid is not None else default
+    try:
+        now = when if when is not None else parse_time(str(entry["tap_time"]))
+        context = TapContext(now, int(entry["station"]))
+        state, early, incomplete = card_state(entry, layout, rules, context)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return DecisionCheck("not_replayable", recorded)
+    decision = early or fares.decide(state, context, rules)
+    if early is None and state.sv_balance is None and fares.wants_purse(decision, rules, True):
+        incomplete = incomplete or "SV" not in entry["state_read"]
+    replayed = decision_fields(decision)
+    outcome = entry.get("outcome")
+    carried_out = _CARRIED_OUT.get(str(recorded.get("verdict"))) == outcome
+    recorded_reason = entry.get("reason")
+    same = replayed == {k: recorded.get(k) for k in replayed}
+    if same and carried_out and recorded_reason in _REASONS:
+        same = recorded_reason == decision.reason.value
+    return DecisionCheck(
+        "same" if same else "different",
+        recorded,
+        replayed,
+        str(entry.get("explanation") or ""),
+        decision.explanation,
+        carried_out,
+        incomplete,
+    )
+
+
+def revenue(check: DecisionCheck) -> tuple[int, int, int, int]:
+    """(units recorded, units replayed, riders recorded, riders replayed) of a carried-out tap."""
+    if not check.carried_out or check.recorded is None or check.replayed is None:
+        return 0, 0, 0, 0
+    granted_before = check.recorded.get("verdict") == "grant"
+    granted_after = check.replayed["verdict"] == "grant"
+    before = int(check.recorded.get("debit") or 0) if granted_before else 0
+    after = int(check.replayed["debit"] or 0) if granted_after else 0
+    return before, after, int(granted_before), int(granted_after)

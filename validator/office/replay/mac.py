@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Authenticity replayed: each journaled session's MACs recomputed by a SAM in verification mode.
+
+The card trace of a tap is cut into secure sessions (Open Secure Session to Close). A session
+whose Close the card answered with its MAC is recomputed with ``sam.verify.recompute_session``:
+the software SAM loaded with CSIM1 keys (``--keys``) or a real SAM (``--sam-reader``). A tap
+with no such session (refused before the session, card lost, Close unanswered, session
+aborted) is not verifiable: the card never signed anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from readers.channel import ApduChannel
+from readers.emulated import EmulatedReader
+from sam.base import SamError
+from sam.client import LegacySam
+from sam.software.dispatch import SoftwareSam
+from sam.verify import TranscriptError, recompute_session
+
+VERIFIED = "verified"
+FAILED = "failed"
+UNVERIFIABLE = "unverifiable"
+NOT_CHECKED = "not_checked"
+
+_OPEN_INS = 0x8A
+_CLOSE_INS = 0x8E
+_OK = b"\x90\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class MacCheck:
+    """One tap's authenticity: verified, failed, unverifiable, or not checked; and why."""
+
+    status: str
+    note: str = ""
+
+
+def sessions(trace: list[dict[str, Any]]) -> list[list[tuple[bytes, bytes]]]:
+    """The secure sessions of a card trace, each from Open Secure Session to Close included."""
+    found: list[list[tuple[bytes, bytes]]] = []
+    current: list[tuple[bytes, bytes]] | None = None
+    for exchange in trace:
+        command = bytes.fromhex(str(exchange.get("c", "")))
+        response = bytes.fromhex(str(exchange.get("r", "")))
+        ins = command[1] if len(command) > 1 else -1
+        if ins == _OPEN_INS:
+            current = [(command, response)]
+            found.append(current)
+        elif current is not None:
+            current.append((command, response))
+            if ins == _CLOSE_INS:
+                current = None
+    return found
+
+
+def _signed(session: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The card MAC of a session closed with a terminal MAC and answered 9000, else None."""
+    command, response = session[-1]
+    if command[1] != _CLOSE_INS or len(command) <= 5 or len(response) <= 2:
+        return None
+    if response[-2:] != _OK or len(session[0][1]) < 2 or session[0][1][-2:] != _OK:
+        return None
+    size = command[4]
+    return response[-2 - size : -2]
+
+
+class MacChecker:
+    """Recomputes journaled sessions with one SAM (not thread-safe: one per process)."""
+
+    def __init__(self, sam: LegacySam, channel: ApduChannel | None = None) -> None:
+        self.sam = sam
+        self.channel = channel
+
+    @classmethod
+    def from_keys(cls, path: Path | str) -> MacChecker:
+        """A checker over the software SAM holding the CSIM1 keys of ``path``."""
+        reader = EmulatedReader("replay SAM")
+        reader.insert(SoftwareSam.from_keys(path, allow_simulation=True))
+        channel = ApduChannel(reader.connect(), label="sam")
+        return cls(LegacySam(channel), channel)
+
+    def check(self, entry: dict[str, Any]) -> MacCheck:
+        """Recompute every signed session of the tap; the tap fails if any session fails."""
+        trace = entry.get("trace")
+        card_trace = trace.get("card") if isinstance(trace, dict) else None
+        card = entry.get("card")
+        if not isinstance(card_trace, list) or not isinstance(card, str):
+            return MacCheck(UNVERIFIABLE, "no card trace")
+        try:
+            found = sessions(card_trace)
+            serial = bytes.fromhex(card)
+        except ValueError:
+            return MacCheck(FAILED, "trace is not hex")
+        if not found:
+            return MacCheck(UNVERIFIABLE, "no secure session")
+        signed = [(session, mac) for session in found if (mac := _signed(session)) is not None]
+        if not signed:
+            return MacCheck(UNVERIFIABLE, "no session signed by the card")
+        journal_mac = entry.get("card_mac")
+        last_mac = signed[-1][1].hex().upper()
+        if isinstance(journal_mac, str) and journal_mac.upper() != last_mac:
+            return MacCheck(FAILED, f"card_mac {journal_mac} is not the trace's {last_mac}")
+        for number, (session, _) in enumerate(signed, start=1):
+            try:
+                result = recompute_session(self.sam, serial, session)
+            except (SamError, TranscriptError) as exc:
+                return MacCheck(FAILED, f"session {number}: {exc}")
+            finally:
+                if self.channel is not None:
+                    self.channel.reset_trace()
+            if not result.ok:
+                parts = [
+                    name
+                    for name, ok in (
+                        ("terminal MAC", result.terminal_mac_ok),
+                        ("card MAC", result.card_mac_ok),
+                        ("authentication", result.authentications_ok),
+                    )
+                    if not ok
+                ]
+                return MacCheck(FAILED, f"session {number}: {', '.join(parts)} wrong")
+        return MacCheck(VERIFIED)
