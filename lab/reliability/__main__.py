@@ -13,23 +13,23 @@ import time
 from pathlib import Path
 
 from lab.paths import CONFIG
-from lab.reliability import leakscan
 from lab.reliability.report import Level, PartResult, format_table
+from lab.reliability.security import leakscan
 from validator.app.logs import configure as configure_logs
 
 # Part name -> module; each module has run(level, workdir, log) -> PartResult.
 PARTS = {
-    "tear-sweep": "lab.reliability.tear_sweep",
-    "hostile-cards": "lab.reliability.hostile",
-    "fuzzing": "lab.reliability.fuzz",
-    "process-crashes": "lab.reliability.crashes",
-    "infrastructure": "lab.reliability.infra",
-    "disk-full": "lab.reliability.disk_full",
-    "clock-steps": "lab.reliability.clock_steps",
-    "journal-corruption": "lab.reliability.journal_corruption",
-    "security": "lab.reliability.security",
+    "tear-sweep": "lab.reliability.tearing.sweep",
+    "hostile-cards": "lab.reliability.hostile.cards",
+    "fuzzing": "lab.reliability.hostile.fuzz",
+    "process-crashes": "lab.reliability.faults.crashes",
+    "infrastructure": "lab.reliability.faults.infra",
+    "disk-full": "lab.reliability.faults.disk_full",
+    "clock-steps": "lab.reliability.faults.clock_steps",
+    "journal-corruption": "lab.reliability.faults.journal_corruption",
+    "security": "lab.reliability.security.campaign",
     "soak": "lab.reliability.soak",
-    "config-mutations": "lab.reliability.config_mutations",
+    "config-mutations": "lab.reliability.faults.config_mutations",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.reliability import clock_steps
+from lab.reliability.faults import clock_steps
 from lab.reliability.report import Level
 
 

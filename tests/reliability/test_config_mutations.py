@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.reliability import config_mutations
-from lab.reliability.config_mutations import Mutation, judge
+from lab.reliability.faults import config_mutations
+from lab.reliability.faults.config_mutations import Mutation, judge
 from lab.reliability.report import Level
 
 

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from calypso.emulator.dispatch import CardEmulator
-from lab.reliability import crashes
+from lab.reliability.faults import crashes
 from lab.reliability.report import Level
 from validator.bench.scenarios import Bench
 

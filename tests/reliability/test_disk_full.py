@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.reliability import disk_full
-from lab.reliability.disk_full import TapOutcome, check_tap
+from lab.reliability.faults import disk_full
+from lab.reliability.faults.disk_full import TapOutcome, check_tap
 from lab.reliability.report import Level
 from validator.journal.writer import TapNotServedError
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.reliability import fuzz
-from lab.reliability.fuzz import Mutator, mutate_bytes, mutate_document
-from lab.reliability.fuzz import fuzz as fuzz_target
-from lab.reliability.fuzz_targets import PropertyError, Target
+from lab.reliability.hostile import fuzz
+from lab.reliability.hostile.fuzz import Mutator, mutate_bytes, mutate_document
+from lab.reliability.hostile.fuzz import fuzz as fuzz_target
+from lab.reliability.hostile.fuzz_targets import PropertyError, Target
 from lab.reliability.report import Level, PartResult
 
 

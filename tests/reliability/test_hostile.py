@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.reliability import hostile
-from lab.reliability.hostile import Bench
-from lab.reliability.hostile_card import (
+from lab.reliability.hostile import cards as hostile
+from lab.reliability.hostile.card import (
     INS_READ_RECORDS,
     HostileCard,
     Mutation,
@@ -18,7 +17,8 @@ from lab.reliability.hostile_card import (
     Slow,
     mutate,
 )
-from lab.reliability.hostile_cases import Case, Fleet, personalise
+from lab.reliability.hostile.cards import Bench
+from lab.reliability.hostile.cases import Case, Fleet, personalise
 from lab.reliability.report import Level, PartResult
 from validator.engine.outcome import Outcome
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lab.pcscd import PrivatePcscd
-from lab.reliability import infra
+from lab.reliability.faults import infra
 from lab.reliability.report import Level
 
 pytest_plugins = ["pcsc_fixtures"]

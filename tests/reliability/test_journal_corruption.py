@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.reliability import journal_corruption
-from lab.reliability.journal_corruption import Outcome, check_case
+from lab.reliability.faults import journal_corruption
+from lab.reliability.faults.journal_corruption import Outcome, check_case
 from lab.reliability.report import Level
 from validator.journal.writer import GENESIS, canonical, line_hash
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from lab.reliability import leakscan, security
 from lab.reliability.report import Level
+from lab.reliability.security import campaign as security
+from lab.reliability.security import leakscan
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapRecord
 

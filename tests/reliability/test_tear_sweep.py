@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.reliability import tear_sweep
 from lab.reliability.report import Level, PartResult
-from lab.reliability.tear_invariants import History, Tap, check
-from lab.reliability.tear_scenarios import (
+from lab.reliability.tearing import sweep as tear_sweep
+from lab.reliability.tearing.invariants import History, Tap, check
+from lab.reliability.tearing.scenarios import (
     CONFIG,
     PLACES,
     SCENARIOS,

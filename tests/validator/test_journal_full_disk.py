@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import CONFIG, make_card
 
-from lab.reliability.infra_disk import Disk, DiskJournal
+from lab.reliability.faults.infra_disk import Disk, DiskJournal
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.client import LegacySam

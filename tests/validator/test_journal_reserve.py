@@ -14,7 +14,7 @@ from conftest import CONFIG, make_card
 from structlog.testing import capture_logs
 
 from calypso.emulator.dispatch import CardEmulator
-from lab.reliability.infra_disk import Disk, DiskJournal
+from lab.reliability.faults.infra_disk import Disk, DiskJournal
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.client import LegacySam

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The validator the process-crash campaign kills: ``python -m lab.reliability.crash_child ARGS``.
+"""The validator the crash campaign kills (``python -m lab.reliability.faults.crash_child``).
 
 It starts as ``validator run`` does (journal opened, torn tail quarantined, unknown taps restored
 from the journal), then serves taps of an on-disk fleet of emulated cards (each card's EEPROM
@@ -183,7 +183,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The child's arguments."""
-    parser = argparse.ArgumentParser(prog="python -m lab.reliability.crash_child")
+    parser = argparse.ArgumentParser(prog="python -m lab.reliability.faults.crash_child")
     parser.add_argument("--config", type=Path, required=True, help="validator.yaml's folder")
     parser.add_argument("--workdir", type=Path, required=True, help="fleet.json, cards, journal")
     parser.add_argument("--seed", type=int, default=1)

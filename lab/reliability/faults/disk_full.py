@@ -3,7 +3,8 @@
 
 The real tap (``TapProcessor.process``: the procedure, the pre-Close journal check, the journal
 entry) runs on emulated cards and the software SAM, its journal on a simulated disk
-(``lab.reliability.infra_disk``). Before APDU number k of the tap (card and SAM counted together),
+(``lab.reliability.faults.infra_disk``). Before APDU number k of the tap (card and SAM counted
+together),
 for every k, the disk fills: to nothing, to a few bytes (a partial write, then ENOSPC), or to
 just below the free space the journal requires (an entry still fits). Invariants, per tap:
 
@@ -29,8 +30,8 @@ from typing import Any
 
 from calypso.emulator.dispatch import CardEmulator
 from lab.paths import CONFIG
-from lab.reliability.crashes import _data as card_data
-from lab.reliability.infra_disk import Disk, DiskJournal
+from lab.reliability.faults.crashes import _data as card_data
+from lab.reliability.faults.infra_disk import Disk, DiskJournal
 from lab.reliability.report import Level, Log, PartResult
 from readers.base import ApduHandler
 from readers.channel import ApduChannel

@@ -11,7 +11,8 @@ simulation authorising 79h only): a production card is granted, a card with the 
 keys is refused before any debit (no write sent, card unchanged), with or without an
 authorised-keys list; the software SAM and ``validator.app.run.open_sam`` refuse the simulation
 key file when simulation is off. (c) security_leaks: no key, PIN or unlock data in logs at
-TRAFFIC level, reprs, errors, tracebacks, journals (lab.reliability.leakscan). (d) security_journal:
+TRAFFIC level, reprs, errors, tracebacks, journals (lab.reliability.security.leakscan). (d)
+security_journal:
 journal tampering detected by ``validator replay``. (e) A production key file readable by group
 or others is refused with a clear error (chmod 600 advice); 0600 is accepted.
 Every failed check is a violation. Levels differ only in repetitions.
@@ -25,9 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.paths import CONFIG
-from lab.reliability import security_journal, security_leaks
 from lab.reliability.report import Level, Log, PartResult
-from lab.reliability.security_station import (
+from lab.reliability.security import journal as security_journal
+from lab.reliability.security import leaks as security_leaks
+from lab.reliability.security.station import (
     CloseRewriter,
     Production,
     card,

@@ -35,7 +35,7 @@ from lab.pcscd import (
     missing_binaries,
     wait_reader_state,
 )
-from lab.reliability.infra_disk import Disk, DiskJournal
+from lab.reliability.faults.infra_disk import Disk, DiskJournal
 from lab.reliability.report import Level, Log, PartResult
 from readers.base import ReaderError
 from readers.channel import ApduChannel

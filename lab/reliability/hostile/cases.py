@@ -16,7 +16,7 @@ from pathlib import Path
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.files import CardImage
 from calypso.emulator.profile import CardProfile, load_profile
-from lab.reliability.hostile_card import (
+from lab.reliability.hostile.card import (
     INS_CLOSE,
     INS_READ_RECORDS,
     INS_SELECT,

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Process crashes: the validator SIGKILLed at random points of taps, restarted each time.
 
-Each round starts ``lab.reliability.crash_child`` (a validator over an on-disk card fleet and a
+Each round starts ``lab.reliability.faults.crash_child`` (a validator over an on-disk card fleet
+and a
 journal), lets it reach a chosen tap and kills it at a delay drawn uniformly over a tap's
 duration, or arms a card power cut at a chosen internal EEPROM write that takes the process down
 at that instant (a gate's power cut). After every crash the journal is opened as start-up does
@@ -36,7 +37,7 @@ from calypso.commands.sv import SV_DEBIT_LOG_SFI
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.files import CELL_RATIFIED, CELL_SV, CELL_TC, record_cell
 from lab.paths import CONFIG
-from lab.reliability.crash_child import FleetCard, write_fleet
+from lab.reliability.faults.crash_child import FleetCard, write_fleet
 from lab.reliability.report import Level, Log, PartResult
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
@@ -106,7 +107,7 @@ class Campaign:
         power = self.rnd.random() < POWER_CUT_SHARE
         target = self.rnd.randint(1, 4)
         args = [
-            sys.executable, "-m", "lab.reliability.crash_child",
+            sys.executable, "-m", "lab.reliability.faults.crash_child",
             "--config", str(CONFIG), "--workdir", str(self.workdir),
             "--seed", str(self.rnd.getrandbits(32)), "--start", self.now.isoformat(),
             "--station", str(STATION), "--first", *self.first,

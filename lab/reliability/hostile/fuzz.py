@@ -4,7 +4,8 @@
 A hand-written mutational fuzzer (reproducible: one ``random.Random`` per target, seeded by its
 name) over seed corpora taken from the project itself: the APDUs and answers of emulated taps,
 the FCIs of every shipped card profile, the demo and Intercode records, the shipped YAML files,
-real journal lines (lab.reliability.fuzz_targets). Binary inputs get byte-level mutations (bit
+real journal lines (lab.reliability.hostile.fuzz_targets). Binary inputs get byte-level mutations
+(bit
 flips, interesting values, insertions, deletions, duplications, splices with another seed);
 YAML and JSON inputs also get structure-aware ones (a value replaced by an extreme or a
 wrongly-typed one, a key dropped or added, a list item duplicated) so that the inputs reach the
@@ -33,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from lab.reliability.fuzz_targets import PropertyError, Target, targets
+from lab.reliability.hostile.fuzz_targets import PropertyError, Target, targets
 from lab.reliability.report import Level, Log, PartResult
 
 NAME = "fuzzing"

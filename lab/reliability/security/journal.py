@@ -32,7 +32,7 @@ from click.testing import CliRunner
 
 from lab.paths import CONFIG
 from lab.reliability.report import Level
-from lab.reliability.security_station import START
+from lab.reliability.security.station import START
 from validator.app.demo import run_demo
 from validator.app.settings import load_settings
 from validator.cli.main import main
@@ -45,7 +45,7 @@ Entries = list[dict[str, Any]]
 
 
 class Checker(Protocol):
-    """What the part's check collector offers (lab.reliability.security.Checks)."""
+    """What the part's check collector offers (lab.reliability.security.campaign.Checks)."""
 
     def expect(self, ok: bool, what: str) -> bool:
         """One check."""

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Hostile cards: adversarial emulated cards through the real TapProcessor.
 
-Each hostile card (lab.reliability.hostile_cases) is tapped on a validator built like the embedded
+Each hostile card (lab.reliability.hostile.cases) is tapped on a validator built like the embedded
 default: the software SAM behind SAM APDUs, the shipped fares, settings and layouts, a real
 Journal. Three families: scripted cases (extreme records, FCI lies, replayed Close, clones with
 wrong keys, serial swaps, slow cards), a sweep (every APDU of every profile's normal tap damaged
@@ -32,8 +32,8 @@ from pathlib import Path
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import FileType
 from lab.paths import CONFIG
-from lab.reliability.hostile_card import HostileCard
-from lab.reliability.hostile_cases import PROFILES, Case, Fleet, random_case, scripted, sweep_cases
+from lab.reliability.hostile.card import HostileCard
+from lab.reliability.hostile.cases import PROFILES, Case, Fleet, random_case, scripted, sweep_cases
 from lab.reliability.report import Level, Log, PartResult
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader

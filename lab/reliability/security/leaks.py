@@ -9,7 +9,7 @@ and ciphered PIN presentation right and wrong, Change Key), the reprs and dumps 
 broken key files and card profiles, and exceptions raised inside crypto code with key locals,
 formatted by ``traceback`` and logged through the project's own log configuration
 (``validator.app.logs.configure``, console and JSON). All of it, and every file the part wrote, is
-scanned for every key, PIN and unlock value (lab.reliability.leakscan).
+scanned for every key, PIN and unlock value (lab.reliability.security.leakscan).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from calypso.commands.select import select_application
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import load_profile
 from lab.paths import CONFIG
-from lab.reliability import leakscan
-from lab.reliability.security_journal import journal_key
-from lab.reliability.security_station import CARDS, card, simulation_station
+from lab.reliability.security import leakscan
+from lab.reliability.security.journal import journal_key
+from lab.reliability.security.station import CARDS, card, simulation_station
 from readers.channel import TRAFFIC, ApduChannel
 from readers.emulated import EmulatedReader
 from sam.client import LegacySam
@@ -50,7 +50,7 @@ CNA = CARDS / "other" / "cna_test_kit.yaml"
 
 
 class Checker(Protocol):
-    """What the part's check collector offers (lab.reliability.security.Checks)."""
+    """What the part's check collector offers (lab.reliability.security.campaign.Checks)."""
 
     def expect(self, ok: bool, what: str) -> bool:
         """One check."""

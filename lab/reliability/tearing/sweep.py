@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Part 1 of the campaign: tear every card and SAM APDU of eight kinds of taps.
 
-For each scenario (lab.reliability.tear_scenarios) the tap is first run untorn on a copy of the
+For each scenario (lab.reliability.tearing.scenarios) the tap is first run untorn on a copy of the
 card, which gives its card and SAM APDU counts and the images the card may hold afterwards (before,
 then after each Close). Then, for each card APDU and each SAM APDU of the tap and each way of
 losing the card (before the APDU, during it, after it), the tap is torn at validator A (station
 101); the card is presented again 15 s later at A, at B (102, same station group) or at C (201,
-another station), then back at A three hours later. lab.reliability.tear_invariants checks the card
+another station), then back at A three hours later. lab.reliability.tearing.invariants checks the
+card
 and all three journals. FULL and QUICK run every point; SMOKE every fourth, one place each.
 """
 
@@ -22,8 +23,8 @@ from typing import Any
 
 from calypso.emulator.dispatch import CardEmulator
 from lab.reliability.report import Level, Log, PartResult
-from lab.reliability.tear_invariants import History, Tap, check
-from lab.reliability.tear_scenarios import (
+from lab.reliability.tearing.invariants import History, Tap, check
+from lab.reliability.tearing.scenarios import (
     KINDS,
     PLACES,
     SCENARIOS,
