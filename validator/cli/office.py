@@ -152,12 +152,11 @@ def replay(
 ) -> None:
     """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
     from validator.app.settings import default_config_dir, load_settings
-    from validator.engine.fares.decide import FareRules
+    from validator.engine.fares.rules import load_fares
     from validator.office.replay.audit import ReplayRequest, replay, total_bytes
     from validator.office.replay.line import Options
     from validator.office.replay.report import render
     from validator.office.replay.source import ReplayInputError
-    from yamlconfig import load_model
 
     if since is not None and until is not None and since >= until:
         _fail("--since must be before --until")
@@ -169,8 +168,10 @@ def replay(
     config_dir = config if config is not None else default_config_dir()
     try:
         settings = load_settings(config_dir)
-        in_force = load_model(config_dir / settings.fares, FareRules)
-        rules = load_model(fares_file, FareRules) if fares_file is not None else in_force
+        in_force = load_fares(config_dir, settings)
+        rules = in_force
+        if fares_file is not None:  # what-if: checked against the layouts like the rules in force
+            rules = load_fares(config_dir, settings, fares_file)
         macs = None
         if sam_reader is not None:
             from validator.app.run import RunError, open_sam
