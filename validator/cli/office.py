@@ -78,13 +78,13 @@ def _anchors(values: tuple[str, ...]) -> tuple[Anchor, ...]:
 
 
 def _journal_key(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return bytes.fromhex(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError) as exc:
-        _fail(f"{path}: not a hex journal key ({exc})")
-    return None  # pragma: no cover - _fail exits
+    """The key of ``path`` through run's checked reader (mode 0600, hex, 16 bytes at least).
+
+    JournalKeyError is a ConfigError: the callers print it and exit 2, as ``run`` refuses it.
+    """
+    from validator.journal.keyfile import read_journal_key
+
+    return None if path is None else read_journal_key(path)
 
 
 @click.command()
