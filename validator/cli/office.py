@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from validator.words import counted
 from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
@@ -272,11 +273,14 @@ def export(
     if not report.ok:
         _integrity_failed(report.counts, report.problems)
     for result in report.results:
-        notes = [f"{result.skipped} unreadable lines skipped"] if result.skipped else []
+        notes = [f"{counted(result.skipped, 'unreadable line')} skipped"] if result.skipped else []
         if result.duplicates:
-            entries = "entry" if result.duplicates == 1 else "entries"
-            notes.append(f"{result.duplicates} duplicated {entries} counted once")
-        click.echo(f"{result.path}: {result.rows} taps" + (f" ({'; '.join(notes)})" * bool(notes)))
+            notes.append(
+                f"{counted(result.duplicates, 'duplicated entry', 'duplicated entries')}"
+                " counted once"
+            )
+        taps = counted(result.rows, "tap")
+        click.echo(f"{result.path}: {taps}" + (f" ({'; '.join(notes)})" * bool(notes)))
     if not report.authenticated and not anchors:
         from validator.office.replay.report import UNPROVEN
 
