@@ -86,6 +86,12 @@ def load_model(
         raise error(path, f"YAML syntax: {reason}") from None
     except RecursionError:  # PyYAML composes recursively: [[[[... thousands deep
         raise error(path, "YAML nested too deeply: not a configuration file") from None
+    except ConfigError:  # a duplicate key, already phrased
+        raise
+    except ValueError:  # from int() or date() inside the constructor; its text may quote input
+        raise error(
+            path, "a value cannot be converted (an integer over 4300 digits, or no such date)"
+        ) from None
     finally:
         loader.dispose()
     if data is None:

@@ -321,6 +321,16 @@ class TestHostileShapes:
         with pytest.raises(ConfigError, match="nested too deeply"):
             load_settings(config_copy, environ={})
 
+    @pytest.mark.parametrize("value", ["9" * 5000, "2026-02-30"])
+    def test_unconstructible_value_is_a_config_error(self, config_copy: Path, value: str) -> None:
+        """A 5000-digit integer or 30 February: check-config exits 2 naming the file, no trace."""
+        path = config_copy / "fares.yaml"
+        path.write_text(path.read_text() + f"extra: {value}\n")
+        code, err = check_config(config_copy)
+        assert code == EXIT_CONFIG, err
+        assert "fares.yaml" in err and "cannot be converted" in err
+        assert value not in err
+
     def test_run_refuses_a_bad_card_profile(self, config_copy: Path, tmp_path: Path) -> None:
         """validator run with a broken card profile exits 2 naming it (it used to hang)."""
         import subprocess
