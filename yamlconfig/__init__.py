@@ -75,7 +75,7 @@ def load_model(
     try:
         node = loader.get_single_node()
         if node is not None:
-            _refuse_duplicate_keys(node, path, error)
+            _refuse_duplicate_keys(node, path, error, loader)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -86,6 +86,12 @@ def load_model(
         raise error(path, f"YAML syntax: {reason}") from None
     except RecursionError:  # PyYAML composes recursively: [[[[... thousands deep
         raise error(path, "YAML nested too deeply: not a configuration file") from None
+    except ConfigError:  # a duplicate key, already phrased
+        raise
+    except ValueError:  # from int() or date() inside the constructor; its text may quote input
+        raise error(
+            path, "a value cannot be converted (an integer over 4300 digits, or no such date)"
+        ) from None
     finally:
         loader.dispose()
     if data is None:
@@ -126,11 +132,15 @@ def read_config_text(path: Path, limit: int = MAX_CONFIG_BYTES) -> bytes:
     return data
 
 
-def _refuse_duplicate_keys(node: yaml.Node, path: Path, error: type[ConfigError]) -> None:
+def _refuse_duplicate_keys(
+    node: yaml.Node, path: Path, error: type[ConfigError], loader: yaml.BaseLoader | yaml.SafeLoader
+) -> None:
     """Refuse a mapping key written twice (YAML would keep the last one silently; issue 15.7).
 
     Keys are compared as the text of their scalar, so that ``1`` and ``'1'`` (one key once the
-    model coerces it) collide too. Iterative: a deeply nested file cannot exhaust the stack.
+    model coerces it) collide, and as the value the loader resolves the text to, so that ``1``,
+    ``01`` and ``0x1`` (or ``true`` and ``yes``) collide too. Iterative: a deeply nested file
+    cannot exhaust the stack.
     """
     pending = [node]
     seen_nodes: set[int] = set()
@@ -140,23 +150,48 @@ def _refuse_duplicate_keys(node: yaml.Node, path: Path, error: type[ConfigError]
             continue
         seen_nodes.add(id(current))
         if isinstance(current, yaml.MappingNode):
-            first_line: dict[str, int] = {}
+            first: dict[tuple[str, object], tuple[int, str]] = {}
             for key, value in current.value:
                 pending.append(value)
                 if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
                     continue
                 line = key.start_mark.line + 1
-                if key.value in first_line:
-                    name = key.value if len(key.value) <= 40 else key.value[:37] + "..."
+                identities = (("text", key.value), ("value", _resolved(loader, key.value)))
+                clash = next((first[i] for i in identities if i in first), None)
+                if clash is not None:
+                    first_line, first_text = clash
+                    written = f" as {_shown(first_text)!r}" if first_text != key.value else ""
                     raise error(
                         path,
-                        f"duplicate key {name!r} (first at line {first_line[key.value]}, "
-                        f"again at line {line}): remove one of them",
+                        f"duplicate key {_shown(key.value)!r} (first at line {first_line}"
+                        f"{written}, again at line {line}): remove one of them",
                         line,
                     )
-                first_line[key.value] = line
+                for identity in identities:
+                    first[identity] = (line, key.value)
         elif isinstance(current, yaml.SequenceNode):
             pending.extend(current.value)
+
+
+def _resolved(loader: yaml.BaseLoader | yaml.SafeLoader, text: str) -> object:
+    """What ``loader`` makes of ``text`` written as a plain key: 1 for ``01`` and ``'1'`` alike.
+
+    Quoted keys are resolved as if plain on purpose: the models coerce '01' to the zone 1. A text
+    the loader cannot construct (an invalid date, a 5000-digit integer) is compared as text only.
+    """
+    # PyYAML's stubs leave resolve() untyped; it returns the tag (a str) for a scalar.
+    tag: str = loader.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    try:
+        value = loader.construct_object(yaml.ScalarNode(tag, text))
+        hash(value)
+    except (yaml.YAMLError, ValueError, TypeError):
+        return text
+    return value
+
+
+def _shown(text: str) -> str:
+    """A key as named in a message: at most 40 characters."""
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -71,6 +71,36 @@ class TestDuplicateKeys:
         with pytest.raises(ConfigError, match="duplicate key '1'"):
             load_model(path, FareRules)
 
+    @pytest.mark.parametrize(
+        ("first", "second"), [("1", "01"), ("1", "0x1"), ("8", "010"), ("1", "'01'")]
+    )
+    def test_keys_equal_once_resolved(self, tmp_path: Path, first: str, second: str) -> None:
+        """fare_by_zone with 1: and 01: (one zone once resolved or coerced) names both lines."""
+        path = fares_with(
+            tmp_path,
+            "fare_by_zone: {1: 2, 2: 3}",
+            f"fare_by_zone:\n      {first}: 2\n      {second}: 3",
+        )
+        line = line_of(path, f"{first}: 2")
+        with pytest.raises(ConfigError) as caught:
+            load_model(path, FareRules)
+        message = str(caught.value)
+        assert f"duplicate key {second.strip(chr(39))!r}" in message
+        assert f"fares.yaml:{line + 1}" in message
+        assert f"first at line {line} as {first!r}" in message
+
+    def test_booleans_equal_once_resolved(self, tmp_path: Path) -> None:
+        """true: and yes: in one mapping (both True for the loader) are refused as duplicates."""
+        path = tmp_path / "fares.yaml"
+        path.write_text("station_groups:\n  true: [1]\n  yes: [2]\n")  # refused before the schema
+        with pytest.raises(ConfigError, match=r"duplicate key 'yes' \(first at line 2 as 'true'"):
+            load_model(path, FareRules)
+
+    def test_distinct_keys_still_accepted(self, tmp_path: Path) -> None:
+        """Keys that resolve to different values (1 and 10, 1 and 1.5) are not duplicates."""
+        path = fares_with(tmp_path, "fare_by_zone: {1: 2, 2: 3}", "fare_by_zone: {1: 2, 10: 3}")
+        assert load_model(path, FareRules).products[2].fare_by_zone == {1: 2, 10: 3}
+
     def test_card_profile_and_key_file(self, tmp_path: Path) -> None:
         """Card profiles and SAM key files (scalars as text) refuse duplicates as well."""
         profile = tmp_path / "card.yaml"
@@ -290,6 +320,16 @@ class TestHostileShapes:
         (config_copy / "validator.yaml").write_text("x: " + "[" * 5000 + "\n")
         with pytest.raises(ConfigError, match="nested too deeply"):
             load_settings(config_copy, environ={})
+
+    @pytest.mark.parametrize("value", ["9" * 5000, "2026-02-30"])
+    def test_unconstructible_value_is_a_config_error(self, config_copy: Path, value: str) -> None:
+        """A 5000-digit integer or 30 February: check-config exits 2 naming the file, no trace."""
+        path = config_copy / "fares.yaml"
+        path.write_text(path.read_text() + f"extra: {value}\n")
+        code, err = check_config(config_copy)
+        assert code == EXIT_CONFIG, err
+        assert "fares.yaml" in err and "cannot be converted" in err
+        assert value not in err
 
     def test_run_refuses_a_bad_card_profile(self, config_copy: Path, tmp_path: Path) -> None:
         """validator run with a broken card profile exits 2 naming it (it used to hang)."""

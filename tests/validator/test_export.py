@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import CONFIG
 from test_replay import entries, write_demo
 
 from validator.cli.main import main
@@ -52,9 +53,27 @@ def export(journal: Path, out: Path, fmt: str) -> Path:
     """Run the CLI; returns the one file written."""
     result = CliRunner().invoke(main, ["export", str(journal), "--format", fmt, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "80 taps (1 unreadable lines skipped)" in result.output
+    assert "80 taps (1 unreadable line skipped)" in result.output
     (path,) = sorted(out.glob(f"*.{fmt}"))
     return path
+
+
+def test_one_tap_counted_in_the_singular(tmp_path: Path) -> None:
+    """One tap and a torn tail: export and replay say "1 tap", "1 line", never "1 taps"."""
+    directory = tmp_path / "one"
+    write_demo(directory, taps=1, tear=0)
+    runner = CliRunner()
+    replayed = runner.invoke(main, ["replay", str(directory), "--config", str(CONFIG)])
+    assert replayed.exit_code == 0, replayed.output
+    assert "1 (of 1 line)" in replayed.output
+    (path,) = sorted(directory.glob("journal-*.jsonl"))
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('{"seq": 2, "tor')
+    result = runner.invoke(
+        main, ["export", str(directory), "--format", "csv", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert ": 1 tap (1 unreadable line skipped)\n" in result.output
 
 
 def test_parquet_round_trip(journal: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import CONFIG
 from test_replay import run_replay
 from test_replay_anchor import head_of, spec
-from test_replay_tamper import JOURNAL_KEY, write_journal
+from test_replay_tamper import write_journal, write_journal_key
 
 from validator.cli.main import main
 from validator.journal.writer import canonical
@@ -77,8 +77,7 @@ def test_anchor_and_key_checked(plain: Path, tmp_path: Path) -> None:
     short = copy_with(plain, tmp_path / "a", lines[:-2])
     code, _, stderr = run_export(str(short), "--out", str(tmp_path / "o1"), "--anchor", spec(head))
     assert code == 1 and "truncated" in stderr
-    key_file = tmp_path / "journal.key"
-    key_file.write_text(JOURNAL_KEY.hex(), encoding="utf-8")
+    key_file = write_journal_key(tmp_path)
     code, _, stderr = run_export(
         str(plain.parent), "--out", str(tmp_path / "o2"), "--journal-key-file", str(key_file)
     )

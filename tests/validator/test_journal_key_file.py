@@ -88,3 +88,22 @@ def test_unset_is_reported(tmp_path: Path) -> None:
     assert load_journal_key(config, load_settings(config, environ={})) is None
     check = diagnose(config).check("journal_key")
     assert check.status is Status.PASS and "not set" in check.detail
+
+
+@pytest.mark.parametrize("case", sorted(set(BAD_FILES) - {"missing"}))  # missing: click's check
+def test_refused_alike_by_replay_and_export(tmp_path: Path, case: str) -> None:
+    """replay and export given the bad file by --journal-key-file exit 2 with run's message."""
+    content, mode, reason = BAD_FILES[case]
+    config, key = config_with_key(tmp_path, content, mode)
+    ran = CliRunner().invoke(main, ["run", "--config", str(config), "--max-taps", "1"])
+    assert ran.exit_code == EXIT_CONFIG and reason in ran.stderr
+    message = ran.stderr.strip().removeprefix("configuration error: ")
+    assert str(key) in message
+    journals = tmp_path / "journals"
+    journals.mkdir()
+    flags = ["--config", str(config), "--journal-key-file", str(key)]
+    for command in (["replay", str(journals)], ["export", str(journals), "--out", str(tmp_path)]):
+        result = CliRunner().invoke(main, [*command, *flags])
+        assert result.exit_code == EXIT_CONFIG, result.stderr
+        assert message in result.stderr
+        assert KEY_HEX not in result.output.upper()

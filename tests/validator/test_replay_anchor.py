@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from test_replay import run_replay
-from test_replay_tamper import JOURNAL_KEY, write_journal
+from test_replay_tamper import write_journal, write_journal_key
 
 from validator.cli.main import main
 from validator.journal.writer import GENESIS, canonical, line_hash
@@ -72,8 +72,7 @@ def test_head_of_a_shipped_file(tmp_path: Path) -> None:
 def test_forged_head_is_not_anchored(tmp_path: Path) -> None:
     """With the journal key, a last entry whose HMAC fails is refused as a head (exit 2)."""
     path = write_journal(tmp_path / "journal")
-    key_file = tmp_path / "journal.key"
-    key_file.write_text(JOURNAL_KEY.hex(), encoding="utf-8")
+    key_file = write_journal_key(tmp_path)
     args = ["journal-head", str(path.parent), "--journal-key-file", str(key_file)]
     assert CliRunner().invoke(main, args).exit_code == 0
     lines = path.read_text(encoding="utf-8").splitlines()

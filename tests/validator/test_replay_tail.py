@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 from test_replay import run_replay
-from test_replay_tamper import JOURNAL_KEY, write_journal
+from test_replay_tamper import write_journal, write_journal_key
 
 from validator.cli.main import main
 from validator.journal.writer import canonical
@@ -63,8 +63,7 @@ def test_entry_without_hmac_fails_with_a_key(tmp_path: Path) -> None:
     del last["hmac"]
     lines[-1] = canonical(last)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    key_file = tmp_path / "journal.key"
-    key_file.write_text(JOURNAL_KEY.hex(), encoding="utf-8")
+    key_file = write_journal_key(tmp_path)
     code, doc = run_replay(str(path.parent), "--journal-key-file", str(key_file))
     assert code == 1
     assert {(p["kind"], p["seq"]) for p in doc["integrity"]["breaks"]} == {

@@ -33,6 +33,14 @@ def write_journal(
     return path
 
 
+def write_journal_key(directory: Path) -> Path:
+    """JOURNAL_KEY as hex in ``directory``/journal.key, mode 0600 as the checked reader requires."""
+    path = directory / "journal.key"
+    path.write_text(JOURNAL_KEY.hex(), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 def signed_after(lines: list[dict[str, Any]], seq: int) -> dict[str, Any]:
     """The first entry after ``seq`` whose session the card signed."""
     return next(e for e in lines if e["seq"] > seq and e["card_mac"] and e["mac_verified"])
@@ -69,8 +77,7 @@ def tampered(tmp_path: Path) -> tuple[Path, Path, int, int]:
 def test_each_change_reported(tampered: tuple[Path, Path, int, int], tmp_path: Path) -> None:
     """Edited, missing, MAC failure and torn tail, each at its file and seq; exit code 1."""
     directory, path, flipped, last_seq = tampered
-    key_file = tmp_path / "journal.key"
-    key_file.write_text(JOURNAL_KEY.hex())
+    key_file = write_journal_key(tmp_path)
     code, doc = run_replay(str(directory), "--keys", str(KEYS), "--journal-key-file", str(key_file))
     assert code == 1
     integrity = doc["integrity"]

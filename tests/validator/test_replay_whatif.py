@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from click.testing import CliRunner
 from conftest import CONFIG, DEMO_AID, make_card
 from test_replay import run_replay
 
@@ -25,6 +26,8 @@ from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
+from validator.cli.main import main
+from validator.cli.office import EXIT_BAD_INPUT
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.tap import TapProcessor
 from validator.journal.writer import Journal
@@ -91,3 +94,17 @@ def test_what_if_fares(tmp_path: Path) -> None:
     assert third["replayed"]["remaining"] == 7 and third["recorded"]["remaining"] == 8
     assert all(d["validator"] == "gate-7" for d in decisions["differences"])
     assert decisions["incomplete_state"] == 0
+
+
+def test_what_if_fares_checked_like_run(tmp_path: Path) -> None:
+    """A what-if file load_fares refuses (a station id wider than Intercode's 16 bits) exits 2."""
+    fares = tmp_path / "what-if.yaml"
+    fares.write_text(WHAT_IF.replace("location_id: 101", "location_id: 70000"), encoding="utf-8")
+    load_model(fares, FareRules)  # the schema alone accepts it: only the layout check refuses
+    journal = tmp_path / "journal"
+    write_four_taps(journal)
+    result = CliRunner().invoke(
+        main, ["replay", str(journal), "--config", str(CONFIG), "--fares", str(fares)]
+    )
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{fares}: station.location_id: 70000 does not fit the 16 bits" in result.stderr

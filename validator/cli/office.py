@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from validator.words import counted
 from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
@@ -78,13 +79,13 @@ def _anchors(values: tuple[str, ...]) -> tuple[Anchor, ...]:
 
 
 def _journal_key(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return bytes.fromhex(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError) as exc:
-        _fail(f"{path}: not a hex journal key ({exc})")
-    return None  # pragma: no cover - _fail exits
+    """The key of ``path`` through run's checked reader (mode 0600, hex, 16 bytes at least).
+
+    JournalKeyError is a ConfigError: the callers print it and exit 2, as ``run`` refuses it.
+    """
+    from validator.journal.keyfile import read_journal_key
+
+    return None if path is None else read_journal_key(path)
 
 
 @click.command()
@@ -152,12 +153,11 @@ def replay(
 ) -> None:
     """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
     from validator.app.settings import default_config_dir, load_settings
-    from validator.engine.fares.decide import FareRules
+    from validator.engine.fares.rules import load_fares
     from validator.office.replay.audit import ReplayRequest, replay, total_bytes
     from validator.office.replay.line import Options
     from validator.office.replay.report import render
     from validator.office.replay.source import ReplayInputError
-    from yamlconfig import load_model
 
     if since is not None and until is not None and since >= until:
         _fail("--since must be before --until")
@@ -169,8 +169,10 @@ def replay(
     config_dir = config if config is not None else default_config_dir()
     try:
         settings = load_settings(config_dir)
-        in_force = load_model(config_dir / settings.fares, FareRules)
-        rules = load_model(fares_file, FareRules) if fares_file is not None else in_force
+        in_force = load_fares(config_dir, settings)
+        rules = in_force
+        if fares_file is not None:  # what-if: checked against the layouts like the rules in force
+            rules = load_fares(config_dir, settings, fares_file)
         macs = None
         if sam_reader is not None:
             from validator.app.run import RunError, open_sam
@@ -271,11 +273,14 @@ def export(
     if not report.ok:
         _integrity_failed(report.counts, report.problems)
     for result in report.results:
-        notes = [f"{result.skipped} unreadable lines skipped"] if result.skipped else []
+        notes = [f"{counted(result.skipped, 'unreadable line')} skipped"] if result.skipped else []
         if result.duplicates:
-            entries = "entry" if result.duplicates == 1 else "entries"
-            notes.append(f"{result.duplicates} duplicated {entries} counted once")
-        click.echo(f"{result.path}: {result.rows} taps" + (f" ({'; '.join(notes)})" * bool(notes)))
+            notes.append(
+                f"{counted(result.duplicates, 'duplicated entry', 'duplicated entries')}"
+                " counted once"
+            )
+        taps = counted(result.rows, "tap")
+        click.echo(f"{result.path}: {taps}" + (f" ({'; '.join(notes)})" * bool(notes)))
     if not report.authenticated and not anchors:
         from validator.office.replay.report import UNPROVEN
 

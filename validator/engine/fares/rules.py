@@ -211,9 +211,16 @@ class FareRules(BaseModel):
         return serial.hex().upper() in {s.upper() for s in self.deny_list}
 
 
-def load_fares(config_dir: Path, settings: ValidatorSettings) -> FareRules:
-    """fares.yaml of the settings, checked against the card layouts they configure as well."""
-    path = config_dir / settings.fares
+def load_fares(
+    config_dir: Path, settings: ValidatorSettings, path: Path | None = None
+) -> FareRules:
+    """fares.yaml of the settings (or ``path``), checked against the settings' card layouts too.
+
+    ``path`` is a fare file other than the one in force (``replay --fares``, what-if): it must
+    pass the same checks, or a replay would judge taps by rules no validator could run.
+    """
+    if path is None:
+        path = config_dir / settings.fares
     rules = load_model(path, FareRules)
     location = rules.station.location_id
     for aid, layout in sorted(settings.layouts.items()):

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from validator.office.replay.decisions import DecisionCheck, revenue
 from validator.office.replay.mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED, MacCheck
+from validator.words import counted
 
 if TYPE_CHECKING:  # the chain and reconciliation import the line facts, which import Totals
     from validator.office.replay.anchor import AnchorCheck
@@ -211,7 +212,7 @@ def render(report: ReplayReport, console: Console, *, limit: int = 20) -> None:
     integrity, mac, decisions = doc["integrity"], doc["mac"], doc["decisions"]
     summary = Table(title="Replay", show_header=False)
     summary.add_row("journals", str(len(doc["journals"])))
-    summary.add_row("entries in range", f"{doc['entries']} (of {doc['lines']} lines)")
+    summary.add_row("entries in range", f"{doc['entries']} (of {counted(doc['lines'], 'line')})")
     state = "[green]ok[/]" if integrity["ok"] else "[red]BROKEN[/]"
     summary.add_row("integrity", f"{state} {integrity['counts'] or ''}".strip())
     summary.add_row("quarantined torn tails", str(len(integrity["quarantined"])))
