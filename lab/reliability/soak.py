@@ -33,15 +33,14 @@ from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, FileType, load_profile
 from lab.paths import CONFIG
 from lab.reliability.report import Level, Log, PartResult
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.demo import build_fleet
 from validator.app.settings import load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, Reason, TapContext
 from validator.engine.outcome import Outcome, TapResult
-from validator.engine.tap import TapProcessor, TapRecord
+from validator.engine.tap import TapRecord
 from validator.journal.verify import verify_journal
 from validator.journal.writer import Journal
 from yamlconfig import load_model
@@ -138,17 +137,12 @@ class Soak:
         rules = load_model(CONFIG / settings.fares, FareRules)
         self.rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
         sam_rng = random.Random(self.rnd.getrandbits(64))  # noqa: S311
-        software = SoftwareSam.from_keys(
-            CONFIG / settings.keys, sam_rng.randbytes, allow_simulation=True
+        sam, channel = software_sam(
+            CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True
         )
-        sam_reader = EmulatedReader("software SAM")
-        sam_reader.insert(software)
-        channel = ApduChannel(sam_reader.connect(), label="sam")
         self.journal = Journal(workdir / "journal")
         self.journal.open()
-        self.processor = TapProcessor.from_settings(
-            settings, LegacySam(channel), channel, rules, self.journal
-        )
+        self.processor = build_processor(settings, sam, channel, rules, self.journal)
         self.processor.prefetch()
         profiles = {
             p.description: p for p in map(load_profile, sorted((CONFIG / "cards").glob("*.yaml")))

@@ -8,7 +8,7 @@ from pathlib import Path
 from lab.reliability.faults import disk_full
 from lab.reliability.faults.disk_full import TapOutcome, check_tap
 from lab.reliability.report import Level
-from validator.journal.writer import TapNotServedError
+from validator.engine.recording import TapNotServedError
 
 
 def test_smoke_disk_full_at_every_apdu_never_charges_unrecorded(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from test_loop import processor_with
 from calypso.layouts.demo import date_to_compact
 from readers.emulated import EmulatedReader
 from validator.app.clock import ClockError, check_clock, clock_range
-from validator.app.doctor.report import Status, diagnose
+from validator.app.doctor.diagnose import diagnose
+from validator.app.doctor.report import Status
 from validator.app.gate import NullGate
 from validator.app.loop import run_loop
 from validator.engine.outcome import Outcome

@@ -288,7 +288,8 @@ class TestMissingSettings:
 
     def test_check_config_and_doctor_fail(self, config_copy: Path) -> None:
         """check-config exits 2 naming the path; doctor reports FAIL config."""
-        from validator.app.doctor.report import Status, diagnose
+        from validator.app.doctor.diagnose import diagnose
+        from validator.app.doctor.report import Status
 
         (config_copy / "validator.yaml").unlink()
         code, err = check_config(config_copy)

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from conftest import CONFIG
 
 from readers.base import CardConnection, ReaderError
-from validator.app.doctor.report import BUILD_DATE, Identity, Probes, Report, Status, diagnose
+from validator.app.doctor.diagnose import diagnose
+from validator.app.doctor.report import BUILD_DATE, Identity, Probes, Report, Status
 from validator.cli.main import main
 
 PRODUCTION_KEYS = """\

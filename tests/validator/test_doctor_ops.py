@@ -9,7 +9,8 @@ from pathlib import Path
 
 from test_doctor import make_config, probes, production
 
-from validator.app.doctor.report import Identity, Status, diagnose
+from validator.app.doctor.diagnose import diagnose
+from validator.app.doctor.report import Identity, Status
 
 
 def test_software_sam_fails_in_production(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from validator.engine.recording import JournalError
 from validator.journal.verify import verify_journal
-from validator.journal.writer import Journal, JournalError, journal_files
+from validator.journal.writer import Journal, journal_files
 
 KEY = bytes(range(32))
 

@@ -29,7 +29,8 @@ from yamlconfig import load_model
 _FILE_LIMIT_SCRIPT = """
 import resource, signal, sys
 from pathlib import Path
-from validator.journal.writer import Journal, JournalError
+from validator.engine.recording import JournalError
+from validator.journal.writer import Journal
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 directory = Path(sys.argv[1])
 with Journal(directory) as journal:

@@ -17,8 +17,9 @@ from conftest import CONFIG
 from structlog.testing import capture_logs
 
 from validator.cli.main import main
+from validator.engine.recording import JournalError
 from validator.journal.verify import verify_journal
-from validator.journal.writer import Journal, JournalError, journal_files, line_hash
+from validator.journal.writer import Journal, journal_files, line_hash
 
 DAY = dt.datetime(2026, 12, 3, 23, 59, 50, tzinfo=dt.UTC)
 

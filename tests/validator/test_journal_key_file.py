@@ -10,10 +10,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.app.doctor.report import Status, diagnose
+from validator.app.doctor.diagnose import diagnose
+from validator.app.doctor.report import Status
+from validator.app.journal_key import load_journal_key
 from validator.app.settings import load_settings
 from validator.cli.main import EXIT_CONFIG, main
-from validator.journal.keyfile import load_journal_key
 from yamlconfig import ConfigError
 
 KEY_HEX = "00112233445566778899AABBCCDDEEFF"

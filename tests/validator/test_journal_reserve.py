@@ -22,9 +22,9 @@ from sam.software.dispatch import SoftwareSam
 from validator.app.gate import NullGate
 from validator.app.loop import run_loop
 from validator.engine.fares.decide import FareRules, TapContext
+from validator.engine.recording import TapNotServedError
 from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.verify import verify_journal
-from validator.journal.writer import TapNotServedError
 from yamlconfig import load_model
 
 NOON = dt.datetime(2026, 3, 2, 12, 0)

@@ -17,8 +17,8 @@ from test_replay import run_replay
 from test_replay_tamper import write_journal
 
 from validator.cli.main import main
+from validator.journal.reading import MAX_LINE
 from validator.office import export as exporter
-from validator.office.replay.source import MAX_LINE
 
 NESTED = "[" * 100_000 + "]" * 100_000
 BIG = 64 * 1024 * 1024  # the probe used 200 MB; 64 MB shows the same cost, faster

@@ -10,10 +10,10 @@ import pytest
 from conftest import CONFIG
 
 from validator.engine.fares.decide import FareRules
+from validator.journal.reading import ReplayInputError, discover, merged, tap_time_key
 from validator.office.replay.line import ReconTap
 from validator.office.replay.mac import sessions
 from validator.office.replay.recon import Reconciler
-from validator.office.replay.source import ReplayInputError, discover, merged, tap_time_key
 from yamlconfig import load_model
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, 10)

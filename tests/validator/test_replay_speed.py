@@ -22,8 +22,8 @@ from calypso.layouts.demo import (
 from validator.app.demo import run_demo
 from validator.app.settings import load_settings
 from validator.engine.fares.decide import FareRules
+from validator.journal.jsonline import loads
 from validator.journal.writer import Journal, journal_files
-from validator.office.replay.as_json import loads
 from validator.office.replay.audit import ReplayRequest, replay
 from validator.office.replay.line import Options
 from yamlconfig import load_model

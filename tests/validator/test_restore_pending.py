@@ -17,6 +17,7 @@ from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
 from validator.app.run import restore_pending
 from validator.app.settings import load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
 from validator.engine.tap import TapProcessor, TapRecord
@@ -55,7 +56,7 @@ def _processor(journal: Journal) -> TapProcessor:
     reader = EmulatedReader("sam")
     reader.insert(sam)
     channel = ApduChannel(reader.connect(), label="sam")
-    return TapProcessor.from_settings(settings, LegacySam(channel), channel, rules, journal)
+    return build_processor(settings, LegacySam(channel), channel, rules, journal)
 
 
 def _tap(processor: TapProcessor, card: ApduHandler, when: dt.datetime) -> TapRecord:

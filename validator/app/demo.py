@@ -16,15 +16,14 @@ from pathlib import Path
 
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, load_profile
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import TapContext
 from validator.engine.fares.rules import load_fares
 from validator.engine.outcome import Outcome, TapResult
-from validator.engine.tap import TapProcessor, TapRecord
+from validator.engine.tap import TapRecord
 from validator.journal.writer import Journal
 from yamlconfig import ConfigError
 
@@ -109,15 +108,10 @@ def run_demo(
     rules = load_fares(config_dir, settings)
     rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
     sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
-    software_sam = SoftwareSam.from_keys(
-        config_dir / settings.keys, sam_rng.randbytes, allow_simulation=True
+    sam, sam_channel = software_sam(
+        config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True
     )
-    sam_reader = EmulatedReader("software SAM")
-    sam_reader.insert(software_sam)
-    sam_channel = ApduChannel(sam_reader.connect(), label="sam")
-    processor = TapProcessor.from_settings(
-        settings, LegacySam(sam_channel), sam_channel, rules, journal
-    )
+    processor = build_processor(settings, sam, sam_channel, rules, journal)
     processor.prefetch()
     fleet = build_fleet(config_dir / settings.cards, rnd)
     card_reader = EmulatedReader("contactless")

@@ -16,8 +16,8 @@ from sam.base import Sam, SamError
 from validator.app.clock import DEFAULT_RANGE, ClockError, ClockRange, check_clock
 from validator.app.gate import Gate
 from validator.engine.fares.decide import TapContext
+from validator.engine.recording import JournalError, TapNotServedError
 from validator.engine.tap import TapProcessor, TapRecord
-from validator.journal.writer import JournalError, TapNotServedError
 
 log = structlog.get_logger("validator.loop")
 

@@ -25,15 +25,16 @@ from readers.emulated import EmulatedReader
 from sam.base import SamError
 from sam.client import LegacySam
 from sam.keys import load_keys
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.clock import clock_range
 from validator.app.demo import build_fleet
 from validator.app.gate import Gate
+from validator.app.journal_key import load_journal_key
 from validator.app.loop import LoopObserver, Observers, SamOpener, run_loop
 from validator.app.settings import ValidatorSettings
+from validator.app.station import build_processor
 from validator.engine.fares.rules import load_fares
-from validator.engine.tap import TapProcessor, TapRecord
-from validator.journal.keyfile import load_journal_key
+from validator.engine.tap import TapRecord
 from validator.journal.pending import CheckpointObserver, restore_pending
 from validator.journal.writer import Journal
 from yamlconfig import ConfigError
@@ -128,13 +129,7 @@ def open_sam(
 ) -> tuple[LegacySam, ApduChannel]:
     """The SAM: the software SAM in process, or a real (or vpcd-served) SAM in a PC/SC reader."""
     if spec in SOFTWARE_SAM_SPECS:
-        software = SoftwareSam.from_keys(
-            config_dir / settings.keys, allow_simulation=settings.simulation
-        )
-        reader = EmulatedReader("software SAM")
-        reader.insert(software)
-        channel = ApduChannel(reader.connect(), label="sam")
-        return LegacySam(channel), channel
+        return software_sam(config_dir / settings.keys, allow_simulation=settings.simulation)
     try:
         connection = open_card_reader(spec, config_dir).wait_for_card(timeout=5.0)
     except ReaderError as exc:  # pcscd unreachable, pyscard missing: may come back (exit 4)
@@ -263,7 +258,7 @@ def serve(
                 validator_id=settings.validator_id,
             )
         )
-        processor = TapProcessor.from_settings(settings, sam, sam_channel, rules, journal)
+        processor = build_processor(settings, sam, sam_channel, rules, journal)
         restored = restore_pending(processor, journal)
         if restored:
             log.info("unknown_taps_restored", count=restored)

@@ -17,10 +17,8 @@ import time
 from pathlib import Path
 
 from calypso.emulator.dispatch import CardEmulator
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.bench.host import replaced_fsync
 from validator.bench.scenarios import DEMO_AID, START, STATION
 from validator.engine.fares.decide import FareRules, TapContext
@@ -39,11 +37,9 @@ def _prefill(journal: Journal, entries: int) -> None:
 
 
 def _processor(config_dir: Path, journal: Journal | None) -> TapProcessor:
-    reader = EmulatedReader("sam")
-    reader.insert(SoftwareSam.from_keys(config_dir / "keys.sim.yaml", allow_simulation=True))
-    channel = ApduChannel(reader.connect(), label="sam")
+    sam, channel = software_sam(config_dir / "keys.sim.yaml", allow_simulation=True)
     rules = load_model(config_dir / "fares.yaml", FareRules)
-    return TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], "bench", journal)
+    return TapProcessor(sam, channel, rules, [DEMO_AID], "bench", journal)
 
 
 def _tap_ms(config_dir: Path, processor: TapProcessor, taps: int) -> list[float]:

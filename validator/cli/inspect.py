@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from readers.base import CardConnection
+from validator.cli.common import EXIT_CONFIG, config_folder, config_option
 from yamlconfig import ConfigError
 
 EXIT_FAILED = 1
-EXIT_CONFIG = 2
 EXIT_READERS = 4
 SIMULATION_KVC = 0xF0  # Rev1 cards name no KVC in their Open answer: the simulation keys' KVC
 STRUCTURE_NAMES = ("environment", "contract", "contract-list", "event", "counters")
@@ -27,12 +27,7 @@ def register(group: click.Group) -> None:
 
 
 @click.command("inspect")
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder (default: $CALYPSO_VALIDATOR_CONFIG, else ./config).",
-)
+@config_option()
 @click.option(
     "--card-reader",
     default=None,
@@ -76,10 +71,10 @@ def inspect_command(
     as_json: bool,
 ) -> None:
     """Read a card and show its application, files and decoded records (never writes)."""
-    from validator.app.settings import default_config_dir, load_settings
+    from validator.app.settings import load_settings
     from validator.office.inspect.read import InspectError, inspect_card
 
-    config_dir = config if config is not None else default_config_dir()
+    config_dir = config_folder(config)
     try:
         settings = load_settings(config_dir)
         wanted = [_hex_arg(aid, "--aid") for aid in aids] + settings.aid_bytes()

@@ -20,13 +20,12 @@ import structlog
 
 from validator.app.gate import ConsoleGate, JsonGate, tap_line
 from validator.app.logs import LEVELS, LogFormat, configure
-from validator.app.settings import default_config_dir, load_settings
-from validator.journal.writer import Journal, JournalError
+from validator.app.settings import load_settings
+from validator.cli.common import EXIT_CONFIG, EXIT_JOURNAL, EXIT_START, config_folder, config_option
+from validator.engine.recording import JournalError
+from validator.journal.writer import Journal
 from yamlconfig import ConfigError
 
-EXIT_CONFIG = 2
-EXIT_JOURNAL = 3
-EXIT_START = 4
 log = structlog.get_logger("validator")
 
 
@@ -40,17 +39,6 @@ log_level_option = click.option(
     show_default=True,
     help="Log level on stderr (traffic logs every APDU).",
 )
-config_option = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder (default: $CALYPSO_VALIDATOR_CONFIG, else ./config).",
-)
-
-
-def _config_dir(value: Path | None) -> Path:
-    return value if value is not None else default_config_dir()
 
 
 class _Commands(click.Group):
@@ -105,7 +93,7 @@ def main() -> None:
     help="Seed of the simulation (same seed, same run).",
 )
 @json_option
-@config_option
+@config_option()
 @click.option(
     "--start",
     type=click.DateTime(),
@@ -141,7 +129,7 @@ def demo(
     from validator.app.demo import run_demo
     from validator.app.run import journal_key
 
-    config_dir = _config_dir(config)
+    config_dir = config_folder(config)
     if start is None:
         start = dt.datetime.combine(dt.date.today(), dt.time(7, 0))
     _check_demo_dates(start)
@@ -207,7 +195,7 @@ def _check_demo_dates(start: dt.datetime) -> None:
 
 
 @main.command()
-@config_option
+@config_option()
 @click.option(
     "--card-reader",
     default=None,
@@ -250,7 +238,7 @@ def run(
     """Serve the gate: wait for cards, validate, journal, give feedback, repeat."""
     from validator.app.run import RunError, serve
 
-    config_dir = _config_dir(config)
+    config_dir = config_folder(config)
     try:
         settings = load_settings(config_dir)
         configure(cast(LogFormat, log_format or settings.log_format), log_level)
@@ -280,7 +268,7 @@ def run(
 
 
 @main.command()
-@config_option
+@config_option()
 @json_option
 @click.option(
     "--taps",
@@ -316,7 +304,7 @@ def bench(
     from validator.bench.document import format_tables, run_bench
 
     document = run_bench(
-        _config_dir(config),
+        config_folder(config),
         taps=taps,
         host_taps=host_taps,
         pcsc_taps=pcsc_taps,

@@ -15,7 +15,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from validator.words import counted
+from validator.app.words import counted
+from validator.cli.common import config_folder, config_option
 from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
@@ -90,12 +91,7 @@ def _journal_key(path: Path | None) -> bytes | None:
 
 @click.command()
 @paths_argument
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder: the fare rules in force (default: as `run`).",
-)
+@config_option("Configuration folder: the fare rules in force (default: as `run`).")
 @click.option(
     "--fares",
     "fares_file",
@@ -152,12 +148,12 @@ def replay(
     jobs: int,
 ) -> None:
     """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
-    from validator.app.settings import default_config_dir, load_settings
+    from validator.app.settings import load_settings
     from validator.engine.fares.rules import load_fares
+    from validator.journal.reading import ReplayInputError
     from validator.office.replay.audit import ReplayRequest, replay, total_bytes
     from validator.office.replay.line import Options
     from validator.office.replay.report import render
-    from validator.office.replay.source import ReplayInputError
 
     if since is not None and until is not None and since >= until:
         _fail("--since must be before --until")
@@ -166,7 +162,7 @@ def replay(
     if out is not None:
         _check_writable(out)  # before the replay, which may take hours
     anchors = _anchors(anchor_values)
-    config_dir = config if config is not None else default_config_dir()
+    config_dir = config_folder(config)
     try:
         settings = load_settings(config_dir)
         in_force = load_fares(config_dir, settings)
@@ -227,12 +223,7 @@ def replay(
     required=True,
     help="Output folder (one file per journal).",
 )
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder: its journal_key_file (default: as `run`).",
-)
+@config_option("Configuration folder: its journal_key_file (default: as `run`).")
 @click.option(
     "--journal-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -252,15 +243,15 @@ def export(
 
     Integrity is checked as by replay: a journal that fails it is not exported (exit 1).
     """
-    from validator.app.settings import default_config_dir, load_settings
+    from validator.app.settings import load_settings
+    from validator.journal.reading import ReplayInputError
     from validator.office import export as exporter
     from validator.office.replay.audit import total_bytes
-    from validator.office.replay.source import ReplayInputError
 
     anchors = _anchors(anchor_values)
     try:
         if journal_key_file is None:
-            config_dir = config if config is not None else default_config_dir()
+            config_dir = config_folder(config)
             settings = load_settings(config_dir)
             if settings.journal_key_file:
                 journal_key_file = config_dir / settings.journal_key_file
@@ -300,12 +291,7 @@ def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:
 
 @click.command("journal-head")
 @click.argument("directory", required=False, type=click.Path(path_type=Path), default=None)
-@click.option(
-    "--config",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Configuration folder: its journal_dir and journal_key_file (default: as `run`).",
-)
+@config_option("Configuration folder: its journal_dir and journal_key_file (default: as `run`).")
 @click.option(
     "--journal-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -320,15 +306,15 @@ def journal_head(
     DIRECTORY is a journal directory, or one journal file (then the head of what it holds: the
     last file of a shipment).
     """
-    from validator.app.settings import default_config_dir, load_settings
+    from validator.app.settings import load_settings
     from validator.journal.head import journal_head as head_of
-    from validator.office.replay.source import ReplayInputError
+    from validator.journal.reading import ReplayInputError
 
     if directory is not None and config is not None:
         _fail("give a journal directory or --config, not both")
     try:
         if directory is None:
-            config_dir = config if config is not None else default_config_dir()
+            config_dir = config_folder(config)
             settings = load_settings(config_dir)
             directory = config_dir / settings.journal_dir
             if journal_key_file is None and settings.journal_key_file:

@@ -8,23 +8,23 @@ from pathlib import Path
 
 import click
 
-from validator.app.settings import default_config_dir, load_settings
-from validator.cli.main import EXIT_CONFIG, config_option
+from validator.app.settings import load_settings
+from validator.cli.common import EXIT_CONFIG, config_folder, config_option
 from yamlconfig import ConfigError
 
 STYLES = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red")}
 
 
 @click.command("check-config")
-@config_option
+@config_option()
 def check_config(config: Path | None) -> None:
     """Validate every configuration file and print every error with file, line and reason."""
     from calypso.emulator.profile import load_profile
     from sam.keys import load_keys
+    from validator.app.journal_key import load_journal_key
     from validator.engine.fares.rules import load_fares
-    from validator.journal.keyfile import load_journal_key
 
-    config_dir = config if config is not None else default_config_dir()
+    config_dir = config_folder(config)
     try:
         settings = load_settings(config_dir)
     except ConfigError as exc:
@@ -60,7 +60,7 @@ def check_config(config: Path | None) -> None:
 
 
 @click.command("doctor")
-@config_option
+@config_option()
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON document.")
 @click.option(
     "--service-user",
@@ -73,13 +73,14 @@ def doctor_command(config: Path | None, as_json: bool, service_user: str | None)
 
     Exit code 0 when every check passes, 1 with a warning, 2 with a failure.
     """
-    from validator.app.doctor.report import Identity, Probes, diagnose
+    from validator.app.doctor.diagnose import diagnose
+    from validator.app.doctor.report import Identity, Probes
 
     try:
         identity = Identity.service(service_user)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--service-user") from None
-    config_dir = config if config is not None else default_config_dir()
+    config_dir = config_folder(config)
     report = diagnose(config_dir, Probes(identity=identity))
     if as_json:
         click.echo(report.as_json())

@@ -10,9 +10,9 @@ import click
 import yaml
 
 from readers.base import ApduHandler, ReaderError
+from validator.cli.common import EXIT_CONFIG
 from yamlconfig import ConfigError
 
-EXIT_CONFIG = 2
 EXIT_READER = 5
 
 

@@ -34,6 +34,7 @@ from validator.engine.fares.decide import Decision, FareRules, TapContext, Verdi
 from validator.engine.layouts.base import CardLayout, layout_for, read_card
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.outcome import Outcome, TapResult
+from validator.engine.recording import JOURNAL_UNAVAILABLE, JournalError
 from validator.engine.session import (
     CloseOutcomeUnknownError,
     InvalidCardMacError,
@@ -44,7 +45,6 @@ from validator.engine.session import (
     SessionState,
     TerminalMacRejectedError,
 )
-from validator.journal.writer import JOURNAL_UNAVAILABLE, JournalError
 
 DEFAULT_LAYOUT = DemoLayout()
 

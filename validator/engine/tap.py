@@ -19,13 +19,17 @@ from readers.base import CardConnection
 from readers.channel import ApduChannel
 from sam.base import Sam
 from sam.policy import AuthorizedKeys
-from validator.app.settings import ValidatorSettings
 from validator.engine.attempt import validate
 from validator.engine.fares.decide import FareRules, TapContext
-from validator.engine.layouts.base import CardLayout, build_layouts
+from validator.engine.layouts.base import CardLayout
 from validator.engine.outcome import Outcome, TapResult
+from validator.engine.recording import (
+    JOURNAL_UNAVAILABLE,
+    JournalError,
+    TapNotServedError,
+    TapRecorder,
+)
 from validator.engine.session import Ratification
-from validator.journal.writer import JOURNAL_UNAVAILABLE, Journal, JournalError, TapNotServedError
 
 EVENT_PREFIX = "08:"  # event log records, as keyed in TapResult.state_read
 
@@ -67,7 +71,7 @@ class TapProcessor:
     rules: FareRules
     aids: Sequence[bytes]
     validator_id: str
-    journal: Journal | None = None
+    journal: TapRecorder | None = None
     ratification: Ratification = Ratification.COMMAND
     budget_s: float = 0.5
     authorized: AuthorizedKeys | None = None
@@ -112,30 +116,6 @@ class TapProcessor:
                 result.sent_debit,
             )
         return record
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: ValidatorSettings,
-        sam: Sam,
-        sam_channel: ApduChannel | None,
-        rules: FareRules,
-        journal: Journal | None,
-    ) -> TapProcessor:
-        """A processor configured by validator.yaml."""
-        return cls(
-            sam=sam,
-            sam_channel=sam_channel,
-            rules=rules,
-            aids=settings.aid_bytes(),
-            validator_id=settings.validator_id,
-            journal=journal,
-            ratification=Ratification(settings.ratification),
-            budget_s=settings.time_budget_ms / 1000,
-            authorized=settings.key_policy(),
-            multiple_session=settings.multiple_session,
-            layouts=build_layouts(settings.layouts),
-        )
 
     def prefetch(self) -> None:
         """Between taps: fetch the next SAM challenge off the passenger's time."""

@@ -15,9 +15,9 @@ import hmac
 from pathlib import Path
 from typing import Any
 
+from validator.journal.jsonline import loads
+from validator.journal.reading import JournalSource, ReplayInputError, read_journal
 from validator.journal.writer import entry_mac, journal_files
-from validator.office.replay.as_json import loads
-from validator.office.replay.source import JournalSource, ReplayInputError, read_journal
 
 
 class HeadError(ReplayInputError):

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 import structlog
 
+from validator.engine.recording import JournalError
 from validator.journal.files import (
     FILE_PREFIX,
     FILE_SUFFIX,
@@ -56,14 +57,11 @@ __all__ = [
     "FILE_PREFIX",
     "FILE_SUFFIX",
     "GENESIS",
-    "JOURNAL_UNAVAILABLE",
     "QUARANTINE_PREFIX",
     "RESERVE_NAME",
     "Journal",
-    "JournalError",
     "OpenReport",
     "Quarantined",
-    "TapNotServedError",
     "canonical",
     "entry_mac",
     "journal_files",
@@ -73,31 +71,6 @@ __all__ = [
 
 GENESIS = "0" * 64
 log = structlog.get_logger("validator.journal")
-
-
-# The reason of a tap aborted before Close because its entry could not be sure of room.
-JOURNAL_UNAVAILABLE = "journal_unavailable"
-
-
-class JournalError(Exception):
-    """The journal cannot be opened or written: the validator must stop serving taps."""
-
-
-class TapNotServedError(JournalError):
-    """A tap the gate cannot serve for want of its journal entry (it gets no feedback).
-
-    ``journaled`` says whether its entry was written all the same; ``card``, ``outcome`` and
-    ``debit`` say what the card was left with, for the operator's log line.
-    """
-
-    def __init__(
-        self, message: str, *, card: str | None, outcome: str, debit: int, journaled: bool
-    ) -> None:
-        super().__init__(message)
-        self.card = card
-        self.outcome = outcome
-        self.debit = debit
-        self.journaled = journaled
 
 
 def canonical(entry: Mapping[str, Any]) -> str:

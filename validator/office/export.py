@@ -29,11 +29,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from validator.journal.reading import JournalSource, discover, read_journal
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.decisions import parse_time
 from validator.office.replay.integrity import ChainChecker, Problem, check_overlaps, last_seqs
 from validator.office.replay.line import entry_facts
-from validator.office.replay.source import JournalSource, discover, read_journal
 
 FORMATS = ("parquet", "csv")
 BATCH_ROWS = 10_000

@@ -32,15 +32,14 @@ from calypso.emulator.dispatch import INS_CLOSE_SESSION, CardEmulator
 from calypso.emulator.nv import PowerLostError
 from calypso.emulator.profile import load_profile
 from readers.base import CardRemovedError
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.run import restore_pending
 from validator.app.settings import load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
-from validator.engine.tap import TapProcessor
 from validator.journal.writer import Journal
 from yamlconfig import load_model
 
@@ -135,14 +134,11 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = load_model(args.config / settings.fares, FareRules)
     rnd = random.Random(args.seed)  # noqa: S311 - simulation randomness
-    sam = SoftwareSam.from_keys(
+    sam, channel = software_sam(
         args.config / settings.keys,
-        random.Random(rnd.getrandbits(64)).randbytes,  # noqa: S311
+        rng=random.Random(rnd.getrandbits(64)).randbytes,  # noqa: S311
         allow_simulation=True,
     )
-    sam_reader = EmulatedReader("software SAM")
-    sam_reader.insert(sam)
-    channel = ApduChannel(sam_reader.connect(), label="sam")
     fleet = read_fleet(args.workdir)
     by_serial = {c.serial.hex().upper(): i for i, c in enumerate(fleet)}
     queue = [by_serial[s] for s in args.first if s in by_serial]
@@ -150,9 +146,7 @@ def serve(args: argparse.Namespace) -> int:
     reader = EmulatedReader("contactless")
     now = args.start
     with Journal(args.workdir / "journal") as journal:
-        processor = TapProcessor.from_settings(
-            settings, LegacySam(channel), channel, rules, journal
-        )
+        processor = build_processor(settings, LegacySam(channel), channel, rules, journal)
         restored = restore_pending(processor, journal)
         processor.prefetch()
         _say("ready", journal.last_seq, restored)

@@ -39,13 +39,11 @@ from calypso.emulator.files import CELL_RATIFIED, CELL_SV, CELL_TC, record_cell
 from lab.paths import CONFIG
 from lab.reliability.faults.crash_child import FleetCard, write_fleet
 from lab.reliability.report import Level, Log, PartResult
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.settings import load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
-from validator.engine.tap import TapProcessor
 from validator.journal.verify import verify_journal
 from validator.journal.writer import Journal, journal_files
 from yamlconfig import load_model
@@ -348,15 +346,12 @@ def _complete_tap(card: CardEmulator, when: dt.datetime) -> CardEmulator:
     """The same card after the same tap run to its end (no crash), on an in-memory copy."""
     settings = load_settings(CONFIG)
     rules = load_model(CONFIG / settings.fares, FareRules)
-    sam = SoftwareSam.from_keys(
+    sam, channel = software_sam(
         CONFIG / settings.keys,
-        random.Random(1).randbytes,  # noqa: S311 - simulation
+        rng=random.Random(1).randbytes,  # noqa: S311 - simulation
         allow_simulation=True,
     )
-    sam_reader = EmulatedReader("software SAM")
-    sam_reader.insert(sam)
-    channel = ApduChannel(sam_reader.connect(), label="sam")
-    processor = TapProcessor.from_settings(settings, LegacySam(channel), channel, rules, None)
+    processor = build_processor(settings, sam, channel, rules, None)
     copy = CardEmulator(card.profile, random.Random(2).randbytes)  # noqa: S311 - simulation
     copy.restore(card.snapshot())
     reader = EmulatedReader("replay")

@@ -34,15 +34,15 @@ from lab.reliability.faults.crashes import _data as card_data
 from lab.reliability.faults.infra_disk import Disk, DiskJournal
 from lab.reliability.report import Level, Log, PartResult
 from readers.base import ApduHandler
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
+from sam.software.link import in_process_sam
 from validator.app.settings import load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
-from validator.engine.tap import TapProcessor
+from validator.engine.recording import TapNotServedError
 from validator.journal.verify import verify_journal
-from validator.journal.writer import TapNotServedError, journal_files
+from validator.journal.writer import journal_files
 from yamlconfig import load_model
 
 NAME = "disk-full"
@@ -127,17 +127,13 @@ class _Bench:
         self.trip = _Trip()
         settings = load_settings(CONFIG)
         rules = load_model(CONFIG / settings.fares, FareRules)
-        sam = SoftwareSam.from_keys(
+        software = SoftwareSam.from_keys(
             CONFIG / settings.keys,
             random.Random(5).randbytes,  # noqa: S311 - simulation
             allow_simulation=True,
         )
-        reader = EmulatedReader("software SAM")
-        reader.insert(_Counted(sam, self.trip))
-        channel = ApduChannel(reader.connect(), label="sam")
-        self.processor = TapProcessor.from_settings(
-            settings, LegacySam(channel), channel, rules, None
-        )
+        sam, channel = in_process_sam(_Counted(software, self.trip))
+        self.processor = build_processor(settings, sam, channel, rules, None)
 
     def tap(self, profile: Path, fill: str | None, at: int | None) -> tuple[TapOutcome, int]:
         """One tap of a fresh card of ``profile``; returns its outcome and its APDU count."""

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from validator.journal.writer import Journal, JournalError
+from validator.engine.recording import JournalError
+from validator.journal.writer import Journal
 
 
 class Disk:

@@ -35,14 +35,13 @@ from lab.paths import CONFIG
 from lab.reliability.hostile.card import HostileCard
 from lab.reliability.hostile.cases import PROFILES, Case, Fleet, random_case, scripted, sweep_cases
 from lab.reliability.report import Level, Log, PartResult
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome, TapResult
-from validator.engine.tap import TapProcessor, TapRecord
+from validator.engine.tap import TapRecord
 from validator.journal.verify import verify_journal
 from validator.journal.writer import Journal
 from yamlconfig import load_model
@@ -97,18 +96,13 @@ class Bench:
         settings = load_model(CONFIG / "validator.yaml", ValidatorSettings)
         rules = load_model(CONFIG / settings.fares, FareRules)
         sam_rng = random.Random(seed)  # noqa: S311 - simulation randomness, by design
-        sam = SoftwareSam.from_keys(
-            CONFIG / settings.keys, sam_rng.randbytes, allow_simulation=True
+        sam, channel = software_sam(
+            CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True
         )
-        sam_reader = EmulatedReader("sam")
-        sam_reader.insert(sam)
-        channel = ApduChannel(sam_reader.connect(), label="sam")
         self.journal_dir = workdir / "journal"
         self.journal = Journal(self.journal_dir)
         self.journal.open()
-        self.processor = TapProcessor.from_settings(
-            settings, LegacySam(channel), channel, rules, self.journal
-        )
+        self.processor = build_processor(settings, sam, channel, rules, self.journal)
         self.budget_s = self.processor.budget_s
         self.reader = EmulatedReader("hostile", cut_slow_cards=True)
         self.location = rules.station.location_id

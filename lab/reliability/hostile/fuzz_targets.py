@@ -28,9 +28,9 @@ from lab.paths import CONFIG
 from readers.apdu import ApduError, CommandApdu, ResponseApdu, sw_name
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings
+from validator.app.station import build_processor
 from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import CardState, FareRules, TapContext
 from validator.engine.layouts.base import build_layouts
@@ -71,15 +71,12 @@ class Target:
 def _station(workdir: Path) -> tuple[TapProcessor, ApduChannel, Journal]:
     settings = load_model(CONFIG / "validator.yaml", ValidatorSettings)
     rules = load_model(CONFIG / settings.fares, FareRules)
-    reader = EmulatedReader("sam")
-    sam = SoftwareSam.from_keys(
-        CONFIG / settings.keys, random.Random(1).randbytes, allow_simulation=True
+    sam, channel = software_sam(
+        CONFIG / settings.keys, rng=random.Random(1).randbytes, allow_simulation=True
     )
-    reader.insert(sam)
-    channel = ApduChannel(reader.connect(), label="sam")
     journal = Journal(workdir / "seed-journal")
     journal.open()
-    processor = TapProcessor.from_settings(settings, LegacySam(channel), channel, rules, journal)
+    processor = build_processor(settings, sam, channel, rules, journal)
     return processor, channel, journal
 
 

@@ -40,9 +40,9 @@ from lab.reliability.security.journal import journal_key
 from lab.reliability.security.station import CARDS, card, simulation_station
 from readers.channel import TRAFFIC, ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
 from sam.keys import load_keys
 from sam.software.dispatch import SoftwareSam
+from sam.software.link import in_process_sam
 from validator.app.logs import configure
 
 UNLOCK = random.Random(5150).randbytes(16)  # noqa: S311 - a throw-away test secret
@@ -100,9 +100,7 @@ def card_flows(texts: list[str]) -> list[bool]:
     reader.insert(cna)
     channel = ApduChannel(reader.connect(), label="card")
     software = SoftwareSam(load_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
-    sam_reader = EmulatedReader("sam")
-    sam_reader.insert(software)
-    sam = LegacySam(ApduChannel(sam_reader.connect(), label="sam"))
+    sam, _ = in_process_sam(software)
     ran: list[bool] = []
     flows: list[tuple[str, Callable[[], object]]] = [
         ("select", lambda: channel.send(select_application(profile.aid))),
@@ -132,9 +130,7 @@ def card_flows(texts: list[str]) -> list[bool]:
     locked = SoftwareSam(
         load_keys(CONFIG / "keys.sim.yaml", allow_simulation=True), locked=True, unlock_data=UNLOCK
     )
-    locked_reader = EmulatedReader("locked sam")
-    locked_reader.insert(locked)
-    locked_sam = LegacySam(ApduChannel(locked_reader.connect(), label="sam"))
+    locked_sam, _ = in_process_sam(locked, name="locked sam")
     ran.append(_attempt(texts, "wrong unlock", lambda: locked_sam.unlock(bytes(16))))
     ran.append(_attempt(texts, "right unlock", lambda: locked_sam.unlock(UNLOCK)))
     texts += [repr(cna), repr(profile), str(profile), repr(profile.pin), repr(profile.keys)]

@@ -19,11 +19,10 @@ from pathlib import Path
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, KeySlot, load_profile
 from lab.paths import CONFIG
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.writer import Journal
@@ -74,13 +73,10 @@ def make_station(
     """A station for ``settings`` with the software SAM of ``keys`` (simulation as set)."""
     rules = load_model(CONFIG / settings.fares, FareRules)
     rng = random.Random(seed)  # noqa: S311 - simulation randomness, by design
-    software = SoftwareSam.from_keys(keys, rng.randbytes, allow_simulation=settings.simulation)
-    sam_reader = EmulatedReader("software SAM")
-    sam_reader.insert(software)
-    channel = ApduChannel(sam_reader.connect(), label="sam")
+    sam, channel = software_sam(keys, rng=rng.randbytes, allow_simulation=settings.simulation)
     journal = Journal(journal_dir, key=journal_key)
     journal.open()
-    processor = TapProcessor.from_settings(settings, LegacySam(channel), channel, rules, journal)
+    processor = build_processor(settings, sam, channel, rules, journal)
     processor.prefetch()
     return Station(processor, journal, EmulatedReader("contactless"), rules.station.location_id)
 

@@ -32,6 +32,7 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
 from validator.app.settings import ValidatorSettings, load_settings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import Decision, FareRules, TapContext
 from validator.engine.layouts.base import CardLayout
 from validator.engine.layouts.demo import DemoLayout
@@ -335,7 +336,7 @@ def make_fleet(scenario: Scenario, rules: FareRules, journal_dir: Path | None) -
         if journal_dir is not None:
             journal = Journal(journal_dir / name)
             journal.open()
-        processor = TapProcessor.from_settings(
+        processor = build_processor(
             settings_for(scenario, name), LegacySam(channel), channel, rules, journal
         )
         if scenario.layout is not None:

@@ -22,12 +22,12 @@ from sam.keys import KeyFileError, KeySet, load_keys
 from sam.software.dispatch import SoftwareSam
 from validator.app.clock import ClockError, check_clock, clock_range
 from validator.app.doctor import host as doctor_host
+from validator.app.doctor.host import journal_key_check
 from validator.app.doctor.report import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.app.run import SOFTWARE_SAM_SPECS
 from validator.app.settings import ValidatorSettings
+from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
-from validator.engine.tap import TapProcessor
-from validator.journal.keyfile import journal_key_check
 from yamlconfig import ConfigError, load_model
 
 SAM_TIMEOUT_S = 2.0
@@ -315,9 +315,7 @@ class Doctor:
     def _test_session(self) -> Check:
         assert self.sam is not None  # noqa: S101 - checked by the caller
         rules = load_model(self.config_dir / self.settings.fares, FareRules)
-        processor = TapProcessor.from_settings(
-            self.settings, self.sam, self.sam_channel, rules, None
-        )
+        processor = build_processor(self.settings, self.sam, self.sam_channel, rules, None)
         now = self.probes.now().astimezone().replace(tzinfo=None)  # local, as the loop's clock
         try:
             check_clock(now, clock_range(self.settings.layouts.values()))

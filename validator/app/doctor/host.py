@@ -11,8 +11,11 @@ import urllib.request
 from pathlib import Path
 
 from validator.app.doctor.report import Check, Identity, Status
+from validator.app.journal_key import journal_key_path
 from validator.app.settings import ValidatorSettings
+from validator.journal.keyfile import MIN_KEY_BYTES, read_journal_key
 from validator.journal.writer import QUARANTINE_PREFIX, journal_files
+from yamlconfig import ConfigError
 
 LOCK_NAME = ".lock"  # validator.journal.writer.Journal takes its flock on this file
 METRICS_TIMEOUT_S = 1.0
@@ -111,3 +114,28 @@ def metrics(address: str, port: int) -> Check:
                 "free the port, or change metrics_port (and SocketBindAllow= in the unit)",
             )
     return Check("metrics", Status.PASS, f"{where} free: validator run will serve it")
+
+
+def journal_key_check(config_dir: Path, settings: ValidatorSettings, who: Identity) -> Check:
+    """The doctor's ``journal_key`` check: :func:`load_journal_key`, then the service may read."""
+    path = journal_key_path(config_dir, settings)
+    if path is None:
+        return Check("journal_key", Status.PASS, "not set: journal entries are chained, not MACed")
+    try:
+        key = read_journal_key(path)
+    except ConfigError as exc:
+        return Check(
+            "journal_key",
+            Status.FAIL,
+            "; ".join(exc.details()),
+            f"write the key as hex (at least {MIN_KEY_BYTES} bytes) in {path}; chmod 600 {path}",
+        )
+    info = path.stat()
+    if not who.may(info, 4):
+        return Check(
+            "journal_key",
+            Status.FAIL,
+            f"{path}: the service user {who.name} cannot read it (owner uid {info.st_uid})",
+            f"chown {who.name} {path}; chmod 600 {path}",
+        )
+    return Check("journal_key", Status.PASS, f"{path}: {len(key)}-byte key, readable by {who.name}")

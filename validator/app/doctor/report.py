@@ -26,9 +26,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from readers.base import CardConnection
-from validator.app.settings import ValidatorSettings, load_settings
-from validator.engine.fares.rules import load_fares
-from yamlconfig import ConfigError
 
 SERVICE_USER = "calypso-validator"
 # The clock may not be before this release's date (a host with a flat RTC battery boots in 1970).
@@ -201,47 +198,6 @@ class Report:
             if check.name == name:
                 return check
         raise KeyError(name)
-
-
-def diagnose(config_dir: Path, probes: Probes | None = None) -> Report:
-    """Run every check on the configuration in ``config_dir``."""
-    from validator.app.doctor.checks import Doctor
-
-    probes = probes or Probes()
-    checks: list[Check] = []
-    # The clock first: a host that booted in 1970 fails here, before any check that writes a
-    # date (the software SAM's test session) could trip over it (issue 15.11).
-    try:
-        settings = load_settings(config_dir)
-        load_fares(config_dir, settings)
-        profiles = _profiles(config_dir, settings)
-    except ConfigError as exc:
-        checks.append(clock_check(probes, None))
-        checks.append(
-            Check(
-                "config",
-                Status.FAIL,
-                "; ".join(exc.details()),
-                "fix the file at the line shown (validator check-config lists every error)",
-            )
-        )
-        return Report(config_dir, checks)
-    checks.append(clock_check(probes, config_dir / settings.journal_dir))
-    cards = f" ({len(profiles)} card profiles)" if profiles else ""
-    checks.append(Check("config", Status.PASS, f"{config_dir}: valid{cards}"))
-    with ExitStack() as stack:
-        doctor = Doctor(config_dir, settings, probes, stack)
-        checks += doctor.run()
-    return Report(config_dir, checks)
-
-
-def _profiles(config_dir: Path, settings: ValidatorSettings) -> list[Path]:
-    from calypso.emulator.profile import load_profile
-
-    profiles = sorted((config_dir / settings.cards).glob("*.yaml"))
-    for path in profiles:
-        load_profile(path)
-    return profiles
 
 
 def clock_check(probes: Probes, journal_dir: Path | None) -> Check:

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from validator.journal.jsonline import loads
+from validator.journal.reading import MAX_LINE, JournalSource, RawLine
 from validator.journal.writer import GENESIS
-from validator.office.replay.as_json import loads
 from validator.office.replay.line import ChainFacts
-from validator.office.replay.source import MAX_LINE, JournalSource, RawLine
 
 if TYPE_CHECKING:  # the anchors build their problems with this module's Problem
     from validator.office.replay.anchor import AnchorCheck

@@ -23,8 +23,8 @@ from typing import Any, NamedTuple
 from calypso.errors import CardResponseError
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
+from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
-from validator.office.replay.as_json import loads
 from validator.office.replay.decisions import parse_time, replay_decision, replay_layouts
 from validator.office.replay.mac import NOT_CHECKED, MacCheck, MacChecker
 from validator.office.replay.report import Totals

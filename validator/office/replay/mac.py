@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from readers.channel import ApduChannel
-from readers.emulated import EmulatedReader
 from sam.base import SamError
 from sam.client import LegacySam
-from sam.software.dispatch import SoftwareSam
+from sam.software.link import software_sam
 from sam.verify import TranscriptError, recompute_session
 
 VERIFIED = "verified"
@@ -78,10 +77,7 @@ class MacChecker:
     @classmethod
     def from_keys(cls, path: Path | str) -> MacChecker:
         """A checker over the software SAM holding the CSIM1 keys of ``path``."""
-        reader = EmulatedReader("replay SAM")
-        reader.insert(SoftwareSam.from_keys(path, allow_simulation=True))
-        channel = ApduChannel(reader.connect(), label="sam")
-        return cls(LegacySam(channel), channel)
+        return cls(*software_sam(Path(path), allow_simulation=True))
 
     def check(self, entry: dict[str, Any]) -> MacCheck:
         """Recompute every signed session of the tap; the tap fails if any session fails."""

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from validator.app.words import counted
 from validator.office.replay.decisions import DecisionCheck, revenue
 from validator.office.replay.mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED, MacCheck
-from validator.words import counted
 
 if TYPE_CHECKING:  # the chain and reconciliation import the line facts, which import Totals
     from validator.office.replay.anchor import AnchorCheck

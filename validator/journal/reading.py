@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Where replay reads from: journals found under the paths given, streamed line by line.
+"""Journals as replay, export and journal-head read them: found, then streamed line by line.
 
 A journal is one directory's chain of ``journal-*.jsonl`` files (one validator). Paths may name
 files, journal directories, or folders holding many of them (searched recursively). Lines are
