@@ -104,3 +104,12 @@ def test_pcscd_unreachable_is_exit_4(config_copy: Path, tmp_path: Path) -> None:
     assert done.returncode == EXIT_START, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot start" in done.stderr and "pcsc" in done.stderr.lower()
+
+
+def test_one_tap_served_is_singular(config_copy: Path) -> None:
+    """``run --max-taps 1`` ends with "1 tap served", not "1 taps served" (issue 15 wording)."""
+    args = ("run", "--config", str(config_copy), "--max-taps", "1", "--interval", "0")
+    code, _, err = run(*args, "--log-level", "warning")
+    assert code == 0, err
+    assert "1 tap served" in err
+    assert "1 taps" not in err

@@ -21,6 +21,7 @@ import structlog
 from validator.app.gate import ConsoleGate, JsonGate, tap_line
 from validator.app.logs import LEVELS, LogFormat, configure
 from validator.app.settings import load_settings
+from validator.app.words import counted
 from validator.cli.common import EXIT_CONFIG, EXIT_JOURNAL, EXIT_START, config_folder, config_option
 from validator.engine.recording import JournalError
 from validator.journal.writer import Journal
@@ -176,7 +177,7 @@ def demo(
     message = f"journal: {journal_dir}"
     if not as_json and times:
         message = (
-            f"\n{len(times)} taps, median {statistics.median(times):.1f} ms per tap "
+            f"\n{counted(len(times), 'tap')}, median {statistics.median(times):.1f} ms per tap "
             f"(host time, emulated card and software SAM); {message}"
         )
     click.echo(message, err=as_json)
@@ -264,7 +265,7 @@ def run(
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         return
-    click.echo(f"{served} taps served", err=True)
+    click.echo(f"{counted(served, 'tap')} served", err=True)
 
 
 @main.command()
