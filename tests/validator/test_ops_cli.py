@@ -123,3 +123,18 @@ def test_demo_outside_the_main_thread() -> None:
     worker.start()
     worker.join(60)
     assert results and results[0][0] == 0, results
+
+
+def test_demo_stop_is_not_an_error() -> None:
+    """The demo's SIGTERM stop passes through ``except Exception`` handlers (SamWorker.drain)."""
+    from validator.cli.main import _Stopped
+    from validator.engine.sam_worker import SamWorker
+
+    worker = SamWorker()
+
+    def stop_while_draining() -> None:
+        raise _Stopped
+
+    worker.sync = stop_while_draining  # type: ignore[method-assign]
+    with pytest.raises(_Stopped):
+        worker.drain()

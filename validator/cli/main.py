@@ -64,8 +64,13 @@ def _probability(value: float) -> float:
     return value
 
 
-class _Stopped(Exception):
-    """SIGTERM reached the demo (SIGINT arrives as KeyboardInterrupt)."""
+class _Stopped(BaseException):
+    """SIGTERM reached the demo (SIGINT arrives as KeyboardInterrupt).
+
+    A BaseException, as KeyboardInterrupt is: raised wherever the main thread happens to be,
+    it must not be taken for an error by an ``except Exception`` on the way (SamWorker.drain
+    forgets the errors of a dropped session, and swallowed the stop under load).
+    """
 
 
 def _raise_stopped(signum: int, frame: object) -> None:
