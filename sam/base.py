@@ -8,9 +8,12 @@ calls, so an engine asks only for what it uses. ``LegacySessionCrypto`` implemen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, runtime_checkable
+
+from readers.trace import Exchange
 
 
 class SamError(Exception):
@@ -216,4 +219,13 @@ class Sam(Protocol):
     @property
     def card_payload_capacity(self) -> int:
         """Largest card APDU data in a session this SAM can digest (65, 235 or 250 bytes)."""
+        ...
+
+    @property
+    def exchanges(self) -> Sequence[Exchange]:
+        """The SAM's APDU exchanges since the last ``reset_exchanges``, in order (the trace)."""
+        ...
+
+    def reset_exchanges(self) -> None:
+        """Forget the exchanges so far (a tap's trace starts here; none is kept beyond it)."""
         ...

@@ -9,11 +9,12 @@ Digest Authenticate of the card MAC. The per-card calls live in ``sam.session_cr
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from readers.apdu import SW, ApduError, CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
+from readers.trace import Exchange
 from sam import commands as cmd
 from sam.atr import SamIdentity, parse_sam_atr
 from sam.base import SamError, SamUnavailableError
@@ -46,6 +47,15 @@ class LegacySam:
         65 with an S1Dx, 235 with an S1E1, 250 with a C1 (Keyple getMaxCardApduLengthSupported).
         """
         return self.identity.max_digest_data - 5
+
+    @property
+    def exchanges(self) -> Sequence[Exchange]:
+        """The SAM exchanges on the channel since the last ``reset_exchanges`` (the tap trace)."""
+        return self.channel.exchanges
+
+    def reset_exchanges(self) -> None:
+        """Forget the channel's exchanges so far, so that they never pile up across taps."""
+        self.channel.reset_trace()
 
     @property
     def has_prefetched_challenge(self) -> bool:

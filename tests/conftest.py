@@ -46,7 +46,6 @@ class Station:
 
     rules: FareRules
     sam: LegacySam
-    sam_channel: ApduChannel
     card_reader: EmulatedReader = field(default_factory=lambda: EmulatedReader("card"))
     location_id: int = 101
     ratification: Ratification = Ratification.COMMAND
@@ -63,7 +62,6 @@ class Station:
                 self.rules,
                 TapContext(now, self.location_id),
                 aids=[DEMO_AID],
-                sam_channel=self.sam_channel,
                 ratification=self.ratification,
             )
         finally:
@@ -91,7 +89,7 @@ def station(rules: FareRules, software_sam: SoftwareSam) -> Station:
     sam_reader = EmulatedReader("sam")
     sam_reader.insert(software_sam)
     channel = ApduChannel(sam_reader.connect(), label="sam")
-    return Station(rules, LegacySam(channel), channel)
+    return Station(rules, LegacySam(channel))
 
 
 @pytest.fixture

@@ -137,12 +137,10 @@ class Soak:
         rules = load_model(CONFIG / settings.fares, FareRules)
         self.rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
         sam_rng = random.Random(self.rnd.getrandbits(64))  # noqa: S311
-        sam, channel = software_sam(
-            CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True
-        )
+        sam = software_sam(CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
         self.journal = Journal(workdir / "journal")
         self.journal.open()
-        self.processor = build_processor(settings, sam, channel, rules, self.journal)
+        self.processor = build_processor(settings, sam, rules, self.journal)
         self.processor.prefetch()
         profiles = {
             p.description: p for p in map(load_profile, sorted((CONFIG / "cards").glob("*.yaml")))
@@ -318,9 +316,7 @@ def run(level: Level, workdir: Path, log: Log) -> PartResult:
         "cards_replaced": tally.replaced,
         "journal_entries": report.entries,
         "journal_files": len(list(soak.journal.directory.glob("journal-*.jsonl"))),
-        "sam_channel_exchanges": soak.processor.sam_channel.apdu_count
-        if soak.processor.sam_channel is not None
-        else 0,
+        "sam_channel_exchanges": len(soak.processor.sam.exchanges),
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_end, 1),
         "growth_percent": round(100 * growth, 2),

@@ -55,7 +55,6 @@ class TestValidationOverNfcpy:
                 station.rules,
                 TapContext(morning, 101),
                 aids=[DEMO_AID],
-                sam_channel=station.sam_channel,
             )
         finally:
             reader.close()

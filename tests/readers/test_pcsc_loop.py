@@ -70,7 +70,7 @@ class TestLoopThroughPcscd:
         try:
             with Journal(tmp_path) as journal:
                 processor = TapProcessor(
-                    LegacySam(channel), channel, rules, [DEMO_AID], "pcsc-test", journal
+                    LegacySam(channel), rules, [DEMO_AID], "pcsc-test", journal
                 )
                 feeder.start()
                 served = run_loop(

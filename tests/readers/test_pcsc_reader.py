@@ -187,7 +187,6 @@ class TestFigures:
                     rules,
                     TapContext(morning + dt.timedelta(hours=n), 101),
                     aids=[DEMO_AID],
-                    sam_channel=channel,
                 )
                 assert result.outcome is Outcome.GRANTED
                 taps.append(result.elapsed)

@@ -45,7 +45,8 @@ class TestSamStartup:
         keys = load_keys(locked_config / settings.keys, allow_simulation=True)
         software = SoftwareSam(keys, locked=True, unlock_data=bytes.fromhex(UNLOCK))
         insert_card(software, SAM_READER)
-        sam, channel = open_sam(f"pcsc:{re.escape(SAM_READER)}", locked_config, settings)
+        sam = open_sam(f"pcsc:{re.escape(SAM_READER)}", locked_config, settings)
+        channel = sam.channel
         try:
             assert not software.locked
             sam.prefetch()  # a locked SAM would answer 6985

@@ -47,7 +47,6 @@ class PcscStation:
     card_reader: PcscReader
     card_slot: VpcdCard
     sam: LegacySam
-    sam_channel: ApduChannel
 
     def tap(
         self, emulator: CardEmulator, now: dt.datetime, *, tear_at: int | None = None
@@ -65,7 +64,6 @@ class PcscStation:
                 self.rules,
                 TapContext(now, 101),
                 aids=[DEMO_AID],
-                sam_channel=self.sam_channel,
             )
         finally:
             connection.close()
@@ -89,7 +87,7 @@ def pcsc_station(
     channel = ApduChannel(sam_connection, label="sam")
     card_reader = PcscReader(re.escape(CARD_READER), timeout=3.0)
     slot = VpcdCard(pcscd.ports[CARD_READER])
-    yield PcscStation(rules, card_reader, slot, LegacySam(channel), channel)
+    yield PcscStation(rules, card_reader, slot, LegacySam(channel))
     slot.remove()
     sam_connection.close()
     sam_reader.close()

@@ -131,6 +131,26 @@ class TestVectorSession:
         checked: Sam = sam
         assert checked.serial == h("5AFE0001")
 
+    def test_exchanges_recorded_and_reset(self) -> None:
+        """The Sam's exchanges are its channel's since the last reset; a reset empties them."""
+        sam, channel = _software_sam()
+        checked: Sam = sam
+        checked.prefetch()
+        assert [ex.command for ex in checked.exchanges] == [SAM_GET_CHALLENGE]
+        checked.reset_exchanges()
+        assert checked.exchanges == ()
+        _run_vector(checked.session_crypto(SN8))
+        assert list(checked.exchanges) == list(channel.exchanges)
+        assert [ex.command for ex in checked.exchanges] == [
+            SAM_SELECT_DIVERSIFIER,
+            SAM_DIGEST_INIT,
+            SAM_DIGEST_UPDATE_MULTIPLE,
+            SAM_DIGEST_CLOSE,
+        ]
+        checked.reset_exchanges()
+        assert checked.exchanges == ()
+        assert channel.apdu_count == 0
+
 
 class TestKeypleStub:
     """Keyple's stub SAM C1 table, replayed command by command."""

@@ -215,7 +215,7 @@ class TestSamFailures:
         software = SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True)
         sam_reader.insert(software)
         channel = ApduChannel(sam_reader.connect(), label="sam")
-        broken = Station(station.rules, LegacySam(channel), channel)
+        broken = Station(station.rules, LegacySam(channel))
         sam_reader.inject(Fault(FaultKind.REMOVED_BEFORE, sam_apdu))
         card = make_card("multi_trip")
         before = card.snapshot().files

@@ -54,7 +54,6 @@ def test_history_is_read_only_when_asked(station: Station) -> None:
         station.rules,
         TapContext(START, 101),
         aids=[DEMO_AID],
-        sam_channel=station.sam_channel,
         history=lambda serial: False,
     )
     assert result.outcome is Outcome.GRANTED

@@ -54,7 +54,6 @@ def tap(
             rules or station.rules,
             TapContext(now, location),
             aids=[DEMO_AID, NAVIGO_AID],
-            sam_channel=station.sam_channel,
             layouts={NAVIGO_AID: IntercodeLayout()},
         )
     finally:

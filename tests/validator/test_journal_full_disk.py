@@ -77,7 +77,7 @@ def _processor(journal: DiskJournal) -> TapProcessor:
     reader.insert(sam)
     channel = ApduChannel(reader.connect(), label="sam")
     aid = bytes.fromhex("315449432E49434131")
-    return TapProcessor(LegacySam(channel), channel, rules, [aid], "disk-test", journal)
+    return TapProcessor(LegacySam(channel), rules, [aid], "disk-test", journal)
 
 
 class _Started(threading.Event):

@@ -38,7 +38,7 @@ def _processor(journal: DiskJournal) -> TapProcessor:
     reader = EmulatedReader("sam")
     reader.insert(sam)
     channel = ApduChannel(reader.connect(), label="sam")
-    return TapProcessor(LegacySam(channel), channel, rules, [AID], "reserve-test", journal)
+    return TapProcessor(LegacySam(channel), rules, [AID], "reserve-test", journal)
 
 
 def _tap(processor: TapProcessor, card: CardEmulator) -> TapRecord:

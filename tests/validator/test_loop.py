@@ -33,7 +33,7 @@ def processor_with(sam_reader: EmulatedReader, journal: Journal | None = None) -
     sam_reader.insert(SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
     channel = ApduChannel(sam_reader.connect(), label="sam")
     rules = load_model(CONFIG / "fares.yaml", FareRules)
-    return TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], "test", journal)
+    return TapProcessor(LegacySam(channel), rules, [DEMO_AID], "test", journal)
 
 
 class FlakyReader:
@@ -124,9 +124,7 @@ class TestRunLoop:
         def sam_back() -> None:
             stop.wait(0.1)
             sam_reader.insert(software)
-            channel = ApduChannel(sam_reader.connect(), label="sam")
-            processor.sam = LegacySam(channel)
-            processor.sam_channel = channel
+            processor.sam = LegacySam(ApduChannel(sam_reader.connect(), label="sam"))
 
         threading.Thread(target=sam_back, daemon=True).start()
         served = run_loop(reader, processor, gate, station=101, max_taps=1, backoff_s=0.02)

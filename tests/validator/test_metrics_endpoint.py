@@ -69,9 +69,7 @@ def test_scraped_during_run_loop(tmp_path: Path) -> None:
     try:
         with Journal(tmp_path / "journal") as journal:
             metrics.attach_journal(journal)
-            processor = TapProcessor(
-                LegacySam(channel), channel, rules, [DEMO_AID], "gate-7", journal
-            )
+            processor = TapProcessor(LegacySam(channel), rules, [DEMO_AID], "gate-7", journal)
             loop = threading.Thread(
                 target=run_loop,
                 args=(reader, processor, gate),

@@ -61,7 +61,7 @@ def write_four_taps(directory: Path) -> None:
     ]
     reader = EmulatedReader("card")
     with Journal(directory) as journal:
-        processor = TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], "gate-7", journal)
+        processor = TapProcessor(LegacySam(channel), rules, [DEMO_AID], "gate-7", journal)
         for card, at in taps:
             reader.insert(card)
             processor.process(reader.connect(), TapContext(dt.datetime.combine(MONDAY, at), 101))

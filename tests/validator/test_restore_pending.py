@@ -56,7 +56,7 @@ def _processor(journal: Journal) -> TapProcessor:
     reader = EmulatedReader("sam")
     reader.insert(sam)
     channel = ApduChannel(reader.connect(), label="sam")
-    return build_processor(settings, LegacySam(channel), channel, rules, journal)
+    return build_processor(settings, LegacySam(channel), rules, journal)
 
 
 def _tap(processor: TapProcessor, card: ApduHandler, when: dt.datetime) -> TapRecord:

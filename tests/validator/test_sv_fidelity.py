@@ -135,7 +135,6 @@ class TestRev1StoredValue:
             station.rules,
             TapContext(morning, 101),
             aids=[DEMO_AID],
-            sam_channel=station.sam_channel,
             default_kvc=SIMULATION_KVC,
         )
         assert result.outcome is Outcome.GRANTED, result.explanation

@@ -83,7 +83,7 @@ def processor() -> TapProcessor:
     sam_reader.insert(SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
     channel = ApduChannel(sam_reader.connect(), label="sam")
     rules = load_model(CONFIG / "fares.yaml", FareRules)
-    return TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], "test")
+    return TapProcessor(LegacySam(channel), rules, [DEMO_AID], "test")
 
 
 class HangingCard:
@@ -191,7 +191,7 @@ class TestWatchdog:
         sam_reader.insert(SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
         channel = ApduChannel(sam_reader.connect(), label="sam")
         rules = load_model(CONFIG / "fares.yaml", FareRules)
-        broken = TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], "test")
+        broken = TapProcessor(LegacySam(channel), rules, [DEMO_AID], "test")
         sam_reader.remove()
         stop = threading.Event()
         thread = threading.Thread(

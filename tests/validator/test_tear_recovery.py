@@ -74,7 +74,7 @@ def make_validator(name: str, tmp_path: Path, rules: FareRules) -> Validator:
     channel = ApduChannel(sam_reader.connect(), label="sam")
     journal = Journal(tmp_path / name)
     journal.open()
-    processor = TapProcessor(LegacySam(channel), channel, rules, [DEMO_AID], name, journal)
+    processor = TapProcessor(LegacySam(channel), rules, [DEMO_AID], name, journal)
     return Validator(name, processor, journal, PLACES[name], EmulatedReader(name))
 
 

@@ -108,10 +108,8 @@ def run_demo(
     rules = load_fares(config_dir, settings)
     rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
     sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
-    sam, sam_channel = software_sam(
-        config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True
-    )
-    processor = build_processor(settings, sam, sam_channel, rules, journal)
+    sam = software_sam(config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
+    processor = build_processor(settings, sam, rules, journal)
     processor.prefetch()
     fleet = build_fleet(config_dir / settings.cards, rnd)
     card_reader = EmulatedReader("contactless")

@@ -11,7 +11,6 @@ from typing import Protocol
 import structlog
 
 from readers.base import CardReader, ReaderError
-from readers.channel import ApduChannel
 from sam.base import Sam, SamError
 from validator.app.clock import DEFAULT_RANGE, ClockError, ClockRange, check_clock
 from validator.app.gate import Gate
@@ -21,8 +20,8 @@ from validator.engine.tap import TapProcessor, TapRecord
 
 log = structlog.get_logger("validator.loop")
 
-# Connects the SAM again: the SAM and its channel, or SamError / ReaderError.
-SamOpener = Callable[[], tuple[Sam, ApduChannel | None]]
+# Connects the SAM again: the SAM, or SamError / ReaderError.
+SamOpener = Callable[[], Sam]
 
 
 class LoopObserver(Protocol):
@@ -279,7 +278,7 @@ def _reopen(processor: TapProcessor, watch: _Watch, reopen_sam: SamOpener | None
     """Connect the SAM again if we can, then check it with a pre-fetch."""
     if reopen_sam is not None:
         try:
-            processor.sam, processor.sam_channel = reopen_sam()
+            processor.sam = reopen_sam()
         except (SamError, ReaderError) as exc:
             watch.out_of_service(f"SAM: {exc}")
             log.warning("sam_unavailable", error=str(exc))

@@ -124,9 +124,7 @@ def journal_key(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
     return load_journal_key(config_dir, settings)
 
 
-def open_sam(
-    spec: str, config_dir: Path, settings: ValidatorSettings
-) -> tuple[LegacySam, ApduChannel]:
+def open_sam(spec: str, config_dir: Path, settings: ValidatorSettings) -> LegacySam:
     """The SAM: the software SAM in process, or a real (or vpcd-served) SAM in a PC/SC reader."""
     if spec in SOFTWARE_SAM_SPECS:
         return software_sam(config_dir / settings.keys, allow_simulation=settings.simulation)
@@ -144,7 +142,7 @@ def open_sam(
 
 
 def sam_reopener(
-    spec: str, config_dir: Path, settings: ValidatorSettings, channel: ApduChannel
+    spec: str, config_dir: Path, settings: ValidatorSettings, sam: LegacySam
 ) -> SamOpener | None:
     """How the loop connects a PC/SC SAM again after an outage (None for the software SAM).
 
@@ -154,30 +152,29 @@ def sam_reopener(
     if spec in SOFTWARE_SAM_SPECS:
         return None
     reader = open_card_reader(spec, config_dir)
-    current = [channel]
+    current = [sam]
 
-    def reopen() -> tuple[LegacySam, ApduChannel]:
+    def reopen() -> LegacySam:
         try:
-            current[0].connection.close()
+            current[0].channel.connection.close()
         except ReaderError:
             pass  # gone with pcscd or the SAM: nothing to let go of
         connection = reader.wait_for_card(timeout=1.0)
         if connection is None:
             raise SamError(f"no SAM in the reader {spec!r}")
         try:
-            sam, channel = _checked_sam(connection, spec, config_dir, settings)
+            current[0] = _checked_sam(connection, spec, config_dir, settings)
         except RunError as exc:
             connection.close()
             raise SamError(str(exc)) from exc
-        current[0] = channel
-        return sam, channel
+        return current[0]
 
     return reopen
 
 
 def _checked_sam(
     connection: CardConnection, spec: str, config_dir: Path, settings: ValidatorSettings
-) -> tuple[LegacySam, ApduChannel]:
+) -> LegacySam:
     """A Calypso SAM by its ATR (and the ATR filter), unlocked when the key file says how."""
     atr = connection.atr.hex().upper()
     if settings.sam_atr_filter and not re.fullmatch(settings.sam_atr_filter, atr, re.IGNORECASE):
@@ -193,7 +190,7 @@ def _checked_sam(
             sam.unlock(unlock)  # a SAM that was not locked answers 6985: accepted
         except SamError as exc:
             raise RunError(f"the SAM refused the unlock data: {exc}") from exc
-    return sam, channel
+    return sam
 
 
 def _unlock_data(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
@@ -228,7 +225,7 @@ def serve(
     for spec in (card_spec, sam_spec):  # a malformed spec stops here, before any hardware
         if spec not in ("emulated", *SOFTWARE_SAM_SPECS):
             open_card_reader(spec, config_dir)
-    sam, sam_channel = open_sam(sam_spec, config_dir, settings)
+    sam = open_sam(sam_spec, config_dir, settings)
     stop = stop or threading.Event()
     signalling = _SignallingGate(gate)
     passengers: Passengers | None = None
@@ -258,7 +255,7 @@ def serve(
                 validator_id=settings.validator_id,
             )
         )
-        processor = build_processor(settings, sam, sam_channel, rules, journal)
+        processor = build_processor(settings, sam, rules, journal)
         restored = restore_pending(processor, journal)
         if restored:
             log.info("unknown_taps_restored", count=restored)
@@ -280,7 +277,7 @@ def serve(
                 max_taps=max_taps,
                 stop=stop,
                 observer=Observers(observers) if observers else None,
-                reopen_sam=sam_reopener(sam_spec, config_dir, settings, sam_channel),
+                reopen_sam=sam_reopener(sam_spec, config_dir, settings, sam),
                 clock_range=clock_range(settings.layouts.values()),
             )
         finally:

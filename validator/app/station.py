@@ -8,7 +8,6 @@ layouts are those of the settings everywhere (the engine below never reads setti
 
 from __future__ import annotations
 
-from readers.channel import ApduChannel
 from sam.base import Sam
 from validator.app.settings import ValidatorSettings
 from validator.engine.fares.decide import FareRules
@@ -23,14 +22,12 @@ __all__ = ["build_processor"]
 def build_processor(
     settings: ValidatorSettings,
     sam: Sam,
-    sam_channel: ApduChannel | None,
     rules: FareRules,
     journal: TapRecorder | None,
 ) -> TapProcessor:
     """The tap processor configured by ``settings`` over this SAM, fare rules and journal."""
     return TapProcessor(
         sam=sam,
-        sam_channel=sam_channel,
         rules=rules,
         aids=settings.aid_bytes(),
         validator_id=settings.validator_id,

@@ -115,8 +115,7 @@ def measure_pcsc(
             sam_connection = PcscReader(f"^{SAM_READER}$").wait_for_card(timeout=10)
             if sam_connection is None:
                 raise RuntimeError("the SAM did not show in its vpcd reader")
-            sam_channel = ApduChannel(sam_connection, label="sam")
-            sam = LegacySam(sam_channel)
+            sam = LegacySam(ApduChannel(sam_connection, label="sam"))
             card_reader = PcscReader(f"^{CARD_READER}$")
             for scenario in scenarios:
                 card, now = _prepared_card(config_dir, scenario, setup)
@@ -137,7 +136,6 @@ def measure_pcsc(
                         rules,
                         TapContext(now, STATION),
                         aids=scenario.aids,
-                        sam_channel=sam_channel,
                         layouts=layouts,
                         history=lambda serial: False,
                     )

@@ -37,9 +37,9 @@ def _prefill(journal: Journal, entries: int) -> None:
 
 
 def _processor(config_dir: Path, journal: Journal | None) -> TapProcessor:
-    sam, channel = software_sam(config_dir / "keys.sim.yaml", allow_simulation=True)
+    sam = software_sam(config_dir / "keys.sim.yaml", allow_simulation=True)
     rules = load_model(config_dir / "fares.yaml", FareRules)
-    return TapProcessor(sam, channel, rules, [DEMO_AID], "bench", journal)
+    return TapProcessor(sam, rules, [DEMO_AID], "bench", journal)
 
 
 def _tap_ms(config_dir: Path, processor: TapProcessor, taps: int) -> list[float]:

@@ -251,7 +251,6 @@ class Bench:
             self.rules,
             TapContext(now, STATION),
             aids=aids,
-            sam_channel=self.channel,
             layouts=self.layouts,
             overlap=engine,
             history=lambda serial: False,  # no unknown tap pending for this card

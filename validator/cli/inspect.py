@@ -169,7 +169,7 @@ def _secure_opener(config_dir: Path, settings: Any, sam_spec: str | None) -> Any
     from validator.engine.session import SecureSession
 
     try:
-        sam, _channel = open_sam(sam_spec or settings.sam_reader, config_dir, settings)
+        sam = open_sam(sam_spec or settings.sam_reader, config_dir, settings)
     except RunError as exc:
         raise _ReaderProblem(str(exc)) from exc
 

@@ -175,7 +175,7 @@ def replay(
             from validator.office.replay.mac import MacChecker
 
             try:
-                macs = MacChecker(*open_sam(sam_reader, config_dir, settings))
+                macs = MacChecker(open_sam(sam_reader, config_dir, settings))
             except RunError as exc:
                 _fail(str(exc))
         if journal_key_file is None and settings.journal_key_file:

@@ -60,7 +60,6 @@ def validate(
     context: TapContext,
     *,
     aids: Sequence[bytes],
-    sam_channel: ApduChannel | None = None,
     ratification: Ratification = Ratification.COMMAND,
     authorized: AuthorizedKeys | None = None,
     multiple_session: bool = False,
@@ -83,8 +82,7 @@ def validate(
     if deadline is not None and isinstance(connection, Deadlined):
         connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
-    if sam_channel is not None:
-        sam_channel.reset_trace()  # this tap's exchanges only (the pre-fetch was before it)
+    sam.reset_exchanges()  # this tap's exchanges only (the pre-fetch was before it)
     start = time.perf_counter()
     tap = _Tap(
         card,
@@ -104,8 +102,7 @@ def validate(
     result = tap.run()
     result.elapsed = time.perf_counter() - start
     result.card_trace = list(card.exchanges)
-    if sam_channel is not None:
-        result.sam_trace = list(sam_channel.exchanges)
+    result.sam_trace = list(sam.exchanges)
     return result
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from readers.base import CardConnection
-from readers.channel import ApduChannel
 from sam.base import Sam
 from sam.policy import AuthorizedKeys
 from validator.engine.attempt import validate
@@ -67,7 +66,6 @@ class TapProcessor:
     """Validates taps for one validator and journals each before feedback."""
 
     sam: Sam
-    sam_channel: ApduChannel | None
     rules: FareRules
     aids: Sequence[bytes]
     validator_id: str
@@ -130,7 +128,6 @@ class TapProcessor:
             self.rules,
             context,
             aids=self.aids,
-            sam_channel=self.sam_channel,
             ratification=self.ratification,
             authorized=self.authorized,
             multiple_session=self.multiple_session,

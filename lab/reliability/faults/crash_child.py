@@ -33,7 +33,6 @@ from calypso.emulator.nv import PowerLostError
 from calypso.emulator.profile import load_profile
 from readers.base import CardRemovedError
 from readers.emulated import EmulatedReader, Fault, FaultKind
-from sam.client import LegacySam
 from sam.software.link import software_sam
 from validator.app.run import restore_pending
 from validator.app.settings import load_settings
@@ -134,7 +133,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     rules = load_model(args.config / settings.fares, FareRules)
     rnd = random.Random(args.seed)  # noqa: S311 - simulation randomness
-    sam, channel = software_sam(
+    sam = software_sam(
         args.config / settings.keys,
         rng=random.Random(rnd.getrandbits(64)).randbytes,  # noqa: S311
         allow_simulation=True,
@@ -146,7 +145,7 @@ def serve(args: argparse.Namespace) -> int:
     reader = EmulatedReader("contactless")
     now = args.start
     with Journal(args.workdir / "journal") as journal:
-        processor = build_processor(settings, LegacySam(channel), channel, rules, journal)
+        processor = build_processor(settings, sam, rules, journal)
         restored = restore_pending(processor, journal)
         processor.prefetch()
         _say("ready", journal.last_seq, restored)

@@ -346,12 +346,12 @@ def _complete_tap(card: CardEmulator, when: dt.datetime) -> CardEmulator:
     """The same card after the same tap run to its end (no crash), on an in-memory copy."""
     settings = load_settings(CONFIG)
     rules = load_model(CONFIG / settings.fares, FareRules)
-    sam, channel = software_sam(
+    sam = software_sam(
         CONFIG / settings.keys,
         rng=random.Random(1).randbytes,  # noqa: S311 - simulation
         allow_simulation=True,
     )
-    processor = build_processor(settings, sam, channel, rules, None)
+    processor = build_processor(settings, sam, rules, None)
     copy = CardEmulator(card.profile, random.Random(2).randbytes)  # noqa: S311 - simulation
     copy.restore(card.snapshot())
     reader = EmulatedReader("replay")

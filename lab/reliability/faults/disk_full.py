@@ -132,8 +132,8 @@ class _Bench:
             random.Random(5).randbytes,  # noqa: S311 - simulation
             allow_simulation=True,
         )
-        sam, channel = in_process_sam(_Counted(software, self.trip))
-        self.processor = build_processor(settings, sam, channel, rules, None)
+        sam = in_process_sam(_Counted(software, self.trip))
+        self.processor = build_processor(settings, sam, rules, None)
 
     def tap(self, profile: Path, fill: str | None, at: int | None) -> tuple[TapOutcome, int]:
         """One tap of a fresh card of ``profile``; returns its outcome and its APDU count."""

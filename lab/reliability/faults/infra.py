@@ -146,7 +146,7 @@ class Bench:
         card_reader = PcscReader(re.escape(CARD_READER), timeout=2.0, retry_interval=0.1)
         current: list[ApduChannel] = []
 
-        def reopen() -> tuple[LegacySam, ApduChannel]:
+        def reopen() -> LegacySam:
             for channel in current:
                 try:
                     channel.connection.close()
@@ -158,13 +158,13 @@ class Bench:
                 raise SamError("no SAM in the SAM reader")
             channel = ApduChannel(connection, label="sam")
             current.append(channel)
-            return LegacySam(channel), channel
+            return LegacySam(channel)
 
-        sam, channel = reopen()
+        sam = reopen()
         rules = load_model(CONFIG / "fares.yaml", FareRules)
         journal = DiskJournal(self.workdir / "journal", self.disk)
         journal.open()
-        processor = TapProcessor(sam, channel, rules, [DEMO_AID], "infra", journal)
+        processor = TapProcessor(sam, rules, [DEMO_AID], "infra", journal)
 
         def serve() -> None:
             try:

@@ -96,13 +96,11 @@ class Bench:
         settings = load_model(CONFIG / "validator.yaml", ValidatorSettings)
         rules = load_model(CONFIG / settings.fares, FareRules)
         sam_rng = random.Random(seed)  # noqa: S311 - simulation randomness, by design
-        sam, channel = software_sam(
-            CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True
-        )
+        sam = software_sam(CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
         self.journal_dir = workdir / "journal"
         self.journal = Journal(self.journal_dir)
         self.journal.open()
-        self.processor = build_processor(settings, sam, channel, rules, self.journal)
+        self.processor = build_processor(settings, sam, rules, self.journal)
         self.budget_s = self.processor.budget_s
         self.reader = EmulatedReader("hostile", cut_slow_cards=True)
         self.location = rules.station.location_id

@@ -26,7 +26,6 @@ from calypso.en1545.codec import decode
 from calypso.errors import CardCommandError, CardResponseError
 from lab.paths import CONFIG
 from readers.apdu import ApduError, CommandApdu, ResponseApdu, sw_name
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings
@@ -68,16 +67,16 @@ class Target:
 # --- the seed corpus: real answers and records from emulated taps ----------------------------
 
 
-def _station(workdir: Path) -> tuple[TapProcessor, ApduChannel, Journal]:
+def _station(workdir: Path) -> tuple[TapProcessor, Journal]:
     settings = load_model(CONFIG / "validator.yaml", ValidatorSettings)
     rules = load_model(CONFIG / settings.fares, FareRules)
-    sam, channel = software_sam(
+    sam = software_sam(
         CONFIG / settings.keys, rng=random.Random(1).randbytes, allow_simulation=True
     )
     journal = Journal(workdir / "seed-journal")
     journal.open()
-    processor = build_processor(settings, sam, channel, rules, journal)
-    return processor, channel, journal
+    processor = build_processor(settings, sam, rules, journal)
+    return processor, journal
 
 
 def profiles() -> list[Path]:
@@ -99,7 +98,7 @@ class Corpus:
     @classmethod
     def build(cls, workdir: Path) -> Corpus:
         """Tap every demo card a few times (with a torn tap or two) and keep the traces."""
-        processor, _, journal = _station(workdir)
+        processor, journal = _station(workdir)
         corpus = cls()
         reader = EmulatedReader("card")
         now = NOW

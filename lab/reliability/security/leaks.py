@@ -100,7 +100,7 @@ def card_flows(texts: list[str]) -> list[bool]:
     reader.insert(cna)
     channel = ApduChannel(reader.connect(), label="card")
     software = SoftwareSam(load_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
-    sam, _ = in_process_sam(software)
+    sam = in_process_sam(software)
     ran: list[bool] = []
     flows: list[tuple[str, Callable[[], object]]] = [
         ("select", lambda: channel.send(select_application(profile.aid))),
@@ -130,7 +130,7 @@ def card_flows(texts: list[str]) -> list[bool]:
     locked = SoftwareSam(
         load_keys(CONFIG / "keys.sim.yaml", allow_simulation=True), locked=True, unlock_data=UNLOCK
     )
-    locked_sam, _ = in_process_sam(locked, name="locked sam")
+    locked_sam = in_process_sam(locked, name="locked sam")
     ran.append(_attempt(texts, "wrong unlock", lambda: locked_sam.unlock(bytes(16))))
     ran.append(_attempt(texts, "right unlock", lambda: locked_sam.unlock(UNLOCK)))
     texts += [repr(cna), repr(profile), str(profile), repr(profile.pin), repr(profile.keys)]

@@ -73,10 +73,10 @@ def make_station(
     """A station for ``settings`` with the software SAM of ``keys`` (simulation as set)."""
     rules = load_model(CONFIG / settings.fares, FareRules)
     rng = random.Random(seed)  # noqa: S311 - simulation randomness, by design
-    sam, channel = software_sam(keys, rng=rng.randbytes, allow_simulation=settings.simulation)
+    sam = software_sam(keys, rng=rng.randbytes, allow_simulation=settings.simulation)
     journal = Journal(journal_dir, key=journal_key)
     journal.open()
-    processor = build_processor(settings, sam, channel, rules, journal)
+    processor = build_processor(settings, sam, rules, journal)
     processor.prefetch()
     return Station(processor, journal, EmulatedReader("contactless"), rules.station.location_id)
 

@@ -331,14 +331,12 @@ def make_fleet(scenario: Scenario, rules: FareRules, journal_dir: Path | None) -
             SoftwareSam.from_keys(CONFIG / "keys.sim.yaml", rng, allow_simulation=True)
         )
         sam_conn = TearingSamConnection(sam_reader.connect())
-        channel = ApduChannel(sam_conn, label="sam")
+        sam = LegacySam(ApduChannel(sam_conn, label="sam"))
         journal = None
         if journal_dir is not None:
             journal = Journal(journal_dir / name)
             journal.open()
-        processor = build_processor(
-            settings_for(scenario, name), LegacySam(channel), channel, rules, journal
-        )
+        processor = build_processor(settings_for(scenario, name), sam, rules, journal)
         if scenario.layout is not None:
             layouts = dict(processor.layouts or {})
             layouts[load_profile(scenario.profile).aid] = scenario.layout()

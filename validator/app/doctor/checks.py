@@ -60,7 +60,6 @@ class Doctor:
         self.software = settings.sam_reader in SOFTWARE_SAM_SPECS
         self.readers: list[str] | None = None  # PC/SC names, once pcscd answered
         self.sam: LegacySam | None = None
-        self.sam_channel: ApduChannel | None = None
         self.keys: KeySet | None = None
         self.key_path = config_dir / settings.keys
 
@@ -283,7 +282,7 @@ class Doctor:
                 if secret is None
                 else "the unlock data does not match this SAM",
             )
-        self.sam, self.sam_channel = sam, channel
+        self.sam = sam
         return Check("sam", Status.PASS, f"{what}{unlocked}; challenge served")
 
     def keys_match(self) -> Check:
@@ -315,7 +314,7 @@ class Doctor:
     def _test_session(self) -> Check:
         assert self.sam is not None  # noqa: S101 - checked by the caller
         rules = load_model(self.config_dir / self.settings.fares, FareRules)
-        processor = build_processor(self.settings, self.sam, self.sam_channel, rules, None)
+        processor = build_processor(self.settings, self.sam, rules, None)
         now = self.probes.now().astimezone().replace(tzinfo=None)  # local, as the loop's clock
         try:
             check_clock(now, clock_range(self.settings.layouts.values()))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from readers.channel import ApduChannel
 from sam.base import SamError
 from sam.client import LegacySam
 from sam.software.link import software_sam
@@ -70,14 +69,13 @@ def _signed(session: list[tuple[bytes, bytes]]) -> bytes | None:
 class MacChecker:
     """Recomputes journaled sessions with one SAM (not thread-safe: one per process)."""
 
-    def __init__(self, sam: LegacySam, channel: ApduChannel | None = None) -> None:
+    def __init__(self, sam: LegacySam) -> None:
         self.sam = sam
-        self.channel = channel
 
     @classmethod
     def from_keys(cls, path: Path | str) -> MacChecker:
         """A checker over the software SAM holding the CSIM1 keys of ``path``."""
-        return cls(*software_sam(Path(path), allow_simulation=True))
+        return cls(software_sam(Path(path), allow_simulation=True))
 
     def check(self, entry: dict[str, Any]) -> MacCheck:
         """Recompute every signed session of the tap; the tap fails if any session fails."""
@@ -106,8 +104,7 @@ class MacChecker:
             except (SamError, TranscriptError) as exc:
                 return MacCheck(FAILED, f"session {number}: {exc}")
             finally:
-                if self.channel is not None:
-                    self.channel.reset_trace()
+                self.sam.reset_exchanges()  # the exchanges are not kept: replay runs long
             if not result.ok:
                 parts = [
                     name
