@@ -35,10 +35,9 @@ def write_demo(
     if name:
         settings = settings.model_copy(update={"validator_id": name})
     with Journal(directory) as journal:
-        for _ in run_demo(
+        run_demo(
             CONFIG, settings, taps=taps, seed=seed, start=START, journal=journal, tear_rate=tear
-        ):
-            pass
+        )
 
 
 def entries(directory: Path) -> list[dict[str, Any]]:

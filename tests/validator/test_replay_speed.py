@@ -37,10 +37,7 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("speed") / "journal"
     settings = load_settings(CONFIG)
     with Journal(directory) as writer:
-        for _ in run_demo(
-            CONFIG, settings, taps=120, seed=5, start=START, journal=writer, tear_rate=0.3
-        ):
-            pass
+        run_demo(CONFIG, settings, taps=120, seed=5, start=START, journal=writer, tear_rate=0.3)
     return directory
 
 

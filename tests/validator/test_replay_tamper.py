@@ -25,10 +25,9 @@ def write_journal(
     """A demo journal (with HMACs unless ``key`` is None); returns its one file."""
     settings = load_settings(CONFIG)
     with Journal(directory, key=key) as journal:
-        for _ in run_demo(
+        run_demo(
             CONFIG, settings, taps=60, seed=2, start=START, journal=journal, tear_rate=tear_rate
-        ):
-            pass
+        )
     (path,) = journal_files(directory)
     return path
 

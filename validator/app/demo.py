@@ -4,25 +4,31 @@
 Everything is real code but the radio: emulated cards personalised from config/cards/*.yaml,
 the software SAM with the simulation keys behind the same SAM APDUs a hardware SAM gets, and
 the emulated reader, which can pull a card out of the field at any APDU as hurried passengers do.
+The station is run's: build_processor and run_loop, with simulated passengers for a card reader
+and a simulated clock, so that the demo exercises the loop the gate runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, load_profile
+from readers.base import CardConnection
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
+from validator.app.clock import clock_range
+from validator.app.loop import run_loop
 from validator.app.settings import ValidatorSettings
 from validator.app.station import build_processor
-from validator.engine.fares.decide import TapContext
 from validator.engine.fares.rules import load_fares
 from validator.engine.outcome import Outcome, TapResult
+from validator.engine.recording import JournalError
 from validator.engine.tap import TapRecord
 from validator.journal.writer import Journal
 from yamlconfig import ConfigError
@@ -89,6 +95,92 @@ def build_fleet(cards_dir: Path, rnd: random.Random) -> list[CardEmulator]:
     return fleet
 
 
+class DemoOutOfServiceError(Exception):
+    """The demo's station went out of service (its SAM, its clock): the demo cannot go on."""
+
+
+class SimulatedPassengers:
+    """The demo's card reader: each wait for a card is the next passenger, on a simulated clock.
+
+    Passengers come every 30 s to 15 min; now and then the same one taps again a few seconds
+    later (anti-passback shows), and one whose gate stayed shut by accident (card lost, unknown
+    outcome) tries again at once. With ``tear_rate`` a card leaves the field at a random APDU.
+    The gate loop reads the time from :meth:`now`, so the whole demo runs at full speed.
+    """
+
+    name = "simulated passengers"
+
+    def __init__(
+        self, fleet: list[CardEmulator], rnd: random.Random, start: dt.datetime, tear_rate: float
+    ) -> None:
+        self.fleet = fleet
+        self.rnd = rnd
+        self.time = start
+        self.tear_rate = tear_rate
+        self.reader = EmulatedReader("contactless")
+        self.card = rnd.choice(fleet)
+        self.presented = 0
+        self.again = False
+
+    def now(self) -> dt.datetime:
+        """The simulated time of the tap in progress (the loop's clock)."""
+        return self.time
+
+    def wait_for_card(self, timeout: float | None = None) -> CardConnection | None:
+        """The next passenger's card, in the field at its simulated time."""
+        rnd = self.rnd
+        if self.again or (self.presented and rnd.random() < _REPEAT_TAP):
+            self.time += dt.timedelta(seconds=rnd.randint(3, 20))
+        else:
+            self.time += dt.timedelta(seconds=rnd.randint(30, 900))
+            self.card = rnd.choice(self.fleet)
+        self.presented += 1
+        self.reader.insert(self.card)
+        if rnd.random() < self.tear_rate:
+            kind = rnd.choice([FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING])
+            self.reader.inject(Fault(kind, rnd.randint(2, 9)))
+        return self.reader.connect()
+
+    def wait_for_removal(self, timeout: float | None = None) -> bool:
+        """The passenger walks on at once."""
+        self.reader.clear_faults()
+        self.reader.remove()
+        return True
+
+    def served(self, record: TapRecord) -> None:
+        """A passenger whose gate stayed shut by accident tries again at once."""
+        self.again = record.result.outcome in (Outcome.CARD_LOST, Outcome.UNKNOWN)
+
+
+class _DemoGate:
+    """Hands each tap to the caller; an outage ends the demo (nothing comes back by itself)."""
+
+    def __init__(
+        self,
+        passengers: SimulatedPassengers,
+        station: int,
+        stop: threading.Event,
+        on_tap: Callable[[DemoTap], None] | None,
+    ) -> None:
+        self.passengers = passengers
+        self.station = station
+        self.stop = stop
+        self.on_tap = on_tap
+        self.outage: str | None = None
+
+    def feedback(self, record: TapRecord) -> None:
+        self.passengers.served(record)
+        if self.on_tap is not None:
+            self.on_tap(DemoTap(self.passengers.now(), record, self.station))
+
+    def out_of_service(self, reason: str) -> None:
+        self.outage = self.outage or reason
+        self.stop.set()
+
+    def in_service(self) -> None:
+        pass
+
+
 def run_demo(
     config_dir: Path,
     settings: ValidatorSettings,
@@ -98,8 +190,14 @@ def run_demo(
     start: dt.datetime,
     journal: Journal | None = None,
     tear_rate: float = 0.05,
-) -> Iterator[DemoTap]:
-    """Simulate ``taps`` passengers and yield each tap as it happens (journaled if asked)."""
+    on_tap: Callable[[DemoTap], None] | None = None,
+) -> int:
+    """Serve ``taps`` simulated passengers through the gate loop; returns the taps served.
+
+    The station is run's (build_processor, run_loop) with simulated passengers for its card
+    reader and the software SAM with the simulation keys. ``on_tap`` hears of each tap as it
+    is served. A journal that cannot be written ends the demo with JournalError.
+    """
     if not settings.simulation:
         raise ConfigError(
             config_dir / "validator.yaml",
@@ -110,27 +208,23 @@ def run_demo(
     sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
     sam = software_sam(config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
     processor = build_processor(settings, sam, rules, journal)
-    processor.prefetch()
-    fleet = build_fleet(config_dir / settings.cards, rnd)
-    card_reader = EmulatedReader("contactless")
-    station = rules.station.location_id
-    now = start
-    card = rnd.choice(fleet)
-    again = False
-    for _ in range(taps):
-        if again or (processor.taps and rnd.random() < _REPEAT_TAP):
-            now += dt.timedelta(seconds=rnd.randint(3, 20))
-        else:
-            now += dt.timedelta(seconds=rnd.randint(30, 900))
-            card = rnd.choice(fleet)
-        card_reader.insert(card)
-        if rnd.random() < tear_rate:
-            kind = rnd.choice([FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING])
-            card_reader.inject(Fault(kind, rnd.randint(2, 9)))
-        record = processor.process(card_reader.connect(), TapContext(now, station))
-        card_reader.clear_faults()
-        card_reader.remove()
-        processor.prefetch()  # between taps, off the next passenger's time
-        # A passenger whose gate stayed shut by accident tries again at once.
-        again = record.result.outcome in (Outcome.CARD_LOST, Outcome.UNKNOWN)
-        yield DemoTap(now, record, station)
+    passengers = SimulatedPassengers(
+        build_fleet(config_dir / settings.cards, rnd), rnd, start, tear_rate
+    )
+    stop = threading.Event()
+    gate = _DemoGate(passengers, rules.station.location_id, stop, on_tap)
+    served = run_loop(
+        passengers,
+        processor,
+        gate,
+        station=rules.station.location_id,
+        max_taps=taps,
+        stop=stop,
+        clock=passengers.now,
+        clock_range=clock_range(settings.layouts.values()),
+    )
+    if gate.outage is not None:
+        if gate.outage.startswith("journal"):
+            raise JournalError(gate.outage.removeprefix("journal: "))
+        raise DemoOutOfServiceError(gate.outage)
+    return served

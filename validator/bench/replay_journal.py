@@ -51,10 +51,9 @@ def build(directory: Path, taps: int, seed: int = 3) -> int:
     start = dt.datetime(2026, 3, 2, 6, 0)
     with tempfile.TemporaryDirectory() as seed_dir:
         with Journal(seed_dir) as journal:
-            for _ in run_demo(
+            run_demo(
                 CONFIG, settings, taps=2000, seed=seed, start=start, journal=journal, tear_rate=0.1
-            ):
-                pass
+            )
         sample = [
             {k: v for k, v in json.loads(line).items() if k not in ("seq", "prev", "time")}
             for path in journal_files(Path(seed_dir))

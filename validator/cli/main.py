@@ -132,7 +132,7 @@ def demo(
     journal_dir: Path | None,
 ) -> None:
     """Simulate a stream of passengers on emulated cards and the software SAM."""
-    from validator.app.demo import run_demo
+    from validator.app.demo import DemoOutOfServiceError, DemoTap, run_demo
     from validator.app.run import journal_key
 
     config_dir = config_folder(config)
@@ -150,8 +150,17 @@ def demo(
         configure(settings.log_format, log_level)
         times: list[float] = []
         # The demo's journal is HMACed like run's (issue 15.5), or replay reports hmac_failure.
+
+        def show(tap: DemoTap) -> None:
+            times.append(tap.result.elapsed * 1000)
+            log.info("tap", **tap.as_json())
+            if as_json:
+                click.echo(json.dumps(tap.as_json(), sort_keys=False))
+            else:
+                click.echo(tap_line(tap.record, f"{tap.at:%H:%M:%S}"))
+
         with Journal(journal_dir, key=journal_key(config_dir, settings)) as journal:
-            for tap in run_demo(
+            run_demo(
                 config_dir,
                 settings,
                 taps=taps,
@@ -159,19 +168,17 @@ def demo(
                 start=start,
                 journal=journal,
                 tear_rate=tear_rate,
-            ):
-                times.append(tap.result.elapsed * 1000)
-                log.info("tap", **tap.as_json())
-                if as_json:
-                    click.echo(json.dumps(tap.as_json(), sort_keys=False))
-                else:
-                    click.echo(tap_line(tap.record, f"{tap.at:%H:%M:%S}"))
+                on_tap=show,
+            )
     except ConfigError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     except JournalError as exc:
         click.echo(f"journal error: {exc}", err=True)
         sys.exit(EXIT_JOURNAL)
+    except DemoOutOfServiceError as exc:
+        click.echo(f"demo stopped: out of service: {exc}", err=True)
+        sys.exit(EXIT_START)
     except (KeyboardInterrupt, _Stopped) as exc:
         signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
         click.echo(f"demo stopped by {signum.name}; its journal kept in {journal_dir}", err=True)

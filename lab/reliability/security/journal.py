@@ -61,10 +61,7 @@ def write_journal(directory: Path, key: bytes | None) -> Path:
     """A demo journal of TAPS taps; returns its one file."""
     settings = load_settings(CONFIG)
     with Journal(directory, key=key) as journal:
-        for _ in run_demo(
-            CONFIG, settings, taps=TAPS, seed=5, start=START, journal=journal, tear_rate=0.1
-        ):
-            pass
+        run_demo(CONFIG, settings, taps=TAPS, seed=5, start=START, journal=journal, tear_rate=0.1)
     (path,) = journal_files(directory)
     return path
 
