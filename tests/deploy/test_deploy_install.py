@@ -191,7 +191,7 @@ class TestUpgradeKeepsKeys:
 
     def test_journal_key_generated_once(self, tmp_path: Path) -> None:
         """A fresh install generates a 32-byte hex journal key, 0600, referenced by the config."""
-        from validator.app.run import journal_key
+        from validator.app.journal_key import load_journal_key as journal_key
         from validator.app.settings import load_settings
 
         root = tmp_path / "root"

@@ -10,8 +10,7 @@ from conftest import make_card
 from structlog.testing import capture_logs
 from test_restore_pending import NOON, _processor, _tap, _TornClose
 
-from validator.app.run import restore_pending
-from validator.journal.pending import CHECKPOINT_NAME
+from validator.journal.pending import CHECKPOINT_NAME, restore_pending
 from validator.journal.writer import Journal, journal_files
 
 FILLER = {"outcome": "granted", "card": "00", "pad": "x" * 300}

@@ -15,12 +15,12 @@ from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
-from validator.app.run import restore_pending
 from validator.app.settings import load_settings
 from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
 from validator.engine.tap import TapProcessor, TapRecord
+from validator.journal.pending import restore_pending
 from validator.journal.writer import Journal
 from yamlconfig import load_model
 

@@ -17,7 +17,7 @@ from yamlconfig import ConfigError, load_model
 
 LAYOUT_NAMES = ("demo", "intercode")  # validator.engine.layouts.base.build_layouts
 
-# Reader specs each setting takes (validator.app.run builds them; readers.spec for pcsc: and nfc:).
+# Reader specs each setting takes (validator.app.station opens them; readers.spec: pcsc:, nfc:).
 CARD_READER_SPECS = ("emulated", "pcsc:REGEX", "nfc:PATH")
 SAM_READER_SPECS = ("software", "emulated", "pcsc:REGEX")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")

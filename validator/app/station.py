@@ -1,22 +1,45 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A station's tap engine built from validator.yaml: the one place settings become a processor.
+"""A station's parts from validator.yaml: the tap engine, the SAM, the card reader.
 
-``run``, ``demo``, ``doctor`` and the reliability lab all build their TapProcessor here, so
-that the AIDs, ratification mode, time budget, authorised keys, multiple session and card
-layouts are those of the settings everywhere (the engine below never reads settings itself).
+``run``, ``demo``, ``doctor``, ``inspect``, ``replay`` and the reliability lab build their
+parts here, so that the AIDs, ratification mode, time budget, authorised keys, multiple
+session and card layouts (build_processor), and the SAM's checks and unlock (open_sam) are
+those of the settings everywhere; the engine below never reads settings itself. Reader specs:
+``pcsc:REGEX`` and ``nfc:PATH`` (readers.spec); SAM specs: ``software`` (the CSIM1 software
+SAM with the key file of the settings) or ``pcsc:REGEX``.
 """
 
 from __future__ import annotations
 
-from sam.base import Sam
+import re
+from pathlib import Path
+
+from readers.base import CardConnection, CardReader, ReaderError
+from readers.channel import ApduChannel
+from sam.base import Sam, SamError
+from sam.client import LegacySam
+from sam.keys import load_keys
+from sam.software.link import software_sam
+from validator.app.loop import SamOpener
 from validator.app.settings import ValidatorSettings
 from validator.engine.fares.decide import FareRules
 from validator.engine.layouts.base import build_layouts
 from validator.engine.recording import TapRecorder
 from validator.engine.session import Ratification
 from validator.engine.tap import TapProcessor
+from yamlconfig import ConfigError
 
-__all__ = ["build_processor"]
+__all__ = [
+    "SOFTWARE_SAM_SPECS",
+    "RunError",
+    "build_processor",
+    "open_card_reader",
+    "open_sam",
+    "sam_reopener",
+]
+
+# The in-process software SAM (CSIM1) with the key file of the settings.
+SOFTWARE_SAM_SPECS = ("software", "emulated")
 
 
 def build_processor(
@@ -38,3 +61,103 @@ def build_processor(
         multiple_session=settings.multiple_session,
         layouts=build_layouts(settings.layouts),
     )
+
+
+class RunError(Exception):
+    """The validator cannot start with these readers or this SAM."""
+
+
+def open_card_reader(spec: str, config_dir: Path | None = None) -> CardReader:
+    """A real reader from a ``pcsc:``/``nfc:`` spec; a malformed spec is a ConfigError.
+
+    A bad spec is a mistake a person must fix (exit 2: systemd does not restart on it); a
+    reader or pcscd that is not there yet is a RunError (exit 4: restarted, it may come back).
+    """
+    try:
+        from readers.spec import open_reader
+    except ImportError as exc:  # pragma: no cover - the module ships with the package
+        raise RunError(f"real readers are not available: {exc}") from exc
+    try:
+        return open_reader(spec)
+    except ValueError as exc:
+        where = (config_dir or Path(".")) / "validator.yaml"
+        raise ConfigError(
+            where, f"card_reader/sam_reader (or --card-reader/--sam-reader): {exc}"
+        ) from None
+
+
+def open_sam(spec: str, config_dir: Path, settings: ValidatorSettings) -> LegacySam:
+    """The SAM: the software SAM in process, or a real (or vpcd-served) SAM in a PC/SC reader."""
+    if spec in SOFTWARE_SAM_SPECS:
+        return software_sam(config_dir / settings.keys, allow_simulation=settings.simulation)
+    try:
+        connection = open_card_reader(spec, config_dir).wait_for_card(timeout=5.0)
+    except ReaderError as exc:  # pcscd unreachable, pyscard missing: may come back (exit 4)
+        raise RunError(f"SAM reader {spec!r}: {exc}") from exc
+    if connection is None:
+        raise RunError(f"no SAM in the reader {spec!r}")
+    try:
+        return _checked_sam(connection, spec, config_dir, settings)
+    except RunError:
+        connection.close()  # let go of the slot: the operator will fix it and start again
+        raise
+
+
+def sam_reopener(
+    spec: str, config_dir: Path, settings: ValidatorSettings, sam: LegacySam
+) -> SamOpener | None:
+    """How the loop connects a PC/SC SAM again after an outage (None for the software SAM).
+
+    The old connection is let go first (it may hold the reader exclusively); the new one is
+    checked and unlocked as at start-up. Failures are SamError: the gate stays out of service.
+    """
+    if spec in SOFTWARE_SAM_SPECS:
+        return None
+    reader = open_card_reader(spec, config_dir)
+    current = [sam]
+
+    def reopen() -> LegacySam:
+        try:
+            current[0].channel.connection.close()
+        except ReaderError:
+            pass  # gone with pcscd or the SAM: nothing to let go of
+        connection = reader.wait_for_card(timeout=1.0)
+        if connection is None:
+            raise SamError(f"no SAM in the reader {spec!r}")
+        try:
+            current[0] = _checked_sam(connection, spec, config_dir, settings)
+        except RunError as exc:
+            connection.close()
+            raise SamError(str(exc)) from exc
+        return current[0]
+
+    return reopen
+
+
+def _checked_sam(
+    connection: CardConnection, spec: str, config_dir: Path, settings: ValidatorSettings
+) -> LegacySam:
+    """A Calypso SAM by its ATR (and the ATR filter), unlocked when the key file says how."""
+    atr = connection.atr.hex().upper()
+    if settings.sam_atr_filter and not re.fullmatch(settings.sam_atr_filter, atr, re.IGNORECASE):
+        raise RunError(f"the SAM's ATR {atr} does not match sam_atr_filter")
+    channel = ApduChannel(connection, label="sam")
+    try:
+        sam = LegacySam(channel)
+    except SamError as exc:
+        raise RunError(f"the chip in {spec!r} is not a Calypso SAM (ATR {atr}): {exc}") from exc
+    unlock = _unlock_data(config_dir, settings)
+    if unlock is not None:
+        try:
+            sam.unlock(unlock)  # a SAM that was not locked answers 6985: accepted
+        except SamError as exc:
+            raise RunError(f"the SAM refused the unlock data: {exc}") from exc
+    return sam
+
+
+def _unlock_data(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
+    """The static unlock data of the key file, if it has any (never printed)."""
+    path = config_dir / settings.keys
+    if not path.exists():
+        return None
+    return load_keys(path, allow_simulation=settings.simulation).unlock_secret()

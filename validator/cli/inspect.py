@@ -165,7 +165,7 @@ def _secure_opener(config_dir: Path, settings: Any, sam_spec: str | None) -> Any
     from calypso.card_image import CalypsoCard
     from readers.channel import ApduChannel
     from sam.base import SamError
-    from validator.app.run import RunError, open_sam
+    from validator.app.station import RunError, open_sam
     from validator.engine.session import SecureSession
 
     try:

@@ -133,7 +133,7 @@ def demo(
 ) -> None:
     """Simulate a stream of passengers on emulated cards and the software SAM."""
     from validator.app.demo import DemoOutOfServiceError, DemoTap, run_demo
-    from validator.app.run import journal_key
+    from validator.app.journal_key import load_journal_key as journal_key
 
     config_dir = config_folder(config)
     if start is None:
@@ -249,7 +249,8 @@ def run(
     interval: float,
 ) -> None:
     """Serve the gate: wait for cards, validate, journal, give feedback, repeat."""
-    from validator.app.run import RunError, serve
+    from validator.app.run import serve
+    from validator.app.station import RunError
 
     config_dir = config_folder(config)
     try:

@@ -171,7 +171,7 @@ def replay(
             rules = load_fares(config_dir, settings, fares_file)
         macs = None
         if sam_reader is not None:
-            from validator.app.run import RunError, open_sam
+            from validator.app.station import RunError, open_sam
             from validator.office.replay.mac import MacChecker
 
             try:

@@ -34,11 +34,11 @@ from calypso.emulator.profile import load_profile
 from readers.base import CardRemovedError
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
-from validator.app.run import restore_pending
 from validator.app.settings import load_settings
 from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
+from validator.journal.pending import restore_pending
 from validator.journal.writer import Journal
 from yamlconfig import load_model
 

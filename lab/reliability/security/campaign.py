@@ -9,7 +9,7 @@ each attempt is granted (the SAM is not left broken, and the set-up can grant at
 (b) A production set-up (key file of KVC 79h made here, mode 0600, settings without
 simulation authorising 79h only): a production card is granted, a card with the simulation
 keys is refused before any debit (no write sent, card unchanged), with or without an
-authorised-keys list; the software SAM and ``validator.app.run.open_sam`` refuse the simulation
+authorised-keys list; the software SAM and ``validator.app.station.open_sam`` refuse the simulation
 key file when simulation is off. (c) security_leaks: no key, PIN or unlock data in logs at
 TRAFFIC level, reprs, errors, tracebacks, journals (lab.reliability.security.leakscan). (d)
 security_journal:
@@ -40,7 +40,7 @@ from lab.reliability.security.station import (
 )
 from sam.keys import KeyFileError, load_keys
 from sam.software.dispatch import SoftwareSam
-from validator.app.run import open_sam
+from validator.app.station import open_sam
 from validator.engine.outcome import Outcome
 from validator.engine.tap import TapRecord
 from yamlconfig import ConfigError
@@ -168,7 +168,7 @@ def check_simulation_refused(workdir: Path, repeats: int, checks: Checks) -> Pro
         ("SoftwareSam.from_keys", lambda: SoftwareSam.from_keys(simulation_keys)),
         ("load_keys", lambda: load_keys(simulation_keys, allow_simulation=False)),
         (
-            "validator.app.run.open_sam",
+            "validator.app.station.open_sam",
             lambda: open_sam(
                 "software", CONFIG, production.settings.model_copy(update={"keys": "keys.sim.yaml"})
             ),

@@ -24,9 +24,8 @@ from validator.app.clock import ClockError, check_clock, clock_range
 from validator.app.doctor import host as doctor_host
 from validator.app.doctor.host import journal_key_check
 from validator.app.doctor.report import FREE_FAIL, FREE_WARN, Check, Probes, Status
-from validator.app.run import SOFTWARE_SAM_SPECS
 from validator.app.settings import ValidatorSettings
-from validator.app.station import build_processor
+from validator.app.station import SOFTWARE_SAM_SPECS, build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from yamlconfig import ConfigError, load_model
 
