@@ -541,7 +541,7 @@ class SecureSession:
         # Not ratified (P1=00h), unlike Keyple's P1=80h (calypso-protocol 2.6): the next Open
         # ratifies it, and a card lost before that is recognised at its next tap as an
         # unratified session (recovery), as after a lost ratification. A deliberate difference:
-        # docs/protocol-differences.md, pinned by tests/validator/test_intermediate_close.py.
+        # docs/protocol-differences.md, pinned by tests/validator/engine/test_intermediate_close.py.
         self.close(Ratification.DEFERRED)
         self.committed_writes = list(self.writes)
         self.crypto = self.new_crypto()

@@ -16,7 +16,7 @@ from validator.cli.main import main
 
 pytest_plugins = ["pcsc_fixtures"]
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[3] / "config"
 CARDS = CONFIG / "cards"
 PROFILES = sorted(CARDS.glob("*.yaml")) + sorted((CARDS / "other").glob("*.yaml"))
 SPEC = f"pcsc:^{re.escape(CARD_READER)}$"

@@ -16,7 +16,7 @@ from conftest import CONFIG
 
 from validator.cli.main import EXIT_CONFIG, EXIT_START, main
 
-UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "calypso-validator.service"
+UNIT = Path(__file__).resolve().parents[3] / "deploy" / "systemd" / "calypso-validator.service"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -17,7 +17,7 @@ from validator.cli.main import main
 
 pytest_plugins = ["pcsc_fixtures"]
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+CONFIG = Path(__file__).resolve().parents[3] / "config"
 
 
 def doctor(tmp_path: Path, **settings: Any) -> tuple[int, dict[str, dict[str, str]]]:
