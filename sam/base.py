@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from calypso.commands import CardIns
+
 
 class SamError(Exception):
     """The SAM failed or refused: the session cannot be trusted (the gate stays closed)."""
@@ -24,9 +26,9 @@ class SamUnavailableError(SamError):
 class SvOperation(Enum):
     """A card Stored Value operation, by its card INS (calypso-protocol.md 1.20)."""
 
-    RELOAD = 0xB8
-    DEBIT = 0xBA
-    UNDEBIT = 0xBC
+    RELOAD = CardIns.SV_RELOAD
+    DEBIT = CardIns.SV_DEBIT
+    UNDEBIT = CardIns.SV_UNDEBIT
 
 
 @dataclass(frozen=True, slots=True)

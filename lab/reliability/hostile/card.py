@@ -17,12 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
-
-INS_SELECT = 0xA4
-INS_OPEN = 0x8A
-INS_CLOSE = 0x8E
-INS_READ_RECORDS = 0xB2
 
 Forward = Callable[[bytes], bytes]
 # One layer: (APDU index from 1, command, the layer below) -> the answer sent to the reader.
@@ -179,7 +175,7 @@ class ReplayClose:
     deliver: bool
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
-        if ins(command) != INS_CLOSE:
+        if ins(command) != CardIns.CLOSE_SECURE_SESSION:
             return forward(command)
         if self.deliver:
             forward(command)
@@ -194,7 +190,7 @@ class RecordClose:
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
         raw = forward(command)
-        if ins(command) == INS_CLOSE:
+        if ins(command) == CardIns.CLOSE_SECURE_SESSION:
             self.answers.append(raw)
         return raw
 
@@ -230,7 +226,7 @@ class SwapAfterSelect:
     returned: bool = False
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
-        if ins(command) == INS_SELECT:
+        if ins(command) == CardIns.SELECT:
             self.seen += 1
             if self.swapped and self.back:
                 self.returned = True

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, KeySlot, load_profile
 from lab.paths import CONFIG
@@ -32,7 +33,6 @@ CARDS = CONFIG / "cards"
 START = dt.datetime(2026, 3, 2, 8, 0)
 PROD_KVC = 0x79
 KEY_REFS = {"issuer": 0x21, "load": 0x27, "debit": 0x30}
-INS_CLOSE = 0x8E
 
 
 @dataclass
@@ -163,7 +163,7 @@ class CloseRewriter:
     def process(self, apdu: bytes) -> bytes:
         """The card's answer, the Close answer rewritten."""
         answer = self.inner.process(apdu)
-        if len(apdu) >= 2 and apdu[1] == INS_CLOSE and len(answer) > 2:
+        if len(apdu) >= 2 and apdu[1] == CardIns.CLOSE_SECURE_SESSION and len(answer) > 2:
             self.closes.append(answer)
             return self.rewrite(answer)
         return answer
