@@ -19,40 +19,38 @@ from enum import Enum
 
 from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
+from readers.base import PassThroughHandler
 
 Forward = Callable[[bytes], bytes]
 # One layer: (APDU index from 1, command, the layer below) -> the answer sent to the reader.
 Layer = Callable[[int, bytes, Forward], bytes]
 
 
-class HostileCard:
+class HostileCard(PassThroughHandler[CardEmulator]):
     """A card emulator wrapped in lying layers (outermost first); an ApduHandler."""
 
     def __init__(self, card: CardEmulator, *layers: Layer) -> None:
-        self.card = card
+        super().__init__(card)
         self.layers = list(layers)
         self.index = 0  # APDUs since power-on
 
     def __repr__(self) -> str:
-        return f"HostileCard({self.card!r}, layers={len(self.layers)})"
+        return f"HostileCard({self.inner!r}, layers={len(self.layers)})"
 
     def power_on(self) -> bytes:
         """Power the real card up; the APDU count restarts."""
         self.index = 0
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Cut the real card's power."""
-        self.card.power_off()
+        return super().power_on()
 
     def process(self, apdu: bytes) -> bytes:
         """Send the command down the layers to the real card."""
         self.index += 1
         index = self.index
+        card = super().process
 
         def down(depth: int) -> Forward:
             if depth == len(self.layers):
-                return self.card.process
+                return card
             layer = self.layers[depth]
             return lambda command: layer(index, command, down(depth + 1))
 

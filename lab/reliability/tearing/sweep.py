@@ -38,6 +38,7 @@ from lab.reliability.tearing.scenarios import (
     make_fleet,
     value,
 )
+from readers.base import PassThroughHandler
 from readers.emulated import Fault
 from validator.engine.fares.decide import FareRules
 from validator.engine.outcome import Outcome, TapResult
@@ -77,26 +78,18 @@ def as_tap(record: TapRecord, validator: str, at: dt.datetime) -> Tap:
     )
 
 
-class _CloseSpy:
+class _CloseSpy(PassThroughHandler[CardEmulator]):
     """The untorn run's card: records the card image after each Close it answers with 9000."""
 
     def __init__(self, card: CardEmulator) -> None:
-        self.card = card
+        super().__init__(card)
         self.images = [image(card)]
-
-    def power_on(self) -> bytes:
-        """Power the card up."""
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Cut the card's power."""
-        self.card.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         """Answer the command; keep the image after a successful Close."""
-        raw = self.card.process(apdu)
+        raw = super().process(apdu)
         if len(apdu) > 1 and apdu[1] == CardIns.CLOSE_SECURE_SESSION and raw[-2:] == b"\x90\x00":
-            self.images.append(image(self.card))
+            self.images.append(image(self.inner))
         return raw
 
 
