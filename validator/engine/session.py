@@ -516,7 +516,7 @@ class SecureSession:
             self._prepared = []
         response = self.card.transmit(command)
         if anticipated is not None and bytes(response) != anticipated:
-            if response.sw == 0x9000:
+            if response.ok:
                 raise SessionError(
                     f"the card answered {response.hex()} where {anticipated.hex().upper()} "
                     "was anticipated"
