@@ -13,6 +13,7 @@ from readers.base import (
     CardReader,
     CardRemovedError,
     NoCardError,
+    PassThroughHandler,
     ReaderError,
     ReaderTimeoutError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "CommandApdu",
     "Exchange",
     "NoCardError",
+    "PassThroughHandler",
     "ReaderError",
     "ReaderTimeoutError",
     "ResponseApdu",

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The reader seams: connection, reader and APDU-handler protocols, and transport errors."""
+"""The reader seams: connection, reader and APDU-handler protocols, and transport errors.
+
+Also ``PassThroughHandler``, the one base of the ApduHandler wrappers (bench, lab).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Protocol, Self, runtime_checkable
+from typing import Generic, Protocol, Self, TypeVar, runtime_checkable
 
 from readers.apdu import ResponseApdu
 
@@ -97,3 +100,29 @@ class ApduHandler(Protocol):
     def process(self, apdu: bytes) -> bytes:
         """Answer one command APDU with a response APDU (data and SW)."""
         ...
+
+
+HandlerT = TypeVar("HandlerT", bound=ApduHandler)
+
+
+class PassThroughHandler(Generic[HandlerT]):
+    """An ApduHandler in front of ``inner``, forwarding power and commands to it unchanged.
+
+    A wrapper (a timer, a fault, a lying card) overrides ``process`` (or the power calls) and
+    reaches the inner handler through ``super()``.
+    """
+
+    def __init__(self, inner: HandlerT) -> None:
+        self.inner = inner
+
+    def power_on(self) -> bytes:
+        """Power the inner handler up and return its ATR."""
+        return self.inner.power_on()
+
+    def power_off(self) -> None:
+        """Cut the inner handler's power."""
+        self.inner.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        """The inner handler's answer to the command."""
+        return self.inner.process(apdu)

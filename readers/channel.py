@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""ApduChannel: the one place that sends APDUs, follows 61xx/6Cxx and raises ApduError."""
+"""ApduChannel: the one place that sends APDUs and follows 61xx/6Cxx.
+
+``transmit`` never raises on a status word: each command's parser (``calypso.commands``,
+``sam.commands``) maps its status words to a typed ApduError. ``send`` raises a bare ApduError,
+for the few callers with no parser (lab probes, tests).
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from calypso.commands import CardIns
 from readers.trace import Exchange
 
 
@@ -27,9 +28,9 @@ class SamUnavailableError(SamError):
 class SvOperation(Enum):
     """A card Stored Value operation, by its card INS (calypso-protocol.md 1.20)."""
 
-    RELOAD = 0xB8
-    DEBIT = 0xBA
-    UNDEBIT = 0xBC
+    RELOAD = CardIns.SV_RELOAD
+    DEBIT = CardIns.SV_DEBIT
+    UNDEBIT = CardIns.SV_UNDEBIT
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from readers.apdu import SW, ApduError, CommandApdu, ResponseApdu
+from readers.apdu import SW, CommandApdu, ResponseApdu
 from readers.base import ReaderError
-from readers.channel import ApduChannel
+from readers.channel import ApduChannel, redacted
 from readers.trace import Exchange
 from sam import commands as cmd
 from sam.atr import SamIdentity, parse_sam_atr
@@ -89,7 +89,7 @@ class LegacySam:
         accept: Collection[int] = (SW.OK,),
         secret: bool = False,
     ) -> ResponseApdu:
-        """Send one SAM command; a refused SW becomes the command's typed SamCommandError.
+        """Send one SAM command; its status table turns a refused SW into a SamCommandError.
 
         ``secret`` keeps the command's data (PIN, unlock data) out of traces, logs and errors.
         """
@@ -97,16 +97,16 @@ class LegacySam:
             # Nothing but Select Diversifier may sit between Get Challenge and Digest Init.
             self._challenge = None
         try:
-            return self.channel.send(command, accept=accept, secret=secret)
-        except ApduError as exc:
-            # The SAM state is now uncertain: re-select the diversifier next time.
-            self._diversifier = None
-            raise cmd.status_error(ref, exc) from exc
+            response = self.channel.transmit(command, secret=secret)
+            return cmd.check_status(
+                ref, response, redacted(command) if secret else command, accept=accept
+            )
         except ReaderError as exc:
             # Kept apart from card transport errors: a lost SAM is never a lost card.
             self._diversifier = None
             raise SamUnavailableError(f"SAM did not answer {ref.label}: {exc}") from exc
         except Exception:
+            # A refusal too: the SAM state is uncertain, re-select the diversifier next time.
             self._diversifier = None
             raise
 

@@ -15,12 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from calypso import crypto
+from calypso.commands import CardIns
 from calypso.constants import DEFAULT_KIF, CardClass, WriteAccessLevel
 from sam.client import LegacySam
 
-_OPEN_INS = 0x8A
-_CLOSE_INS = 0x8E
-_MANAGE_INS = 0x82
 _MANAGE_AUTHENTICATE = 0x01  # Manage Secure Session P2 bit0 (calypso-protocol.md 1.21)
 _MANAGE_ENCRYPT = 0x02  # Manage Secure Session P2 bit1
 
@@ -86,7 +84,7 @@ def _is_rev2_open(command: bytes) -> bool:
 def session_transcript(exchanges: Iterable[tuple[bytes, bytes]]) -> SessionTranscript:
     """Rebuild the digest of one session from its card (command, response) pairs, OSS first."""
     pairs = list(exchanges)
-    if not pairs or len(pairs[0][0]) < 5 or pairs[0][0][1] != _OPEN_INS:
+    if not pairs or len(pairs[0][0]) < 5 or pairs[0][0][1] != CardIns.OPEN_SECURE_SESSION:
         raise TranscriptError("the first exchange must be Open Secure Session")
     open_command, open_response = pairs[0]
     # OSS Rev3 (calypso-protocol.md 1.1): P2 low bits 1 regular (Lc 04 TC), 2 extended (Lc 09
@@ -114,13 +112,13 @@ def session_transcript(exchanges: Iterable[tuple[bytes, bytes]]) -> SessionTrans
     card_mac: bytes | None = None
     for command, response in pairs[1:]:
         ins = command[1] if len(command) > 1 else -1
-        if ins == _CLOSE_INS:
+        if ins == CardIns.CLOSE_SECURE_SESSION:
             terminal_mac = command[5 : 5 + command[4]] if len(command) > 5 else None
             body = response[:-2]
             if terminal_mac is not None and response[-2:] == b"\x90\x00":
                 card_mac = body[len(body) - len(terminal_mac) :] or None
             break
-        if ins == _MANAGE_INS:
+        if ins == CardIns.MANAGE_SECURE_SESSION:
             p2 = command[3]
             if p2 & _MANAGE_AUTHENTICATE:
                 steps.append(AuthenticationStep(command[5:13], response[:-2]))

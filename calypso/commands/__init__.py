@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from enum import Enum
+from enum import Enum, IntEnum
 
 from calypso.constants import CardClass, ProductType
 from calypso.errors import (
@@ -22,6 +22,39 @@ from calypso.errors import (
     UnknownStatusError,
 )
 from readers.apdu import SW, CommandApdu, ResponseApdu
+
+
+class CardIns(IntEnum):
+    """Card instruction bytes (calypso-protocol section 0); one INS may serve several commands."""
+
+    INVALIDATE = 0x04
+    VERIFY_PIN = 0x20
+    DECREASE = 0x30
+    INCREASE = 0x32
+    DECREASE_MULTIPLE = 0x38
+    INCREASE_MULTIPLE = 0x3A
+    REHABILITATE = 0x44
+    SV_GET = 0x7C
+    MANAGE_SECURE_SESSION = 0x82
+    GET_CHALLENGE = 0x84
+    OPEN_SECURE_SESSION = 0x8A
+    CLOSE_SECURE_SESSION = 0x8E  # and Abort Secure Session
+    SEARCH_RECORD_MULTIPLE = 0xA2
+    SELECT = 0xA4  # Select Application and Select File
+    WRITE_BINARY = 0xD0
+    READ_BINARY = 0xB0
+    READ_RECORDS = 0xB2  # and Ratification
+    READ_RECORD_MULTIPLE = 0xB3
+    SV_RELOAD = 0xB8
+    SV_DEBIT = 0xBA
+    SV_UNDEBIT = 0xBC
+    GET_RESPONSE = 0xC0
+    GET_DATA = 0xCA
+    WRITE_RECORD = 0xD2
+    UPDATE_BINARY = 0xD6
+    CHANGE_KEY = 0xD8  # and Change PIN
+    UPDATE_RECORD = 0xDC
+    APPEND_RECORD = 0xE2
 
 
 class CommandRef(Enum):
@@ -62,6 +95,44 @@ class CommandRef(Enum):
     def __init__(self, label: str, ins: int) -> None:
         self.label = label
         self.ins = ins
+
+
+_UNAMBIGUOUS = {ref.ins: ref for ref in CommandRef} | {
+    CardIns.SELECT: CommandRef.SELECT_FILE,
+    CardIns.READ_RECORDS: CommandRef.READ_RECORDS,
+    CardIns.CLOSE_SECURE_SESSION: CommandRef.CLOSE_SECURE_SESSION,
+    CardIns.CHANGE_KEY: CommandRef.CHANGE_KEY,
+}
+
+
+def command_ref(apdu: bytes) -> CommandRef | None:
+    """The card command of a raw command APDU, from CLA/INS/P1/P2 and its length; None if unknown.
+
+    INS A4 with P1 04 is Select Application (else Select File); B2 with record 0 is Ratification;
+    8E without data is Abort Secure Session; D8 with P2 FF is Change PIN (else Change Key).
+    """
+    if len(apdu) < 4:
+        return None
+    ins, p1, p2 = apdu[1], apdu[2], apdu[3]
+    if ins == CardIns.SELECT and p1 == 0x04:
+        return CommandRef.SELECT_APPLICATION
+    if ins == CardIns.READ_RECORDS and p1 == 0x00:
+        return CommandRef.RATIFICATION
+    if ins == CardIns.CLOSE_SECURE_SESSION and len(apdu) <= 5:
+        return CommandRef.ABORT_SECURE_SESSION
+    if ins == CardIns.CHANGE_KEY and p2 == 0xFF:
+        return CommandRef.CHANGE_PIN
+    return _UNAMBIGUOUS.get(ins)
+
+
+def command_name(apdu: bytes) -> str:
+    """The name of a raw command APDU's card command ("Close Secure Session"), or "INS xx"."""
+    ref = command_ref(apdu)
+    if ref is not None:
+        return ref.label
+    if len(apdu) < 2:
+        return f"APDU {apdu.hex().upper()}"
+    return f"INS {apdu[1]:02X}"
 
 
 StatusTable = Mapping[int, type[CardCommandError]]

@@ -115,6 +115,13 @@ def append_record(sfi: int, data: bytes, *, cla: CardClass = CardClass.ISO) -> C
     return CommandApdu(cla, CommandRef.APPEND_RECORD.ins, 0x00, sfi * 8, data)
 
 
+def appended_record(apdu: bytes) -> bytes | None:
+    """The record data of a raw Append Record command APDU; None for any other command."""
+    if len(apdu) > 5 and apdu[1] == CommandRef.APPEND_RECORD.ins:
+        return apdu[5 : 5 + apdu[4]]
+    return None
+
+
 def parse_append_record(response: ResponseApdu, command: CommandApdu | None = None) -> None:
     """Check the Append Record status."""
     check_status(CommandRef.APPEND_RECORD, response, _WRITE_STATUS, command=command)

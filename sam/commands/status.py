@@ -47,21 +47,20 @@ class SamCommandRef(Enum):
         self.ins = ins
 
 
-class SamCommandError(SamError):
-    """A SAM command answered a status word other than the accepted ones."""
+class SamCommandError(SamError, ApduError):
+    """A SAM command answered a status word other than the accepted ones (an ApduError)."""
 
     def __init__(
-        self, ref: SamCommandRef, error: ApduError, reason: str = "unknown status"
+        self,
+        ref: SamCommandRef,
+        response: ResponseApdu,
+        command: CommandApdu | None = None,
+        reason: str = "unknown status",
     ) -> None:
+        ApduError.__init__(self, response, command)
         self.ref = ref
-        self.apdu_error = error
         self.reason = reason
-        super().__init__(f"SAM {ref.label}: {reason}: {error}")
-
-    @property
-    def sw(self) -> int:
-        """The refused status word."""
-        return self.apdu_error.sw
+        self.args = (f"SAM {ref.label}: {reason}: {self.args[0]}",)
 
 
 class SamIllegalParameterError(SamCommandError):
@@ -182,12 +181,14 @@ STATUS_TABLES: Mapping[SamCommandRef, _StatusTable] = {
 }
 
 
-def status_error(ref: SamCommandRef, error: ApduError) -> SamCommandError:
+def status_error(
+    ref: SamCommandRef, response: ResponseApdu, command: CommandApdu | None = None
+) -> SamCommandError:
     """Map a refused status word to the typed error of this command's table."""
-    cls, reason = STATUS_TABLES[ref].get(error.sw) or _COMMON.get(
-        error.sw, (SamUnknownStatusError, "unknown status")
+    cls, reason = STATUS_TABLES[ref].get(response.sw) or _COMMON.get(
+        response.sw, (SamUnknownStatusError, "unknown status")
     )
-    return cls(ref, error, reason)
+    return cls(ref, response, command, reason)
 
 
 def check_status(
@@ -200,7 +201,7 @@ def check_status(
     """Return ``response`` if its SW is accepted, else raise the command's typed SamCommandError."""
     if response.sw in tuple(accept):
         return response
-    raise status_error(ref, ApduError(response, command))
+    raise status_error(ref, response, command)
 
 
 def expect_length(ref: SamCommandRef, data: bytes, length: int) -> bytes:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from calypso.commands import CardIns
 from lab.reliability.hostile import cards as hostile
 from lab.reliability.hostile.card import (
-    INS_READ_RECORDS,
     HostileCard,
     Mutation,
     RewriteAnswers,
@@ -113,7 +113,9 @@ def test_damaged_read_is_never_granted(tmp_path: Path, fleet: Fleet) -> None:
     bench = Bench(tmp_path, seed=1)
     card = fleet.card("multi_trip")
     # The last data byte of each read answer (the event log's padding, a counter's low byte).
-    layer = RewriteAnswers(INS_READ_RECORDS, lambda raw: raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:])
+    layer = RewriteAnswers(
+        CardIns.READ_RECORDS, lambda raw: raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:]
+    )
     record = bench.run(Case("flip_read", HostileCard(card, layer), [card]))
     bench.close()
     assert record is not None

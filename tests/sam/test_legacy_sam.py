@@ -302,6 +302,14 @@ class TestRefusals:
         with pytest.raises(SamAccessForbiddenError):
             session.init_session_mac(OSS_DATA_OUT, KIF_DEBIT, KVC_SIM)
 
+    def test_refusal_is_mapped_once_by_the_command_table(self) -> None:
+        """A refused SAM command raises its table's typed ApduError, not a re-raised bare one."""
+        sam, _ = _software_sam()
+        with pytest.raises(SamAccessForbiddenError) as caught:
+            sam.send(SamCommandRef.DIGEST_CLOSE, digest_close())
+        assert caught.value.sw == 0x6985 and caught.value.command == digest_close()
+        assert caught.value.__cause__ is None
+
     def test_calls_out_of_order(self) -> None:
         """Using the SessionCrypto out of order raises SamError before any APDU."""
         sam, channel = _software_sam()

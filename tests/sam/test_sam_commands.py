@@ -205,8 +205,20 @@ class TestStatus:
         assert isinstance(error, SamError)
         assert error.ref is SamCommandRef.DIGEST_INIT
         assert error.sw == 0x6A83
-        assert isinstance(error.apdu_error, ApduError)
         assert "Digest Init" in str(error) and "6A83" in str(error)
+
+    def test_sam_command_error_is_an_apdu_error(self) -> None:
+        """A SAM refusal is an ApduError, as a card one is: response, command and one message."""
+        command = CommandApdu.from_bytes(SAM_DIGEST_INIT)
+        response = ResponseApdu(b"", 0x6A83)
+        with pytest.raises(ApduError) as caught:
+            cmd.check_status(SamCommandRef.DIGEST_INIT, response, command)
+        error = caught.value
+        assert isinstance(error, cmd.SamKeyNotFoundError)
+        assert error.response == response and error.command == command
+        assert (
+            str(error) == f"SAM Digest Init: signing key not found: {ApduError(response, command)}"
+        )
 
     def test_common_status_words(self) -> None:
         """6D00 and 6E00 are known to every command."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from calypso.emulator.dispatch import CardEmulator
 from lab.pcscd import CARD_READER, SAM_READER, PrivatePcscd, missing_binaries
+from readers.base import PassThroughHandler
 from readers.channel import ApduChannel
 from readers.vpcd import VpcdCard
 from sam.client import LegacySam
@@ -29,28 +30,13 @@ from validator.engine.layouts.base import build_layouts
 from yamlconfig import load_model
 
 
-class SwappableCard:
+class SwappableCard(PassThroughHandler[CardEmulator]):
     """The card behind a vpcd slot; ``swap`` puts a fresh one in its place between taps."""
-
-    def __init__(self, card: CardEmulator) -> None:
-        self.card = card
 
     def swap(self, card: CardEmulator) -> None:
         """A new passenger's card, powered as the reader field would."""
-        self.card = card
+        self.inner = card
         card.power_on()
-
-    def power_on(self) -> bytes:
-        """Power the current card up."""
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Cut the current card's power."""
-        self.card.power_off()
-
-    def process(self, apdu: bytes) -> bytes:
-        """The current card answers."""
-        return self.card.process(apdu)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Self
 
 from calypso.emulator.dispatch import CardEmulator
 from readers.apdu import ResponseApdu
-from readers.base import ApduHandler, CardConnection
+from readers.base import ApduHandler, CardConnection, PassThroughHandler
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.client import LegacySam
@@ -135,26 +135,18 @@ class LatencyConnection:
         self.close()
 
 
-class TimedHandler:
+class TimedHandler(PassThroughHandler[ApduHandler]):
     """An APDU handler that adds the CPU time spent inside it to an account (host cost)."""
 
     def __init__(self, inner: ApduHandler, account: list[float]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.account = account
-
-    def power_on(self) -> bytes:
-        """Power the inner handler up."""
-        return self.inner.power_on()
-
-    def power_off(self) -> None:
-        """Cut the inner handler's power."""
-        self.inner.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         """Answer as the inner handler does, counting its thread's CPU time."""
         start = time.thread_time()
         try:
-            return self.inner.process(apdu)
+            return super().process(apdu)
         finally:
             self.account[0] += time.thread_time() - start
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from calypso.commands import CardIns
+from calypso.commands.records import appended_record
 from readers.trace import Exchange
 from validator.engine.fares.decide import Decision
 
@@ -59,15 +61,16 @@ class TapResult:
         """Units of the Decrease actually sent (the debit of an ``unknown`` tap)."""
         if self.decision is None or self.decision.debit is None:
             return 0
-        debit_ins = 0xBA if self.decision.debit.purse else 0x30  # SV Debit or Decrease
+        debit_ins = CardIns.SV_DEBIT if self.decision.debit.purse else CardIns.DECREASE
         return self.decision.debit.units if any(w[1] == debit_ins for w in self.writes) else 0
 
     @property
     def event_sent(self) -> bytes | None:
         """The event record of the Append Record sent in this tap, if any."""
         for write in self.writes:
-            if write[1] == 0xE2 and len(write) > 5:
-                return write[5 : 5 + write[4]]
+            record = appended_record(write)
+            if record is not None:
+                return record
         return None
 
     @property

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Self
 
 from calypso.card_image import CalypsoCard, CardSnapshot
-from calypso.commands import sv_card_class
+from calypso.commands import CardIns, sv_card_class
 from calypso.commands.counters import decrease, increase, parse_increase_decrease
 from calypso.commands.records import (
     ReadMode,
@@ -64,7 +64,6 @@ from validator.engine.session_buffer import ModificationBuffer
 # Parses a prepared write's real answer (raising the command's typed error on a refusal).
 _Check = Callable[[ResponseApdu, CommandApdu], object]
 
-INS_SV_DEBIT = 0xBA
 ANSWER_OK = b"\x90\x00"
 
 
@@ -356,11 +355,11 @@ class SecureSession:
             SvOperation.DEBIT,
             self._sv_get.header,
             self._sv_get.response,
-            sv_sam_part(INS_SV_DEBIT, partial, extended=self._sv_get.header[1] == 0x01),
+            sv_sam_part(CardIns.SV_DEBIT, partial, extended=self._sv_get.header[1] == 0x01),
         )
         security = self._sam.call(self.crypto.prepare_sv, request)
         command = sv_operation(
-            INS_SV_DEBIT,
+            CardIns.SV_DEBIT,
             partial,
             sam_challenge=security.challenge,
             sam_serial=security.serial,
@@ -517,7 +516,7 @@ class SecureSession:
             self._prepared = []
         response = self.card.transmit(command)
         if anticipated is not None and bytes(response) != anticipated:
-            if response.sw == 0x9000:
+            if response.ok:
                 raise SessionError(
                     f"the card answered {response.hex()} where {anticipated.hex().upper()} "
                     "was anticipated"

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from calypso.commands.records import appended_record
 from validator.engine.outcome import Outcome
 from validator.engine.tap import PendingUnknown, TapProcessor, TapRecord
 from validator.journal.files import first_seq, fsync_dir, journal_files, read_entries
@@ -202,8 +203,9 @@ def _event_sent(writes: object) -> bytes | None:
             apdu = bytes.fromhex(write)
         except (TypeError, ValueError):
             continue
-        if len(apdu) > 5 and apdu[1] == 0xE2:
-            return apdu[5 : 5 + apdu[4]]
+        record = appended_record(apdu)
+        if record is not None:
+            return record
     return None
 
 

@@ -28,10 +28,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from calypso.emulator.dispatch import INS_CLOSE_SESSION, CardEmulator
+from calypso.commands import CardIns
+from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.nv import PowerLostError
 from calypso.emulator.profile import load_profile
-from readers.base import CardRemovedError
+from readers.base import CardRemovedError, PassThroughHandler
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.settings import load_settings
@@ -94,7 +95,7 @@ def read_fleet(workdir: Path) -> list[FleetCard]:
     ]
 
 
-class _GateCut:
+class _GateCut(PassThroughHandler[CardEmulator]):
     """A card whose power loss takes the whole gate down: the process dies at that instant.
 
     With ``tear_close`` the card is pulled while it executes Close Secure Session: it commits,
@@ -102,24 +103,19 @@ class _GateCut:
     """
 
     def __init__(self, card: CardEmulator, *, tear_close: bool = False) -> None:
-        self.card = card
+        super().__init__(card)
         self.tear_close = tear_close
 
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
     def process(self, apdu: bytes) -> bytes:
+        """The card's answer; a power loss kills the process, a torn Close loses the answer."""
         try:
-            answer = self.card.process(apdu)
+            answer = super().process(apdu)
         except PowerLostError:
             os.kill(os.getpid(), signal.SIGKILL)
             raise  # pragma: no cover - never reached
-        if self.tear_close and len(apdu) > 1 and apdu[1] == INS_CLOSE_SESSION:
+        if self.tear_close and len(apdu) > 1 and apdu[1] == CardIns.CLOSE_SECURE_SESSION:
             self.tear_close = False
-            self.card.power_off()
+            self.inner.power_off()
             raise CardRemovedError("card removed during Close Secure Session")
         return answer
 

@@ -33,7 +33,7 @@ from lab.paths import CONFIG
 from lab.reliability.faults.crashes import _data as card_data
 from lab.reliability.faults.infra_disk import Disk, DiskJournal
 from lab.reliability.report import Level, Log, PartResult
-from readers.base import ApduHandler
+from readers.base import ApduHandler, PassThroughHandler
 from readers.emulated import EmulatedReader
 from sam.software.dispatch import SoftwareSam
 from sam.software.link import in_process_sam
@@ -70,22 +70,17 @@ class _Trip:
         self.count += 1
 
 
-class _Counted:
+class _Counted(PassThroughHandler[ApduHandler]):
     """An APDU handler (card or SAM) whose commands pass through the trip first."""
 
     def __init__(self, inner: ApduHandler, trip: _Trip) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.trip = trip
 
-    def power_on(self) -> bytes:
-        return self.inner.power_on()
-
-    def power_off(self) -> None:
-        self.inner.power_off()
-
     def process(self, apdu: bytes) -> bytes:
+        """Trip first, then the inner handler's answer."""
         self.trip.before()
-        return self.inner.process(apdu)
+        return super().process(apdu)
 
 
 @dataclass

@@ -17,46 +17,40 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
-
-INS_SELECT = 0xA4
-INS_OPEN = 0x8A
-INS_CLOSE = 0x8E
-INS_READ_RECORDS = 0xB2
+from readers.base import PassThroughHandler
 
 Forward = Callable[[bytes], bytes]
 # One layer: (APDU index from 1, command, the layer below) -> the answer sent to the reader.
 Layer = Callable[[int, bytes, Forward], bytes]
 
 
-class HostileCard:
+class HostileCard(PassThroughHandler[CardEmulator]):
     """A card emulator wrapped in lying layers (outermost first); an ApduHandler."""
 
     def __init__(self, card: CardEmulator, *layers: Layer) -> None:
-        self.card = card
+        super().__init__(card)
         self.layers = list(layers)
         self.index = 0  # APDUs since power-on
 
     def __repr__(self) -> str:
-        return f"HostileCard({self.card!r}, layers={len(self.layers)})"
+        return f"HostileCard({self.inner!r}, layers={len(self.layers)})"
 
     def power_on(self) -> bytes:
         """Power the real card up; the APDU count restarts."""
         self.index = 0
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Cut the real card's power."""
-        self.card.power_off()
+        return super().power_on()
 
     def process(self, apdu: bytes) -> bytes:
         """Send the command down the layers to the real card."""
         self.index += 1
         index = self.index
+        card = super().process
 
         def down(depth: int) -> Forward:
             if depth == len(self.layers):
-                return self.card.process
+                return card
             layer = self.layers[depth]
             return lambda command: layer(index, command, down(depth + 1))
 
@@ -179,7 +173,7 @@ class ReplayClose:
     deliver: bool
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
-        if ins(command) != INS_CLOSE:
+        if ins(command) != CardIns.CLOSE_SECURE_SESSION:
             return forward(command)
         if self.deliver:
             forward(command)
@@ -194,7 +188,7 @@ class RecordClose:
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
         raw = forward(command)
-        if ins(command) == INS_CLOSE:
+        if ins(command) == CardIns.CLOSE_SECURE_SESSION:
             self.answers.append(raw)
         return raw
 
@@ -230,7 +224,7 @@ class SwapAfterSelect:
     returned: bool = False
 
     def __call__(self, index: int, command: bytes, forward: Forward) -> bytes:
-        if ins(command) == INS_SELECT:
+        if ins(command) == CardIns.SELECT:
             self.seen += 1
             if self.swapped and self.back:
                 self.returned = True

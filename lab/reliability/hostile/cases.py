@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.files import CardImage
 from calypso.emulator.profile import CardProfile, load_profile
 from lab.reliability.hostile.card import (
-    INS_CLOSE,
-    INS_READ_RECORDS,
-    INS_SELECT,
     FailOnce,
     HostileCard,
     Layer,
@@ -154,7 +152,7 @@ def scripted(fleet: Fleet, budget_s: float) -> Iterator[Case]:
     for lie, (offset, value) in FCI_LIES.items():
         for profile in ("multi_trip", "sv_purse"):
             card = fleet.card(profile)
-            layer = RewriteAnswers(INS_SELECT, fci_startup_rewrite(offset, value))
+            layer = RewriteAnswers(CardIns.SELECT, fci_startup_rewrite(offset, value))
             yield Case(f"fci_{lie}/{profile}", HostileCard(card, layer), [card])
     yield from _close_refusals(fleet)
     yield from _replays(fleet)
@@ -191,7 +189,7 @@ def _close_refusals(fleet: Fleet) -> Iterator[Case]:
     for sw in CLOSE_REFUSALS:
         for profile in ("multi_trip", "sv_purse"):
             card = fleet.card(profile)
-            lie = RewriteAnswers(INS_CLOSE, _with_sw(sw), last=1)
+            lie = RewriteAnswers(CardIns.CLOSE_SECURE_SESSION, _with_sw(sw), last=1)
             yield Case(f"close_refused_{sw:04X}/{profile}", HostileCard(card, lie), [card])
 
 
@@ -232,18 +230,20 @@ def _clones_and_swaps(fleet: Fleet) -> Iterator[Case]:
     card = fleet.card("multi_trip")
     fake = bytes.fromhex("00000000DEADBEEF")
     layers: list[Layer] = [
-        RewriteAnswers(INS_SELECT, fci_serial_rewrite(fake), first=2),
-        FailOnce(INS_READ_RECORDS),
+        RewriteAnswers(CardIns.SELECT, fci_serial_rewrite(fake), first=2),
+        FailOnce(CardIns.READ_RECORDS),
     ]
     yield Case("serial_rewritten_on_rerun", HostileCard(card, *layers), [card], True)
     card = fleet.card("multi_trip")
-    layer = RewriteAnswers(INS_SELECT, fci_serial_rewrite(fake))
+    layer = RewriteAnswers(CardIns.SELECT, fci_serial_rewrite(fake))
     yield Case("serial_rewritten", HostileCard(card, layer), [card], True)
     # Another genuine card answers the rerun: it may be granted, on its own serial and value.
     first, second = fleet.card("multi_trip"), fleet.card("season_pass")
     swap = SwapAfterSelect(second, selects=2)
     yield Case(
-        "swapped_on_rerun", HostileCard(first, swap, FailOnce(INS_READ_RECORDS)), [first, second]
+        "swapped_on_rerun",
+        HostileCard(first, swap, FailOnce(CardIns.READ_RECORDS)),
+        [first, second],
     )
     # Another genuine card answers from APDU ``at`` on (mid-session), then for the rerun too,
     # or the first card again from the rerun's select on: granted only on what a card holds.

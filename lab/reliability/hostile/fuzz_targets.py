@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from calypso.card_image import CalypsoCard
-from calypso.commands.select import aid_matches, parse_select_application
+from calypso.commands import CardIns
+from calypso.commands.select import aid_matches, parse_select_application, select_application
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, ProfileError
 from calypso.en1545 import keyple_demo, tables
@@ -112,13 +113,13 @@ class Corpus:
                 for ex in (*record.result.card_trace, *record.result.sam_trace):
                     corpus.commands.append(ex.command)
                     corpus.responses.append(ex.response)
-                    if len(ex.command) > 1 and ex.command[1] == 0xA4:
+                    if len(ex.command) > 1 and ex.command[1] == CardIns.SELECT:
                         corpus.selects.append(ex.response)
         for path in profiles():
             card = CardEmulator.from_profile(path, rng=random.Random(3).randbytes)
             card.power_on()
             aid = card.profile.aid
-            raw = card.process(bytes((0, 0xA4, 4, 0, len(aid))) + aid + b"\x00")
+            raw = card.process(bytes(select_application(aid)))
             corpus.selects.append(raw)
         journal.close()
         for name in sorted((workdir / "seed-journal").glob("*.jsonl")):

@@ -25,6 +25,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from calypso.commands import CardIns
 from lab.paths import CONFIG
 from lab.reliability.report import Level, Log, PartResult
 from lab.reliability.security import journal as security_journal
@@ -46,7 +47,16 @@ from validator.engine.tap import TapRecord
 from yamlconfig import ConfigError
 
 NAME = "security"
-WRITE_INS = {0x30, 0x32, 0xE2, 0xDC, 0xD2, 0xBA, 0x3A, 0x38}  # decrease, increase, append, ...
+WRITE_INS = {
+    CardIns.DECREASE,
+    CardIns.INCREASE,
+    CardIns.APPEND_RECORD,
+    CardIns.UPDATE_RECORD,
+    CardIns.WRITE_RECORD,
+    CardIns.SV_DEBIT,
+    CardIns.INCREASE_MULTIPLE,
+    CardIns.DECREASE_MULTIPLE,
+}
 
 
 class Checks:

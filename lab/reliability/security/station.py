@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, KeySlot, load_profile
 from lab.paths import CONFIG
+from readers.base import PassThroughHandler
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_settings
@@ -32,7 +34,6 @@ CARDS = CONFIG / "cards"
 START = dt.datetime(2026, 3, 2, 8, 0)
 PROD_KVC = 0x79
 KEY_REFS = {"issuer": 0x21, "load": 0x27, "debit": 0x30}
-INS_CLOSE = 0x8E
 
 
 @dataclass
@@ -144,26 +145,18 @@ def write_production_keys(directory: Path, seed: int, *, mode: int = 0o600) -> P
     return Production(path, masters, settings)
 
 
-class CloseRewriter:
+class CloseRewriter(PassThroughHandler[CardEmulator]):
     """An ApduHandler in front of a card that rewrites its Close Secure Session answers."""
 
     def __init__(self, inner: CardEmulator, rewrite: Callable[[bytes], bytes]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.rewrite = rewrite
         self.closes: list[bytes] = []  # the genuine Close answers, as the card gave them
 
-    def power_on(self) -> bytes:
-        """Power the card."""
-        return self.inner.power_on()
-
-    def power_off(self) -> None:
-        """Cut the card's power."""
-        self.inner.power_off()
-
     def process(self, apdu: bytes) -> bytes:
         """The card's answer, the Close answer rewritten."""
-        answer = self.inner.process(apdu)
-        if len(apdu) >= 2 and apdu[1] == INS_CLOSE and len(answer) > 2:
+        answer = super().process(apdu)
+        if len(apdu) >= 2 and apdu[1] == CardIns.CLOSE_SECURE_SESSION and len(answer) > 2:
             self.closes.append(answer)
             return self.rewrite(answer)
         return answer

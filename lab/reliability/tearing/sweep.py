@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from lab.reliability.report import Level, Log, PartResult
 from lab.reliability.tearing.invariants import History, Tap, check
@@ -37,6 +38,7 @@ from lab.reliability.tearing.scenarios import (
     make_fleet,
     value,
 )
+from readers.base import PassThroughHandler
 from readers.emulated import Fault
 from validator.engine.fares.decide import FareRules
 from validator.engine.outcome import Outcome, TapResult
@@ -47,20 +49,16 @@ from validator.journal.writer import journal_files
 NAME = "tear-sweep"
 RETRY_AFTER = dt.timedelta(seconds=15)
 BACK_LATER = dt.timedelta(hours=3)  # past the recovery, anti-passback and transfer windows
-INS_DECREASE = 0x30
-INS_SV_DEBIT = 0xBA
-INS_OPEN_SESSION = 0x8A
-INS_CLOSE_SESSION = 0x8E
 
 
 def raw_debit(result: TapResult) -> int:
     """Value units the tap's writes take: Decrease deltas, plus the SV Debit amount."""
     total = 0
     for write in result.writes:
-        if write[1] == INS_DECREASE and len(write) >= 8:
+        if write[1] == CardIns.DECREASE and len(write) >= 8:
             total += int.from_bytes(write[5:8], "big")
     debit = result.decision.debit if result.decision is not None else None
-    if debit is not None and debit.purse and any(w[1] == INS_SV_DEBIT for w in result.writes):
+    if debit is not None and debit.purse and any(w[1] == CardIns.SV_DEBIT for w in result.writes):
         total += debit.units
     return total
 
@@ -80,26 +78,18 @@ def as_tap(record: TapRecord, validator: str, at: dt.datetime) -> Tap:
     )
 
 
-class _CloseSpy:
+class _CloseSpy(PassThroughHandler[CardEmulator]):
     """The untorn run's card: records the card image after each Close it answers with 9000."""
 
     def __init__(self, card: CardEmulator) -> None:
-        self.card = card
+        super().__init__(card)
         self.images = [image(card)]
-
-    def power_on(self) -> bytes:
-        """Power the card up."""
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Cut the card's power."""
-        self.card.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         """Answer the command; keep the image after a successful Close."""
-        raw = self.card.process(apdu)
-        if len(apdu) > 1 and apdu[1] == INS_CLOSE_SESSION and raw[-2:] == b"\x90\x00":
-            self.images.append(image(self.card))
+        raw = super().process(apdu)
+        if len(apdu) > 1 and apdu[1] == CardIns.CLOSE_SECURE_SESSION and raw[-2:] == b"\x90\x00":
+            self.images.append(image(self.inner))
         return raw
 
 
@@ -124,7 +114,7 @@ def untorn(scenario: Scenario, rules: FareRules) -> Untorn:
     spy = _CloseSpy(card)
     record = fleet["A"].tap(spy, START)
     result = record.result
-    opens = sum(1 for ex in result.card_trace if ex.command[1] == INS_OPEN_SESSION)
+    opens = sum(1 for ex in result.card_trace if ex.command[1] == CardIns.OPEN_SECURE_SESSION)
     return Untorn(
         result.card_apdus, result.sam_apdus, result.outcome, raw_debit(result), spy.images, opens
     )

@@ -8,8 +8,10 @@ import datetime as dt
 import pytest
 from conftest import CONFIG, Station, make_card
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from calypso.layouts.demo import SFI_COUNTERS, SFI_EVENTS, Event
+from readers.base import PassThroughHandler
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.client import LegacySam
@@ -227,25 +229,14 @@ class TestSamFailures:
         assert not card.session_open
 
 
-class ForgedMacCard:
+class ForgedMacCard(PassThroughHandler[CardEmulator]):
     """A clone that skips the terminal-MAC check and answers Close with a MAC of its own."""
-
-    def __init__(self, card: CardEmulator) -> None:
-        self.card = card
-
-    def power_on(self) -> bytes:
-        """Power the real card up."""
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Power the real card down (its session is lost)."""
-        self.card.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         """Answer everything like the card, but forge the Close answer."""
-        if apdu[1] == 0x8E and len(apdu) > 5:
+        if apdu[1] == CardIns.CLOSE_SECURE_SESSION and len(apdu) > 5:
             return bytes.fromhex("DEADBEEF9000")
-        return self.card.process(apdu)
+        return super().process(apdu)
 
 
 class TestMixedPair:

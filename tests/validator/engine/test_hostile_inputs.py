@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import CONFIG, Station, make_card
 
+from calypso.commands import CardIns
 from calypso.commands.select import parse_select_application
+from calypso.emulator.dispatch import CardEmulator
 from calypso.errors import CardResponseError
 from calypso.layouts.demo import SFI_COUNTERS
 from readers.apdu import ResponseApdu
+from readers.base import PassThroughHandler
 from validator.app.settings import ValidatorSettings
 from validator.engine.fares.decide import FareRules
 from validator.engine.outcome import Outcome
@@ -22,38 +25,29 @@ from validator.office.replay.line import Analyser, Options
 from yamlconfig import ConfigError, load_model
 
 START = dt.datetime(2026, 3, 2, 8, 0)
-CLOSE = 0x8E
 
 
-class _DamagedClose:
+class _DamagedClose(PassThroughHandler[CardEmulator]):
     """A real card whose answer to Close comes back damaged, after the card committed."""
 
     def __init__(self, damage: bytes) -> None:
-        self.card = make_card("multi_trip")
+        super().__init__(make_card("multi_trip"))
         self.damage = damage
-
-    def power_on(self) -> bytes:
-        """The card's ATR."""
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        """Power off the card."""
-        self.card.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         """The card answers; the Close answer is replaced by the damage."""
-        answer = self.card.process(apdu)
-        return self.damage if apdu[1] == CLOSE else answer
+        answer = super().process(apdu)
+        return self.damage if apdu[1] == CardIns.CLOSE_SECURE_SESSION else answer
 
 
 @pytest.mark.parametrize("damage", ["9000", "1234", "6F00", "0102039000"])
 def test_a_damaged_close_answer_is_an_unknown_outcome(station: Station, damage: str) -> None:
     """The card committed but its Close answer is unusable: unknown, gate shut, debit sent."""
     hostile = _DamagedClose(bytes.fromhex(damage))
-    trips = hostile.card.counter(SFI_COUNTERS, 1)
+    trips = hostile.inner.counter(SFI_COUNTERS, 1)
     result = station.tap(hostile, START)
     assert result.outcome is Outcome.UNKNOWN and not result.mac_verified
-    assert hostile.card.counter(SFI_COUNTERS, 1) == trips - 1
+    assert hostile.inner.counter(SFI_COUNTERS, 1) == trips - 1
     assert result.sent_debit == 1
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from conftest import CONFIG, make_card
 
+from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
-from readers.base import ApduHandler, CardRemovedError
+from readers.base import ApduHandler, CardRemovedError, PassThroughHandler
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
 from sam.client import LegacySam
@@ -27,22 +28,14 @@ from yamlconfig import load_model
 NOON = dt.datetime(2026, 3, 2, 12, 0)
 
 
-class _TornClose:
+class _TornClose(PassThroughHandler[CardEmulator]):
     """A card pulled while it executes Close Secure Session: it commits, the answer is lost."""
 
-    def __init__(self, card: CardEmulator) -> None:
-        self.card = card
-
-    def power_on(self) -> bytes:
-        return self.card.power_on()
-
-    def power_off(self) -> None:
-        self.card.power_off()
-
     def process(self, apdu: bytes) -> bytes:
-        answer = self.card.process(apdu)
-        if apdu[1] == 0x8E:
-            self.card.power_off()
+        """The card's answer, lost with the card when the command is Close."""
+        answer = super().process(apdu)
+        if apdu[1] == CardIns.CLOSE_SECURE_SESSION:
+            self.inner.power_off()
             raise CardRemovedError("removed during Close")
         return answer
 

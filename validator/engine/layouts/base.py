@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """The card-layout seam: how a network's records are read into a CardState and written back.
 
-The fare rules work on layout-neutral values (validator.engine.fares.decide.CardState,
-Decision); a layout knows the file map and the byte or bit layout of one family of cards: the
-Keyple demo layout
-(validator.engine.layouts.demo) or Intercode / EN 1545. The procedure picks the layout by AID.
+The fare rules work on the Keyple demo layout's model (validator.engine.fares.decide.CardState
+holds calypso.layouts.demo's Environment, Event and Contract; Decision): the demo layout
+(validator.engine.layouts.demo) reads into it directly, any other layout (Intercode / EN 1545,
+validator.engine.layouts.intercode) translates its records into it and back. A layout knows
+the file map and the byte or bit layout of one family of cards. The procedure picks the layout
+by AID.
 """
 
 from __future__ import annotations

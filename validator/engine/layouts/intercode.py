@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The Intercode / EN 1545 layout for the procedure (calypso-data-model 2): reads and writes.
 
-The fare rules work on the demo layout's neutral values
-(validator.engine.fares.decide.CardState); this layout builds them from Intercode records:
+The fare rules work on the Keyple demo layout's model (validator.engine.fares.decide.CardState
+of calypso.layouts.demo values); this layout translates Intercode records into it:
 
 * the environment (read in the Open) is "version 1" when it is a usable Intercode I/II
   environment, with its EnvApplicationValidityEndDate as end date;

@@ -156,11 +156,9 @@ def select(channel: ApduChannel, atr: bytes, aids: Sequence[bytes]) -> Applicati
     for aid in dict.fromkeys(aids):
         command = select_application(aid)
         response = channel.transmit(command)
-        if response.sw not in (SW.OK, SW.DF_INVALIDATED):
-            continue
         try:
             info = parse_select_application(response, command)
-        except CardResponseError:
+        except (CardCommandError, CardResponseError):  # refused, or not a Calypso FCI
             continue
         if aid_matches(aid, info.df_name):
             return info
@@ -219,17 +217,16 @@ def _file_list(
     if app.product_type not in (ProductType.PRIME_REVISION_1, ProductType.PRIME_REVISION_2):
         command = get_data(GetDataTag.EF_LIST, cla=app.card_class)
         response = channel.transmit(command)
-        if response.sw == SW.OK:
-            try:
-                entries = parse_get_data_ef_list(response, command)
-            except (CardCommandError, CardResponseError):
-                entries = ()
-            if entries:
-                order = list(by_sfi)  # the layout's order first, then the other files by SFI
-                entries = tuple(
-                    sorted(entries, key=lambda e: order.index(e.sfi) if e.sfi in order else 99)
-                )
-                return [_entry_view(e, by_sfi.get(e.sfi)) for e in entries], "Get Data EF list"
+        try:
+            entries = parse_get_data_ef_list(response, command)
+        except (CardCommandError, CardResponseError):  # refused (no EF list) or malformed
+            entries = ()
+        if entries:
+            order = list(by_sfi)  # the layout's order first, then the other files by SFI
+            entries = tuple(
+                sorted(entries, key=lambda e: order.index(e.sfi) if e.sfi in order else 99)
+            )
+            return [_entry_view(e, by_sfi.get(e.sfi)) for e in entries], "Get Data EF list"
     views = [
         FileView(e.name, e.sfi, e.lid, "record file", e.record_size, e.records, e.structure)
         for e in by_sfi.values()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from calypso.card_image import CalypsoCard
+from calypso.commands import CardIns
 from calypso.commands.sv import parse_sv_get
 from calypso.constants import RECORD_SIZE
 from readers.apdu import CommandApdu, ResponseApdu
@@ -29,8 +30,6 @@ from validator.engine.layouts.base import CardLayout, build_layouts, layout_for
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.session import SecureSession
 
-_SELECT_INS = 0xA4
-_SV_GET_INS = 0x7C
 _REASONS = frozenset(reason.value for reason in fares.Reason)
 # The outcome a decision has when the gate carried it out (the session went through).
 _CARRIED_OUT = {"grant": "granted", "recover": "recovered", "deny": "denied"}
@@ -105,7 +104,7 @@ def selected_aid(entry: Mapping[str, Any]) -> bytes | None:
     for exchange in trace.get("card") or [] if isinstance(trace, dict) else []:
         command = bytes.fromhex(str(exchange.get("c", "")))
         response = str(exchange.get("r", ""))
-        if len(command) >= 5 and command[1] == _SELECT_INS and response.endswith("9000"):
+        if len(command) >= 5 and command[1] == CardIns.SELECT and response.endswith("9000"):
             return command[5 : 5 + command[4]]
     return None
 
@@ -116,7 +115,7 @@ def sv_balance(entry: Mapping[str, Any]) -> int | None:
         return None
     for exchange in entry["trace"]["card"]:
         command = bytes.fromhex(str(exchange.get("c", "")))
-        if len(command) > 1 and command[1] == _SV_GET_INS:
+        if len(command) > 1 and command[1] == CardIns.SV_GET:
             response = ResponseApdu.from_bytes(bytes.fromhex(str(exchange.get("r", ""))))
             return parse_sv_get(response, CommandApdu.from_bytes(command)).balance
     return None

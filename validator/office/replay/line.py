@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from calypso.commands.records import appended_record
 from calypso.errors import CardResponseError
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
@@ -30,7 +31,6 @@ from validator.office.replay.mac import NOT_CHECKED, MacCheck, MacChecker
 from validator.office.replay.report import Totals
 
 _EVENT_PREFIX = "08:"
-_APPEND_INS = 0xE2
 _NOT_CHECKED = MacCheck(NOT_CHECKED)
 
 
@@ -89,9 +89,9 @@ def event_sent(writes: Any) -> str | None:
     if not isinstance(writes, list):
         return None
     for write in writes:
-        raw = bytes.fromhex(str(write))
-        if len(raw) > 5 and raw[1] == _APPEND_INS:
-            return raw[5 : 5 + raw[4]].hex().upper()
+        record = appended_record(bytes.fromhex(str(write)))
+        if record is not None:
+            return record.hex().upper()
     return None
 
 

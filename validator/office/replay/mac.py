@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from calypso.commands import CardIns
 from sam.base import SamError
 from sam.client import LegacySam
 from sam.software.link import software_sam
@@ -24,8 +25,6 @@ FAILED = "failed"
 UNVERIFIABLE = "unverifiable"
 NOT_CHECKED = "not_checked"
 
-_OPEN_INS = 0x8A
-_CLOSE_INS = 0x8E
 _OK = b"\x90\x00"
 
 
@@ -45,12 +44,12 @@ def sessions(trace: list[dict[str, Any]]) -> list[list[tuple[bytes, bytes]]]:
         command = bytes.fromhex(str(exchange.get("c", "")))
         response = bytes.fromhex(str(exchange.get("r", "")))
         ins = command[1] if len(command) > 1 else -1
-        if ins == _OPEN_INS:
+        if ins == CardIns.OPEN_SECURE_SESSION:
             current = [(command, response)]
             found.append(current)
         elif current is not None:
             current.append((command, response))
-            if ins == _CLOSE_INS:
+            if ins == CardIns.CLOSE_SECURE_SESSION:
                 current = None
     return found
 
@@ -58,7 +57,7 @@ def sessions(trace: list[dict[str, Any]]) -> list[list[tuple[bytes, bytes]]]:
 def _signed(session: list[tuple[bytes, bytes]]) -> bytes | None:
     """The card MAC of a session closed with a terminal MAC and answered 9000, else None."""
     command, response = session[-1]
-    if command[1] != _CLOSE_INS or len(command) <= 5 or len(response) <= 2:
+    if command[1] != CardIns.CLOSE_SECURE_SESSION or len(command) <= 5 or len(response) <= 2:
         return None
     if response[-2:] != _OK or len(session[0][1]) < 2 or session[0][1][-2:] != _OK:
         return None
