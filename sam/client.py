@@ -57,6 +57,13 @@ class LegacySam:
         """Forget the channel's exchanges so far, so that they never pile up across taps."""
         self.channel.reset_trace()
 
+    def close(self) -> None:
+        """Let go of the SAM's connection: a PC/SC reader is held exclusively until then."""
+        try:
+            self.channel.connection.close()
+        except ReaderError:
+            pass  # gone with pcscd or the SAM already
+
     @property
     def has_prefetched_challenge(self) -> bool:
         """Whether the next session can skip Get Challenge."""

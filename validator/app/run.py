@@ -20,6 +20,7 @@ import structlog
 
 from readers.base import CardReader
 from readers.emulated import EmulatedReader
+from sam.client import LegacySam
 from validator.app.clock import clock_range
 from validator.app.demo import build_fleet
 from validator.app.gate import Gate
@@ -34,7 +35,7 @@ from validator.app.station import (
     sam_reopener,
 )
 from validator.engine.fares.rules import load_fares
-from validator.engine.tap import TapRecord
+from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.pending import CheckpointObserver, restore_pending
 from validator.journal.writer import Journal
 from yamlconfig import ConfigError
@@ -142,6 +143,15 @@ def serve(
     else:
         reader = open_card_reader(card_spec, config_dir)
     with ExitStack() as stack:
+        processor: TapProcessor | None = None
+
+        def let_go_of_the_sam() -> None:
+            # The loop may have connected the SAM again: release the one in use at the end.
+            current = processor.sam if processor is not None else sam
+            if isinstance(current, LegacySam):
+                current.close()
+
+        stack.callback(let_go_of_the_sam)
         journal = stack.enter_context(
             Journal(
                 config_dir / settings.journal_dir,

@@ -16,6 +16,7 @@ from sam.software.dispatch import SoftwareSam
 from validator.app.gate import NullGate
 from validator.app.run import serve
 from validator.app.settings import load_settings
+from validator.app.station import open_sam
 from validator.engine.tap import TapRecord
 
 pytest_plugins = ["pcsc_fixtures"]
@@ -99,3 +100,29 @@ def test_pcscd_killed_while_serving(pcscd: PrivatePcscd, tmp_path: Path) -> None
         if not pcscd.running:
             pcscd.start()
     assert not thread.is_alive() and failure == []
+
+
+def test_serve_lets_go_of_the_pcsc_sam(pcscd: PrivatePcscd, tmp_path: Path) -> None:
+    """Once ``serve`` returns, the SAM reader is free again (no sharing violation for the next)."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    settings = load_settings(config, environ={})
+    slot = VpcdCard(pcscd.ports[SAM_READER])
+    slot.insert(software_sam())
+    spec = f"pcsc:{re.escape(SAM_READER)}"
+    try:
+        served = serve(
+            config,
+            settings,
+            NullGate(),
+            card_spec="emulated",
+            sam_spec=spec,
+            max_taps=1,
+            interval_s=0.05,
+            seed=3,
+        )
+        assert served == 1
+        sam = open_sam(spec, config, settings)  # RunError "Sharing violation" while held
+        sam.close()
+    finally:
+        slot.remove()
