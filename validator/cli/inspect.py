@@ -11,8 +11,7 @@ from typing import Any
 import click
 
 from readers.base import CardConnection
-from validator.cli.common import EXIT_CONFIG, config_folder, config_option
-from yamlconfig import ConfigError
+from validator.cli.common import CONFIG_ERRORS, config_folder, config_option, exits_on
 
 EXIT_FAILED = 1
 EXIT_READERS = 4
@@ -75,7 +74,11 @@ def inspect_command(
     from validator.office.inspect.read import InspectError, inspect_card
 
     config_dir = config_folder(config)
-    try:
+    with exits_on(
+        CONFIG_ERRORS,
+        (_ReaderProblem, "reader", EXIT_READERS),
+        (InspectError, "inspect", EXIT_FAILED),
+    ):
         settings = load_settings(config_dir)
         wanted = [_hex_arg(aid, "--aid") for aid in aids] + settings.aid_bytes()
         spec = card_reader or ("emulated" if card_profile is not None else settings.card_reader)
@@ -91,15 +94,6 @@ def inspect_command(
                 secure=opener,
                 rules=rules,
             )
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    except _ReaderProblem as exc:
-        click.echo(f"reader: {exc}", err=True)
-        sys.exit(EXIT_READERS)
-    except InspectError as exc:
-        click.echo(f"inspect: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
     if as_json:
         from validator.office.inspect.as_json import inspection_json
 

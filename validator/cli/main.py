@@ -22,10 +22,15 @@ from validator.app.gate import ConsoleGate, JsonGate, tap_line
 from validator.app.logs import LEVELS, LogFormat, configure
 from validator.app.settings import load_settings
 from validator.app.words import counted
-from validator.cli.common import EXIT_CONFIG, EXIT_JOURNAL, EXIT_START, config_folder, config_option
-from validator.engine.recording import JournalError
+from validator.cli.common import (
+    CONFIG_ERRORS,
+    EXIT_START,
+    JOURNAL_ERRORS,
+    config_folder,
+    config_option,
+    exits_on,
+)
 from validator.journal.writer import Journal
-from yamlconfig import ConfigError
 
 log = structlog.get_logger("validator")
 
@@ -146,39 +151,35 @@ def demo(
     main_thread = threading.current_thread() is threading.main_thread()  # signals: main only
     previous = signal.signal(signal.SIGTERM, _raise_stopped) if main_thread else None
     try:
-        settings = load_settings(config_dir)
-        configure(settings.log_format, log_level)
-        times: list[float] = []
-        # The demo's journal is HMACed like run's (issue 15.5), or replay reports hmac_failure.
+        with exits_on(
+            CONFIG_ERRORS,
+            JOURNAL_ERRORS,
+            (DemoOutOfServiceError, "demo stopped: out of service", EXIT_START),
+        ):
+            settings = load_settings(config_dir)
+            configure(settings.log_format, log_level)
+            times: list[float] = []
+            # The demo's journal is HMACed like run's (issue 15.5), or replay reports hmac_failure.
 
-        def show(tap: DemoTap) -> None:
-            times.append(tap.result.elapsed * 1000)
-            log.info("tap", **tap.as_json())
-            if as_json:
-                click.echo(json.dumps(tap.as_json(), sort_keys=False))
-            else:
-                click.echo(tap_line(tap.record, f"{tap.at:%H:%M:%S}"))
+            def show(tap: DemoTap) -> None:
+                times.append(tap.result.elapsed * 1000)
+                log.info("tap", **tap.as_json())
+                if as_json:
+                    click.echo(json.dumps(tap.as_json(), sort_keys=False))
+                else:
+                    click.echo(tap_line(tap.record, f"{tap.at:%H:%M:%S}"))
 
-        with Journal(journal_dir, key=journal_key(config_dir, settings)) as journal:
-            run_demo(
-                config_dir,
-                settings,
-                taps=taps,
-                seed=seed,
-                start=start,
-                journal=journal,
-                tear_rate=tear_rate,
-                on_tap=show,
-            )
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    except JournalError as exc:
-        click.echo(f"journal error: {exc}", err=True)
-        sys.exit(EXIT_JOURNAL)
-    except DemoOutOfServiceError as exc:
-        click.echo(f"demo stopped: out of service: {exc}", err=True)
-        sys.exit(EXIT_START)
+            with Journal(journal_dir, key=journal_key(config_dir, settings)) as journal:
+                run_demo(
+                    config_dir,
+                    settings,
+                    taps=taps,
+                    seed=seed,
+                    start=start,
+                    journal=journal,
+                    tear_rate=tear_rate,
+                    on_tap=show,
+                )
     except (KeyboardInterrupt, _Stopped) as exc:
         signum = signal.SIGINT if isinstance(exc, KeyboardInterrupt) else signal.SIGTERM
         click.echo(f"demo stopped by {signum.name}; its journal kept in {journal_dir}", err=True)
@@ -254,27 +255,19 @@ def run(
 
     config_dir = config_folder(config)
     try:
-        settings = load_settings(config_dir)
-        configure(cast(LogFormat, log_format or settings.log_format), log_level)
-        gate = JsonGate() if as_json else ConsoleGate()
-        served = serve(
-            config_dir,
-            settings,
-            gate,
-            card_spec=card_reader or settings.card_reader,
-            sam_spec=sam_reader or settings.sam_reader,
-            max_taps=max_taps,
-            interval_s=interval,
-        )
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    except JournalError as exc:
-        click.echo(f"journal error: {exc}", err=True)
-        sys.exit(EXIT_JOURNAL)
-    except RunError as exc:
-        click.echo(f"cannot start: {exc}", err=True)
-        sys.exit(EXIT_START)
+        with exits_on(CONFIG_ERRORS, JOURNAL_ERRORS, (RunError, "cannot start", EXIT_START)):
+            settings = load_settings(config_dir)
+            configure(cast(LogFormat, log_format or settings.log_format), log_level)
+            gate = JsonGate() if as_json else ConsoleGate()
+            served = serve(
+                config_dir,
+                settings,
+                gate,
+                card_spec=card_reader or settings.card_reader,
+                sam_spec=sam_reader or settings.sam_reader,
+                max_taps=max_taps,
+                interval_s=interval,
+            )
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
         return

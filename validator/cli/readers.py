@@ -10,8 +10,7 @@ import click
 import yaml
 
 from readers.base import ApduHandler, ReaderError
-from validator.cli.common import EXIT_CONFIG
-from yamlconfig import ConfigError
+from validator.cli.common import CONFIG_ERRORS, exits_on
 
 EXIT_READER = 5
 
@@ -126,11 +125,8 @@ def emulate_command(
 
     if (card_profile is None) == (sam_keys is None):
         raise click.UsageError("give exactly one of --card-profile and --sam-keys")
-    try:
+    with exits_on(CONFIG_ERRORS):
         handler = _handler(card_profile, sam_keys, simulation)
-    except ConfigError as exc:
-        click.echo(f"configuration error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
     slot = VpcdCard(vpcd_port, vpcd_host)
     what = "card" if card_profile is not None else "SAM"
     try:

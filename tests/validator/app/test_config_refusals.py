@@ -13,7 +13,8 @@ from conftest import CONFIG
 from calypso.emulator.profile import load_profile
 from sam.keys import load_keys
 from validator.app.settings import load_settings
-from validator.cli.main import EXIT_CONFIG, main
+from validator.cli.common import EXIT_CONFIG
+from validator.cli.main import main
 from validator.engine.fares.decide import FareRules
 from yamlconfig import MAX_CONFIG_BYTES, ConfigError, load_model
 

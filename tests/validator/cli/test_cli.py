@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli.main import EXIT_CONFIG, main
+from validator.cli.common import EXIT_CONFIG
+from validator.cli.main import main
 
 OUTCOMES = {"granted", "denied", "recovered", "card_lost", "unknown", "error"}
 KEYS = {

@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG
 
-from validator.cli.main import EXIT_CONFIG, EXIT_START, main
+from validator.cli.common import EXIT_CONFIG, EXIT_START
+from validator.cli.main import main
 
 UNIT = Path(__file__).resolve().parents[3] / "deploy" / "systemd" / "calypso-validator.service"
 

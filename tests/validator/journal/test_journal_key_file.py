@@ -14,7 +14,8 @@ from validator.app.doctor.diagnose import diagnose
 from validator.app.doctor.report import Status
 from validator.app.journal_key import load_journal_key
 from validator.app.settings import load_settings
-from validator.cli.main import EXIT_CONFIG, main
+from validator.cli.common import EXIT_CONFIG
+from validator.cli.main import main
 from yamlconfig import ConfigError
 
 KEY_HEX = "00112233445566778899AABBCCDDEEFF"
