@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from test_replay import run_replay
 from test_replay_tamper import write_journal_key
 
+from validator.engine.recording import JournalError
 from validator.journal.entry import SCHEMA_VERSION, EntryFormatError, JournalEntry
-from validator.journal.writer import journal_files
+from validator.journal.writer import Journal, canonical, journal_files
 
 # A journal the release before the typed entry wrote (commit cd1443f: `run_demo`, seed 2, 16
 # taps, tear rate 0.3, journal key bytes(range(32))): no ``schema`` field, an unknown tap, its
@@ -134,6 +135,32 @@ def test_missing_nested_field_names_it() -> None:
     del data["decision"]["verdict"]
     with pytest.raises(EntryFormatError, match=r"^decision\.verdict: missing$"):
         JournalEntry.from_json(data)
+
+
+def test_append_writes_the_schema_and_what_reads_back(tmp_path: Path) -> None:
+    """A new entry carries ``schema``; its line is the old one plus that field, and reads back."""
+    data = a_tap()
+    body = {k: v for k, v in data.items() if k not in ("seq", "time", "prev", "hmac")}
+    with Journal(tmp_path, key=bytes(range(32))) as journal:
+        written = journal.append(body)
+    (path,) = journal_files(tmp_path)
+    line = path.read_text(encoding="utf-8").rstrip("\n")
+    assert json.loads(line) == written and written["schema"] == SCHEMA_VERSION
+    assert JournalEntry.from_json(written).to_json() == written
+    old = {k: v for k, v in written.items() if k not in ("schema", "hmac")}
+    again = {**old, "schema": SCHEMA_VERSION, "hmac": written["hmac"]}
+    assert canonical(again) == line
+
+
+def test_append_refuses_a_malformed_entry_and_writes_nothing(tmp_path: Path) -> None:
+    """An entry that would not read back is a JournalError naming the field; no line is written."""
+    data = a_tap()
+    data["station"] = "101"
+    with Journal(tmp_path) as journal:
+        with pytest.raises(JournalError, match="station: expected an integer"):
+            journal.append({k: v for k, v in data.items() if k not in ("seq", "time", "prev")})
+        assert journal.last_seq == 0
+    assert all(path.stat().st_size == 0 for path in journal_files(tmp_path))
 
 
 _JSON = st.recursive(
