@@ -107,7 +107,7 @@ def test_a_missing_event_record_is_a_typed_card_error(station: Station) -> None:
 @pytest.mark.parametrize(
     "field, value, error",
     [
-        ("state_read", "x", "state_read: expected an object, got a string"),
+        ("state_read", "x", "state_read: expected an object or null, got a string"),
         ("trace", {"card": [1, 2]}, "trace.card[0]: expected an object, got an integer"),
         ("trace", {"card": ["x"]}, "trace.card[0]: expected an object, got a string"),
         ("station", "101", "station: expected an integer, got a string"),

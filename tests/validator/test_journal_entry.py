@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -15,7 +16,13 @@ from test_replay import run_replay
 from test_replay_tamper import write_journal_key
 
 from validator.engine.recording import JournalError
-from validator.journal.entry import SCHEMA_VERSION, EntryFormatError, JournalEntry
+from validator.journal.entry import (
+    SCHEMA_VERSION,
+    Decision,
+    EntryFormatError,
+    JournalEntry,
+    Trace,
+)
 from validator.journal.writer import Journal, canonical, journal_files
 
 # A journal the release before the typed entry wrote (commit cd1443f: `run_demo`, seed 2, 16
@@ -185,3 +192,15 @@ def test_round_trip_of_any_extra_keys_and_absent_fields(
     known = set(a_tap()) | {"schema", "resolves", "recovered_from_tap"}
     data.update({key: value for key, value in extra.items() if key not in known})
     assert JournalEntry.from_json(data).to_json() == data
+
+
+def test_a_read_entry_is_an_ordinary_frozen_entry() -> None:
+    """What from_json builds (by its fast constructor) equals the dataclass's own, and is frozen."""
+    entry = JournalEntry.from_json(a_tap())
+    assert type(entry) is JournalEntry and type(entry.decision) is Decision
+    assert type(entry.trace) is Trace
+    values = {f.name: getattr(entry, f.name) for f in dataclasses.fields(JournalEntry)}
+    assert JournalEntry(**values) == entry
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.seq = 2  # type: ignore[misc]
+    assert not hasattr(entry, "__dict__")
