@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from calypso.emulator.dispatch import CardEmulator
 from lab.reliability.faults import crashes
 from lab.reliability.report import Level
 from validator.bench.scenarios import Bench
+from validator.journal.writer import canonical, journal_files
 
 
 def test_smoke_crashes_keep_every_invariant(tmp_path: Path) -> None:
@@ -41,3 +43,20 @@ def test_an_sv_tap_replayed_with_another_sam_gives_the_same_card_data() -> None:
     replayed = crashes._data(crashes._complete_tap(before, when))
     assert replayed == crashes._data(card)
     assert replayed != crashes._data(before)
+
+
+def test_an_entry_that_does_not_read_is_a_violation(tmp_path: Path) -> None:
+    """The campaign reads the journal through JournalEntry: a malformed entry is a violation."""
+    release = Path(__file__).parents[1] / "validator" / "journal" / "journals" / "release-cd1443f"
+    (source,) = journal_files(release)
+    lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    lines[2]["outcome"] = 1
+    (tmp_path / "journal").mkdir()
+    text = "".join(canonical(entry) + "\n" for entry in lines)
+    (tmp_path / "journal" / source.name).write_text(text, encoding="utf-8")
+    campaign = crashes.Campaign(tmp_path, lambda _: None, random.Random(1))
+    entries = campaign._entries_after(0)
+    assert sorted(entries) == [entry["seq"] for entry in lines if entry["seq"] != 3]
+    assert campaign.violations == [
+        "seq 3: malformed entry: outcome: expected a string, got an integer"
+    ]

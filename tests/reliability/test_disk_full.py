@@ -9,6 +9,8 @@ from lab.reliability.faults import disk_full
 from lab.reliability.faults.disk_full import TapOutcome, check_tap
 from lab.reliability.report import Level
 from validator.engine.recording import TapNotServedError
+from validator.journal.entry import JournalEntry
+from validator.journal.writer import GENESIS
 
 
 def test_smoke_disk_full_at_every_apdu_never_charges_unrecorded(tmp_path: Path) -> None:
@@ -31,7 +33,7 @@ def test_checker_fires_on_a_charged_card_without_entry() -> None:
 
 def test_checker_fires_on_a_grant_the_card_does_not_back() -> None:
     """An entry granting a debit on a card left unchanged, on a broken chain: two violations."""
-    entry = {"seq": 1, "card": "AB", "outcome": "granted", "debit": 1}
+    entry = JournalEntry(1, "2026-03-02T08:00:00", GENESIS, card="AB", outcome="granted", debit=1)
     problems = check_tap(TapOutcome("AB", False, entry, None, False))
     assert any("does not show" in p for p in problems)
     assert any("does not verify" in p for p in problems)

@@ -11,6 +11,7 @@ from lab.reliability.security import campaign as security
 from lab.reliability.security import leakscan
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapRecord
+from validator.journal.writer import GENESIS
 
 KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 SECRETS = [leakscan.Secret("test key", KEY), leakscan.Secret("test PIN", b"\x12\x34\x56\x78")]
@@ -67,5 +68,7 @@ def test_gate_check_catches_an_open_gate() -> None:
     """The forged-MAC check reports a granted tap (it can fail)."""
     checks = security.Checks(lambda _: None)
     granted = TapResult(Outcome.GRANTED, "trip_debited", "", mac_verified=True)
-    security._shut(TapRecord(1, granted, {"mac_verified": True, "outcome": "granted"}), "x", checks)
+    entry = {"seq": 1, "time": "2026-03-02T08:00:00", "prev": GENESIS}
+    entry |= {"mac_verified": True, "outcome": "granted"}
+    security._shut(TapRecord(1, granted, entry), "x", checks)
     assert len(checks.violations) == 2

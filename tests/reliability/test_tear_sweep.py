@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.dispatch import SoftwareSam
 from validator.engine.fares.decide import FareRules
 from validator.engine.outcome import Outcome
+from validator.journal.entry import JournalEntry
+from validator.journal.writer import GENESIS, canonical, journal_files, line_hash
 
 START = dt.datetime(2026, 3, 2, 8, 0)
 # The violations of the multiple-session scenario start with this (the sweep found a paid entry
@@ -115,6 +118,11 @@ def _tap(
     )
 
 
+def _entry(outcome: str) -> JournalEntry:
+    """A journal entry of seq 1 with ``outcome`` and no verified card MAC."""
+    return JournalEntry(1, "2026-03-02T08:00:00", GENESIS, outcome=outcome, mac_verified=False)
+
+
 def _clean() -> History:
     """A correct history: torn before Close at A (nothing paid), granted at B, granted at A."""
     old = frozenset({("EF19.1", b"\x0a")})
@@ -133,7 +141,7 @@ def _clean() -> History:
         allowed=[old, new],
         untorn_debit=1,
         untorn_opens=True,
-        journals={"A": [{"seq": 1, "outcome": "card_lost", "mac_verified": False}]},
+        journals={"A": [_entry("card_lost")]},
     )
 
 
@@ -157,7 +165,7 @@ def test_checker_passes_a_correct_history(rules: FareRules) -> None:
             "same group: the entry took 2 units",
         ),
         (  # a gate opened on an unverified card MAC, as the journal says
-            {"journals": {"B": [{"seq": 1, "outcome": "granted", "mac_verified": False}]}},
+            {"journals": {"B": [_entry("granted")]}},
             "gate without MAC",
         ),
         (  # the processor says granted without a verified MAC
@@ -179,7 +187,7 @@ def test_checker_passes_a_correct_history(rules: FareRules) -> None:
             "neither old nor new",
         ),
         (  # an unknown journaled at A and never resolved
-            {"journals": {"A": [{"seq": 1, "outcome": "unknown", "mac_verified": False}]}},
+            {"journals": {"A": [_entry("unknown")]}},
             "unknown seq 1 never resolved",
         ),
         (  # a recovery at another station group
@@ -259,3 +267,22 @@ def test_a_tap_torn_in_its_second_session_lets_the_payer_in(rules: FareRules) ->
     assert torn.result.debit == 1 and card.counter(0x19, 1) == trips - 1
     again = fleet["A"].tap(card, START + dt.timedelta(seconds=15))
     assert again.result.outcome is Outcome.RECOVERED and card.counter(0x19, 1) == trips - 1
+
+
+def test_a_journal_entry_that_does_not_read_is_a_journal_problem(tmp_path: Path) -> None:
+    """The sweep reads its journals through JournalEntry: a malformed entry is a problem."""
+    release = Path(__file__).parents[1] / "validator" / "journal" / "journals" / "release-cd1443f"
+    (source,) = journal_files(release)
+    lines = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    lines[3]["station"] = "101"
+    prev = GENESIS
+    with open(tmp_path / source.name, "w", encoding="utf-8") as handle:
+        for entry in lines:  # chained again, without the journal key: only the type is wrong
+            entry.pop("hmac")
+            entry["prev"] = prev
+            handle.write(canonical(entry) + "\n")
+            prev = line_hash(canonical(entry))
+    entries, problems = tear_sweep._journal(tmp_path)
+    assert problems == ["malformed entry at line 4: station: expected an integer, got a string"]
+    assert len(entries) == len(lines) - 1
+    assert all(isinstance(entry, JournalEntry) for entry in entries)

@@ -23,6 +23,7 @@ import structlog
 from calypso.commands.records import appended_record
 from validator.engine.outcome import Outcome
 from validator.engine.tap import PendingUnknown, TapProcessor, TapRecord
+from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.files import first_seq, fsync_dir, journal_files, read_entries
 from validator.journal.writer import Journal
 
@@ -173,26 +174,35 @@ def _follows(directory: Path, seq: int, digest: str) -> bool:
 
 def _replay(paths: list[Path], covered: int, pending: dict[bytes, PendingUnknown]) -> None:
     """Apply the unknown and resolving entries after ``covered`` to ``pending``."""
-    for _path, _number, line in read_entries(paths):
+    for path, _number, line in read_entries(paths):
         if _UNKNOWN_MARK not in line and _RESOLVES_MARK not in line:
             continue
         try:
-            entry = json.loads(line)
-            seq = int(entry["seq"])
-            card = bytes.fromhex(entry["card"])
-        except (ValueError, KeyError, TypeError, RecursionError):
+            data = json.loads(line)
+        except (ValueError, RecursionError):
             continue  # journal_verify reports unreadable lines; nothing to restore from them
-        if seq <= covered:
+        try:
+            entry = JournalEntry.from_json(data)
+        except EntryFormatError as exc:
+            seq = data.get("seq") if isinstance(data, dict) else None
+            if not isinstance(seq, int) or seq > covered:
+                log.warning("pending_entry_unreadable", file=str(path), seq=seq, error=str(exc))
             continue
-        if isinstance(entry.get("resolves"), dict):
+        if entry.seq <= covered or entry.card is None:
+            continue
+        try:
+            card = bytes.fromhex(entry.card)
+        except ValueError:
+            continue
+        if entry.resolves is not None:
             pending.pop(card, None)
-        if entry.get("outcome") == "unknown":
+        if entry.outcome == "unknown":
             pending[card] = PendingUnknown(
-                seq=seq,
-                tap=seq,
-                transaction_counter=entry.get("transaction_counter"),
-                event_sent=_event_sent(entry.get("writes")),
-                debit_sent=int(entry.get("debit") or 0),
+                seq=entry.seq,
+                tap=entry.seq,
+                transaction_counter=entry.transaction_counter,
+                event_sent=_event_sent(list(entry.writes or ())),
+                debit_sent=entry.debit or 0,
             )
 
 

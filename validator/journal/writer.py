@@ -28,6 +28,7 @@ from typing import IO, Any
 import structlog
 
 from validator.engine.recording import JournalError
+from validator.journal.entry import SCHEMA_VERSION, EntryFormatError, JournalEntry
 from validator.journal.files import (
     FILE_PREFIX,
     FILE_SUFFIX,
@@ -201,7 +202,10 @@ class Journal:
         )
 
     def append(self, entry: Mapping[str, Any], *, reserve: bool = True) -> dict[str, Any]:
-        """Add sequence, time and chain fields, write one line and fsync it; returns the entry.
+        """Add schema, sequence, time and chain fields, write one line, fsync it; return it.
+
+        The entry passes through ``JournalEntry`` first (JournalError naming the field if it
+        would not read back); the line is its canonical JSON, HMACed as such.
 
         ``reserve``: on a full disk, spend the reserve file to write this entry (a tap the card
         may have committed); an aborted tap's entry is written only if it fits as things are.
@@ -212,9 +216,14 @@ class Journal:
             raise JournalError(self._broken)
         now = self._clock()
         full: dict[str, Any] = dict(entry)
+        full.setdefault("schema", SCHEMA_VERSION)
         full["seq"] = self.report.last_seq + 1
         full.setdefault("time", now.isoformat())
         full["prev"] = self.report.last_hash
+        try:  # what is written always reads back: through the entry type, the same mapping
+            full = JournalEntry.from_json(full).to_json()
+        except EntryFormatError as exc:
+            raise JournalError(f"not a journal entry: {exc}") from exc
         if self._key is not None:
             full["hmac"] = entry_mac(self._key, full)
         line = canonical(full)

@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from validator.journal.entry import JournalEntry
 from validator.journal.reading import JournalSource, discover, read_journal
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.decisions import parse_time
@@ -105,37 +106,37 @@ class ExportReport:
         return not self.counts
 
 
-def mac_status(entry: dict[str, Any]) -> str:
+def mac_status(entry: JournalEntry) -> str:
     """The journal's MAC status: verified by the SAM at the gate, signed but not verified, none."""
-    if entry.get("mac_verified"):
+    if entry.mac_verified:
         return "verified"
-    return "not_verified" if entry.get("card_mac") else "none"
+    return "not_verified" if entry.card_mac else "none"
 
 
-def row(entry: dict[str, Any]) -> dict[str, Any]:
+def row(entry: JournalEntry) -> dict[str, Any]:
     """The flat row of one journal entry."""
-    decision = entry.get("decision") or {}
-    resolves = entry.get("resolves") or {}
+    decision = entry.decision
+    resolves = entry.resolves
     return {
-        "time": parse_time(str(entry.get("tap_time") or entry["time"])),
-        "validator": entry.get("validator"),
-        "station": entry.get("station"),
-        "seq": entry.get("seq"),
-        "card": entry.get("card"),
-        "product_type": entry.get("product_type"),
-        "product": decision.get("product"),
-        "outcome": entry.get("outcome"),
-        "reason": entry.get("reason"),
-        "contract": decision.get("contract"),
-        "debit": entry.get("debit"),
-        "remaining": decision.get("remaining"),
-        "latency_ms": entry.get("ms"),
+        "time": parse_time(entry.when),
+        "validator": entry.validator,
+        "station": entry.station,
+        "seq": entry.seq,
+        "card": entry.card,
+        "product_type": entry.product_type,
+        "product": decision.product if decision is not None else None,
+        "outcome": entry.outcome,
+        "reason": entry.reason,
+        "contract": decision.contract if decision is not None else None,
+        "debit": entry.debit,
+        "remaining": decision.remaining if decision is not None else None,
+        "latency_ms": entry.ms,
         "mac_status": mac_status(entry),
-        "attempts": entry.get("attempts"),
-        "recovered_from_tap": entry.get("recovered_from_tap"),
-        "resolves_seq": resolves.get("seq"),
-        "resolves_committed": resolves.get("committed"),
-        "journal_time": entry.get("time"),
+        "attempts": entry.attempts,
+        "recovered_from_tap": entry.recovered_from_tap,
+        "resolves_seq": resolves.seq if resolves is not None else None,
+        "resolves_committed": resolves.committed if resolves is not None else None,
+        "journal_time": entry.time,
     }
 
 
@@ -152,9 +153,9 @@ def _entries(
             skipped[0] += 1  # a torn tail, or not an entry (an integrity problem)
             continue
         try:
-            yield row(entry)
+            yield row(JournalEntry.from_json(entry))
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            skipped[0] += 1  # an entry of the wrong shape (an edited line)
+            skipped[0] += 1  # an entry that does not read (EntryFormatError), or a bad time
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -44,6 +44,7 @@ from sam.software.link import software_sam
 from validator.app.settings import load_settings
 from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
+from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.verify import verify_journal
 from validator.journal.writer import Journal, journal_files
 from yamlconfig import load_model
@@ -202,8 +203,8 @@ class Campaign:
             got = entries.get(seq) if seq is not None else None
             serial = self.fleet[card].serial.hex().upper()
             # A card torn during its selection has no serial in the journal yet.
-            card_ok = got is not None and got.get("card") in (serial, None)
-            if got is None or not card_ok or got.get("outcome") != outcome:
+            card_ok = got is not None and got.card in (serial, None)
+            if got is None or not card_ok or got.outcome != outcome:
                 self.violations.append(
                     f"round {number}: tap {tap} decided {outcome} (seq {seq}, card {serial})"
                     f" but the journal has {_brief(got)}"
@@ -215,20 +216,28 @@ class Campaign:
             decided = {seq for seq, *_ in found.dones.values()}
             extra = [e for s, e in entries.items() if s not in decided]
             serial = self.fleet[flight[0]].serial.hex().upper()
-            journaled_flight = any(e.get("card") == serial for e in extra)
+            journaled_flight = any(e.card == serial for e in extra)
             self._check_card(number, flight[0], flight[1], journaled_flight)
         self._plan(found, flight)
 
-    def _entries_after(self, seq: int) -> dict[int, dict[str, object]]:
-        """The journal entries with a sequence number above ``seq``, by sequence number."""
-        found: dict[int, dict[str, object]] = {}
+    def _entries_after(self, seq: int) -> dict[int, JournalEntry]:
+        """The journal entries with a sequence number above ``seq``, by sequence number.
+
+        An entry that does not read as JournalEntry is a violation, and left out.
+        """
+        found: dict[int, JournalEntry] = {}
         for path in reversed(journal_files(self.journal_dir)):
             lines = path.read_text(encoding="utf-8").splitlines()
             for line in reversed(lines):
-                entry = json.loads(line)
-                if int(entry["seq"]) <= seq:
+                data = json.loads(line)
+                if int(data["seq"]) <= seq:
                     return found
-                found[int(entry["seq"])] = entry
+                try:
+                    entry = JournalEntry.from_json(data)
+                except EntryFormatError as exc:
+                    self.violations.append(f"seq {data['seq']}: malformed entry: {exc}")
+                    continue
+                found[entry.seq] = entry
         return found
 
     def _check_card(self, number: int, index: int, when: dt.datetime, journaled: bool) -> None:
@@ -279,23 +288,23 @@ class Campaign:
         """Every unknown tap is resolved by the next tap that reads its card, across restarts."""
         pending: dict[str, int] = {}
         for _, entry in sorted(self._entries_after(0).items()):
-            card = str(entry.get("card"))
-            resolves = entry.get("resolves")
-            if card in pending and entry.get("state_read"):
+            card = str(entry.card)
+            resolves = entry.resolves
+            if card in pending and entry.state_read:
                 seq = pending.pop(card)
-                if not isinstance(resolves, dict) or resolves.get("seq") != seq:
+                if resolves is None or resolves.seq != seq:
                     self.violations.append(
-                        f"unknown tap seq {seq} of card {card} not resolved by seq {entry['seq']}"
-                        f" (resolves: {resolves})"
+                        f"unknown tap seq {seq} of card {card} not resolved by seq {entry.seq}"
+                        f" (resolves: {resolves.to_json() if resolves is not None else None})"
                     )
                 else:
                     self.count("unknowns_resolved")
-                    if any(seq <= b < int(str(entry["seq"])) for b in self.boundaries):
+                    if any(seq <= b < entry.seq for b in self.boundaries):
                         self.count("unknowns_resolved_after_restart")
-            elif isinstance(resolves, dict):
-                self.violations.append(f"seq {entry['seq']} resolves an unknown never pending")
-            if entry.get("outcome") == "unknown":
-                pending[card] = int(str(entry["seq"]))
+            elif resolves is not None:
+                self.violations.append(f"seq {entry.seq} resolves an unknown never pending")
+            if entry.outcome == "unknown":
+                pending[card] = entry.seq
                 self.count("unknowns")
         self.count("unknowns_open_at_end", len(pending))
         self._check_owed()
@@ -304,18 +313,18 @@ class Campaign:
         """What the next tap made of a card that committed a tap the crash kept unjournaled."""
         entries = sorted(self._entries_after(0).items())
         for serial, after in self.owed:
-            following = [e for s, e in entries if s > after and e.get("card") == serial]
+            following = [e for s, e in entries if s > after and e.card == serial]
             if not following:
                 self.count("committed_not_journaled_not_seen_again")
                 continue
-            self.count(f"committed_not_journaled_then_{following[0].get('outcome')}")
+            self.count(f"committed_not_journaled_then_{following[0].outcome}")
 
 
-def _brief(entry: dict[str, object] | None) -> str:
+def _brief(entry: JournalEntry | None) -> str:
     """An entry in a few words, for a violation message."""
     if entry is None:
         return "no such entry"
-    return f"card {entry.get('card')} {entry.get('outcome')}"
+    return f"card {entry.card} {entry.outcome}"
 
 
 SV_DEBIT_LOG_CELLS = tuple(record_cell(SV_DEBIT_LOG_SFI, n) for n in (1, 2, 3))

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from calypso.emulator.dispatch import CardEmulator
 from lab.paths import CONFIG
@@ -41,6 +40,7 @@ from validator.app.settings import load_settings
 from validator.app.station import build_processor
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.recording import TapNotServedError
+from validator.journal.entry import JournalEntry
 from validator.journal.verify import verify_journal
 from validator.journal.writer import journal_files
 from yamlconfig import load_model
@@ -89,7 +89,7 @@ class TapOutcome:
 
     serial: str
     charged: bool
-    entry: dict[str, Any] | None
+    entry: JournalEntry | None
     refused: TapNotServedError | None
     journal_ok: bool
 
@@ -98,12 +98,12 @@ def check_tap(outcome: TapOutcome) -> list[str]:
     """Violations of one tap (used on fabricated outcomes by the tests too)."""
     problems: list[str] = []
     entry = outcome.entry
-    recorded = entry is not None and entry.get("card") == outcome.serial
-    if outcome.charged and not (recorded and entry is not None and entry["outcome"] in PAID):
+    recorded = entry is not None and entry.card == outcome.serial
+    if outcome.charged and not (recorded and entry is not None and entry.outcome in PAID):
         problems.append(f"card {outcome.serial} charged without its journal entry")
-    if entry is not None and entry.get("outcome") == "granted" and entry.get("debit"):
+    if entry is not None and entry.outcome == "granted" and entry.debit:
         if not outcome.charged:
-            problems.append(f"entry {entry.get('seq')} grants a debit the card does not show")
+            problems.append(f"entry {entry.seq} grants a debit the card does not show")
     refused = outcome.refused
     if refused is not None and not refused.journaled and outcome.charged:
         problems.append(f"refused as not journaled, yet card {outcome.serial} was charged")
@@ -160,7 +160,7 @@ class _Bench:
         lines = [
             line for path in journal_files(directory) for line in path.read_text().splitlines()
         ]
-        entry = json.loads(lines[-1]) if lines else None
+        entry = JournalEntry.from_json(json.loads(lines[-1])) if lines else None
         outcome = TapOutcome(
             card.serial.hex().upper(),
             card_data(card) != before,

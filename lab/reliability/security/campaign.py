@@ -44,6 +44,7 @@ from sam.software.dispatch import SoftwareSam
 from validator.app.station import open_sam
 from validator.engine.outcome import Outcome
 from validator.engine.tap import TapRecord
+from validator.journal.entry import JournalEntry
 from yamlconfig import ConfigError
 
 NAME = "security"
@@ -89,10 +90,10 @@ def _shut(record: TapRecord, what: str, checks: Checks) -> None:
         not result.outcome.opens_gate and not result.mac_verified,
         f"{what}: gate {result.outcome.value}, mac_verified {result.mac_verified}",
     )
+    entry = JournalEntry.from_json(record.entry)  # as written (a malformed one: a violation)
     checks.expect(
-        record.entry.get("mac_verified") is False
-        and record.entry.get("outcome") == result.outcome.value,
-        f"{what}: journal entry says mac_verified {record.entry.get('mac_verified')}",
+        entry.mac_verified is False and entry.outcome == result.outcome.value,
+        f"{what}: journal entry says mac_verified {entry.mac_verified}",
     )
 
 

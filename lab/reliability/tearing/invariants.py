@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from validator.engine.fares.decide import FareRules
+from validator.journal.entry import JournalEntry
 
 OPENS_GATE = ("granted", "recovered")
 
@@ -47,18 +48,17 @@ class History:
     allowed: Sequence[frozenset[Any]]  # before, then the image after each Close of the untorn tap
     untorn_debit: int  # what the untorn tap takes
     untorn_opens: bool  # whether the untorn tap opens the gate
-    journals: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    journals: Mapping[str, list[JournalEntry]] = field(default_factory=dict)
     journal_problems: Mapping[str, list[str]] = field(default_factory=dict)
 
 
-def _resolutions(journals: Mapping[str, list[dict[str, Any]]]) -> dict[tuple[str, int], bool]:
+def _resolutions(journals: Mapping[str, list[JournalEntry]]) -> dict[tuple[str, int], bool]:
     """(validator, seq of an unknown tap) -> whether the card had committed it."""
     found: dict[tuple[str, int], bool] = {}
     for name, entries in journals.items():
         for entry in entries:
-            resolves = entry.get("resolves")
-            if isinstance(resolves, dict):
-                found[(name, int(resolves["seq"]))] = bool(resolves.get("committed"))
+            if entry.resolves is not None:
+                found[(name, entry.resolves.seq)] = entry.resolves.committed
     return found
 
 
@@ -94,13 +94,13 @@ def check(history: History, rules: FareRules) -> list[str]:
             problems.append(f"{tap.validator}: {tap.outcome} without a verified card MAC")
     for name, entries in history.journals.items():
         for entry in entries:
-            if entry.get("outcome") in OPENS_GATE and entry.get("mac_verified") is not True:
-                problems.append(f"journal {name} seq {entry.get('seq')}: gate without MAC")
+            if entry.outcome in OPENS_GATE and entry.mac_verified is not True:
+                problems.append(f"journal {name} seq {entry.seq}: gate without MAC")
     # Every unknown resolved (by the end the card came back to each validator that lost it).
     for name, entries in history.journals.items():
         for entry in entries:
-            if entry.get("outcome") == "unknown" and (name, entry.get("seq")) not in resolutions:
-                problems.append(f"journal {name}: unknown seq {entry.get('seq')} never resolved")
+            if entry.outcome == "unknown" and (name, entry.seq) not in resolutions:
+                problems.append(f"journal {name}: unknown seq {entry.seq} never resolved")
     # A resolution tells the truth: the card changed exactly when it says the tap committed.
     if torn.outcome == "unknown" and torn.seq is not None and torn.debit + torn.event:
         said = resolutions.get((torn.validator, torn.seq))

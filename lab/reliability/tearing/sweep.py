@@ -43,6 +43,7 @@ from readers.emulated import Fault
 from validator.engine.fares.decide import FareRules
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapRecord
+from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.verify import verify_journal
 from validator.journal.writer import journal_files
 
@@ -120,15 +121,20 @@ def untorn(scenario: Scenario, rules: FareRules) -> Untorn:
     )
 
 
-def _journal(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    entries = [
-        json.loads(line)
-        for path in journal_files(directory)
-        for line in path.read_text().splitlines()
-        if line.strip()
-    ]
+def _journal(directory: Path) -> tuple[list[JournalEntry], list[str]]:
+    """A validator's entries, read as JournalEntry, and the journal's problems."""
+    entries: list[JournalEntry] = []
+    malformed: list[str] = []
+    for path in journal_files(directory):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(JournalEntry.from_json(json.loads(line)))
+            except EntryFormatError as exc:
+                malformed.append(f"malformed entry at line {number}: {exc}")
     report = verify_journal(directory)
-    return entries, [f"{p.kind} at line {p.line}: {p.detail}" for p in report.problems]
+    return entries, [f"{p.kind} at line {p.line}: {p.detail}" for p in report.problems] + malformed
 
 
 def run_point(

@@ -99,15 +99,23 @@ def test_a_missing_event_record_is_a_typed_card_error(station: Station) -> None:
 
 
 @pytest.mark.parametrize(
-    "field, value",
-    [("state_read", "x"), ("trace", {"card": [1, 2]}), ("trace", {"card": ["x"]})],
+    "field, value, error",
+    [
+        ("state_read", "x", "state_read: expected an object or null, got a string"),
+        ("trace", {"card": [1, 2]}, "trace.card[0]: expected an object, got an integer"),
+        ("trace", {"card": ["x"]}, "trace.card[0]: expected an object, got a string"),
+        ("station", "101", "station: expected an integer, got a string"),
+        ("decision", {}, "decision.verdict: missing"),
+        ("schema", 2, "schema: version 2 is newer than this release knows (1)"),
+    ],
 )
 def test_a_journal_entry_with_a_wrong_type_is_malformed(
-    rules: FareRules, field: str, value: object
+    rules: FareRules, field: str, value: object, error: str
 ) -> None:
     """Replay reports an entry whose fields have the wrong type as malformed, never crashes."""
-    entry = {"seq": 1, "prev": "0" * 64, "tap_time": "2026-03-02T08:00:00", "station": 101}
-    entry |= {"card": "00000000C0FFEE01", "outcome": "granted", "decision": {}, field: value}
+    entry = {"seq": 1, "prev": "0" * 64, "time": "2026-03-02T08:00:01+00:00", "station": 101}
+    entry |= {"tap_time": "2026-03-02T08:00:00", "card": "00000000C0FFEE01", "outcome": "granted"}
+    entry[field] = value
     options = Options(rules=rules, keys=CONFIG / "keys.sim.yaml")
     facts = Analyser(options).batch([json.dumps(entry).encode()], [("j.jsonl", 1)]).chain[0]
-    assert facts.error.startswith("malformed")
+    assert facts.error == f"malformed entry: {error}"

@@ -15,6 +15,7 @@ from readers.emulated import EmulatedReader
 from validator.engine.attempt import validate
 from validator.engine.fares.decide import TapContext
 from validator.engine.outcome import Outcome
+from validator.journal.entry import JournalEntry, Trace
 from validator.office.replay.mac import VERIFIED, MacChecker
 
 INS_SV_GET, INS_SV_DEBIT = 0x7C, 0xBA
@@ -85,15 +86,17 @@ class TestSvClassOnLegacyCards:
         card = make_card("other/sv_purse_rev2")
         result = station.tap(card, morning)
         assert result.outcome is Outcome.GRANTED, result.explanation
-        entry = {
-            "card": card.serial.hex().upper(),
-            "card_mac": None,
-            "trace": {
-                "card": [
-                    {"c": ex.command.hex(), "r": ex.response.hex()} for ex in result.card_trace
-                ]
-            },
-        }
+        exchanges = tuple(
+            {"c": ex.command.hex(), "r": ex.response.hex()} for ex in result.card_trace
+        )
+        entry = JournalEntry(
+            1,
+            morning.isoformat(),
+            "0" * 64,
+            card=card.serial.hex().upper(),
+            card_mac=None,
+            trace=Trace(exchanges, ()),
+        )
         check = MacChecker.from_keys(CONFIG / "keys.sim.yaml").check(entry)
         assert check.status == VERIFIED, check.note
 

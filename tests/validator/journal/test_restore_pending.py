@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 
+import pytest
 from conftest import CONFIG, make_card
+from structlog.testing import capture_logs
 
 from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
@@ -22,7 +25,7 @@ from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
 from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.pending import restore_pending
-from validator.journal.writer import Journal
+from validator.journal.writer import Journal, canonical, journal_files
 from yamlconfig import load_model
 
 NOON = dt.datetime(2026, 3, 2, 12, 0)
@@ -94,3 +97,28 @@ def test_resolved_unknowns_are_not_restored(tmp_path: Path) -> None:
         again = _processor(journal)
         assert restore_pending(again, journal) == 0
         assert again.pending == {}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("transaction_counter", "197776", "transaction_counter: expected an integer or null"),
+        ("schema", 2, "schema: version 2 is newer than this release knows (1)"),
+    ],
+)
+def test_a_malformed_unknown_entry_is_not_restored_and_is_logged(
+    tmp_path: Path, field: str, value: object, error: str
+) -> None:
+    """An unknown tap whose entry does not read (a field's type, a newer schema) is logged."""
+    with Journal(tmp_path) as journal:
+        unknown = _tap(_processor(journal), _TornClose(make_card("multi_trip")), NOON)
+        assert unknown.result.outcome is Outcome.UNKNOWN
+    (path,) = journal_files(tmp_path)
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    entry[field] = value
+    path.write_text(canonical(entry) + "\n", encoding="utf-8")
+    with Journal(tmp_path) as journal, capture_logs() as logs:
+        again = _processor(journal)
+        assert restore_pending(again, journal) == 0
+    (line,) = [log for log in logs if log["event"] == "pending_entry_unreadable"]
+    assert line["seq"] == 1 and line["error"].startswith(error)

@@ -29,6 +29,7 @@ from validator.engine.fares.decide import CardState, Decision, FareRules, TapCon
 from validator.engine.layouts.base import CardLayout, build_layouts, layout_for
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.session import SecureSession
+from validator.journal.entry import JournalEntry
 
 _REASONS = frozenset(reason.value for reason in fares.Reason)
 # The outcome a decision has when the gate carried it out (the session went through).
@@ -98,10 +99,9 @@ class _Image:
     ratified: bool | None
 
 
-def selected_aid(entry: Mapping[str, Any]) -> bytes | None:
+def selected_aid(entry: JournalEntry) -> bytes | None:
     """The AID of the tap's Select Application that the card accepted, from its card trace."""
-    trace = entry.get("trace")
-    for exchange in trace.get("card") or [] if isinstance(trace, dict) else []:
+    for exchange in entry.trace.card if entry.trace is not None else ():
         command = bytes.fromhex(str(exchange.get("c", "")))
         response = str(exchange.get("r", ""))
         if len(command) >= 5 and command[1] == CardIns.SELECT and response.endswith("9000"):
@@ -109,11 +109,13 @@ def selected_aid(entry: Mapping[str, Any]) -> bytes | None:
     return None
 
 
-def sv_balance(entry: Mapping[str, Any]) -> int | None:
+def sv_balance(entry: JournalEntry) -> int | None:
     """The SV purse balance the tap's SV Get read, if it read one."""
-    if "SV" not in (entry.get("state_read") or {}):
+    if "SV" not in (entry.state_read or {}):
         return None
-    for exchange in entry["trace"]["card"]:
+    if entry.trace is None:
+        raise KeyError("trace")
+    for exchange in entry.trace.card:
         command = bytes.fromhex(str(exchange.get("c", "")))
         if len(command) > 1 and command[1] == CardIns.SV_GET:
             response = ResponseApdu.from_bytes(bytes.fromhex(str(exchange.get("r", ""))))
@@ -122,13 +124,15 @@ def sv_balance(entry: Mapping[str, Any]) -> int | None:
 
 
 def card_state(
-    entry: Mapping[str, Any], layout: CardLayout, rules: FareRules, context: TapContext
+    entry: JournalEntry, layout: CardLayout, rules: FareRules, context: TapContext
 ) -> tuple[CardState, Decision | None, bool]:
     """The CardState the tap's layout decoded from the records read, the early decision (one
     taken on the environment and event alone, as the procedure does), and whether the rules
     wanted records the tap did not read. KeyError/ValueError if it cannot be done."""
-    session = _JournaledSession(entry["state_read"])
-    image = _Image(bytes.fromhex(str(entry["card"])), entry.get("ratified_seen"))
+    if entry.state_read is None or entry.card is None:
+        raise KeyError("state_read" if entry.state_read is None else "card")
+    session = _JournaledSession(entry.state_read)
+    image = _Image(bytes.fromhex(entry.card), entry.ratified_seen)
     environment = session.read_records(layout.open_read[0], layout.open_read[1])
     head = layout.read_head(
         cast(SecureSession, session), cast(CalypsoCard, image), environment[layout.open_read[1]]
@@ -185,7 +189,7 @@ def replay_layouts(
 
 
 def replay_decision(
-    entry: dict[str, Any],
+    entry: JournalEntry,
     rules: FareRules,
     layouts: Mapping[bytes, CardLayout],
     when: dt.datetime | None = None,
@@ -193,26 +197,27 @@ def replay_decision(
 ) -> DecisionCheck:
     """Decide the tap again with ``rules`` (at ``when``, default its tap time) and compare;
     ``default`` is the layout of an AID not in ``layouts`` (the procedure's)."""
-    recorded = entry.get("decision")
-    if not isinstance(recorded, dict):
+    if entry.decision is None:
         return DecisionCheck("not_decided")
-    if not isinstance(entry.get("card"), str) or not isinstance(entry.get("state_read"), dict):
+    recorded = entry.decision.to_json()
+    if entry.card is None or entry.state_read is None:
         return DecisionCheck("not_replayable", recorded)
     aid = selected_aid(entry)
     layout = layout_for(aid, layouts, default) if aid is not None else default
     try:
-        now = when if when is not None else parse_time(str(entry["tap_time"]))
-        context = TapContext(now, int(entry["station"]))
+        if entry.station is None or (when is None and entry.tap_time is None):
+            raise KeyError("station" if entry.station is None else "tap_time")
+        now = when if when is not None else parse_time(entry.tap_time or "")
+        context = TapContext(now, entry.station)
         state, early, incomplete = card_state(entry, layout, rules, context)
     except (ValueError, KeyError, TypeError, IndexError):
         return DecisionCheck("not_replayable", recorded)
     decision = early or fares.decide(state, context, rules)
     if early is None and state.sv_balance is None and fares.wants_purse(decision, rules, True):
-        incomplete = incomplete or "SV" not in entry["state_read"]
+        incomplete = incomplete or "SV" not in entry.state_read
     replayed = decision_fields(decision)
-    outcome = entry.get("outcome")
-    carried_out = _CARRIED_OUT.get(str(recorded.get("verdict"))) == outcome
-    recorded_reason = entry.get("reason")
+    carried_out = _CARRIED_OUT.get(entry.decision.verdict) == entry.outcome
+    recorded_reason = entry.reason
     same = replayed == {k: recorded.get(k) for k in replayed}
     if same and carried_out and recorded_reason in _REASONS:
         same = recorded_reason == decision.reason.value
@@ -220,7 +225,7 @@ def replay_decision(
         "same" if same else "different",
         recorded,
         replayed,
-        str(entry.get("explanation") or ""),
+        entry.explanation or "",
         decision.explanation,
         carried_out,
         incomplete,

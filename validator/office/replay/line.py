@@ -24,6 +24,7 @@ from calypso.commands.records import appended_record
 from calypso.errors import CardResponseError
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
+from validator.journal.entry import JournalEntry
 from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
 from validator.office.replay.decisions import parse_time, replay_decision, replay_layouts
@@ -137,24 +138,25 @@ class Analyser:
     def _line(
         self, index: int, data: bytes, place: tuple[str, int], out: BatchResult
     ) -> ChainFacts:
-        facts, entry = entry_facts(data, self.options.journal_key)
-        if entry is None or facts.seq is None or not self.options.taps:
+        facts, raw = entry_facts(data, self.options.journal_key)
+        if raw is None or facts.seq is None or not self.options.taps:
             return facts
         try:
+            entry = JournalEntry.from_json(raw)  # EntryFormatError (a ValueError) names the field
             in_range = self._tap(index, entry, place, facts.seq, out)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
-            # A field of the wrong type or shape (an edited or corrupted entry), or one nested
-            # too deeply to walk (issue 15.13).
+            # A field of the wrong type or shape (an edited or corrupted entry), a newer schema,
+            # or one nested too deeply to walk (issue 15.13).
             return facts._replace(error=f"malformed entry: {exc}")
         except (ApduError, CardResponseError) as exc:  # a journaled answer that does not parse
             return facts._replace(error=f"malformed trace: {exc}")
         return facts._replace(in_range=in_range)
 
     def _tap(
-        self, index: int, entry: dict[str, Any], place: tuple[str, int], seq: int, out: BatchResult
+        self, index: int, entry: JournalEntry, place: tuple[str, int], seq: int, out: BatchResult
     ) -> bool:
         options = self.options
-        when = parse_time(str(entry.get("tap_time") or entry["time"]))
+        when = parse_time(entry.when)
         if (options.since is not None and when < options.since) or (
             options.until is not None and when >= options.until
         ):
@@ -164,24 +166,24 @@ class Analyser:
         check = None
         if rules is not None:
             check = replay_decision(entry, rules, self.layouts, when, self.default_layout)
-        validator = str(entry.get("validator", ""))
+        validator = entry.validator or ""
         out.totals.add((validator, place[0], place[1], seq), entry, mac, check)
-        card = entry.get("card")
-        if isinstance(card, str):
-            state_read = entry.get("state_read") or {}
-            resolves = entry.get("resolves")
+        card = entry.card
+        if card is not None:
+            state_read = entry.state_read or {}
+            resolves = entry.resolves
             out.taps.append(
                 ReconTap(
                     index,
                     when,
                     validator,
-                    int(entry.get("station") or 0),
+                    entry.station or 0,
                     card,
-                    str(entry.get("outcome", "")),
-                    int(entry.get("debit") or 0),
+                    entry.outcome or "",
+                    entry.debit or 0,
                     tuple([v for k, v in state_read.items() if k.startswith(_EVENT_PREFIX)]),
-                    event_sent(entry.get("writes")),
-                    resolves if isinstance(resolves, dict) else None,
+                    event_sent(list(entry.writes or ())),
+                    resolves.to_json() if resolves is not None else None,
                 )
             )
         return True

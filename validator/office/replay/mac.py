@@ -10,6 +10,7 @@ aborted) is not verifiable: the card never signed anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sam.base import SamError
 from sam.client import LegacySam
 from sam.software.link import software_sam
 from sam.verify import TranscriptError, recompute_session
+from validator.journal.entry import JournalEntry
 
 VERIFIED = "verified"
 FAILED = "failed"
@@ -36,7 +38,7 @@ class MacCheck:
     note: str = ""
 
 
-def sessions(trace: list[dict[str, Any]]) -> list[list[tuple[bytes, bytes]]]:
+def sessions(trace: Sequence[Mapping[str, Any]]) -> list[list[tuple[bytes, bytes]]]:
     """The secure sessions of a card trace, each from Open Secure Session to Close included."""
     found: list[list[tuple[bytes, bytes]]] = []
     current: list[tuple[bytes, bytes]] | None = None
@@ -76,13 +78,13 @@ class MacChecker:
         """A checker over the software SAM holding the CSIM1 keys of ``path``."""
         return cls(software_sam(Path(path), allow_simulation=True))
 
-    def check(self, entry: dict[str, Any]) -> MacCheck:
+    def check(self, entry: JournalEntry) -> MacCheck:
         """Recompute every signed session of the tap; the tap fails if any session fails."""
-        trace = entry.get("trace")
-        card_trace = trace.get("card") if isinstance(trace, dict) else None
-        card = entry.get("card")
-        if not isinstance(card_trace, list) or not isinstance(card, str):
+        trace = entry.trace
+        card = entry.card
+        if trace is None or card is None:
             return MacCheck(UNVERIFIABLE, "no card trace")
+        card_trace = trace.card
         try:
             found = sessions(card_trace)
             serial = bytes.fromhex(card)
@@ -93,9 +95,9 @@ class MacChecker:
         signed = [(session, mac) for session in found if (mac := _signed(session)) is not None]
         if not signed:
             return MacCheck(UNVERIFIABLE, "no session signed by the card")
-        journal_mac = entry.get("card_mac")
+        journal_mac = entry.card_mac
         last_mac = signed[-1][1].hex().upper()
-        if isinstance(journal_mac, str) and journal_mac.upper() != last_mac:
+        if journal_mac is not None and journal_mac.upper() != last_mac:
             return MacCheck(FAILED, f"card_mac {journal_mac} is not the trace's {last_mac}")
         for number, (session, _) in enumerate(signed, start=1):
             try:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from validator.app.words import counted
+from validator.journal.entry import JournalEntry
 from validator.office.replay.decisions import DecisionCheck, revenue
 from validator.office.replay.mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED, MacCheck
 
@@ -45,7 +46,7 @@ class Totals:
     def add(
         self,
         where: tuple[str, str, int, int],
-        entry: dict[str, Any],
+        entry: JournalEntry,
         mac: MacCheck,
         check: DecisionCheck | None,
     ) -> None:
@@ -56,9 +57,9 @@ class Totals:
             self.mac_failures.append(
                 {
                     **_place(where),
-                    "card": entry.get("card"),
+                    "card": entry.card,
                     "note": mac.note,
-                    "gate_verified": bool(entry.get("mac_verified")),
+                    "gate_verified": bool(entry.mac_verified),
                 }
             )
         if check is None:
@@ -74,9 +75,9 @@ class Totals:
             self.differences.append(
                 {
                     **_place(where),
-                    "time": entry.get("tap_time"),
-                    "card": entry.get("card"),
-                    "outcome": entry.get("outcome"),
+                    "time": entry.tap_time,
+                    "card": entry.card,
+                    "outcome": entry.outcome,
                     "recorded": check.recorded,
                     "replayed": check.replayed,
                     "recorded_explanation": check.recorded_explanation,

@@ -1,0 +1,499 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The journal entry as a type: one tap as the journal holds it, read and written the one way.
+
+The engine builds an entry as a plain mapping (validator.engine.tap.journal_entry: it cannot
+import this package); the writer passes it through ``JournalEntry.from_json`` and ``to_json``
+before the line is written, so that whatever is written reads back; every reader of entries
+(restore at start-up, replay, export, the reliability campaign) goes through ``from_json``.
+The chain and the HMAC are computed over the raw mapping, as before: this type changes nothing
+of what is hashed.
+
+``schema`` is the entry's format version. An entry without it (every journal written before
+it existed) is version 1; a version newer than ``SCHEMA_VERSION`` is refused, as is a field of
+the wrong type or a missing chain field (``seq``, ``time``, ``prev``), with an
+``EntryFormatError`` naming the field. The tap's own fields are typed where present and None
+where absent (``absent`` names them, so that they stay absent on the way back); keys this
+release does not know are kept in ``extra``: ``JournalEntry.from_json(d).to_json() == d`` for
+every entry the writer writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, make_dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar, cast
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Decision",
+    "EntryFormatError",
+    "JournalEntry",
+    "Resolution",
+    "Trace",
+]
+
+SCHEMA_VERSION = 1
+_T = TypeVar("_T")
+
+_NONE = type(None)
+_INT = (int,)  # exact types: a bool is not a number here, nor an int a string
+_STR = (str,)
+_BOOL = (bool,)
+_NUMBER = (int, float)
+_ONLY_STR = frozenset((str,))
+_ONLY_DICT = frozenset((dict,))
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class _Absent:
+    """The value of a key an object does not hold (its type tells a shape apart)."""
+
+
+_ABSENT: Any = _Absent()
+_MAX_SHAPES = 4096  # shapes (the type of each field) already checked, kept per type
+
+
+class EntryFormatError(ValueError):
+    """A journal entry of the wrong shape: the message names the field and the problem."""
+
+
+_KIND_NAMES = {
+    int: "an integer",
+    str: "a string",
+    bool: "a boolean",
+    float: "a number",
+    dict: "an object",
+    list: "an array",
+    _NONE: "null",
+}
+
+
+def _wrong(name: str, value: Any, kinds: tuple[type, ...]) -> EntryFormatError:
+    wanted = " or ".join(dict.fromkeys(_KIND_NAMES.get(k, k.__name__) for k in kinds))
+    return EntryFormatError(f"{name}: expected {wanted}, got {_json_kind(value)}")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return _KIND_NAMES.get(type(value), type(value).__name__)
+
+
+def _object(name: str, value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise EntryFormatError(f"{name}: expected an object, got {_json_kind(value)}")
+    return value
+
+
+def _array(name: str, value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise EntryFormatError(f"{name}: expected an array, got {_json_kind(value)}")
+    return value
+
+
+def _field(name: str, data: Mapping[str, Any], kinds: tuple[type, ...], nullable: bool) -> Any:
+    """A required field of a nested object, checked against ``kinds`` (and null)."""
+    try:
+        value = data[name]
+    except KeyError:
+        raise EntryFormatError(f"{name}: missing") from None
+    if (value is None and nullable) or type(value) in kinds:
+        return value
+    raise _wrong(name, value, kinds + ((_NONE,) if nullable else ()))
+
+
+def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    return MappingProxyType({k: v for k, v in data.items() if k not in known})
+
+
+def _builder(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of the frozen dataclass ``cls`` by position, about five times faster.
+
+    A frozen dataclass sets each field through ``object.__setattr__``, a Python-level call per
+    field: 32 of them were a third of ``JournalEntry.from_json`` and a tenth of what replay
+    spends on a line. This builds a mutable twin with the very same slots, then makes it an
+    instance of ``cls``: the result is an ordinary, frozen ``cls`` (equal to one built by its
+    own __init__). Only for values already checked.
+    """
+    twin = make_dataclass(
+        f"_{cls.__name__}Builder", [f.name for f in fields(cast(Any, cls))], slots=True
+    )
+
+    def build(*values: Any) -> _T:
+        made = twin(*values)
+        made.__class__ = cls  # the same slots: CPython allows it and copies nothing
+        return cast(_T, made)
+
+    return build
+
+
+def _values(
+    data: dict[str, Any],
+    names: tuple[str, ...],
+    missing: tuple[Any, ...],
+    shapes: dict[tuple[type, ...], Any],
+    check: Callable[[list[Any]], Any],
+) -> tuple[list[Any], Any]:
+    """The values of ``names`` in ``data`` (_ABSENT where absent) and what ``check`` said of
+    their shape: checked once per shape (the type of each value), then looked up."""
+    values = list(map(data.get, names, missing))
+    shape = tuple(map(type, values))
+    known = shapes.get(shape)
+    if known is None:
+        known = check(values)  # raises EntryFormatError naming the field
+        if len(shapes) < _MAX_SHAPES:
+            shapes[shape] = known
+    return values, known
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The fare decision of a tap (validator.engine.fares), as journaled."""
+
+    verdict: str
+    contract: int | None
+    product: str | None
+    debit: int
+    remaining: int | None
+    valid_until: str | None
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(
+        ("verdict", "contract", "product", "debit", "remaining", "valid_until")
+    )
+
+    @classmethod
+    def from_json(cls, data: Any) -> Decision:
+        """The decision of a ``decision`` object (EntryFormatError naming the field if wrong)."""
+        values, _ = _values(
+            _object("decision", data), _DECISION, _DECISION_MISSING, _DECISION_SHAPES, _decision
+        )
+        values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
+        return _build_decision(*values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision's JSON object, as the engine writes it."""
+        return {
+            **self.extra,
+            "verdict": self.verdict,
+            "contract": self.contract,
+            "product": self.product,
+            "debit": self.debit,
+            "remaining": self.remaining,
+            "valid_until": self.valid_until,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """An earlier unknown tap this tap settled: its seq and tap number, and whether it paid."""
+
+    seq: int
+    tap: int
+    committed: bool
+    debit: int
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(("seq", "tap", "committed", "debit"))
+
+    @classmethod
+    def from_json(cls, data: Any) -> Resolution:
+        """The resolution of a ``resolves`` object (EntryFormatError naming the field)."""
+        values, _ = _values(
+            _object("resolves", data), _RESOLVES, _RESOLVES_MISSING, _RESOLVES_SHAPES, _resolves
+        )
+        values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
+        return _build_resolution(*values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolution's JSON object, as the engine writes it."""
+        return {
+            **self.extra,
+            "seq": self.seq,
+            "tap": self.tap,
+            "committed": self.committed,
+            "debit": self.debit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """The APDUs of a tap, card and SAM, each exchange as readers.trace writes it.
+
+    An exchange stays the JSON object it was ({"to", "c", "r", "ms"}, hex strings): the trace
+    format is the readers' (readers.trace.Exchange.as_dict), and replay parses its bytes.
+    """
+
+    card: tuple[dict[str, Any], ...]
+    sam: tuple[dict[str, Any], ...]
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(("card", "sam"))
+
+    @classmethod
+    def from_json(cls, data: Any) -> Trace:
+        """The trace of a ``trace`` object (EntryFormatError naming the field if wrong)."""
+        data = _object("trace", data)
+        return _build_trace(
+            _exchanges("trace.card", data.get("card", _ABSENT)),
+            _exchanges("trace.sam", data.get("sam", _ABSENT)),
+            _extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The trace's JSON object, as the engine writes it."""
+        return {**self.extra, "card": list(self.card), "sam": list(self.sam)}
+
+
+def _exchanges(name: str, value: Any) -> tuple[dict[str, Any], ...]:
+    if value is _ABSENT:
+        raise EntryFormatError(f"{name}: missing")
+    items = _array(name, value)
+    if not _ONLY_DICT.issuperset(map(type, items)):
+        for number, item in enumerate(items):
+            if type(item) is not dict:
+                kind = _json_kind(item)
+                raise EntryFormatError(f"{name}[{number}]: expected an object, got {kind}")
+    return tuple(items)
+
+
+def _strings(name: str, value: list[Any]) -> tuple[str, ...]:
+    if not _ONLY_STR.issuperset(map(type, value)):
+        for number, item in enumerate(value):
+            if type(item) is not str:
+                kind = _json_kind(item)
+                raise EntryFormatError(f"{name}[{number}]: expected a string, got {kind}")
+    return tuple(value)
+
+
+def _records(name: str, value: dict[str, Any]) -> dict[str, str]:
+    if not _ONLY_STR.issuperset(map(type, value.values())):
+        for key, item in value.items():
+            if type(item) is not str:
+                kind = _json_kind(item)
+                raise EntryFormatError(f"{name}.{key}: expected a string, got {kind}")
+    return value
+
+
+_Kind = tuple[tuple[type, ...], bool, bool]  # types, null allowed, required
+
+
+def _check_fields(
+    prefix: str, names: tuple[str, ...], kinds: tuple[_Kind, ...]
+) -> Callable[[list[Any]], frozenset[str]]:
+    """A shape check of the values of ``names``, each of its kind; it returns the absent."""
+
+    def check(values: list[Any]) -> frozenset[str]:
+        absent = set()
+        for name, value, (types, nullable, required) in zip(names, values, kinds, strict=True):
+            if value is _ABSENT:
+                if required:
+                    raise EntryFormatError(f"{prefix}{name}: missing")
+                absent.add(name)
+            elif not ((value is None and nullable) or type(value) in types):
+                raise _wrong(prefix + name, value, types + ((_NONE,) if nullable else ()))
+        return frozenset(absent)
+
+    return check
+
+
+_DECISION = ("verdict", "contract", "product", "debit", "remaining", "valid_until")
+_DECISION_MISSING = (_ABSENT,) * len(_DECISION)
+_DECISION_SHAPES: dict[tuple[type, ...], Any] = {}
+_decision = _check_fields(
+    "decision.",
+    _DECISION,
+    (
+        (_STR, False, True),
+        (_INT, True, True),
+        (_STR, True, True),
+        (_INT, False, True),
+        (_INT, True, True),
+        (_STR, True, True),
+    ),
+)
+_RESOLVES = ("seq", "tap", "committed", "debit")
+_RESOLVES_MISSING = (_ABSENT,) * len(_RESOLVES)
+_RESOLVES_SHAPES: dict[tuple[type, ...], Any] = {}
+_resolves = _check_fields(
+    "resolves.",
+    _RESOLVES,
+    ((_INT, False, True), (_INT, False, True), (_BOOL, False, True), (_INT, False, True)),
+)
+
+# Every field of an entry, in JournalEntry's order. The chain fields are required; a tap's are
+# None where absent. Nested objects are checked here for their container type, then for what
+# they hold.
+_OBJECT = (dict,)
+_ARRAY = (list,)
+_ENTRY_KINDS: dict[str, _Kind] = {
+    "seq": (_INT, False, True),
+    "time": (_STR, False, True),
+    "prev": (_STR, False, True),
+    "schema": (_INT, False, False),
+    "tap_time": (_STR, False, False),
+    "validator": (_STR, False, False),
+    "station": (_INT, False, False),
+    "card": (_STR, True, False),
+    "product_type": (_STR, True, False),
+    "df_name": (_STR, True, False),
+    "layout": (_STR, True, False),
+    "transaction_counter": (_INT, True, False),
+    "ratified_seen": (_BOOL, True, False),
+    "state_read": (_OBJECT, True, False),
+    "writes": (_ARRAY, False, False),
+    "outcome": (_STR, False, False),
+    "reason": (_STR, True, False),
+    "explanation": (_STR, True, False),
+    "decision": (_OBJECT, True, False),
+    "debit": (_INT, False, False),
+    "sam_serial": (_STR, True, False),
+    "terminal_mac": (_STR, True, False),
+    "card_mac": (_STR, True, False),
+    "mac_verified": (_BOOL, True, False),
+    "attempts": (_INT, False, False),
+    "ms": (_NUMBER, False, False),
+    "trace": (_OBJECT, False, False),
+    "resolves": (_OBJECT, False, False),
+    "recovered_from_tap": (_INT, True, False),
+    "hmac": (_STR, False, False),
+}
+_NAMES = tuple(_ENTRY_KINDS)
+_MISSING = (_ABSENT,) * len(_NAMES)
+_KNOWN = frozenset(_NAMES)
+_INDEX = {name: index for index, name in enumerate(_NAMES)}
+_SCHEMA = _INDEX["schema"]
+_STATE_READ = _INDEX["state_read"]
+_WRITES = _INDEX["writes"]
+_DECISION_AT = _INDEX["decision"]
+_TRACE = _INDEX["trace"]
+_RESOLVES_AT = _INDEX["resolves"]
+_check_entry = _check_fields("", _NAMES, tuple(_ENTRY_KINDS.values()))
+_ENTRY_SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
+
+
+def _entry_shape(values: list[Any]) -> tuple[frozenset[str], tuple[int, ...]]:
+    """The absent fields of a shape, and where to put None for them (the schema aside)."""
+    schema = values[_SCHEMA]
+    if schema is not _ABSENT and type(schema) is not int:
+        raise EntryFormatError(f"schema: expected a version number, got {schema!r}")
+    absent = _check_entry(values)
+    return absent, tuple(_INDEX[name] for name in absent if name != "schema")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One journal entry: a tap (validator.engine.tap.journal_entry) with its chain fields.
+
+    ``absent`` names the optional fields the entry does not hold (read as None, and left out
+    again by ``to_json``); ``extra`` holds the keys this release does not know, kept as read.
+    """
+
+    seq: int
+    time: str
+    prev: str
+    schema: int = SCHEMA_VERSION
+    tap_time: str | None = None
+    validator: str | None = None
+    station: int | None = None
+    card: str | None = None
+    product_type: str | None = None
+    df_name: str | None = None
+    layout: str | None = None
+    transaction_counter: int | None = None
+    ratified_seen: bool | None = None
+    state_read: Mapping[str, str] | None = None
+    writes: tuple[str, ...] | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    explanation: str | None = None
+    decision: Decision | None = None
+    debit: int | None = None
+    sam_serial: str | None = None
+    terminal_mac: str | None = None
+    card_mac: str | None = None
+    mac_verified: bool | None = None
+    attempts: int | None = None
+    ms: float | None = None
+    trace: Trace | None = None
+    resolves: Resolution | None = None
+    recovered_from_tap: int | None = None
+    hmac: str | None = None
+    absent: frozenset[str] = frozenset()
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JournalEntry:
+        """The entry of a JSON object; EntryFormatError naming the field if it is malformed."""
+        if type(data) is not dict:
+            if not isinstance(data, Mapping):
+                raise EntryFormatError(f"entry: expected an object, got {_json_kind(data)}")
+            data = dict(data)
+        values, (absent, nones) = _values(data, _NAMES, _MISSING, _ENTRY_SHAPES, _entry_shape)
+        for index in nones:
+            values[index] = None
+        schema = values[_SCHEMA]
+        if schema is _ABSENT:
+            values[_SCHEMA] = 1  # written before the field existed
+        elif not 1 <= schema <= SCHEMA_VERSION:
+            if schema < 1:
+                raise EntryFormatError(f"schema: expected a version number, got {schema!r}")
+            raise EntryFormatError(
+                f"schema: version {schema} is newer than this release knows ({SCHEMA_VERSION})"
+            )
+        value = values[_STATE_READ]
+        if value is not None:
+            _records("state_read", value)
+        value = values[_WRITES]
+        if value is not None:
+            values[_WRITES] = _strings("writes", value)
+        value = values[_DECISION_AT]
+        if value is not None:
+            values[_DECISION_AT] = Decision.from_json(value)
+        value = values[_TRACE]
+        if value is not None:
+            values[_TRACE] = Trace.from_json(value)
+        value = values[_RESOLVES_AT]
+        if value is not None:
+            values[_RESOLVES_AT] = Resolution.from_json(value)
+        present = len(_NAMES) - len(absent)
+        extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
+        values += (absent, extra)
+        return _build_entry(*values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry's JSON object: what ``from_json`` read, keys unknown to it included."""
+        out: dict[str, Any] = dict(self.extra)
+        absent = self.absent
+        for name in _NAMES:
+            if name not in absent:
+                out[name] = getattr(self, name)
+        if self.writes is not None:
+            out["writes"] = list(self.writes)
+        if self.decision is not None:
+            out["decision"] = self.decision.to_json()
+        if self.trace is not None:
+            out["trace"] = self.trace.to_json()
+        if self.resolves is not None:
+            out["resolves"] = self.resolves.to_json()
+        return out
+
+    @property
+    def when(self) -> str:
+        """The tap's time (the entry's write time for an entry without one)."""
+        return self.tap_time or self.time
+
+
+# from_json builds by position: JournalEntry's fields are _NAMES in order, then absent, extra.
+assert tuple(f.name for f in fields(JournalEntry)) == (*_NAMES, "absent", "extra")  # noqa: S101
+_build_entry = _builder(JournalEntry)
+_build_trace = _builder(Trace)
+_build_decision = _builder(Decision)
+_build_resolution = _builder(Resolution)
