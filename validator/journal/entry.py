@@ -20,9 +20,9 @@ every entry the writer writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, make_dataclass
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-_T = TypeVar("_T")
 
 _NONE = type(None)
 _INT = (int,)  # exact types: a bool is not a number here, nor an int a string
@@ -113,27 +112,6 @@ def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     return MappingProxyType({k: v for k, v in data.items() if k not in known})
 
 
-def _builder(cls: type[_T]) -> Callable[..., _T]:
-    """A constructor of the frozen dataclass ``cls`` by position, about five times faster.
-
-    A frozen dataclass sets each field through ``object.__setattr__``, a Python-level call per
-    field: 32 of them were a third of ``JournalEntry.from_json`` and a tenth of what replay
-    spends on a line. This builds a mutable twin with the very same slots, then makes it an
-    instance of ``cls``: the result is an ordinary, frozen ``cls`` (equal to one built by its
-    own __init__). Only for values already checked.
-    """
-    twin = make_dataclass(
-        f"_{cls.__name__}Builder", [f.name for f in fields(cast(Any, cls))], slots=True
-    )
-
-    def build(*values: Any) -> _T:
-        made = twin(*values)
-        made.__class__ = cls  # the same slots: CPython allows it and copies nothing
-        return cast(_T, made)
-
-    return build
-
-
 def _values(
     data: dict[str, Any],
     names: tuple[str, ...],
@@ -176,7 +154,7 @@ class Decision:
             _object("decision", data), _DECISION, _DECISION_MISSING, _DECISION_SHAPES, _decision
         )
         values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
-        return _build_decision(*values)
+        return cls(*values)
 
     def to_json(self) -> dict[str, Any]:
         """The decision's JSON object, as the engine writes it."""
@@ -210,7 +188,7 @@ class Resolution:
             _object("resolves", data), _RESOLVES, _RESOLVES_MISSING, _RESOLVES_SHAPES, _resolves
         )
         values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
-        return _build_resolution(*values)
+        return cls(*values)
 
     def to_json(self) -> dict[str, Any]:
         """The resolution's JSON object, as the engine writes it."""
@@ -241,7 +219,7 @@ class Trace:
     def from_json(cls, data: Any) -> Trace:
         """The trace of a ``trace`` object (EntryFormatError naming the field if wrong)."""
         data = _object("trace", data)
-        return _build_trace(
+        return cls(
             _exchanges("trace.card", data.get("card", _ABSENT)),
             _exchanges("trace.sam", data.get("sam", _ABSENT)),
             _extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY,
@@ -466,7 +444,7 @@ class JournalEntry:
         present = len(_NAMES) - len(absent)
         extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
         values += (absent, extra)
-        return _build_entry(*values)
+        return cls(*values)
 
     def to_json(self) -> dict[str, Any]:
         """The entry's JSON object: what ``from_json`` read, keys unknown to it included."""
@@ -493,7 +471,3 @@ class JournalEntry:
 
 # from_json builds by position: JournalEntry's fields are _NAMES in order, then absent, extra.
 assert tuple(f.name for f in fields(JournalEntry)) == (*_NAMES, "absent", "extra")  # noqa: S101
-_build_entry = _builder(JournalEntry)
-_build_trace = _builder(Trace)
-_build_decision = _builder(Decision)
-_build_resolution = _builder(Resolution)
