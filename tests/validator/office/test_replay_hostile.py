@@ -151,3 +151,24 @@ def test_non_regular_file_is_refused(tmp_path: Path, kind: str, command: str) ->
         )
         assert done.returncode == 2, done.stderr
         assert "not a regular file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_entry_that_does_not_read_breaks_integrity(plain: Path, tmp_path: Path) -> None:
+    """A chained entry whose fields do not read (station as text) is a 'malformed' break.
+
+    The last line, so that no later ``prev`` shows the edit: before, replay left the tap out of
+    its totals and said the journal was ok.
+    """
+    lines = plain.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    last["station"] = "platform 2"
+    directory = tmp_path / "j"
+    directory.mkdir()
+    (directory / plain.name).write_bytes(b"".join(lines[:-1]) + json.dumps(last).encode() + b"\n")
+    code, doc = run_replay(str(directory))
+    assert code == 1
+    assert doc["integrity"]["ok"] is False
+    assert doc["integrity"]["counts"] == {"malformed": 1}
+    (broken,) = doc["integrity"]["breaks"]
+    assert (broken["kind"], broken["seq"], broken["line"]) == ("malformed", last["seq"], len(lines))
+    assert "station" in broken["detail"]

@@ -106,6 +106,8 @@ class ChainChecker:
             self._link(raw, seq, result.prev)
         if result.hmac_ok is False:
             self._problem("hmac_failure", raw, seq, f"seq {seq}: HMAC missing or wrong")
+        if result.malformed:
+            self._problem("malformed", raw, seq, f"seq {seq}: {result.error}")
         self._prev_hash = result.digest
         self._expected_seq = seq + 1
         self.last_seq = seq

@@ -24,7 +24,7 @@ from calypso.commands.records import appended_record
 from calypso.errors import CardResponseError
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
-from validator.journal.entry import JournalEntry
+from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
 from validator.office.replay.decisions import parse_time, replay_decision, replay_layouts
@@ -59,6 +59,7 @@ class ChainFacts(NamedTuple):
     error: str
     in_range: bool
     validator: str = ""  # the entry's validator, for the anchors
+    malformed: bool = False  # chained, but its fields do not read as a JournalEntry
 
 
 class ReconTap(NamedTuple):
@@ -142,7 +143,12 @@ class Analyser:
         if raw is None or facts.seq is None or not self.options.taps:
             return facts
         try:
-            entry = JournalEntry.from_json(raw)  # EntryFormatError (a ValueError) names the field
+            entry = JournalEntry.from_json(raw)
+        except EntryFormatError as exc:
+            # Every entry the writer writes reads back: one that does not was changed or
+            # written by a newer release. It is a break of integrity, not a tap left out.
+            return facts._replace(error=f"malformed entry: {exc}", malformed=True)
+        try:
             in_range = self._tap(index, entry, place, facts.seq, out)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
             # A field of the wrong type or shape (an edited or corrupted entry), a newer schema,
