@@ -65,14 +65,16 @@ def captured() -> Iterator[io.StringIO]:
     handler.setLevel(TRAFFIC)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
+    level, handlers = root.level, list(root.handlers)
+    # Only the buffer: a handler an earlier part configured would print every APDU on the
+    # campaign's own stderr (it holds the real stream, which redirect_stderr does not reach).
+    root.handlers[:] = [handler]
     root.setLevel(TRAFFIC)
     try:
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             yield buffer
     finally:
-        root.removeHandler(handler)
+        root.handlers[:] = handlers
         root.setLevel(level)
 
 
