@@ -24,9 +24,8 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.clock import clock_range
 from validator.app.loop import run_loop
-from validator.app.settings import ValidatorSettings
+from validator.app.settings import ValidatorSettings, load_fares
 from validator.app.station import build_processor
-from validator.engine.fares.rules import load_fares
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.recording import JournalError
 from validator.engine.tap import TapRecord

@@ -26,7 +26,7 @@ from validator.app.demo import build_fleet
 from validator.app.gate import Gate
 from validator.app.journal_key import load_journal_key
 from validator.app.loop import LoopObserver, Observers, run_loop
-from validator.app.settings import ValidatorSettings
+from validator.app.settings import ValidatorSettings, load_fares
 from validator.app.station import (
     SOFTWARE_SAM_SPECS,
     build_processor,
@@ -34,7 +34,6 @@ from validator.app.station import (
     open_sam,
     sam_reopener,
 )
-from validator.engine.fares.rules import load_fares
 from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.pending import CheckpointObserver, restore_pending
 from validator.journal.writer import Journal

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sam.policy import AuthorizedKeys, parse_key_reference
+from validator.engine.fares.rules import LOCATION_BITS, FareRules
 from yamlconfig import ConfigError, load_model
 
 LAYOUT_NAMES = ("demo", "intercode")  # validator.engine.layouts.base.build_layouts
@@ -224,3 +225,26 @@ def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) ->
         first = exc.errors(include_url=False, include_input=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         raise ConfigError(f"${ENV_PREFIX}{field.upper()}", f"{field}: {first['msg']}") from None
+
+
+def load_fares(
+    config_dir: Path, settings: ValidatorSettings, path: Path | None = None
+) -> FareRules:
+    """fares.yaml of the settings (or ``path``), checked against the settings' card layouts too.
+
+    ``path`` is a fare file other than the one in force (``replay --fares``, what-if): it must
+    pass the same checks, or a replay would judge taps by rules no validator could run.
+    """
+    if path is None:
+        path = config_dir / settings.fares
+    rules = load_model(path, FareRules)
+    location = rules.station.location_id
+    for aid, layout in sorted(settings.layouts.items()):
+        bits = LOCATION_BITS.get(layout, 32)
+        if location >= 1 << bits:
+            raise ConfigError(
+                path,
+                f"station.location_id: {location} does not fit the {bits} bits of the "
+                f"{layout} layout's event location (AID {aid} in validator.yaml)",
+            )
+    return rules

@@ -148,8 +148,7 @@ def replay(
     jobs: int,
 ) -> None:
     """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
-    from validator.app.settings import load_settings
-    from validator.engine.fares.rules import load_fares
+    from validator.app.settings import load_fares, load_settings
     from validator.journal.reading import ReplayInputError
     from validator.office.replay.audit import ReplayRequest, replay, total_bytes
     from validator.office.replay.line import Options

@@ -22,7 +22,7 @@ def check_config(config: Path | None) -> None:
     from calypso.emulator.profile import load_profile
     from sam.keys import load_keys
     from validator.app.journal_key import load_journal_key
-    from validator.engine.fares.rules import load_fares
+    from validator.app.settings import load_fares
 
     config_dir = config_folder(config)
     try:

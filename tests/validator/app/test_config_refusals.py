@@ -372,7 +372,7 @@ class TestLocationWidth:
 
     def test_demo_layout_only_takes_32_bits(self, config_copy: Path) -> None:
         """Without the Intercode layout a 32-bit location id is fine (the demo field: 32 bits)."""
-        from validator.engine.fares.rules import load_fares
+        from validator.app.settings import load_fares
 
         settings = config_copy / "validator.yaml"
         settings.write_text(

@@ -9,8 +9,7 @@ from pathlib import Path
 from calypso.emulator.profile import load_profile
 from validator.app.doctor.checks import Doctor
 from validator.app.doctor.report import Check, Probes, Report, Status, clock_check
-from validator.app.settings import ValidatorSettings, load_settings
-from validator.engine.fares.rules import load_fares
+from validator.app.settings import ValidatorSettings, load_fares, load_settings
 from yamlconfig import ConfigError
 
 __all__ = ["diagnose"]

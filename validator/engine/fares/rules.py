@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from yamlconfig import ConfigError, load_model
-
-if TYPE_CHECKING:
-    from validator.app.settings import ValidatorSettings
 
 # Bounds checked at load time (issue 15.10, 15.20), so that no rule can crash a tap later.
 MAX_COUNTER_UNITS = 0xFFFFFF  # a Calypso counter is 3 bytes: no debit can exceed it
@@ -209,26 +203,3 @@ class FareRules(BaseModel):
     def is_denied(self, serial: bytes) -> bool:
         """Whether the card serial is on the deny list."""
         return serial.hex().upper() in {s.upper() for s in self.deny_list}
-
-
-def load_fares(
-    config_dir: Path, settings: ValidatorSettings, path: Path | None = None
-) -> FareRules:
-    """fares.yaml of the settings (or ``path``), checked against the settings' card layouts too.
-
-    ``path`` is a fare file other than the one in force (``replay --fares``, what-if): it must
-    pass the same checks, or a replay would judge taps by rules no validator could run.
-    """
-    if path is None:
-        path = config_dir / settings.fares
-    rules = load_model(path, FareRules)
-    location = rules.station.location_id
-    for aid, layout in sorted(settings.layouts.items()):
-        bits = LOCATION_BITS.get(layout, 32)
-        if location >= 1 << bits:
-            raise ConfigError(
-                path,
-                f"station.location_id: {location} does not fit the {bits} bits of the "
-                f"{layout} layout's event location (AID {aid} in validator.yaml)",
-            )
-    return rules
