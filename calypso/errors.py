@@ -23,6 +23,18 @@ class DataAccessError(CardCommandError):
     """6981, 6986, 6A82, 6A83: no such file or record, or a command that does not fit the file."""
 
 
+class ApplicationNotFoundError(DataAccessError):
+    """6A82 to Select Application: no application with this AID on the card."""
+
+
+class RecordNotFoundError(DataAccessError):
+    """6A83: no record of this number in the file (past the last one)."""
+
+
+class ClassNotSupportedError(CardCommandError):
+    """6E00: the card does not know this CLA (a Prime Rev1 card knows no ISO Select Application)."""
+
+
 class SecurityContextError(CardCommandError):
     """6982: security conditions not fulfilled (no session, wrong key level, PIN not presented)."""
 

@@ -7,10 +7,16 @@ from dataclasses import dataclass
 
 from calypso.commands import CommandRef, check_status, status_table
 from calypso.constants import CardClass, ProductType, session_buffer_size
-from calypso.errors import CardResponseError
+from calypso.errors import ApplicationNotFoundError, CardResponseError, ClassNotSupportedError
 from readers.apdu import SW, CommandApdu, ResponseApdu
 
-_SELECT_STATUS = status_table(SW.WRONG_LENGTH, SW.FILE_NOT_FOUND, SW.WRONG_P1_P2)
+_SELECT_STATUS = {
+    **status_table(SW.WRONG_LENGTH, SW.WRONG_P1_P2),
+    # The two ways an AID is absent, which the terminal tells apart (the next AID, or a Prime
+    # Rev1 card known from its ATR).
+    SW.FILE_NOT_FOUND: ApplicationNotFoundError,
+    SW.CLA_NOT_SUPPORTED: ClassNotSupportedError,
+}
 BASIC_MODIFICATION_MIN, BASIC_MODIFICATION_MAX = 0x04, 0x37  # section 2.2
 # The products whose application-type PIN (01h) and SV (02h) bits mean those features.
 _OPTION_BITS_PRODUCTS = (ProductType.PRIME_REVISION_2, ProductType.PRIME_REVISION_3)

@@ -23,8 +23,12 @@ from calypso.commands.select import (
     select_application,
 )
 from calypso.constants import WriteAccessLevel
-from calypso.errors import CardCommandError, CardResponseError
-from readers.apdu import SW
+from calypso.errors import (
+    ApplicationNotFoundError,
+    CardCommandError,
+    CardResponseError,
+    ClassNotSupportedError,
+)
 from readers.base import CardConnection, CardRemovedError, Deadlined, ReaderError
 from readers.channel import ApduChannel
 from sam.base import Sam, SamError
@@ -247,12 +251,13 @@ class _Tap:
             except ReaderError:
                 # Before the session: a garbled or mute exchange is retried once.
                 response = self.card.transmit(command)
-            if response.sw == SW.FILE_NOT_FOUND:
+            try:
+                info = parse_select_application(response, command)
+            except ApplicationNotFoundError:
                 continue
-            if response.sw == SW.CLA_NOT_SUPPORTED:
+            except ClassNotSupportedError:
                 no_iso_class = True
                 continue
-            info = parse_select_application(response, command)
             if aid_matches(aid, info.df_name):
                 return info
         atr = self.card.connection.atr

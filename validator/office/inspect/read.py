@@ -35,11 +35,10 @@ from calypso.constants import ProductType, WriteAccessLevel
 from calypso.en1545 import Decoded, decode
 from calypso.en1545 import keyple_demo as demo_tables
 from calypso.en1545.schema import Structure
-from calypso.errors import CardCommandError, CardResponseError
+from calypso.errors import CardCommandError, CardResponseError, RecordNotFoundError
 from calypso.layouts import demo as demo_layout
 from calypso.layouts import intercode
 from calypso.layouts.intercode import SFI_CONTRACTS, SFI_COUNTERS
-from readers.apdu import SW
 from readers.base import CardConnection
 from readers.channel import ApduChannel
 from validator.engine.fares.decide import FareRules
@@ -256,10 +255,13 @@ def _free_read(channel: ApduChannel, app: ApplicationInfo, view: FileView) -> No
     for number in range(1, view.records + 1):
         command = read_records(view.sfi, number, le=view.record_size, cla=app.card_class)
         response = channel.transmit(command)
-        if response.sw == SW.RECORD_NOT_FOUND and number > 1:
-            break
         try:
             got = parse_read_records(response, record=number, mode=ReadMode.ONE, command=command)
+        except RecordNotFoundError as exc:
+            if number > 1:
+                break  # past the last record
+            view.error = str(exc)
+            return
         except (CardCommandError, CardResponseError) as exc:
             view.error = str(exc)
             return
