@@ -19,12 +19,13 @@ from pathlib import Path
 from calypso.emulator.dispatch import CardEmulator
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
+from validator.app.settings import load_fares, load_settings
+from validator.app.station import build_processor
 from validator.bench.host import replaced_fsync
-from validator.bench.scenarios import DEMO_AID, START, STATION
-from validator.engine.fares.decide import FareRules, TapContext
+from validator.bench.scenarios import START, STATION
+from validator.engine.fares.decide import TapContext
 from validator.engine.tap import PendingUnknown, TapProcessor
 from validator.journal.writer import Journal
-from yamlconfig import load_model
 
 SIZES = (1, 10_000, 1_000_000)
 
@@ -37,9 +38,10 @@ def _prefill(journal: Journal, entries: int) -> None:
 
 
 def _processor(config_dir: Path, journal: Journal | None) -> TapProcessor:
-    sam = software_sam(config_dir / "keys.sim.yaml", allow_simulation=True)
-    rules = load_model(config_dir / "fares.yaml", FareRules)
-    return TapProcessor(sam, rules, [DEMO_AID], "bench", journal)
+    """The processor ``run`` builds from the settings, over the software SAM."""
+    settings = load_settings(config_dir)
+    sam = software_sam(config_dir / settings.keys, allow_simulation=settings.simulation)
+    return build_processor(settings, sam, load_fares(config_dir, settings), journal)
 
 
 def _tap_ms(config_dir: Path, processor: TapProcessor, taps: int) -> list[float]:
