@@ -24,8 +24,8 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.clock import clock_range
 from validator.app.loop import run_loop
-from validator.app.settings import ValidatorSettings, load_fares
-from validator.app.station import build_processor
+from validator.app.settings import ValidatorSettings
+from validator.app.station import build_station
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.recording import JournalError
 from validator.engine.tap import TapRecord
@@ -202,21 +202,20 @@ def run_demo(
             config_dir / "validator.yaml",
             "the demo runs on simulation keys: set 'simulation: true'",
         )
-    rules = load_fares(config_dir, settings)
     rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
     sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
     sam = software_sam(config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
-    processor = build_processor(settings, sam, rules, journal)
     passengers = SimulatedPassengers(
         build_fleet(config_dir / settings.cards, rnd), rnd, start, tear_rate
     )
+    station = build_station(config_dir, settings, reader=passengers, sam=sam, journal=journal)
     stop = threading.Event()
-    gate = _DemoGate(passengers, rules.station.location_id, stop, on_tap)
+    gate = _DemoGate(passengers, station.location, stop, on_tap)
     served = run_loop(
-        passengers,
-        processor,
+        station.reader,
+        station.processor,
         gate,
-        station=rules.station.location_id,
+        station=station.location,
         max_taps=taps,
         stop=stop,
         clock=passengers.now,

@@ -20,21 +20,21 @@ import structlog
 
 from readers.base import CardReader
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
 from validator.app.clock import clock_range
 from validator.app.demo import build_fleet
 from validator.app.gate import Gate
-from validator.app.journal_key import load_journal_key
 from validator.app.loop import LoopObserver, Observers, run_loop
 from validator.app.settings import ValidatorSettings, load_fares
 from validator.app.station import (
     SOFTWARE_SAM_SPECS,
-    build_processor,
+    Station,
+    build_station,
     open_card_reader,
     open_sam,
     sam_reopener,
+    station_journal,
 )
-from validator.engine.tap import TapProcessor, TapRecord
+from validator.engine.tap import TapRecord
 from validator.journal.pending import CheckpointObserver, restore_pending
 from validator.journal.writer import Journal
 from yamlconfig import ConfigError
@@ -142,23 +142,22 @@ def serve(
     else:
         reader = open_card_reader(card_spec, config_dir)
     with ExitStack() as stack:
-        processor: TapProcessor | None = None
+        station: Station | None = None
 
         def let_go_of_the_sam() -> None:
-            # The loop may have connected the SAM again: release the one in use at the end.
-            current = processor.sam if processor is not None else sam
-            if isinstance(current, LegacySam):
-                current.close()
+            # A PC/SC SAM is held until let go: the one in use (the loop may have reconnected
+            # it), or the one opened if the journal could not be.
+            if station is not None:
+                station.release_sam()
+            else:
+                sam.close()
 
         stack.callback(let_go_of_the_sam)
-        journal = stack.enter_context(
-            Journal(
-                config_dir / settings.journal_dir,
-                key=load_journal_key(config_dir, settings),
-                validator_id=settings.validator_id,
-            )
+        journal = stack.enter_context(station_journal(config_dir, settings))
+        station = build_station(
+            config_dir, settings, reader=reader, sam=sam, journal=journal, rules=rules
         )
-        processor = build_processor(settings, sam, rules, journal)
+        processor = station.processor
         restored = restore_pending(processor, journal)
         if restored:
             log.info("unknown_taps_restored", count=restored)
@@ -173,10 +172,10 @@ def serve(
         _stop_on_sigterm(stack, stop)
         try:
             return run_loop(
-                reader,
+                station.reader,
                 processor,
                 signalling,
-                station=rules.station.location_id,
+                station=station.location,
                 max_taps=max_taps,
                 stop=stop,
                 observer=Observers(observers) if observers else None,

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A station's parts from validator.yaml: the tap engine, the SAM, the card reader.
+"""A station from validator.yaml: its card reader, SAM, journal and tap engine.
 
+``build_station`` puts a station together for ``run`` and ``demo`` (and the lab's stations);
 ``run``, ``demo``, ``doctor``, ``inspect``, ``replay`` and the reliability lab build their
 parts here, so that the AIDs, ratification mode, time budget, authorised keys, multiple
 session and card layouts (build_processor), and the SAM's checks and unlock (open_sam) are
@@ -12,6 +13,7 @@ SAM with the key file of the settings) or ``pcsc:REGEX``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from readers.base import CardConnection, CardReader, ReaderError
@@ -20,19 +22,24 @@ from sam.base import Sam, SamError
 from sam.client import LegacySam
 from sam.keys import load_keys
 from sam.software.link import software_sam
+from validator.app.journal_key import load_journal_key
 from validator.app.loop import SamOpener
-from validator.app.settings import ValidatorSettings
+from validator.app.settings import ValidatorSettings, load_fares
 from validator.engine.fares.decide import FareRules
 from validator.engine.layouts.base import build_layouts
 from validator.engine.recording import TapRecorder
 from validator.engine.session import Ratification
 from validator.engine.tap import TapProcessor
+from validator.journal.writer import Journal
 from yamlconfig import ConfigError
 
 __all__ = [
     "SOFTWARE_SAM_SPECS",
     "RunError",
+    "Station",
     "build_processor",
+    "build_station",
+    "station_journal",
     "open_card_reader",
     "open_sam",
     "sam_reopener",
@@ -40,6 +47,52 @@ __all__ = [
 
 # The in-process software SAM (CSIM1) with the key file of the settings.
 SOFTWARE_SAM_SPECS = ("software", "emulated")
+
+
+@dataclass
+class Station:
+    """One validator built from its settings: what the gate loop runs."""
+
+    reader: CardReader
+    processor: TapProcessor
+    rules: FareRules
+    journal: Journal | None
+
+    @property
+    def location(self) -> int:
+        """The station's location id (fares.yaml), journaled with every tap."""
+        return self.rules.station.location_id
+
+    def release_sam(self) -> None:
+        """Let go of the SAM in use (the loop may have connected it again since)."""
+        sam = self.processor.sam
+        if isinstance(sam, LegacySam):
+            sam.close()
+
+
+def build_station(
+    config_dir: Path,
+    settings: ValidatorSettings,
+    *,
+    reader: CardReader,
+    sam: Sam,
+    journal: Journal | None,
+    rules: FareRules | None = None,
+) -> Station:
+    """The station of ``settings``: its fare rules (checked against its layouts), its tap
+    engine over ``sam`` recording into ``journal`` (opened by the caller), and ``reader``."""
+    if rules is None:
+        rules = load_fares(config_dir, settings)
+    return Station(reader, build_processor(settings, sam, rules, journal), rules, journal)
+
+
+def station_journal(config_dir: Path, settings: ValidatorSettings) -> Journal:
+    """The journal of ``settings`` (journal_dir, its checked key, the validator's id); unopened."""
+    return Journal(
+        config_dir / settings.journal_dir,
+        key=load_journal_key(config_dir, settings),
+        validator_id=settings.validator_id,
+    )
 
 
 def build_processor(
