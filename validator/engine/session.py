@@ -4,12 +4,13 @@
 The engine owns the state: parsers only return values; the engine feeds the session MAC (rule
 CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels the card session
 (abort, image restored) unless the Close succeeded and the card MAC verified.
+
+Its states, ratification modes and errors are in session_types.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import Self
 
 from calypso.card_image import CalypsoCard, CardSnapshot
@@ -60,61 +61,35 @@ from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
 from validator.engine.sam_worker import SamWorker
 from validator.engine.session_buffer import ModificationBuffer
+from validator.engine.session_types import (
+    CloseOutcomeUnknownError,
+    InvalidCardMacError,
+    ModificationBufferOverflowError,
+    Ratification,
+    SessionError,
+    SessionState,
+    SessionStateError,
+    TerminalMacRejectedError,
+)
 
 # Parses a prepared write's real answer (raising the command's typed error on a refusal).
 _Check = Callable[[ResponseApdu, CommandApdu], object]
 
 ANSWER_OK = b"\x90\x00"
 
-
-class SessionError(Exception):
-    """The secure session could not be completed as a trusted transaction."""
-
-
-class SessionStateError(SessionError):
-    """A call that the session's current state does not allow."""
-
-
-class TerminalMacRejectedError(SessionError):
-    """The card refused the terminal MAC at Close (6988): it dropped the session's writes.
-
-    A card personalised with keys the SAM does not hold ends here.
-    """
-
-
-class InvalidCardMacError(SessionError):
-    """The SAM rejected the card's MAC: the card is not authentic; the gate must stay closed."""
-
-
-class CloseOutcomeUnknownError(SessionError):
-    """The card was lost after Close was sent and before its answer: the outcome is unknown."""
-
-    def __init__(self, transaction_counter: int | None) -> None:
-        super().__init__("card lost during Close Secure Session: outcome unknown")
-        self.transaction_counter = transaction_counter
-
-
-class ModificationBufferOverflowError(SessionError):
-    """The next write would overflow the card's session buffer (raised before sending it)."""
-
-
-class Ratification(Enum):
-    """How the session is ratified at Close (calypso-protocol section 2.6)."""
-
-    IMMEDIATE = "immediate"  # P1=80: contact mode
-    COMMAND = "command"  # P1=00 then the ratification command: contactless mode
-    DEFERRED = "deferred"  # P1=00 and nothing after (the next command ratifies)
-
-
-class SessionState(Enum):
-    """Where the session stands."""
-
-    IDLE = "idle"
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
-    ABORTED = "aborted"
-    UNKNOWN = "unknown"
+# The session's names, where callers import them (the types live in session_types.py).
+__all__ = [
+    "ANSWER_OK",
+    "CloseOutcomeUnknownError",
+    "InvalidCardMacError",
+    "ModificationBufferOverflowError",
+    "Ratification",
+    "SecureSession",
+    "SessionError",
+    "SessionState",
+    "SessionStateError",
+    "TerminalMacRejectedError",
+]
 
 
 class SecureSession:
