@@ -5,7 +5,8 @@ The engine owns the state: parsers only return values; the engine feeds the sess
 CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels the card session
 (abort, image restored) unless the Close succeeded and the card MAC verified.
 
-Its states, ratification modes and errors are in session_types.py.
+Its parts: session_digest.py (the MAC fed to the SAM, on the SAM worker), session_types.py
+(states, errors).
 """
 
 from __future__ import annotations
@@ -52,15 +53,14 @@ from calypso.constants import (
     ProductType,
     WriteAccessLevel,
 )
-from calypso.crypto import digest_item
 from calypso.errors import CardCommandError, CardResponseError, SecurityDataError
 from readers.apdu import CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
-from validator.engine.sam_worker import SamWorker
 from validator.engine.session_buffer import ModificationBuffer
+from validator.engine.session_digest import SessionDigest
 from validator.engine.session_types import (
     CloseOutcomeUnknownError,
     InvalidCardMacError,
@@ -112,10 +112,9 @@ class SecureSession:
         buffer closes the session (P1=00h, ratified by the Open that follows) and opens a new
         one at the same level first."""
         self.card = card
-        self.crypto = crypto
         self.image = image
         self.authorized = authorized
-        self._sam = SamWorker(inline=not overlap)
+        self._digest = SessionDigest(crypto, overlap=overlap)
         self.extended = extended
         self.default_kvc = default_kvc
         self.product = image.application.product_type
@@ -146,13 +145,22 @@ class SecureSession:
         # Prepared writes (prepare_writes): sent with the Close, answers anticipated.
         self._prepared: list[tuple[CommandApdu, bytes, _Check]] | None = None
 
+    @property
+    def crypto(self) -> SessionCrypto:
+        """The current session's crypto (a new one for each session in the multiple mode)."""
+        return self._digest.crypto
+
+    @crypto.setter
+    def crypto(self, crypto: SessionCrypto) -> None:
+        self._digest.crypto = crypto
+
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.state is SessionState.OPEN:
             self.cancel()
-        self._sam.close()
+        self._digest.sam.close()
 
     def open(
         self, level: WriteAccessLevel, *, read: tuple[int, int] | None = None
@@ -184,7 +192,7 @@ class SecureSession:
         kif, kvc = self._resolve_key(level, data)
         if self.authorized is not None:
             self.authorized.check(kif, kvc)  # refused: __exit__ aborts the session
-        self._sam.submit(self.crypto.init_session_mac, data.data_out, kif, kvc)
+        self._digest.start(data.data_out, kif, kvc)
         return data
 
     def _resolve_key(self, level: WriteAccessLevel, data: OpenSessionData) -> tuple[int, int]:
@@ -220,7 +228,7 @@ class SecureSession:
                 mode = ReadMode.MULTIPLE
             response = self._exchange(command)
             got = parse_read_records(response, record=number, mode=mode, command=command)
-            self._digest(command, response)
+            self._digest.add(command, response)
             got = {n: data for n, data in got.items() if number <= n <= last}
             if not got:
                 break
@@ -241,7 +249,7 @@ class SecureSession:
             command = read_records(sfi, 1, le=3 * count, cla=self.cla)
             response = self._exchange(command)
             data = parse_read_records(response, record=1, mode=ReadMode.ONE, command=command)[1]
-            self._digest(command, response)
+            self._digest.add(command, response)
             self.image.set_record(sfi, 1, data)
         else:
             data = self.read_records(sfi, 1, record_size=record_size)[1]
@@ -292,7 +300,7 @@ class SecureSession:
         )
         result = parse_increase_decrease(response, decreasing=decreasing, command=command)
         if anticipated is None:
-            self._digest(command, response)
+            self._digest.add(command, response)
         new_value = result.value
         if new_value is None:  # postponed: computed from the value read before
             known = self.image.counter(sfi, counter)
@@ -311,7 +319,7 @@ class SecureSession:
         command = sv_get(CardSvOperation.DEBIT, extended=self.extended, cla=self.sv_cla)
         response = self._exchange(command)
         data = parse_sv_get(response, command)
-        self._digest(command, response)
+        self._digest.add(command, response)
         self._sv_get = data
         return data
 
@@ -332,7 +340,7 @@ class SecureSession:
             self._sv_get.response,
             sv_sam_part(CardIns.SV_DEBIT, partial, extended=self._sv_get.header[1] == 0x01),
         )
-        security = self._sam.call(self.crypto.prepare_sv, request)
+        security = self._digest.sam.call(self.crypto.prepare_sv, request)
         command = sv_operation(
             CardIns.SV_DEBIT,
             partial,
@@ -345,7 +353,7 @@ class SecureSession:
         )
         response = self._exchange(command, write=True)
         parse_sv_operation(response, command)
-        self._digest(command, response)  # not anticipated: 9000 or a postponed 6200
+        self._digest.add(command, response)  # not anticipated: 9000 or a postponed 6200
         self._sv_pending = True
         self._sv_get = None  # only one SV operation per session
 
@@ -380,14 +388,14 @@ class SecureSession:
         """
         self._require_open()
         if self._prepared:
-            self._flush_digest()
-            mac = self._sam.future(self.crypto.finalize_session_mac)
+            self._digest.flush()
+            mac = self._digest.terminal_mac_later()
             self._send_prepared()
-            self._sam.sync()
+            self._digest.sync()
             terminal_mac = mac.result()
         else:
             self._prepared = None
-            terminal_mac = self._sam.call(self.crypto.finalize_session_mac)
+            terminal_mac = self._digest.terminal_mac()
         self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla
@@ -414,24 +422,21 @@ class SecureSession:
         self.state = SessionState.CLOSED
         self.card_mac = closed.card_mac
         # Digest Authenticate runs while the card gets its ratification command.
-        verified: list[bool] = []
-        self._sam.submit(
-            lambda: verified.append(self.crypto.verify_card_session_mac(closed.card_mac))
-        )
+        verified = self._digest.verify_later(closed.card_mac)
         if ratification_mode is Ratification.COMMAND:
             try:
                 self.card.transmit(ratification(cla=self.cla))  # its status word is always ignored
                 self.ratification_sent = True
             except ReaderError:
                 pass  # the card keeps the new data, marked not ratified (DESIGN section 5)
-        self._sam.sync()
+        self._digest.sync()
         if not verified or not verified[0]:
             raise InvalidCardMacError("the SAM rejected the card's session MAC")
         if self._sv_pending:
             self._sv_pending = False
             signature = closed.postponed[0] if closed.postponed else b""
             crypto = self.crypto
-            if not isinstance(crypto, SvCrypto) or not self._sam.call(
+            if not isinstance(crypto, SvCrypto) or not self._digest.sam.call(
                 crypto.verify_card_sv_mac, signature
             ):
                 raise InvalidCardMacError("the SAM rejected the card's postponed SV signature")
@@ -445,7 +450,7 @@ class SecureSession:
             self.card.transmit(abort_secure_session(cla=self.cla))
         except ReaderError:
             pass  # a card that left the field rolls back by itself
-        self._sam.drain()
+        self._digest.sam.drain()
         self._rolled_back()
 
     def _rolled_back(self) -> None:
@@ -481,11 +486,11 @@ class SecureSession:
             self.buffer.take(raw)
             self.writes.append(raw)
             if anticipated is not None:
-                self._digest_raw(raw, anticipated)
+                self._digest.add(raw, anticipated)
                 if self._prepared is not None and check is not None:
                     self._prepared.append((command, anticipated, check))
                     return ResponseApdu.from_bytes(anticipated)
-                self._flush_digest()
+                self._digest.flush()
         if self._prepared:
             self._send_prepared()  # what comes next must see the prepared writes done
             self._prepared = []
@@ -498,12 +503,6 @@ class SecureSession:
                 )
             # A refused write raises its typed error in the caller's parser.
         return response
-
-    def _flush_digest(self) -> None:
-        """Let the SAM digest what it was given so far while the card works (overlap mode)."""
-        flush = getattr(self.crypto, "flush", None)
-        if flush is not None and not self._sam.inline:
-            self._sam.submit(flush)
 
     def _next_session(self, raw: bytes) -> None:
         """Multiple-session mode: close and reopen before an overflowing write."""
@@ -521,11 +520,3 @@ class SecureSession:
         self.crypto = self.new_crypto()
         self.mac_verified = False
         self.open(self._level)
-
-    def _digest_raw(self, command: bytes, response: bytes) -> None:
-        self._sam.submit(self.crypto.update_session_mac, digest_item(command))
-        self._sam.submit(self.crypto.update_session_mac, response)
-
-    def _digest(self, command: CommandApdu, response: ResponseApdu) -> None:
-        self._sam.submit(self.crypto.update_session_mac, digest_item(bytes(command)))
-        self._sam.submit(self.crypto.update_session_mac, bytes(response))
