@@ -5,8 +5,8 @@ The engine owns the state: parsers only return values; the engine feeds the sess
 CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels the card session
 (abort, image restored) unless the Close succeeded and the card MAC verified.
 
-Its parts: session_digest.py (the MAC fed to the SAM, on the SAM worker), session_types.py
-(states, errors).
+Its parts: session_digest.py (the MAC fed to the SAM, on the SAM worker), prepared_writes.py
+(anticipated answers, the writes sent with the Close), session_types.py (states, errors).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
+from validator.engine.prepared_writes import ANSWER_OK, Check, PreparedWrites, unanticipated
 from validator.engine.session_buffer import ModificationBuffer
 from validator.engine.session_digest import SessionDigest
 from validator.engine.session_types import (
@@ -71,11 +72,6 @@ from validator.engine.session_types import (
     SessionStateError,
     TerminalMacRejectedError,
 )
-
-# Parses a prepared write's real answer (raising the command's typed error on a refusal).
-_Check = Callable[[ResponseApdu, CommandApdu], object]
-
-ANSWER_OK = b"\x90\x00"
 
 # The session's names, where callers import them (the types live in session_types.py).
 __all__ = [
@@ -143,7 +139,7 @@ class SecureSession:
         self.card_mac: bytes | None = None
         self._snapshot: CardSnapshot | None = None
         # Prepared writes (prepare_writes): sent with the Close, answers anticipated.
-        self._prepared: list[tuple[CommandApdu, bytes, _Check]] | None = None
+        self._prepared = PreparedWrites()
 
     @property
     def crypto(self) -> SessionCrypto:
@@ -364,19 +360,7 @@ class SecureSession:
         the card executes them, so Close waits for no SAM exchange. A read, or a write that
         cannot be anticipated, first sends what was prepared."""
         self._require_open()
-        self._prepared = []
-
-    def _send_prepared(self) -> None:
-        """Send the prepared writes in order; each answer must be the anticipated one."""
-        prepared, self._prepared = self._prepared or [], None
-        for command, anticipated, check in prepared:
-            response = self.card.transmit(command)
-            if bytes(response) != anticipated:
-                check(response, command)  # a refusal raises its typed error here
-                raise SessionError(
-                    f"the card answered {response.hex()} where {anticipated.hex().upper()} "
-                    "was anticipated"
-                )
+        self._prepared.start()
 
     def close(self, ratification_mode: Ratification = Ratification.COMMAND) -> None:
         """Close the session and verify the card MAC with the SAM.
@@ -387,15 +371,7 @@ class SecureSession:
             InvalidCardMacError: the card committed but its MAC is wrong (not authentic).
         """
         self._require_open()
-        if self._prepared:
-            self._digest.flush()
-            mac = self._digest.terminal_mac_later()
-            self._send_prepared()
-            self._digest.sync()
-            terminal_mac = mac.result()
-        else:
-            self._prepared = None
-            terminal_mac = self._digest.terminal_mac()
+        terminal_mac = self._prepared.terminal_mac(self.card, self._digest)
         self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla
@@ -468,7 +444,7 @@ class SecureSession:
         *,
         write: bool = False,
         anticipated: bytes | None = None,
-        check: _Check | None = None,
+        check: Check | None = None,
     ) -> ResponseApdu:
         """Send one in-session command; a write may have its answer anticipated.
 
@@ -487,20 +463,14 @@ class SecureSession:
             self.writes.append(raw)
             if anticipated is not None:
                 self._digest.add(raw, anticipated)
-                if self._prepared is not None and check is not None:
-                    self._prepared.append((command, anticipated, check))
-                    return ResponseApdu.from_bytes(anticipated)
+                if self._prepared.active and check is not None:
+                    return self._prepared.add(command, anticipated, check)
                 self._digest.flush()
-        if self._prepared:
-            self._send_prepared()  # what comes next must see the prepared writes done
-            self._prepared = []
+        self._prepared.send_before(self.card)  # what comes next must see them done
         response = self.card.transmit(command)
         if anticipated is not None and bytes(response) != anticipated:
             if response.ok:
-                raise SessionError(
-                    f"the card answered {response.hex()} where {anticipated.hex().upper()} "
-                    "was anticipated"
-                )
+                raise unanticipated(response, anticipated)
             # A refused write raises its typed error in the caller's parser.
         return response
 
