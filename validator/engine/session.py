@@ -6,7 +6,8 @@ CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels th
 (abort, image restored) unless the Close succeeded and the card MAC verified.
 
 Its parts: session_digest.py (the MAC fed to the SAM, on the SAM worker), prepared_writes.py
-(anticipated answers, the writes sent with the Close), session_types.py (states, errors).
+(anticipated answers, the writes sent with the Close), multiple_session.py (the buffer
+accounting, the intermediate Close and the new session), session_types.py (states, errors).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
+from validator.engine.multiple_session import MultipleSession
 from validator.engine.prepared_writes import ANSWER_OK, Check, PreparedWrites, unanticipated
 from validator.engine.session_buffer import ModificationBuffer
 from validator.engine.session_digest import SessionDigest
@@ -122,10 +124,9 @@ class SecureSession:
         self.multiple_read = self.product in (ProductType.PRIME_REVISION_3, ProductType.LIGHT)
         startup = image.application.startup
         self.payload_capacity = min(payload_capacity or 250, startup.payload_capacity)
-        self.buffer = ModificationBuffer.for_card(startup, image.application.product_type)
-        self.new_crypto = new_crypto
-        self.sessions = 0
-        self._level: WriteAccessLevel | None = None
+        self._multiple = MultipleSession(
+            ModificationBuffer.for_card(startup, image.application.product_type), new_crypto
+        )
         self._sv_get: SvGetData | None = None
         self._sv_pending = False
         self.state = SessionState.IDLE
@@ -133,8 +134,6 @@ class SecureSession:
         self.mac_verified = False
         self.ratification_sent = False
         self.writes: list[bytes] = []
-        # Multiple-session mode: the writes of the sessions already closed with a verified MAC.
-        self.committed_writes: list[bytes] = []
         self.terminal_mac: bytes | None = None
         self.card_mac: bytes | None = None
         self._snapshot: CardSnapshot | None = None
@@ -150,6 +149,16 @@ class SecureSession:
     def crypto(self, crypto: SessionCrypto) -> None:
         self._digest.crypto = crypto
 
+    @property
+    def sessions(self) -> int:
+        """How many sessions were opened (more than one in the multiple-session mode)."""
+        return self._multiple.sessions
+
+    @property
+    def committed_writes(self) -> list[bytes]:
+        """Multiple-session mode: the writes of the sessions already closed with a verified MAC."""
+        return self._multiple.committed_writes
+
     def __enter__(self) -> Self:
         return self
 
@@ -163,7 +172,7 @@ class SecureSession:
     ) -> OpenSessionData:
         """Open the session at ``level``, reading one record (SFI, record) in the same command."""
         if self.state not in (SessionState.IDLE, SessionState.CLOSED) or (
-            self.state is SessionState.CLOSED and self.new_crypto is None
+            self.state is SessionState.CLOSED and not self._multiple.enabled
         ):
             raise SessionStateError(f"cannot open a session in state {self.state.value}")
         challenge = self.crypto.init_session()
@@ -182,9 +191,7 @@ class SecureSession:
             self.image.set_record(sfi, record, data.record_data)
         self.open_data = data
         self.state = SessionState.OPEN
-        self._level = level
-        self.sessions += 1
-        self.buffer.reset()
+        self._multiple.opened(level)
         kif, kvc = self._resolve_key(level, data)
         if self.authorized is not None:
             self.authorized.check(kif, kvc)  # refused: __exit__ aborts the session
@@ -457,9 +464,7 @@ class SecureSession:
         self._require_open()
         raw = bytes(command)
         if write:
-            if not self.buffer.fits(raw):
-                self._next_session(raw)
-            self.buffer.take(raw)
+            self._multiple.take(self, raw)  # may close this session and open the next one
             self.writes.append(raw)
             if anticipated is not None:
                 self._digest.add(raw, anticipated)
@@ -473,20 +478,3 @@ class SecureSession:
                 raise unanticipated(response, anticipated)
             # A refused write raises its typed error in the caller's parser.
         return response
-
-    def _next_session(self, raw: bytes) -> None:
-        """Multiple-session mode: close and reopen before an overflowing write."""
-        if self.new_crypto is None or self._level is None or self.buffer.used == 0:
-            raise ModificationBufferOverflowError(
-                f"{self.buffer.used} + {self.buffer.cost(raw)} exceeds the card's session buffer "
-                f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
-            )
-        # Not ratified (P1=00h), unlike Keyple's P1=80h (calypso-protocol 2.6): the next Open
-        # ratifies it, and a card lost before that is recognised at its next tap as an
-        # unratified session (recovery), as after a lost ratification. A deliberate difference:
-        # docs/protocol-differences.md, pinned by tests/validator/engine/test_intermediate_close.py.
-        self.close(Ratification.DEFERRED)
-        self.committed_writes = list(self.writes)
-        self.crypto = self.new_crypto()
-        self.mac_verified = False
-        self.open(self._level)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The secure session's parts on their own: prepared writes."""
+"""The secure session's parts on their own: prepared writes and the buffer accounting."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ from typing import cast
 
 import pytest
 
+from calypso.constants import WriteAccessLevel
 from readers.apdu import CommandApdu, ResponseApdu
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto
+from validator.engine.multiple_session import MultipleSession
 from validator.engine.prepared_writes import ANSWER_OK, PreparedWrites
+from validator.engine.session import SecureSession
+from validator.engine.session_buffer import ModificationBuffer
 from validator.engine.session_digest import SessionDigest
-from validator.engine.session_types import SessionError
+from validator.engine.session_types import ModificationBufferOverflowError, SessionError
 
 TERMINAL_MAC = bytes.fromhex("01020304")
 APPEND = CommandApdu.from_bytes(bytes.fromhex("00E200401D") + bytes(29))
@@ -114,3 +118,25 @@ class TestPreparedWrites:
         prepared.add(APPEND, ANSWER_OK, refuse)
         prepared.send_before(channel)
         assert card.sent == [bytes(APPEND)] and prepared.active
+
+
+class TestMultipleSession:
+    """The buffer is accounted per session; without the multiple mode an overflow is refused."""
+
+    def test_overflow_without_the_multiple_mode_is_refused_before_sending(self) -> None:
+        """The write that does not fit raises and is not accounted."""
+        multiple = MultipleSession(ModificationBuffer(70, in_bytes=True), new_crypto=None)
+        session = cast(SecureSession, object())  # never touched: nothing is closed
+        multiple.take(session, bytes(APPEND))  # 29 + 6 = 35 bytes
+        multiple.take(session, bytes(APPEND))
+        with pytest.raises(ModificationBufferOverflowError, match="70 \\+ 35 exceeds .* 70 bytes"):
+            multiple.take(session, bytes(APPEND))
+        assert multiple.buffer.used == 70
+
+    def test_a_new_session_starts_with_an_empty_buffer(self) -> None:
+        """``opened`` counts the sessions and empties the buffer."""
+        multiple = MultipleSession(ModificationBuffer(3, in_bytes=False), new_crypto=None)
+        multiple.take(cast(SecureSession, object()), bytes(APPEND))
+        multiple.opened(WriteAccessLevel.DEBIT)
+        assert multiple.sessions == 1 and multiple.buffer.used == 0
+        assert multiple.level is WriteAccessLevel.DEBIT
