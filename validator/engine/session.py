@@ -4,12 +4,15 @@
 The engine owns the state: parsers only return values; the engine feeds the session MAC (rule
 CL-C4-MAC of calypso-protocol section 0), updates the card image, and cancels the card session
 (abort, image restored) unless the Close succeeded and the card MAC verified.
+
+Its parts: session_digest.py (the MAC fed to the SAM, on the SAM worker), prepared_writes.py
+(anticipated answers, the writes sent with the Close), multiple_session.py (the buffer
+accounting, the intermediate Close and the new session), session_types.py (states, errors).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import Self
 
 from calypso.card_image import CalypsoCard, CardSnapshot
@@ -51,70 +54,40 @@ from calypso.constants import (
     ProductType,
     WriteAccessLevel,
 )
-from calypso.crypto import digest_item
 from calypso.errors import CardCommandError, CardResponseError, SecurityDataError
 from readers.apdu import CommandApdu, ResponseApdu
 from readers.base import ReaderError
 from readers.channel import ApduChannel
 from sam.base import SessionCrypto, SvCrypto, SvOperation, SvRequest
 from sam.policy import AuthorizedKeys
-from validator.engine.sam_worker import SamWorker
+from validator.engine.multiple_session import MultipleSession
+from validator.engine.prepared_writes import ANSWER_OK, Check, PreparedWrites, unanticipated
 from validator.engine.session_buffer import ModificationBuffer
+from validator.engine.session_digest import SessionDigest
+from validator.engine.session_types import (
+    CloseOutcomeUnknownError,
+    InvalidCardMacError,
+    ModificationBufferOverflowError,
+    Ratification,
+    SessionError,
+    SessionState,
+    SessionStateError,
+    TerminalMacRejectedError,
+)
 
-# Parses a prepared write's real answer (raising the command's typed error on a refusal).
-_Check = Callable[[ResponseApdu, CommandApdu], object]
-
-ANSWER_OK = b"\x90\x00"
-
-
-class SessionError(Exception):
-    """The secure session could not be completed as a trusted transaction."""
-
-
-class SessionStateError(SessionError):
-    """A call that the session's current state does not allow."""
-
-
-class TerminalMacRejectedError(SessionError):
-    """The card refused the terminal MAC at Close (6988): it dropped the session's writes.
-
-    A card personalised with keys the SAM does not hold ends here.
-    """
-
-
-class InvalidCardMacError(SessionError):
-    """The SAM rejected the card's MAC: the card is not authentic; the gate must stay closed."""
-
-
-class CloseOutcomeUnknownError(SessionError):
-    """The card was lost after Close was sent and before its answer: the outcome is unknown."""
-
-    def __init__(self, transaction_counter: int | None) -> None:
-        super().__init__("card lost during Close Secure Session: outcome unknown")
-        self.transaction_counter = transaction_counter
-
-
-class ModificationBufferOverflowError(SessionError):
-    """The next write would overflow the card's session buffer (raised before sending it)."""
-
-
-class Ratification(Enum):
-    """How the session is ratified at Close (calypso-protocol section 2.6)."""
-
-    IMMEDIATE = "immediate"  # P1=80: contact mode
-    COMMAND = "command"  # P1=00 then the ratification command: contactless mode
-    DEFERRED = "deferred"  # P1=00 and nothing after (the next command ratifies)
-
-
-class SessionState(Enum):
-    """Where the session stands."""
-
-    IDLE = "idle"
-    OPEN = "open"
-    CLOSING = "closing"
-    CLOSED = "closed"
-    ABORTED = "aborted"
-    UNKNOWN = "unknown"
+# The session's names, where callers import them (the types live in session_types.py).
+__all__ = [
+    "ANSWER_OK",
+    "CloseOutcomeUnknownError",
+    "InvalidCardMacError",
+    "ModificationBufferOverflowError",
+    "Ratification",
+    "SecureSession",
+    "SessionError",
+    "SessionState",
+    "SessionStateError",
+    "TerminalMacRejectedError",
+]
 
 
 class SecureSession:
@@ -137,10 +110,9 @@ class SecureSession:
         buffer closes the session (P1=00h, ratified by the Open that follows) and opens a new
         one at the same level first."""
         self.card = card
-        self.crypto = crypto
         self.image = image
         self.authorized = authorized
-        self._sam = SamWorker(inline=not overlap)
+        self._digest = SessionDigest(crypto, overlap=overlap)
         self.extended = extended
         self.default_kvc = default_kvc
         self.product = image.application.product_type
@@ -152,10 +124,9 @@ class SecureSession:
         self.multiple_read = self.product in (ProductType.PRIME_REVISION_3, ProductType.LIGHT)
         startup = image.application.startup
         self.payload_capacity = min(payload_capacity or 250, startup.payload_capacity)
-        self.buffer = ModificationBuffer.for_card(startup, image.application.product_type)
-        self.new_crypto = new_crypto
-        self.sessions = 0
-        self._level: WriteAccessLevel | None = None
+        self._multiple = MultipleSession(
+            ModificationBuffer.for_card(startup, image.application.product_type), new_crypto
+        )
         self._sv_get: SvGetData | None = None
         self._sv_pending = False
         self.state = SessionState.IDLE
@@ -163,13 +134,30 @@ class SecureSession:
         self.mac_verified = False
         self.ratification_sent = False
         self.writes: list[bytes] = []
-        # Multiple-session mode: the writes of the sessions already closed with a verified MAC.
-        self.committed_writes: list[bytes] = []
         self.terminal_mac: bytes | None = None
         self.card_mac: bytes | None = None
         self._snapshot: CardSnapshot | None = None
         # Prepared writes (prepare_writes): sent with the Close, answers anticipated.
-        self._prepared: list[tuple[CommandApdu, bytes, _Check]] | None = None
+        self._prepared = PreparedWrites()
+
+    @property
+    def crypto(self) -> SessionCrypto:
+        """The current session's crypto (a new one for each session in the multiple mode)."""
+        return self._digest.crypto
+
+    @crypto.setter
+    def crypto(self, crypto: SessionCrypto) -> None:
+        self._digest.crypto = crypto
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions were opened (more than one in the multiple-session mode)."""
+        return self._multiple.sessions
+
+    @property
+    def committed_writes(self) -> list[bytes]:
+        """Multiple-session mode: the writes of the sessions already closed with a verified MAC."""
+        return self._multiple.committed_writes
 
     def __enter__(self) -> Self:
         return self
@@ -177,14 +165,14 @@ class SecureSession:
     def __exit__(self, *exc: object) -> None:
         if self.state is SessionState.OPEN:
             self.cancel()
-        self._sam.close()
+        self._digest.sam.close()
 
     def open(
         self, level: WriteAccessLevel, *, read: tuple[int, int] | None = None
     ) -> OpenSessionData:
         """Open the session at ``level``, reading one record (SFI, record) in the same command."""
         if self.state not in (SessionState.IDLE, SessionState.CLOSED) or (
-            self.state is SessionState.CLOSED and self.new_crypto is None
+            self.state is SessionState.CLOSED and not self._multiple.enabled
         ):
             raise SessionStateError(f"cannot open a session in state {self.state.value}")
         challenge = self.crypto.init_session()
@@ -203,13 +191,11 @@ class SecureSession:
             self.image.set_record(sfi, record, data.record_data)
         self.open_data = data
         self.state = SessionState.OPEN
-        self._level = level
-        self.sessions += 1
-        self.buffer.reset()
+        self._multiple.opened(level)
         kif, kvc = self._resolve_key(level, data)
         if self.authorized is not None:
             self.authorized.check(kif, kvc)  # refused: __exit__ aborts the session
-        self._sam.submit(self.crypto.init_session_mac, data.data_out, kif, kvc)
+        self._digest.start(data.data_out, kif, kvc)
         return data
 
     def _resolve_key(self, level: WriteAccessLevel, data: OpenSessionData) -> tuple[int, int]:
@@ -245,7 +231,7 @@ class SecureSession:
                 mode = ReadMode.MULTIPLE
             response = self._exchange(command)
             got = parse_read_records(response, record=number, mode=mode, command=command)
-            self._digest(command, response)
+            self._digest.add(command, response)
             got = {n: data for n, data in got.items() if number <= n <= last}
             if not got:
                 break
@@ -266,7 +252,7 @@ class SecureSession:
             command = read_records(sfi, 1, le=3 * count, cla=self.cla)
             response = self._exchange(command)
             data = parse_read_records(response, record=1, mode=ReadMode.ONE, command=command)[1]
-            self._digest(command, response)
+            self._digest.add(command, response)
             self.image.set_record(sfi, 1, data)
         else:
             data = self.read_records(sfi, 1, record_size=record_size)[1]
@@ -317,7 +303,7 @@ class SecureSession:
         )
         result = parse_increase_decrease(response, decreasing=decreasing, command=command)
         if anticipated is None:
-            self._digest(command, response)
+            self._digest.add(command, response)
         new_value = result.value
         if new_value is None:  # postponed: computed from the value read before
             known = self.image.counter(sfi, counter)
@@ -336,7 +322,7 @@ class SecureSession:
         command = sv_get(CardSvOperation.DEBIT, extended=self.extended, cla=self.sv_cla)
         response = self._exchange(command)
         data = parse_sv_get(response, command)
-        self._digest(command, response)
+        self._digest.add(command, response)
         self._sv_get = data
         return data
 
@@ -357,7 +343,7 @@ class SecureSession:
             self._sv_get.response,
             sv_sam_part(CardIns.SV_DEBIT, partial, extended=self._sv_get.header[1] == 0x01),
         )
-        security = self._sam.call(self.crypto.prepare_sv, request)
+        security = self._digest.sam.call(self.crypto.prepare_sv, request)
         command = sv_operation(
             CardIns.SV_DEBIT,
             partial,
@@ -370,7 +356,7 @@ class SecureSession:
         )
         response = self._exchange(command, write=True)
         parse_sv_operation(response, command)
-        self._digest(command, response)  # not anticipated: 9000 or a postponed 6200
+        self._digest.add(command, response)  # not anticipated: 9000 or a postponed 6200
         self._sv_pending = True
         self._sv_get = None  # only one SV operation per session
 
@@ -381,19 +367,7 @@ class SecureSession:
         the card executes them, so Close waits for no SAM exchange. A read, or a write that
         cannot be anticipated, first sends what was prepared."""
         self._require_open()
-        self._prepared = []
-
-    def _send_prepared(self) -> None:
-        """Send the prepared writes in order; each answer must be the anticipated one."""
-        prepared, self._prepared = self._prepared or [], None
-        for command, anticipated, check in prepared:
-            response = self.card.transmit(command)
-            if bytes(response) != anticipated:
-                check(response, command)  # a refusal raises its typed error here
-                raise SessionError(
-                    f"the card answered {response.hex()} where {anticipated.hex().upper()} "
-                    "was anticipated"
-                )
+        self._prepared.start()
 
     def close(self, ratification_mode: Ratification = Ratification.COMMAND) -> None:
         """Close the session and verify the card MAC with the SAM.
@@ -404,15 +378,7 @@ class SecureSession:
             InvalidCardMacError: the card committed but its MAC is wrong (not authentic).
         """
         self._require_open()
-        if self._prepared:
-            self._flush_digest()
-            mac = self._sam.future(self.crypto.finalize_session_mac)
-            self._send_prepared()
-            self._sam.sync()
-            terminal_mac = mac.result()
-        else:
-            self._prepared = None
-            terminal_mac = self._sam.call(self.crypto.finalize_session_mac)
+        terminal_mac = self._prepared.terminal_mac(self.card, self._digest)
         self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla
@@ -439,24 +405,21 @@ class SecureSession:
         self.state = SessionState.CLOSED
         self.card_mac = closed.card_mac
         # Digest Authenticate runs while the card gets its ratification command.
-        verified: list[bool] = []
-        self._sam.submit(
-            lambda: verified.append(self.crypto.verify_card_session_mac(closed.card_mac))
-        )
+        verified = self._digest.verify_later(closed.card_mac)
         if ratification_mode is Ratification.COMMAND:
             try:
                 self.card.transmit(ratification(cla=self.cla))  # its status word is always ignored
                 self.ratification_sent = True
             except ReaderError:
                 pass  # the card keeps the new data, marked not ratified (DESIGN section 5)
-        self._sam.sync()
+        self._digest.sync()
         if not verified or not verified[0]:
             raise InvalidCardMacError("the SAM rejected the card's session MAC")
         if self._sv_pending:
             self._sv_pending = False
             signature = closed.postponed[0] if closed.postponed else b""
             crypto = self.crypto
-            if not isinstance(crypto, SvCrypto) or not self._sam.call(
+            if not isinstance(crypto, SvCrypto) or not self._digest.sam.call(
                 crypto.verify_card_sv_mac, signature
             ):
                 raise InvalidCardMacError("the SAM rejected the card's postponed SV signature")
@@ -470,7 +433,7 @@ class SecureSession:
             self.card.transmit(abort_secure_session(cla=self.cla))
         except ReaderError:
             pass  # a card that left the field rolls back by itself
-        self._sam.drain()
+        self._digest.sam.drain()
         self._rolled_back()
 
     def _rolled_back(self) -> None:
@@ -488,7 +451,7 @@ class SecureSession:
         *,
         write: bool = False,
         anticipated: bytes | None = None,
-        check: _Check | None = None,
+        check: Check | None = None,
     ) -> ResponseApdu:
         """Send one in-session command; a write may have its answer anticipated.
 
@@ -501,56 +464,17 @@ class SecureSession:
         self._require_open()
         raw = bytes(command)
         if write:
-            if not self.buffer.fits(raw):
-                self._next_session(raw)
-            self.buffer.take(raw)
+            self._multiple.take(self, raw)  # may close this session and open the next one
             self.writes.append(raw)
             if anticipated is not None:
-                self._digest_raw(raw, anticipated)
-                if self._prepared is not None and check is not None:
-                    self._prepared.append((command, anticipated, check))
-                    return ResponseApdu.from_bytes(anticipated)
-                self._flush_digest()
-        if self._prepared:
-            self._send_prepared()  # what comes next must see the prepared writes done
-            self._prepared = []
+                self._digest.add(raw, anticipated)
+                if self._prepared.active and check is not None:
+                    return self._prepared.add(command, anticipated, check)
+                self._digest.flush()
+        self._prepared.send_before(self.card)  # what comes next must see them done
         response = self.card.transmit(command)
         if anticipated is not None and bytes(response) != anticipated:
             if response.ok:
-                raise SessionError(
-                    f"the card answered {response.hex()} where {anticipated.hex().upper()} "
-                    "was anticipated"
-                )
+                raise unanticipated(response, anticipated)
             # A refused write raises its typed error in the caller's parser.
         return response
-
-    def _flush_digest(self) -> None:
-        """Let the SAM digest what it was given so far while the card works (overlap mode)."""
-        flush = getattr(self.crypto, "flush", None)
-        if flush is not None and not self._sam.inline:
-            self._sam.submit(flush)
-
-    def _next_session(self, raw: bytes) -> None:
-        """Multiple-session mode: close and reopen before an overflowing write."""
-        if self.new_crypto is None or self._level is None or self.buffer.used == 0:
-            raise ModificationBufferOverflowError(
-                f"{self.buffer.used} + {self.buffer.cost(raw)} exceeds the card's session buffer "
-                f"of {self.buffer.size} {'bytes' if self.buffer.in_bytes else 'commands'}"
-            )
-        # Not ratified (P1=00h), unlike Keyple's P1=80h (calypso-protocol 2.6): the next Open
-        # ratifies it, and a card lost before that is recognised at its next tap as an
-        # unratified session (recovery), as after a lost ratification. A deliberate difference:
-        # docs/protocol-differences.md, pinned by tests/validator/engine/test_intermediate_close.py.
-        self.close(Ratification.DEFERRED)
-        self.committed_writes = list(self.writes)
-        self.crypto = self.new_crypto()
-        self.mac_verified = False
-        self.open(self._level)
-
-    def _digest_raw(self, command: bytes, response: bytes) -> None:
-        self._sam.submit(self.crypto.update_session_mac, digest_item(command))
-        self._sam.submit(self.crypto.update_session_mac, response)
-
-    def _digest(self, command: CommandApdu, response: ResponseApdu) -> None:
-        self._sam.submit(self.crypto.update_session_mac, digest_item(bytes(command)))
-        self._sam.submit(self.crypto.update_session_mac, bytes(response))
