@@ -36,7 +36,7 @@ from readers.base import CardRemovedError, PassThroughHandler
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.settings import load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
 from validator.journal.pending import restore_pending
@@ -141,7 +141,10 @@ def serve(args: argparse.Namespace) -> int:
     reader = EmulatedReader("contactless")
     now = args.start
     with Journal(args.workdir / "journal") as journal:
-        processor = build_processor(settings, sam, rules, journal)
+        station = build_station(
+            args.config, settings, reader=reader, sam=sam, journal=journal, rules=rules
+        )
+        processor = station.processor
         restored = restore_pending(processor, journal)
         processor.prefetch()
         _say("ready", journal.last_seq, restored)

@@ -38,7 +38,7 @@ from lab.reliability.report import Level, Log, PartResult
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapRecord
@@ -100,10 +100,13 @@ class Bench:
         self.journal_dir = workdir / "journal"
         self.journal = Journal(self.journal_dir)
         self.journal.open()
-        self.processor = build_processor(settings, sam, rules, self.journal)
-        self.budget_s = self.processor.budget_s
         self.reader = EmulatedReader("hostile", cut_slow_cards=True)
-        self.location = rules.station.location_id
+        station = build_station(
+            CONFIG, settings, reader=self.reader, sam=sam, journal=self.journal, rules=rules
+        )
+        self.processor = station.processor
+        self.budget_s = self.processor.budget_s
+        self.location = station.location
         self.now = START
         self.tally = Tally()
 

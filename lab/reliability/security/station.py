@@ -24,7 +24,7 @@ from readers.base import PassThroughHandler
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.writer import Journal
@@ -77,9 +77,17 @@ def make_station(
     sam = software_sam(keys, rng=rng.randbytes, allow_simulation=settings.simulation)
     journal = Journal(journal_dir, key=journal_key)
     journal.open()
-    processor = build_processor(settings, sam, rules, journal)
-    processor.prefetch()
-    return Station(processor, journal, EmulatedReader("contactless"), rules.station.location_id)
+    reader = EmulatedReader("contactless")
+    built = build_station(
+        CONFIG,
+        settings,
+        reader=reader,
+        sam=sam,
+        journal=journal,
+        rules=rules,
+    )
+    built.processor.prefetch()
+    return Station(built.processor, journal, reader, built.location)
 
 
 def simulation_station(journal_dir: Path, *, journal_key: bytes | None = None) -> Station:

@@ -25,9 +25,9 @@ from validator.app.doctor import host as doctor_host
 from validator.app.doctor.host import journal_key_check
 from validator.app.doctor.report import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.app.settings import ValidatorSettings
-from validator.app.station import SOFTWARE_SAM_SPECS, build_processor
-from validator.engine.fares.decide import FareRules, TapContext
-from yamlconfig import ConfigError, load_model
+from validator.app.station import SOFTWARE_SAM_SPECS, build_station
+from validator.engine.fares.decide import TapContext
+from yamlconfig import ConfigError
 
 SAM_TIMEOUT_S = 2.0
 _SHARING_VIOLATION = 0x8010000B
@@ -312,8 +312,10 @@ class Doctor:
 
     def _test_session(self) -> Check:
         assert self.sam is not None  # noqa: S101 - checked by the caller
-        rules = load_model(self.config_dir / self.settings.fares, FareRules)
-        processor = build_processor(self.settings, self.sam, rules, None)
+        reader = EmulatedReader("doctor")
+        station = build_station(
+            self.config_dir, self.settings, reader=reader, sam=self.sam, journal=None
+        )
         now = self.probes.now().astimezone().replace(tzinfo=None)  # local, as the loop's clock
         try:
             check_clock(now, clock_range(self.settings.layouts.values()))
@@ -321,13 +323,13 @@ class Doctor:
             return Check("sam_keys", Status.FAIL, f"not checked: {exc}", "see the clock check")
         seen = []
         for path in sorted((self.config_dir / self.settings.cards).glob("*.yaml")):
-            reader = EmulatedReader("doctor")
             try:
                 reader.insert(CardEmulator.from_profile(path))
             except ConfigError:
                 continue
-            context = TapContext(now, rules.station.location_id)
-            result = processor.process(reader.connect(), context).result
+            context = TapContext(now, station.location)
+            result = station.processor.process(reader.connect(), context).result
+            reader.remove()
             if result.mac_verified:
                 return Check(
                     "sam_keys",
