@@ -8,17 +8,55 @@ engine calls ``flush`` while the card works (docs/sam.md, "Overlapping SAM and c
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from readers.apdu import SW
+from readers.apdu import SW, CommandApdu, ResponseApdu
 from sam import commands as cmd
+from sam.atr import SamIdentity
 from sam.base import SamError, SvRequest, SvSecurityData
 from sam.commands import SamCommandRef
 from sam.commands.sv import parse_sv_prepare, sv_prepare_ref
 
-if TYPE_CHECKING:
-    from sam.client import LegacySam
+
+class SamLink(Protocol):
+    """What a session's crypto asks of its SAM client (sam.client.LegacySam is the one).
+
+    A protocol rather than the client's class: the client builds the session crypto, so the
+    crypto naming the client would make the two modules import each other.
+    """
+
+    identity: SamIdentity
+
+    @property
+    def serial(self) -> bytes:
+        """SAM serial number (4 bytes)."""
+        ...
+
+    @property
+    def has_prefetched_challenge(self) -> bool:
+        """Whether the next session can skip Get Challenge."""
+        ...
+
+    def select_diversifier(self, diversifier: bytes) -> None:
+        """Send Select Diversifier unless the SAM already holds this diversifier."""
+        ...
+
+    def take_challenge(self, length: int) -> bytes:
+        """The prefetched challenge, or a fresh one."""
+        ...
+
+    def send(
+        self,
+        ref: cmd.SamCommandRef,
+        command: CommandApdu,
+        *,
+        accept: Collection[int] = (SW.OK,),
+        secret: bool = False,
+    ) -> ResponseApdu:
+        """Send one SAM command; a refused status word raises its SamCommandError."""
+        ...
 
 
 class _State(Enum):
@@ -33,7 +71,7 @@ class _State(Enum):
 class LegacySessionCrypto:
     """SessionCrypto (and the rest of the SPI: FullSessionCrypto) for one card, over a LegacySam."""
 
-    def __init__(self, sam: LegacySam, diversifier: bytes, *, extended: bool) -> None:
+    def __init__(self, sam: SamLink, diversifier: bytes, *, extended: bool) -> None:
         self._sam = sam
         self._diversifier = diversifier
         self.extended = extended

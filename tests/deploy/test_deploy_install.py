@@ -191,8 +191,8 @@ class TestUpgradeKeepsKeys:
 
     def test_journal_key_generated_once(self, tmp_path: Path) -> None:
         """A fresh install generates a 32-byte hex journal key, 0600, referenced by the config."""
-        from validator.app.journal_key import load_journal_key as journal_key
         from validator.app.settings import load_settings
+        from validator.app.station import load_journal_key as journal_key
 
         root = tmp_path / "root"
         done = install(root, *FAST)

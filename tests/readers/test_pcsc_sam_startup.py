@@ -13,9 +13,9 @@ from calypso.emulator.dispatch import CardEmulator
 from lab.pcscd import CARD_READER, SAM_READER, InsertCard, PrivatePcscd
 from sam.keys import load_keys
 from sam.software.dispatch import SoftwareSam
-from validator.app.journal_key import load_journal_key as journal_key
 from validator.app.settings import load_settings
 from validator.app.station import RunError, open_sam
+from validator.app.station import load_journal_key as journal_key
 from validator.journal.verify import verify_journal
 from yamlconfig import ConfigError
 

@@ -22,7 +22,6 @@ from sam.base import Sam, SamError
 from sam.client import LegacySam
 from sam.keys import load_keys
 from sam.software.link import software_sam
-from validator.app.journal_key import load_journal_key
 from validator.app.loop import SamOpener
 from validator.app.settings import ValidatorSettings, load_fares
 from validator.engine.fares.decide import FareRules
@@ -30,6 +29,7 @@ from validator.engine.layouts.base import build_layouts
 from validator.engine.recording import TapRecorder
 from validator.engine.session import Ratification
 from validator.engine.tap import TapProcessor
+from validator.journal.keyfile import read_journal_key
 from validator.journal.writer import Journal
 from yamlconfig import ConfigError
 
@@ -39,6 +39,8 @@ __all__ = [
     "Station",
     "build_processor",
     "build_station",
+    "journal_key_path",
+    "load_journal_key",
     "station_journal",
     "open_card_reader",
     "open_sam",
@@ -84,6 +86,19 @@ def build_station(
     if rules is None:
         rules = load_fares(config_dir, settings)
     return Station(reader, build_processor(settings, sam, rules, journal), rules, journal)
+
+
+def journal_key_path(config_dir: Path, settings: ValidatorSettings) -> Path | None:
+    """Where ``journal_key_file`` points (relative to the configuration folder), if set."""
+    if settings.journal_key_file is None:
+        return None
+    return config_dir / settings.journal_key_file
+
+
+def load_journal_key(config_dir: Path, settings: ValidatorSettings) -> bytes | None:
+    """The journal HMAC key from ``journal_key_file`` (hex, at least 16 bytes), if set."""
+    path = journal_key_path(config_dir, settings)
+    return None if path is None else read_journal_key(path)
 
 
 def station_journal(config_dir: Path, settings: ValidatorSettings) -> Journal:

@@ -138,7 +138,7 @@ def demo(
 ) -> None:
     """Simulate a stream of passengers on emulated cards and the software SAM."""
     from validator.app.demo import DemoOutOfServiceError, DemoTap, run_demo
-    from validator.app.journal_key import load_journal_key as journal_key
+    from validator.app.station import load_journal_key as journal_key
 
     config_dir = config_folder(config)
     if start is None:

@@ -21,7 +21,7 @@ from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
     from validator.office.replay.anchor import Anchor
-    from validator.office.replay.integrity import Problem
+    from validator.office.replay.findings import Problem
 
 EXIT_BAD_INPUT = 2
 

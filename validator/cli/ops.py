@@ -21,8 +21,8 @@ def check_config(config: Path | None) -> None:
     """Validate every configuration file and print every error with file, line and reason."""
     from calypso.emulator.profile import load_profile
     from sam.keys import load_keys
-    from validator.app.journal_key import load_journal_key
     from validator.app.settings import load_fares
+    from validator.app.station import load_journal_key
 
     config_dir = config_folder(config)
     try:

@@ -10,15 +10,32 @@ opened at the same level, so that the writes go on in a session of their own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from calypso.constants import WriteAccessLevel
 from sam.base import SessionCrypto
 from validator.engine.session_buffer import ModificationBuffer
 from validator.engine.session_types import ModificationBufferOverflowError, Ratification
 
-if TYPE_CHECKING:
-    from validator.engine.session import SecureSession
+
+class Reopenable(Protocol):
+    """What the multiple-session mode drives of a secure session (SecureSession is the one).
+
+    A protocol rather than SecureSession itself: the session holds this part, so naming its
+    class here would make the two modules import each other.
+    """
+
+    writes: list[bytes]
+    mac_verified: bool
+    crypto: SessionCrypto
+
+    def close(self, ratification_mode: Ratification = Ratification.COMMAND) -> None:
+        """Close the session (the intermediate Close is not ratified)."""
+        ...
+
+    def open(self, level: WriteAccessLevel) -> Any:
+        """Open a new session at ``level``."""
+        ...
 
 
 class MultipleSession:
@@ -45,13 +62,13 @@ class MultipleSession:
         self.sessions += 1
         self.buffer.reset()
 
-    def take(self, session: SecureSession, raw: bytes) -> None:
+    def take(self, session: Reopenable, raw: bytes) -> None:
         """Account one write, closing and reopening ``session`` first if it would overflow."""
         if not self.buffer.fits(raw):
             self._next_session(session, raw)
         self.buffer.take(raw)
 
-    def _next_session(self, session: SecureSession, raw: bytes) -> None:
+    def _next_session(self, session: Reopenable, raw: bytes) -> None:
         """Multiple-session mode: close and reopen before an overflowing write."""
         if self.new_crypto is None or self.level is None or self.buffer.used == 0:
             raise ModificationBufferOverflowError(

@@ -33,7 +33,8 @@ from validator.journal.entry import JournalEntry
 from validator.journal.reading import JournalSource, discover, read_journal
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.decisions import parse_time
-from validator.office.replay.integrity import ChainChecker, Problem, check_overlaps, last_seqs
+from validator.office.replay.findings import Problem
+from validator.office.replay.integrity import ChainChecker, check_overlaps, last_seqs
 from validator.office.replay.line import entry_facts
 
 FORMATS = ("parquet", "csv")

@@ -12,8 +12,8 @@ from conftest import CONFIG
 
 from validator.app.doctor.diagnose import diagnose
 from validator.app.doctor.report import Status
-from validator.app.journal_key import load_journal_key
 from validator.app.settings import load_settings
+from validator.app.station import load_journal_key
 from validator.cli.common import EXIT_CONFIG
 from validator.cli.main import main
 from yamlconfig import ConfigError

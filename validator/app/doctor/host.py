@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from validator.app.doctor.report import Check, Identity, Status
-from validator.app.journal_key import journal_key_path
 from validator.app.settings import ValidatorSettings
+from validator.app.station import journal_key_path
 from validator.journal.keyfile import MIN_KEY_BYTES, read_journal_key
 from validator.journal.writer import QUARANTINE_PREFIX, journal_files
 from yamlconfig import ConfigError

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from validator.office.replay.integrity import Problem
+from validator.office.replay.findings import Problem
 
 _SPEC = re.compile(r"^(?P<validator>.*):(?P<seq>[0-9]+):(?P<hash>[0-9a-fA-F]{64})$")
 MAX_ANCHOR_FILE = 16 * 1024 * 1024  # a file of heads, not a journal

@@ -23,6 +23,7 @@ from pathlib import Path
 from validator.engine.fares.decide import FareRules
 from validator.journal.reading import RawLine, RecentLines, discover, merged
 from validator.office.replay.anchor import Anchor, AnchorCheck
+from validator.office.replay.findings import Totals
 from validator.office.replay.integrity import ChainChecker, check_overlaps, last_seqs
 from validator.office.replay.line import (
     Analyser,
@@ -34,7 +35,7 @@ from validator.office.replay.line import (
 )
 from validator.office.replay.mac import MacChecker
 from validator.office.replay.recon import Reconciler
-from validator.office.replay.report import ReplayReport, Totals
+from validator.office.replay.report import ReplayReport
 
 BATCH_LINES = 512
 Progress = Callable[[int], None]  # called with the bytes read since the last call

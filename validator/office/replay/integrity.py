@@ -24,33 +24,15 @@ journal survived, not breaks of the chain (issue 15.3). So are exact copies of a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from validator.journal.jsonline import loads
 from validator.journal.reading import MAX_LINE, JournalSource, RawLine
 from validator.journal.writer import GENESIS
+from validator.office.replay.anchor import AnchorCheck
+from validator.office.replay.findings import DETAIL_LIMIT, Problem
 from validator.office.replay.line import ChainFacts
-
-if TYPE_CHECKING:  # the anchors build their problems with this module's Problem
-    from validator.office.replay.anchor import AnchorCheck
-
-DETAIL_LIMIT = 1000  # problems kept in detail per journal (all are counted)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One integrity problem."""
-
-    kind: str
-    file: str
-    line: int
-    seq: int | None
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return asdict(self)
 
 
 @dataclass

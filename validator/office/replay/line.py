@@ -28,8 +28,8 @@ from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
 from validator.office.replay.decisions import parse_time, replay_decision, replay_layouts
+from validator.office.replay.findings import Totals
 from validator.office.replay.mac import NOT_CHECKED, MacCheck, MacChecker
-from validator.office.replay.report import Totals
 
 _EVENT_PREFIX = "08:"
 _NOT_CHECKED = MacCheck(NOT_CHECKED)

@@ -3,107 +3,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from validator.app.words import counted
-from validator.journal.entry import JournalEntry
-from validator.office.replay.decisions import DecisionCheck, revenue
-from validator.office.replay.mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED, MacCheck
+from validator.office.replay.anchor import AnchorCheck
+from validator.office.replay.findings import Totals
+from validator.office.replay.integrity import ChainChecker
+from validator.office.replay.mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED
+from validator.office.replay.recon import Reconciler
 
-if TYPE_CHECKING:  # the chain and reconciliation import the line facts, which import Totals
-    from validator.office.replay.anchor import AnchorCheck
-    from validator.office.replay.integrity import ChainChecker
-    from validator.office.replay.recon import Reconciler
-
-DETAIL_LIMIT = 1000  # failures and differences kept in detail (all are counted)
 UNPROVEN = (  # issue 15.3: nobody takes ``ok`` for proof
     "the journal is neither authenticated nor anchored: without a journal key and an "
     "anchored head, a rewritten or removed tail or a recomputed chain goes unseen"
 )
-
-
-@dataclass
-class Totals:
-    """Counts of every tap in range, with the first DETAIL_LIMIT details worth reading."""
-
-    entries: int = 0
-    mac: dict[str, int] = field(
-        default_factory=lambda: {VERIFIED: 0, FAILED: 0, UNVERIFIABLE: 0, NOT_CHECKED: 0}
-    )
-    mac_failures: list[dict[str, Any]] = field(default_factory=list)
-    decisions: dict[str, int] = field(
-        default_factory=lambda: {"same": 0, "different": 0, "not_decided": 0, "not_replayable": 0}
-    )
-    incomplete: int = 0
-    differences: list[dict[str, Any]] = field(default_factory=list)
-    revenue: list[int] = field(default_factory=lambda: [0, 0])
-    riders: list[int] = field(default_factory=lambda: [0, 0])
-
-    def add(
-        self,
-        where: tuple[str, str, int, int],
-        entry: JournalEntry,
-        mac: MacCheck,
-        check: DecisionCheck | None,
-    ) -> None:
-        """Count one tap in range (``where``: validator, file, line, seq)."""
-        self.entries += 1
-        self.mac[mac.status] += 1
-        if mac.status == FAILED and len(self.mac_failures) < DETAIL_LIMIT:
-            self.mac_failures.append(
-                {
-                    **_place(where),
-                    "card": entry.card,
-                    "note": mac.note,
-                    "gate_verified": bool(entry.mac_verified),
-                }
-            )
-        if check is None:
-            return
-        self.decisions[check.status] += 1
-        self.incomplete += check.incomplete
-        before, after, riders_before, riders_after = revenue(check)
-        self.revenue[0] += before
-        self.revenue[1] += after
-        self.riders[0] += riders_before
-        self.riders[1] += riders_after
-        if check.status == "different" and len(self.differences) < DETAIL_LIMIT:
-            self.differences.append(
-                {
-                    **_place(where),
-                    "time": entry.tap_time,
-                    "card": entry.card,
-                    "outcome": entry.outcome,
-                    "recorded": check.recorded,
-                    "replayed": check.replayed,
-                    "recorded_explanation": check.recorded_explanation,
-                    "replayed_explanation": check.replayed_explanation,
-                }
-            )
-
-    def merge(self, other: Totals) -> None:
-        """Add another worker's totals (details in order, up to the limit)."""
-        self.entries += other.entries
-        for key, n in other.mac.items():
-            self.mac[key] += n
-        for key, n in other.decisions.items():
-            self.decisions[key] += n
-        self.incomplete += other.incomplete
-        for i in (0, 1):
-            self.revenue[i] += other.revenue[i]
-            self.riders[i] += other.riders[i]
-        room = DETAIL_LIMIT - len(self.mac_failures)
-        self.mac_failures.extend(other.mac_failures[: max(room, 0)])
-        room = DETAIL_LIMIT - len(self.differences)
-        self.differences.extend(other.differences[: max(room, 0)])
-
-
-def _place(where: tuple[str, str, int, int]) -> dict[str, Any]:
-    return dict(zip(("validator", "file", "line", "seq"), where, strict=True))
 
 
 @dataclass
