@@ -2,17 +2,16 @@
 """ApduChannel: the one place that sends APDUs and follows 61xx/6Cxx.
 
 ``transmit`` never raises on a status word: each command's parser (``calypso.commands``,
-``sam.commands``) maps its status words to a typed ApduError. ``send`` raises a bare ApduError,
-for the few callers with no parser (lab probes, tests).
+``sam.commands``) is the one place that maps its status words to a typed ApduError.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
-from readers.apdu import SW, ApduError, CommandApdu, ResponseApdu
+from readers.apdu import SW, CommandApdu, ResponseApdu
 from readers.base import CardConnection
 from readers.trace import Exchange
 
@@ -82,15 +81,6 @@ class ApduChannel:
             data += response.data
         if data is not response.data:
             response = ResponseApdu(data, response.sw)
-        return response
-
-    def send(
-        self, command: CommandApdu, *, accept: Collection[int] = (SW.OK,), secret: bool = False
-    ) -> ResponseApdu:
-        """Send one command and raise ApduError unless its status word is in ``accept``."""
-        response = self.transmit(command, secret=secret)
-        if response.sw not in accept:
-            raise ApduError(response, redacted(command) if secret else command)
         return response
 
     def _raw(self, command: CommandApdu, secret: bool = False) -> ResponseApdu:

@@ -37,7 +37,7 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.demo import build_fleet
 from validator.app.settings import load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, Reason, TapContext
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapRecord
@@ -140,7 +140,11 @@ class Soak:
         sam = software_sam(CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
         self.journal = Journal(workdir / "journal")
         self.journal.open()
-        self.processor = build_processor(settings, sam, rules, self.journal)
+        self.reader = EmulatedReader("contactless")
+        station = build_station(
+            CONFIG, settings, reader=self.reader, sam=sam, journal=self.journal, rules=rules
+        )
+        self.processor = station.processor
         self.processor.prefetch()
         profiles = {
             p.description: p for p in map(load_profile, sorted((CONFIG / "cards").glob("*.yaml")))
@@ -149,7 +153,6 @@ class Soak:
             Passenger(card, profiles[card.profile.description])
             for card in build_fleet(CONFIG / settings.cards, self.rnd)
         ]
-        self.reader = EmulatedReader("contactless")
         self.station = rules.station.location_id
         self.now = START
         self.tally = Tally()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from readers.apdu import SW, ApduError, CommandApdu
+from readers.apdu import SW, CommandApdu
 from readers.channel import ApduChannel
 from readers.replay import ReplayConnection, ReplayMismatchError
 
@@ -70,15 +70,12 @@ class TestApduChannel:
         response = ApduChannel(link).transmit(CommandApdu(0x00, 0xB2, 1, 0x3C, le=0))
         assert response.data == bytes.fromhex(record)
 
-    def test_send_raises_on_unexpected_status(self) -> None:
-        """send() raises ApduError unless the status word is accepted."""
-        link = _replay(("00B2013C00", "6A82"), ("00B2013C00", "6A82"))
-        channel = ApduChannel(link)
-        command = CommandApdu(0x00, 0xB2, 1, 0x3C, le=0)
-        with pytest.raises(ApduError) as caught:
-            channel.send(command)
-        assert caught.value.sw == 0x6A82
-        assert channel.send(command, accept=(SW.OK, SW.FILE_NOT_FOUND)).sw == 0x6A82
+    def test_transmit_never_raises_on_a_status_word(self) -> None:
+        """transmit() returns an error status word as it came; only parsers raise on it."""
+        link = _replay(("00B2013C00", "6A82"))
+        response = ApduChannel(link).transmit(CommandApdu(0x00, 0xB2, 1, 0x3C, le=0))
+        assert response.sw == SW.FILE_NOT_FOUND
+        assert response.data == b""
 
     def test_failed_exchange_is_kept_in_the_trail(self) -> None:
         """A transport failure is still recorded, with an empty response, then re-raised."""

@@ -4,7 +4,7 @@
 Everything is real code but the radio: emulated cards personalised from config/cards/*.yaml,
 the software SAM with the simulation keys behind the same SAM APDUs a hardware SAM gets, and
 the emulated reader, which can pull a card out of the field at any APDU as hurried passengers do.
-The station is run's: build_processor and run_loop, with simulated passengers for a card reader
+The station is run's: build_station and run_loop, with simulated passengers for a card reader
 and a simulated clock, so that the demo exercises the loop the gate runs.
 """
 
@@ -193,7 +193,7 @@ def run_demo(
 ) -> int:
     """Serve ``taps`` simulated passengers through the gate loop; returns the taps served.
 
-    The station is run's (build_processor, run_loop) with simulated passengers for its card
+    The station is run's (build_station, run_loop) with simulated passengers for its card
     reader and the software SAM with the simulation keys. ``on_tap`` hears of each tap as it
     is served. A journal that cannot be written ends the demo with JournalError.
     """

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """A station from validator.yaml: its card reader, SAM, journal and tap engine.
 
-``build_station`` puts a station together for ``run`` and ``demo`` (and the lab's stations);
-``run``, ``demo``, ``doctor``, ``inspect``, ``replay`` and the reliability lab build their
-parts here, so that the AIDs, ratification mode, time budget, authorised keys, multiple
-session and card layouts (build_processor), and the SAM's checks and unlock (open_sam) are
+``build_station`` puts a station together: ``run``, ``demo``, the doctor's test session, the
+bench's scaling runs and every station of the reliability lab call it, so that the AIDs,
+ratification mode, time budget, authorised keys, multiple session and card layouts of the tap
+engine, and the SAM's checks and unlock (open_sam) are
 those of the settings everywhere; the engine below never reads settings itself. Reader specs:
 ``pcsc:REGEX`` and ``nfc:PATH`` (readers.spec); SAM specs: ``software`` (the CSIM1 software
 SAM with the key file of the settings) or ``pcsc:REGEX``.
@@ -37,7 +37,6 @@ __all__ = [
     "SOFTWARE_SAM_SPECS",
     "RunError",
     "Station",
-    "build_processor",
     "build_station",
     "journal_key_path",
     "load_journal_key",
@@ -85,7 +84,7 @@ def build_station(
     engine over ``sam`` recording into ``journal`` (opened by the caller), and ``reader``."""
     if rules is None:
         rules = load_fares(config_dir, settings)
-    return Station(reader, build_processor(settings, sam, rules, journal), rules, journal)
+    return Station(reader, _tap_engine(settings, sam, rules, journal), rules, journal)
 
 
 def journal_key_path(config_dir: Path, settings: ValidatorSettings) -> Path | None:
@@ -110,13 +109,13 @@ def station_journal(config_dir: Path, settings: ValidatorSettings) -> Journal:
     )
 
 
-def build_processor(
+def _tap_engine(
     settings: ValidatorSettings,
     sam: Sam,
     rules: FareRules,
     journal: TapRecorder | None,
 ) -> TapProcessor:
-    """The tap processor configured by ``settings`` over this SAM, fare rules and journal."""
+    """The tap engine configured by ``settings`` over this SAM, fare rules and journal."""
     return TapProcessor(
         sam=sam,
         rules=rules,

@@ -19,8 +19,8 @@ from pathlib import Path
 from calypso.emulator.dispatch import CardEmulator
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
-from validator.app.settings import load_fares, load_settings
-from validator.app.station import build_processor
+from validator.app.settings import load_settings
+from validator.app.station import Station, build_station
 from validator.bench.host import replaced_fsync
 from validator.bench.scenarios import START, STATION
 from validator.engine.fares.decide import TapContext
@@ -37,19 +37,20 @@ def _prefill(journal: Journal, entries: int) -> None:
             journal.append({"tap_time": START.isoformat(), "card": f"{index:016X}", "outcome": "x"})
 
 
-def _processor(config_dir: Path, journal: Journal | None) -> TapProcessor:
-    """The processor ``run`` builds from the settings, over the software SAM."""
+def _station(config_dir: Path, journal: Journal | None, reader: EmulatedReader) -> Station:
+    """The station ``run`` builds from the settings, over the software SAM and ``reader``."""
     settings = load_settings(config_dir)
     sam = software_sam(config_dir / settings.keys, allow_simulation=settings.simulation)
-    return build_processor(settings, sam, load_fares(config_dir, settings), journal)
+    return build_station(config_dir, settings, reader=reader, sam=sam, journal=journal)
 
 
-def _tap_ms(config_dir: Path, processor: TapProcessor, taps: int) -> list[float]:
+def _tap_ms(
+    config_dir: Path, processor: TapProcessor, reader: EmulatedReader, taps: int
+) -> list[float]:
     """Per-tap wall time of ``process`` (validation and journal) for fresh multi-trip cards."""
     profile = config_dir / "cards" / "multi_trip.yaml"
     times = []
     for index in range(taps):
-        reader = EmulatedReader("card")
         reader.insert(CardEmulator.from_profile(profile))
         processor.prefetch()
         now = START + dt.timedelta(minutes=index)
@@ -76,7 +77,9 @@ def journal_scaling(
             journal = Journal(Path(tmp))
             journal.open()
             opened = (time.perf_counter() - started) * 1000
-            times = _tap_ms(config_dir, _processor(config_dir, journal), taps)
+            reader = EmulatedReader("card")
+            station = _station(config_dir, journal, reader)
+            times = _tap_ms(config_dir, station.processor, reader, taps)
             journal.close()
         out[str(size)] = {"open_ms": round(opened, 2), "tap_median_ms": _median(times)}
     return out
@@ -88,13 +91,14 @@ def cards_seen_scaling(
     """Per size: per-tap median once the processor has seen that many cards."""
     out: dict[str, dict[str, float]] = {}
     for size in sizes:
-        processor = _processor(config_dir, None)
+        reader = EmulatedReader("card")
+        processor = _station(config_dir, None, reader).processor
         for index in range(size):
             serial = (0x8000_0000_0000_0000 + index).to_bytes(8, "big")
             processor.last_paid[serial] = index
             if index % 100 == 0:  # one card in a hundred left an unknown tap behind
                 processor.pending[serial] = PendingUnknown(index, index, index, None, 1)
-        times = _tap_ms(config_dir, processor, taps)
+        times = _tap_ms(config_dir, processor, reader, taps)
         out[str(size)] = {"tap_median_ms": _median(times)}
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from calypso.card_image import CalypsoCard
 from calypso.commands.select import (
@@ -103,11 +103,12 @@ def validate(
         default_kvc,
         before_close,
     )
-    result = tap.run()
-    result.elapsed = time.perf_counter() - start
-    result.card_trace = list(card.exchanges)
-    result.sam_trace = list(sam.exchanges)
-    return result
+    return replace(
+        tap.run(),
+        elapsed=time.perf_counter() - start,
+        card_trace=tuple(card.exchanges),
+        sam_trace=tuple(sam.exchanges),
+    )
 
 
 @dataclass
@@ -309,7 +310,7 @@ class _Tap:
             mac_verified=session is not None and (session.mac_verified or committed),
             transaction_counter=session.image.transaction_counter if session else None,
             decision=decision,
-            writes=list(session.writes) if session is not None else [],
+            writes=tuple(session.writes) if session is not None else (),
             product_type=app.product_type.name if app is not None else None,
             df_name=app.df_name if app is not None else None,
             layout=self.layout_name,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -28,9 +29,10 @@ class Outcome(StrEnum):
         return self in (Outcome.GRANTED, Outcome.RECOVERED)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class TapResult:
-    """One tap from selection to the last APDU, with its audit trail."""
+    """One tap from selection to the last APDU, with its audit trail; built once, when the
+    attempt ends (the tap adds its timing and a rerun's traces with ``dataclasses.replace``)."""
 
     outcome: Outcome
     reason: str
@@ -42,15 +44,15 @@ class TapResult:
     mac_verified: bool = False
     transaction_counter: int | None = None
     decision: Decision | None = None
-    card_trace: list[Exchange] = field(default_factory=list)
-    sam_trace: list[Exchange] = field(default_factory=list)
-    writes: list[bytes] = field(default_factory=list)
+    card_trace: tuple[Exchange, ...] = ()
+    sam_trace: tuple[Exchange, ...] = ()
+    writes: tuple[bytes, ...] = ()
     elapsed: float = 0.0
     product_type: str | None = None
     df_name: bytes | None = None  # the application selected (its DF name)
     layout: str | None = None  # the card data layout that read and wrote it
     ratified_seen: bool | None = None
-    state_read: dict[str, str] = field(default_factory=dict)  # "SFI:record" -> hex, as read
+    state_read: Mapping[str, str] = field(default_factory=dict)  # "SFI:record" -> hex, as read
     terminal_mac: bytes | None = None
     card_mac: bytes | None = None
     retryable: bool = False  # failed before Close, card perhaps still there: rerun once

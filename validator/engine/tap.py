@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from readers.base import CardConnection
@@ -86,11 +86,13 @@ class TapProcessor:
         result = self._attempt(connection, context, deadline)
         if result.retryable and time.perf_counter() - start < self.budget_s / 2:
             retry = self._attempt(connection, context, deadline)
-            retry.attempts = 2
-            retry.card_trace = result.card_trace + retry.card_trace
-            retry.sam_trace = result.sam_trace + retry.sam_trace
-            result = retry
-        result.elapsed = time.perf_counter() - start
+            result = replace(
+                retry,
+                attempts=2,
+                card_trace=result.card_trace + retry.card_trace,
+                sam_trace=result.sam_trace + retry.sam_trace,
+            )
+        result = replace(result, elapsed=time.perf_counter() - start)
         self.taps += 1
         record = TapRecord(self.taps, result, {})
         pending = dict(self.pending)  # put back if this tap's entry cannot be written

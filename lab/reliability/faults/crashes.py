@@ -42,7 +42,7 @@ from lab.reliability.report import Level, Log, PartResult
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
 from validator.app.settings import load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.verify import verify_journal
@@ -360,12 +360,12 @@ def _complete_tap(card: CardEmulator, when: dt.datetime) -> CardEmulator:
         rng=random.Random(1).randbytes,  # noqa: S311 - simulation
         allow_simulation=True,
     )
-    processor = build_processor(settings, sam, rules, None)
+    reader = EmulatedReader("replay")
+    station = build_station(CONFIG, settings, reader=reader, sam=sam, journal=None, rules=rules)
     copy = CardEmulator(card.profile, random.Random(2).randbytes)  # noqa: S311 - simulation
     copy.restore(card.snapshot())
-    reader = EmulatedReader("replay")
     reader.insert(copy)
-    processor.process(reader.connect(), TapContext(when, STATION))
+    station.processor.process(reader.connect(), TapContext(when, STATION))
     reader.remove()
     return copy
 

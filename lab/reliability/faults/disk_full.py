@@ -37,7 +37,7 @@ from readers.emulated import EmulatedReader
 from sam.software.dispatch import SoftwareSam
 from sam.software.link import in_process_sam
 from validator.app.settings import load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.recording import TapNotServedError
 from validator.journal.entry import JournalEntry
@@ -128,7 +128,11 @@ class _Bench:
             allow_simulation=True,
         )
         sam = in_process_sam(_Counted(software, self.trip))
-        self.processor = build_processor(settings, sam, rules, None)
+        self.reader = EmulatedReader("card")
+        station = build_station(
+            CONFIG, settings, reader=self.reader, sam=sam, journal=None, rules=rules
+        )
+        self.processor = station.processor
 
     def tap(self, profile: Path, fill: str | None, at: int | None) -> tuple[TapOutcome, int]:
         """One tap of a fresh card of ``profile``; returns its outcome and its APDU count."""
@@ -137,7 +141,7 @@ class _Bench:
         disk = Disk()
         card = CardEmulator.from_profile(profile, rng=random.Random(3).randbytes)  # noqa: S311
         before = card_data(card)
-        reader = EmulatedReader("card")
+        reader = self.reader
         reader.insert(_Counted(card, self.trip))
         refused: TapNotServedError | None = None
         journal = DiskJournal(directory, disk)

@@ -30,7 +30,7 @@ from readers.apdu import ApduError, CommandApdu, ResponseApdu, sw_name
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import CardState, FareRules, TapContext
 from validator.engine.layouts.base import build_layouts
@@ -68,7 +68,7 @@ class Target:
 # --- the seed corpus: real answers and records from emulated taps ----------------------------
 
 
-def _station(workdir: Path) -> tuple[TapProcessor, Journal]:
+def _station(workdir: Path, reader: EmulatedReader) -> tuple[TapProcessor, Journal]:
     settings = load_model(CONFIG / "validator.yaml", ValidatorSettings)
     rules = load_model(CONFIG / settings.fares, FareRules)
     sam = software_sam(
@@ -76,8 +76,8 @@ def _station(workdir: Path) -> tuple[TapProcessor, Journal]:
     )
     journal = Journal(workdir / "seed-journal")
     journal.open()
-    processor = build_processor(settings, sam, rules, journal)
-    return processor, journal
+    station = build_station(CONFIG, settings, reader=reader, sam=sam, journal=journal, rules=rules)
+    return station.processor, journal
 
 
 def profiles() -> list[Path]:
@@ -99,9 +99,9 @@ class Corpus:
     @classmethod
     def build(cls, workdir: Path) -> Corpus:
         """Tap every demo card a few times (with a torn tap or two) and keep the traces."""
-        processor, journal = _station(workdir)
-        corpus = cls()
         reader = EmulatedReader("card")
+        processor, journal = _station(workdir, reader)
+        corpus = cls()
         now = NOW
         for path in sorted((CONFIG / "cards").glob("*.yaml")):
             card = CardEmulator.from_profile(path, rng=random.Random(2).randbytes)

@@ -29,16 +29,17 @@ from typing import Protocol
 import structlog
 
 from calypso import crypto
-from calypso.commands.keys import change_key, get_challenge, parse_get_challenge
-from calypso.commands.pin import verify_pin, verify_pin_ciphered
-from calypso.commands.select import select_application
+from calypso.commands.keys import change_key, get_challenge, parse_change_key, parse_get_challenge
+from calypso.commands.pin import parse_verify_pin, verify_pin, verify_pin_ciphered
+from calypso.commands.select import parse_select_application, select_application
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import load_profile
 from lab.paths import CONFIG
 from lab.reliability.security import leakscan
 from lab.reliability.security.journal import journal_key
 from lab.reliability.security.station import CARDS, card, simulation_station
-from readers.channel import TRAFFIC, ApduChannel
+from readers.apdu import CommandApdu, ResponseApdu
+from readers.channel import TRAFFIC, ApduChannel, redacted
 from readers.emulated import EmulatedReader
 from sam.keys import load_keys
 from sam.software.dispatch import SoftwareSam
@@ -104,23 +105,34 @@ def card_flows(texts: list[str]) -> list[bool]:
     software = SoftwareSam(load_keys(CONFIG / "keys.sim.yaml", allow_simulation=True))
     sam = in_process_sam(software)
     ran: list[bool] = []
+
+    def sent(
+        command: CommandApdu,
+        parse: Callable[[ResponseApdu, CommandApdu], object],
+        *,
+        secret: bool = False,
+    ) -> object:
+        # The command's own parser raises its typed error, with a PIN redacted from the audit.
+        response = channel.transmit(command, secret=secret)
+        return parse(response, redacted(command) if secret else command)
+
     flows: list[tuple[str, Callable[[], object]]] = [
-        ("select", lambda: channel.send(select_application(profile.aid))),
-        ("wrong PIN", lambda: channel.send(verify_pin(b"9999"), secret=True)),
-        ("right PIN", lambda: channel.send(verify_pin(pin), secret=True)),
+        ("select", lambda: sent(select_application(profile.aid), parse_select_application)),
+        ("wrong PIN", lambda: sent(verify_pin(b"9999"), parse_verify_pin, secret=True)),
+        ("right PIN", lambda: sent(verify_pin(pin), parse_verify_pin, secret=True)),
     ]
 
     def ciphered(value: bytes) -> object:
-        challenge = parse_get_challenge(channel.send(get_challenge()))
+        challenge = parse_get_challenge(channel.transmit(get_challenge()))
         session = sam.session_crypto(cna.serial)
         block = session.cipher_pin_for_presentation(challenge, value, 0x30, 0xF0)
-        return channel.send(verify_pin_ciphered(block))
+        return sent(verify_pin_ciphered(block), parse_verify_pin)
 
     def new_key() -> object:
-        challenge = parse_get_challenge(channel.send(get_challenge()))
+        challenge = parse_get_challenge(channel.transmit(get_challenge()))
         session = sam.session_crypto(cna.serial)
         blob = session.generate_ciphered_card_key(challenge, 0x21, 0xF0, 0x27, 0xF1)
-        return channel.send(change_key(2, blob))
+        return sent(change_key(2, blob), parse_change_key)
 
     flows += [
         ("ciphered wrong PIN", lambda: ciphered(b"1234")),

@@ -32,7 +32,7 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
 from validator.app.settings import ValidatorSettings, load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import Decision, FareRules, TapContext
 from validator.engine.layouts.base import CardLayout
 from validator.engine.layouts.demo import DemoLayout
@@ -324,7 +324,7 @@ def settings_for(scenario: Scenario, name: str) -> ValidatorSettings:
 def make_fleet(scenario: Scenario, rules: FareRules, journal_dir: Path | None) -> Fleet:
     """Validators A, B, C with seeded software SAMs and (unless None) their own journals."""
     fleet = Fleet()
-    for number, (name, station) in enumerate(PLACES.items()):
+    for number, (name, station_id) in enumerate(PLACES.items()):
         sam_reader = EmulatedReader(f"sam {name}")
         rng = random.Random(1000 + number).randbytes  # noqa: S311 - reproducible challenges
         sam_reader.insert(
@@ -336,15 +336,18 @@ def make_fleet(scenario: Scenario, rules: FareRules, journal_dir: Path | None) -
         if journal_dir is not None:
             journal = Journal(journal_dir / name)
             journal.open()
-        processor = build_processor(settings_for(scenario, name), sam, rules, journal)
+        slot = CardSlot(f"card {name}")
+        settings = settings_for(scenario, name)
+        station = build_station(
+            CONFIG, settings, reader=slot.reader, sam=sam, journal=journal, rules=rules
+        )
+        processor = station.processor
         if scenario.layout is not None:
             layouts = dict(processor.layouts or {})
             layouts[load_profile(scenario.profile).aid] = scenario.layout()
             processor.layouts = layouts
         processor.prefetch()
-        fleet.validators[name] = Validator(
-            name, station, processor, CardSlot(f"card {name}"), sam_conn, journal
-        )
+        fleet.validators[name] = Validator(name, station_id, processor, slot, sam_conn, journal)
     return fleet
 
 

@@ -15,12 +15,11 @@ from structlog.testing import capture_logs
 from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from readers.base import ApduHandler, CardRemovedError, PassThroughHandler
-from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
-from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
+from sam.software.link import in_process_sam
 from validator.app.settings import load_settings
-from validator.app.station import build_processor
+from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome
 from validator.engine.tap import TapProcessor, TapRecord
@@ -49,10 +48,15 @@ def _processor(journal: Journal) -> TapProcessor:
     sam = SoftwareSam.from_keys(
         CONFIG / "keys.sim.yaml", random.Random(3).randbytes, allow_simulation=True
     )
-    reader = EmulatedReader("sam")
-    reader.insert(sam)
-    channel = ApduChannel(reader.connect(), label="sam")
-    return build_processor(settings, LegacySam(channel), rules, journal)
+    station = build_station(
+        CONFIG,
+        settings,
+        reader=EmulatedReader("card"),
+        sam=in_process_sam(sam),
+        journal=journal,
+        rules=rules,
+    )
+    return station.processor
 
 
 def _tap(processor: TapProcessor, card: ApduHandler, when: dt.datetime) -> TapRecord:
