@@ -37,6 +37,11 @@ class GetDataTag(IntEnum):
     FCP_FOR_CURRENT_FILE = 0x0062
     EF_LIST = 0x00C0
     TRACEABILITY_INFORMATION = 0x0185
+    # PKI (calypso-pki.md "Session"): each certificate comes in two parts, the second at tag + 1.
+    CA_CERTIFICATE = 0xDF4A
+    CA_CERTIFICATE_NEXT = 0xDF4B
+    CARD_CERTIFICATE = 0xDF4C
+    CARD_CERTIFICATE_NEXT = 0xDF4D
 
 
 class EfType(IntEnum):

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """A Calypso card in software (CSIM1 keys), as an ApduHandler: Prime Rev1, Rev2.4, Rev3
-(regular and extended mode), Light or Basic, as its profile says.
+(regular and extended mode, PKI mode), Light or Basic, as its profile says.
 
 Section numbers refer to ``reference/calypso-protocol.md``. The commands live in
 ``session`` (Open, Close, Manage Secure Session), ``records`` (records,
 binary, counters, multiple/search), ``pin`` (Get Challenge, PIN, Change Key) and
-``sv`` (stored value); this module dispatches, handles the application (Select
+``sv`` (stored value), ``pki`` (PKI mode); this module dispatches, handles the application (Select
 Application/File, Get Data, Invalidate/Rehabilitate), the session transcript and encryption.
 
 Card semantics modelled:
@@ -41,6 +41,7 @@ from calypso.emulator.files import (
 )
 from calypso.emulator.nv import PowerLostError
 from calypso.emulator.pin import change_pin_or_key, get_challenge, verify_pin
+from calypso.emulator.pki import CERTIFICATE_TAGS, get_certificate
 from calypso.emulator.profile import AccessCondition, CardProfile, load_profile
 from calypso.emulator.records import (
     append_record,
@@ -194,21 +195,29 @@ class CardEmulator(CardCore):
             and apdu[1] not in NOT_DIGESTED
             and not _is_ratification(apdu)
         )
+        mac = session.mac if session is not None else None
         plain = apdu
-        if session is not None and digested and session.encrypting and len(apdu) > 5:
-            # CSIM1 3.5: the Lc data field is ciphered with the item index of the command.
-            end = 5 + apdu[4]
-            body = ctr_transform(session.mac.sk_enc, session.mac.items, apdu[5:end])
-            plain = apdu[:5] + body + apdu[end:]
+        if mac is not None and session is not None and digested and session.encrypting:
+            if len(apdu) > 5:
+                # CSIM1 3.5: the Lc data field is ciphered with the item index of the command.
+                end = 5 + apdu[4]
+                body = ctr_transform(mac.sk_enc, mac.items, apdu[5:end])
+                plain = apdu[:5] + body + apdu[end:]
         raw = bytes(self._respond(plain))
-        if session is not None and digested and self.session is session:
-            item = digest_item(plain)
-            if 1 <= len(item) <= 255:
-                session.mac.add(item)
-                index = session.mac.items
-                session.mac.add(raw)
-                if session.encrypting and len(raw) > 2:
-                    raw = ctr_transform(session.mac.sk_enc, index, raw[:-2]) + raw[-2:]
+        if session is None or not digested or self.session is not session:
+            return raw
+        item = digest_item(plain)
+        if not 1 <= len(item) <= 255:
+            return raw
+        if session.stream is not None:
+            if len(raw) <= 255:
+                session.stream.add_exchange(plain, raw)  # PKI: what the Close will sign
+        elif mac is not None:
+            mac.add(item)
+            index = mac.items
+            mac.add(raw)
+            if session.encrypting and len(raw) > 2:
+                raw = ctr_transform(mac.sk_enc, index, raw[:-2]) + raw[-2:]
         return raw
 
     def _recover(self) -> None:
@@ -319,6 +328,9 @@ class CardEmulator(CardCore):
         if len(command.data) > self.payload_capacity:
             return ResponseApdu(b"", SW.WRONG_LENGTH)
         try:
+            pki_session = self.session is not None and self.session.stream is not None
+            if command.ins in SV_INS and pki_session:
+                raise StatusError(SW.CONDITIONS_NOT_SATISFIED)  # no stored value in PKI mode
             if command.ins in SV_INS[1:]:
                 return sv_operation(self, command, sv_context)
             handler = self._handlers.get(command.ins)
@@ -360,6 +372,8 @@ class CardEmulator(CardCore):
             return ResponseApdu(fci, SW.DF_INVALIDATED if self.invalidated else SW.OK)
         if tag == GetDataTag.FCP_FOR_CURRENT_FILE:
             return ResponseApdu(b"\x62\x19\x85\x17" + self.selector.current_header(), SW.OK)
+        if tag in CERTIFICATE_TAGS:
+            return get_certificate(self, command)
         if tag == GetDataTag.EF_LIST:
             entries = b"".join(
                 b"\xc1\x06"

@@ -35,6 +35,14 @@ hex value is a quoted string; a wrong profile is refused with its path, line, fi
     optional (needs type bit 02h): ``{balance, transaction_number, signature_lo (3 or 6 bytes),
     load_log (22 bytes), debit_log (19 bytes), negative_balance}``. SV logs are the files
     SFI 14h (1 record) and 15h (3 records), added when the profile does not declare them.
+``pki``
+    optional (needs application type bit 10h, Rev3): the card's PKI personalisation,
+    ``{private_key: 32-byte P-256 scalar, card_certificate: 316 bytes, ca_certificate: 384
+    bytes, session_key: issuer|load|debit}``: the card answers Get Data DF4C/DF4D and DF4A/DF4B
+    with the certificates, opens PKI sessions (Open P2 low bits 3) with the access rights of the
+    ``session_key`` slot (debit by default) and signs them with its key (calypso.emulator.pki).
+    The certificates are checked for their size and type only: a hostile card may carry a
+    certificate for another card.
 ``files``
     a list of ``{name, sfi, lid, type, record_size, records, size, access, content,
     counters, counter_view}``: ``type`` is ``binary`` (``size`` bytes), ``linear``, ``cyclic``,
@@ -81,6 +89,7 @@ DEFAULT_STARTUP_INFO = bytes.fromhex("0A3C2005141001")
 DEFAULT_TRANSACTION_COUNTER = 0x030491
 
 ICC_LID = 0x0002  # the MF-level ICC file (calypso-data-model 1.3 C)
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 _HEX_JUNK = re.compile(r"[\s_:]")
 
@@ -341,6 +350,30 @@ class PinProfile(BaseModel):
         return self
 
 
+class PkiProfile(BaseModel):
+    """The card's PKI material (calypso-pki.md): its ECC key and the two certificates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    private_key: SecretHex = Field(repr=False)
+    card_certificate: HexBytes = Field(repr=False)
+    ca_certificate: HexBytes = Field(repr=False)
+    session_key: KeyName = KeyName.DEBIT
+
+    @model_validator(mode="after")
+    def _check_pki(self) -> Self:
+        scalar = int.from_bytes(self.private_key.get_secret_value(), "big")
+        if len(self.private_key.get_secret_value()) != 32 or not 0 < scalar < P256_ORDER:
+            raise ValueError("private_key is a 32-byte P-256 scalar in 1..n-1")
+        for name, raw, size, kind in (
+            ("card_certificate", self.card_certificate, 316, 0x91),
+            ("ca_certificate", self.ca_certificate, 384, 0x90),
+        ):
+            if len(raw) != size or raw[0] != kind:
+                raise ValueError(f"{name} is {size} bytes of type {kind:02X}h")
+        return self
+
+
 class SvProfile(BaseModel):
     """The stored-value purse at personalisation (calypso-protocol 1.19-1.20, CSIM1 3.8)."""
 
@@ -383,6 +416,7 @@ class CardProfile(BaseModel):
     postpones_counters: bool = False
     pin: PinProfile | None = None
     sv: SvProfile | None = None
+    pki: PkiProfile | None = None
     aid: HexBytes = AID_1TIC_ICA1
     df_lid: HexLid = 0x2000
     serial: HexBytes
@@ -442,6 +476,10 @@ class CardProfile(BaseModel):
         if self.sv is not None and product is not ProductType.PRIME_REVISION_1:
             if not app_type & 0x02:
                 raise ValueError("sv: the application type lacks the stored-value bit 02h")
+        if self.pki is not None and not (
+            product is ProductType.PRIME_REVISION_3 and app_type & 0x10
+        ):
+            raise ValueError("pki: needs a Rev3 application type with the PKI bit 10h")
         sfis = {f.sfi: f for f in self.files}
         for f in self.files:
             view = f.counter_view

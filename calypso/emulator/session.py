@@ -3,8 +3,9 @@
 
 Sections of ``reference/calypso-protocol.md``: 1.1 (Open, per product type, pre-open 2.8),
 1.2 (Close, abort), 1.21 (Manage Secure Session); CSIM1 3.3-3.5 for the keys, the MAC and the
-encryption. CSIM1 leaves Rev1/Rev2 layouts out of scope: this emulator applies CSIM1 3.3 to them
-literally (CC = data-out[0:4], the bytes a SAM's Digest Init takes), as the software SAM does.
+encryption; PKI mode (Open P2 low bits 3, its Close) is in ``pki``. CSIM1 leaves Rev1/Rev2
+layouts out of scope: this emulator applies CSIM1 3.3 to them literally (CC = data-out[0:4],
+the bytes a SAM's Digest Init takes), as the software SAM does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from calypso.constants import ProductType
 from calypso.crypto import PURPOSE_MUTUAL_AUTH, SessionMac, macs_equal
 from calypso.emulator.files import CELL_RATIFIED, CELL_TC, record_cell
+from calypso.emulator.pki import PKI_MODE, close_pki_session, open_pki_session
 from calypso.emulator.state import CardCore, Session, StatusError
 from readers.apdu import SW, CommandApdu, ResponseApdu
 
@@ -36,6 +38,8 @@ def open_session(card: CardCore, command: CommandApdu) -> ResponseApdu:
     else:
         key_index, record, sfi = command.p1 & 0x07, command.p1 >> 3, command.p2 >> 3
         mode = command.p2 & 0x07
+        if mode == PKI_MODE and card.profile.pki is not None:
+            return open_pki_session(card, command)
         if mode == 2 and card.extended_capable:
             if command.p2 == 0x02 and command.data == b"\x00":
                 return _pre_open(card, key_index)
@@ -120,20 +124,23 @@ def close_session(card: CardCore, command: CommandApdu) -> ResponseApdu:
     if command.p2 != 0 or command.p1 not in (0x00, 0x80):
         raise StatusError(SW.WRONG_P1_P2)
     session = card.session
-    if session is None:
+    if session is not None and session.stream is not None:
+        return close_pki_session(card, command)
+    if session is None or session.mac is None:
         raise StatusError(SW.CONDITIONS_NOT_SATISFIED)
     if not command.data:
         if command.p1 != 0:
             raise StatusError(SW.WRONG_LENGTH)
         card.session = None  # abort: buffered writes dropped
         return ResponseApdu(b"", SW.OK)
-    if len(command.data) != session.mac.half:
+    mac = session.mac
+    if len(command.data) != mac.half:
         raise StatusError(SW.WRONG_LENGTH)
-    if not macs_equal(command.data, session.mac.terminal_mac()):
+    if not macs_equal(command.data, mac.terminal_mac()):
         # CSIM1 3.4: wrong terminal MAC -> 6988, writes rolled back, session closed.
         card.session = None
         raise StatusError(SW.INCORRECT_SIGNATURE)
-    card_mac = session.mac.card_mac()
+    card_mac = mac.card_mac()
     ratify_now = command.p1 == 0x80
     changes = dict(session.overlay)
     changes[CELL_RATIFIED] = b"\x01" if ratify_now else b"\x00"
@@ -150,21 +157,22 @@ def manage_session(card: CardCore, command: CommandApdu) -> ResponseApdu:
     if not card.extended_capable:
         raise StatusError(SW.INS_NOT_SUPPORTED)
     session = card.session
-    if session is None or not session.extended:
+    if session is None or not session.extended or session.mac is None:
         raise StatusError(SW.CONDITIONS_NOT_SATISFIED)
+    mac = session.mac
     if command.p1 != 0 or command.p2 > 0x03:
         raise StatusError(SW.WRONG_P1_P2)
     card_mac = b""
     if command.p2 & 0x01:
         if len(command.data) != 8:
             raise StatusError(SW.WRONG_LENGTH)
-        sequence = session.mac.auth_sequence
-        expected = session.mac.terminal_mac(PURPOSE_MUTUAL_AUTH, sequence)
+        sequence = mac.auth_sequence
+        expected = mac.terminal_mac(PURPOSE_MUTUAL_AUTH, sequence)
         if not macs_equal(command.data, expected):
             card.session = None  # wrong terminal MAC: the session is aborted (1.21)
             raise StatusError(SW.INCORRECT_SIGNATURE)
-        card_mac = session.mac.card_mac(PURPOSE_MUTUAL_AUTH, sequence)
-        session.mac.auth_sequence += 1
+        card_mac = mac.card_mac(PURPOSE_MUTUAL_AUTH, sequence)
+        mac.auth_sequence += 1
     elif command.data:
         raise StatusError(SW.WRONG_LENGTH)
     session.encrypting = bool(command.p2 & 0x02)

@@ -24,6 +24,7 @@ from calypso.emulator.files import (
 )
 from calypso.emulator.nv import NonVolatileMemory
 from calypso.emulator.profile import AccessCondition, CardProfile
+from calypso.pki.session import SignedStream
 from readers.apdu import SW, CommandApdu
 
 Rng = Callable[[int], bytes]
@@ -40,10 +41,13 @@ class StatusError(Exception):
 
 @dataclass(slots=True)
 class Session:
-    """A secure session in progress (volatile): key, MAC, buffer, buffered writes."""
+    """A secure session in progress (volatile): key, MAC, buffer, buffered writes.
+
+    A PKI session has no MAC but the signed stream its Close signs (calypso.emulator.pki).
+    """
 
     key_index: int
-    mac: SessionMac
+    mac: SessionMac | None
     extended: bool
     overlay: dict[str, bytes] = field(default_factory=dict, repr=False)
     buffer_used: int = 0
@@ -52,6 +56,7 @@ class Session:
     encrypting: bool = False
     sv_done: bool = False
     postponed: list[bytes] = field(default_factory=list)
+    stream: SignedStream | None = None
 
 
 @dataclass(frozen=True, slots=True)

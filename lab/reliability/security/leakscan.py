@@ -144,6 +144,8 @@ def profile_secrets(path: Path) -> list[Secret]:
             secrets.append(Secret(f"{path.name} {name} {what}", material.get_secret_value()))
     if profile.pin is not None:
         secrets.append(Secret(f"{path.name} PIN", profile.pin.value.get_secret_value()))
+    if profile.pki is not None:
+        secrets.append(Secret(f"{path.name} PKI key", profile.pki.private_key.get_secret_value()))
     return secrets
 
 
@@ -233,7 +235,8 @@ def secret_store(path: Path) -> bool:
     except OSError:
         return False
     if path.suffix in (".yaml", ".yml"):
-        return any(word in head for word in (b"kvc", b"master:", b"unlock_data"))
+        words = (b"kvc", b"master:", b"unlock_data", b"private_key_pem:")
+        return any(word in head for word in words)
     return head.lstrip().startswith(b"{") and b'"cells"' in head and b'"serial"' in head
 
 
