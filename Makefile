@@ -11,8 +11,9 @@ PACKAGES := yamlconfig readers calypso sam validator lab
 # The real PC/SC stack for the end-to-end tests (pcscd with the vpcd virtual reader), and what
 # pip needs to compile pyscard (there is no Linux wheel), and the deploy tests' tools
 # (systemd-analyze and systemd-sysusers, shellcheck), and cardpeek (tests/interop: a real client
-# reads the emulated Navigo-like card). Installed with apt-get when missing.
-SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev systemd shellcheck cardpeek
+# reads the emulated Navigo-like card), and PostgreSQL (the office database tests start a private
+# server of their own: lab/postgres.py). Installed with apt-get when missing.
+SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev systemd shellcheck cardpeek postgresql
 
 .PHONY: demo test lint typecheck unit setup system-deps clean
 
