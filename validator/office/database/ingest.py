@@ -1,0 +1,350 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Ingestion of journal files into the office database: idempotent, one transaction per file.
+
+``ingest_file`` takes one file's bytes (what the collector receives) and, in one transaction:
+records the file by its SHA-256 (the same bytes again add nothing), locks its validator's row
+(two files of one validator are ingested one after the other), checks the file's chain from the
+validator's anchor (validator.office.database.chain), stores what is new and trusted, records
+the breaks and holds what follows them, then moves the anchor. A failure of the database rolls
+the whole file back: nothing of it is stored, and the sender still holds it.
+
+Entries are stored by kind: a tap (an entry with an ``outcome`` and no other ``kind``) gets a
+row of the export's columns in ``taps``, with its raw entry; any other kind, which a newer
+validator may write (a record this release does not know as a tap), is stored raw with its kind
+in ``records``, checked in the chain like a tap, never dropped. So is a tap this release cannot
+read, with the reason in ``note``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from validator.journal.entry import JournalEntry
+from validator.journal.reading import discover, open_journal_file
+from validator.journal.writer import GENESIS
+from validator.office.database.chain import (
+    Break,
+    FileCheck,
+    Line,
+    check_file,
+    file_validator,
+    known_seqs,
+    read_lines,
+    valid_validator_id,
+)
+from validator.office.database.schema import OfficeDatabaseError, connect, require_schema
+from validator.office.export import COLUMNS, row
+from validator.office.replay.decisions import parse_time
+
+__all__ = ["IngestError", "IngestResult", "entry_kind", "ingest_file", "ingest_paths"]
+
+MAX_FILE = 256 * 1024 * 1024  # a journal file rotates at 16 MiB by default
+TAP = "tap"
+_BIGINT = (-(2**63), 2**63 - 1)
+_TAP_COLUMNS = (*COLUMNS, "hash", "prev", "entry", "file_id")
+_RECORD_COLUMNS = ("validator", "seq", "kind", "note", "hash", "prev", "entry", "line", "file_id")
+_KIND = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
+
+
+class IngestError(ValueError):
+    """A file that cannot be ingested as it is (no validator named, too large): nothing stored."""
+
+
+@dataclass
+class IngestResult:
+    """What one file added (``status``: ingested, or already_ingested: the same bytes before)."""
+
+    name: str
+    digest: str
+    validator: str | None
+    status: str = "ingested"
+    entries: int = 0  # lines read (terminated, non-blank)
+    new_taps: int = 0
+    new_records: int = 0
+    duplicates: int = 0
+    held: int = 0
+    torn: int = 0
+    breaks: list[Break] = field(default_factory=list)
+    anchor: tuple[int, str] | None = None  # the validator's anchor after the file (seq, hash)
+
+    @property
+    def ok(self) -> bool:
+        """No break of the chain in this file."""
+        return not self.breaks
+
+
+def entry_kind(entry: dict[str, Any]) -> str:
+    """An entry's record kind: its ``kind`` field, else ``tap`` for an entry with an outcome."""
+    kind = entry.get("kind")
+    if isinstance(kind, str) and _KIND.fullmatch(kind):
+        return kind
+    return TAP if "outcome" in entry and kind is None else "untyped"
+
+
+def _fits(values: Sequence[Any]) -> bool:
+    """Every integer fits PostgreSQL's bigint (a hostile entry may hold larger ones)."""
+    low, high = _BIGINT
+    return all(low <= v <= high for v in values if isinstance(v, int))
+
+
+def _tap_row(line: Line, file_id: int) -> tuple[tuple[Any, ...] | None, JournalEntry | None, str]:
+    """The taps row of a line, its entry, and why not when it cannot be one."""
+    assert line.entry is not None  # noqa: S101 - only entries are trusted
+    if not line.jsonb_safe:
+        return None, None, "stored raw: a NUL character or lone surrogate jsonb cannot hold"
+    try:
+        entry = JournalEntry.from_json(line.entry)
+        values = row(entry)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        return None, None, f"not a readable tap: {exc}"
+    if values["validator"] is None or not _fits(list(values.values())):
+        return None, None, "not a readable tap: a number beyond 64 bits"
+    text = line.data.decode("utf-8")
+    out = (*values.values(), line.digest, line.prev, text, file_id)
+    return out, entry, ""
+
+
+def _unknown_values(validator: str, entry: JournalEntry) -> tuple[Any, ...]:
+    return (
+        validator,
+        entry.seq,
+        parse_time(entry.when),
+        entry.card,
+        entry.transaction_counter,
+        entry.debit,
+    )
+
+
+def _resolution(validator: str, entry: JournalEntry) -> tuple[Any, ...] | None:
+    resolves = entry.resolves
+    if resolves is None:
+        return None
+    values = (validator, resolves.seq, entry.seq, resolves.committed, resolves.debit)
+    return (*values, parse_time(entry.when)) if _fits(values) else None
+
+
+@dataclass
+class _Rows:
+    taps: list[tuple[Any, ...]] = field(default_factory=list)
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    unknown: list[tuple[Any, ...]] = field(default_factory=list)
+    resolved: list[tuple[Any, ...]] = field(default_factory=list)
+    last_time: str | None = None
+
+
+def _rows(check: FileCheck, file_id: int) -> _Rows:
+    """The rows of every new trusted line, by table."""
+    out = _Rows()
+    validator = check.validator
+    for line in check.new:
+        entry = line.entry
+        assert entry is not None  # noqa: S101 - only entries are trusted
+        time = entry.get("time")
+        out.last_time = time if isinstance(time, str) and "\x00" not in time else out.last_time
+        kind = entry_kind(entry)
+        note = ""
+        if kind == TAP:
+            values, tap, note = _tap_row(line, file_id)
+            if values is not None and tap is not None:
+                out.taps.append(values)
+                if tap.outcome == "unknown":
+                    out.unknown.append(_unknown_values(validator, tap))
+                resolved = _resolution(validator, tap)
+                if resolved is not None:
+                    out.resolved.append(resolved)
+                continue
+        safe = line.jsonb_safe
+        if not safe:
+            note = note or "stored raw: a NUL character or lone surrogate jsonb cannot hold"
+        text = line.data.decode("utf-8") if safe else None
+        raw = None if safe else line.data
+        out.records.append(
+            (validator, line.seq, kind, note or None) + (line.digest, line.prev, text, raw, file_id)
+        )
+    return out
+
+
+def ingest_file(
+    conn: psycopg.Connection[Any],
+    name: str,
+    data: bytes,
+    *,
+    key: bytes | None = None,
+    validator: str | None = None,
+) -> IngestResult:
+    """Ingest one journal file's bytes in one transaction; returns what it added.
+
+    ``key``: the journal key (each entry's HMAC is checked). ``validator``: the validator the
+    sender is known to be (the collector knows it from its certificate): every entry must name
+    it. IngestError when the file cannot be taken as it is; OfficeDatabaseError when the
+    database fails (then nothing of the file is stored).
+    """
+    if len(data) > MAX_FILE:
+        raise IngestError(f"{name}: {len(data)} bytes, more than a journal file ({MAX_FILE})")
+    if validator is not None and not valid_validator_id(validator):
+        raise IngestError(f"{name}: {validator!r} is not a validator id")
+    digest = hashlib.sha256(data).hexdigest()
+    lines, torn = read_lines(data, key)
+    who = validator or file_validator(lines)
+    if who is None:
+        if not lines:  # empty, or only an unfinished line: nothing to ingest yet
+            return IngestResult(name, digest, None, status="empty", torn=torn)
+        raise IngestError(f"{name}: no journal entry names its validator: nothing ingested")
+    try:
+        with conn.transaction():
+            return _ingest(conn, name, digest, len(data), lines, torn, who)
+    except psycopg.Error as exc:
+        raise OfficeDatabaseError(f"{name}: not ingested (nothing stored): {exc}") from None
+
+
+def _ingest(
+    conn: psycopg.Connection[Any],
+    name: str,
+    digest: str,
+    size: int,
+    lines: list[Line],
+    torn: int,
+    who: str,
+) -> IngestResult:
+    result = IngestResult(name, digest, who, entries=len(lines), torn=torn)
+    found = conn.execute(
+        "INSERT INTO ingested_files (name, digest, size, validator, entries, new_entries,"
+        " duplicates, held, breaks) VALUES (%s, %s, %s, %s, %s, 0, 0, 0, 0)"
+        " ON CONFLICT (digest) DO NOTHING RETURNING id",
+        (name[:1024], digest, size, who, len(lines)),
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO validators (id, last_seq, last_hash) VALUES (%s, 0, %s)"
+        " ON CONFLICT (id) DO NOTHING",
+        (who, GENESIS),
+    )
+    anchor = conn.execute(
+        "SELECT last_seq, last_hash FROM validators WHERE id = %s FOR UPDATE", (who,)
+    ).fetchone()
+    assert anchor is not None  # noqa: S101 - inserted just above
+    if found is None:  # these very bytes were ingested before: they add nothing
+        result.status = "already_ingested"
+        result.duplicates = len(lines)
+        result.anchor = (int(anchor[0]), str(anchor[1]))
+        return result
+    file_id = int(found[0])
+    seqs = known_seqs(lines, int(anchor[0]))
+    stored: dict[int, str] = {}
+    if seqs:
+        for seq, known in conn.execute(
+            "SELECT seq, hash FROM taps WHERE validator = %s AND seq = ANY(%s)"
+            " UNION ALL SELECT seq, hash FROM records WHERE validator = %s AND seq = ANY(%s)",
+            (who, seqs, who, seqs),
+        ):
+            stored[int(seq)] = str(known)
+    check = check_file(lines, who, (int(anchor[0]), str(anchor[1])), stored)
+    rows = _rows(check, file_id)
+    _store(conn, rows)
+    _record_problems(conn, check, file_id)
+    conn.execute(
+        "UPDATE validators SET last_seq = %s, last_hash = %s,"
+        " last_time = coalesce(%s, last_time), updated_at = now() WHERE id = %s",
+        (check.anchor_seq, check.anchor_hash, rows.last_time, who),
+    )
+    conn.execute(
+        "UPDATE ingested_files SET new_entries = %s, duplicates = %s, held = %s, breaks = %s"
+        " WHERE id = %s",
+        (len(check.new), check.duplicates, len(check.held), len(check.breaks), file_id),
+    )
+    result.new_taps, result.new_records = len(rows.taps), len(rows.records)
+    result.duplicates, result.held = check.duplicates, len(check.held)
+    result.breaks = check.breaks
+    result.anchor = (check.anchor_seq, check.anchor_hash)
+    return result
+
+
+def _store(conn: psycopg.Connection[Any], rows: _Rows) -> None:
+    """Copy the new taps and records in, then note unknown taps and their resolutions."""
+    with conn.cursor() as cur:
+        if rows.taps:
+            with cur.copy(f"COPY taps ({', '.join(_TAP_COLUMNS)}) FROM STDIN") as copy:
+                for values in rows.taps:
+                    copy.write_row(values)
+        if rows.records:
+            with cur.copy(f"COPY records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
+                for values in rows.records:
+                    copy.write_row(values)
+        if rows.unknown:
+            cur.executemany(
+                "INSERT INTO unknown_taps (validator, seq, tap_time, card, transaction_counter,"
+                " debit_sent) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (validator, seq)"
+                " DO UPDATE SET tap_time = EXCLUDED.tap_time, card = EXCLUDED.card,"
+                " transaction_counter = EXCLUDED.transaction_counter,"
+                " debit_sent = EXCLUDED.debit_sent",
+                rows.unknown,
+            )
+        if rows.resolved:  # a resolution is kept even when its unknown tap was never received
+            cur.executemany(
+                "INSERT INTO unknown_taps (validator, seq, resolved_by_seq, committed, debit,"
+                " resolved_time) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (validator, seq)"
+                " DO UPDATE SET resolved_by_seq = EXCLUDED.resolved_by_seq,"
+                " committed = EXCLUDED.committed, debit = EXCLUDED.debit,"
+                " resolved_time = EXCLUDED.resolved_time",
+                rows.resolved,
+            )
+
+
+def _record_problems(conn: psycopg.Connection[Any], check: FileCheck, file_id: int) -> None:
+    """The breaks (once per validator, kind and seq) and the held lines (once per hash)."""
+    with conn.cursor() as cur:
+        if check.breaks:
+            cur.executemany(
+                "INSERT INTO integrity_breaks (validator, seq, kind, detail, file_id, line)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (validator, kind, seq) DO NOTHING",
+                [(check.validator, b.seq, b.kind, b.detail, file_id, b.line) for b in check.breaks],
+            )
+        if check.held:
+            cur.executemany(
+                "INSERT INTO held_entries (validator, hash, seq, reason, line, size, file_id,"
+                " line_number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (validator, hash) DO NOTHING",
+                [
+                    (
+                        check.validator,
+                        line.digest,
+                        line.seq if line.seq is not None and _fits((line.seq,)) else None,
+                        why,
+                        line.data,
+                        line.size,
+                        file_id,
+                        line.number,
+                    )
+                    for line, why in check.held
+                ],
+            )
+
+
+def ingest_paths(
+    url: str, paths: Sequence[Path], *, key: bytes | None = None
+) -> list[IngestResult | IngestError]:
+    """Ingest every journal file under ``paths``, each journal's files oldest first.
+
+    A file that cannot be taken (IngestError) is reported in the list and the others go on;
+    a database failure (OfficeDatabaseError) stops the run: the files before it are in.
+    """
+    sources = discover(paths)  # ReplayInputError when no journal file is there
+    results: list[IngestResult | IngestError] = []
+    with connect(url) as conn:
+        require_schema(conn)
+        conn.commit()
+        for source in sources:
+            for path in source.files:
+                try:
+                    with open_journal_file(path) as handle:
+                        data = handle.read(MAX_FILE + 1)
+                    results.append(ingest_file(conn, str(path), data, key=key))
+                except IngestError as exc:
+                    results.append(exc)
+    return results
