@@ -191,17 +191,34 @@ def ingest_file(
     if validator is not None and not valid_validator_id(validator):
         raise IngestError(f"{name}: {validator!r} is not a validator id")
     digest = hashlib.sha256(data).hexdigest()
-    lines, torn = read_lines(data, key)
-    who = validator or file_validator(lines)
-    if who is None:
-        if not lines:  # empty, or only an unfinished line: nothing to ingest yet
-            return IngestResult(name, digest, None, status="empty", torn=torn)
-        raise IngestError(f"{name}: no journal entry names its validator: nothing ingested")
     try:
+        with conn.transaction():
+            earlier = _earlier(conn, name, digest)
+        if earlier is not None:  # these very bytes were ingested before: not even read again
+            return earlier
+        lines, torn = read_lines(data, key)
+        who = validator or file_validator(lines)
+        if who is None:
+            if not lines:  # empty, or only an unfinished line: nothing to ingest yet
+                return IngestResult(name, digest, None, status="empty", torn=torn)
+            raise IngestError(f"{name}: no journal entry names its validator: nothing ingested")
         with conn.transaction():
             return _ingest(conn, name, digest, len(data), lines, torn, who)
     except psycopg.Error as exc:
         raise OfficeDatabaseError(f"{name}: not ingested (nothing stored): {exc}") from None
+
+
+def _earlier(conn: psycopg.Connection[Any], name: str, digest: str) -> IngestResult | None:
+    """The result for a file whose bytes were ingested before (its validator's anchor now)."""
+    found = conn.execute(
+        "SELECT f.validator, v.last_seq, v.last_hash FROM ingested_files f"
+        " LEFT JOIN validators v ON v.id = f.validator WHERE f.digest = %s",
+        (digest,),
+    ).fetchone()
+    if found is None:
+        return None
+    anchor = (int(found[1]), str(found[2])) if found[1] is not None else None
+    return IngestResult(name, digest, found[0], status="already_ingested", anchor=anchor)
 
 
 def _ingest(
@@ -229,9 +246,8 @@ def _ingest(
         "SELECT last_seq, last_hash FROM validators WHERE id = %s FOR UPDATE", (who,)
     ).fetchone()
     assert anchor is not None  # noqa: S101 - inserted just above
-    if found is None:  # these very bytes were ingested before: they add nothing
+    if found is None:  # the same bytes, ingested meanwhile by another session: nothing to add
         result.status = "already_ingested"
-        result.duplicates = len(lines)
         result.anchor = (int(anchor[0]), str(anchor[1]))
         return result
     file_id = int(found[0])
