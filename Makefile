@@ -80,6 +80,11 @@ clean:
 bench-replay: $(STAMP)
 	$(BIN)/python -m validator.bench.replay_journal
 
+# Ingest benchmark (a 100,000-tap journal into a private PostgreSQL with fsync on; taps/s).
+.PHONY: bench-ingest
+bench-ingest: $(STAMP)
+	$(BIN)/python -m validator.bench.ingest
+
 # Per scenario: APDU counts, modelled tap time (sequential baseline vs engine), host cost split,
 # taps through pcscd and vpcd; then per-tap cost with 10^6 journal entries and cards seen
 # (a few minutes; `validator bench --json` for the JSON document).
