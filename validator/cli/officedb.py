@@ -36,6 +36,46 @@ db_option = click.option(
 )
 
 
+def selection_options(function: Any) -> Any:
+    """``--db``, ``--station`` and ``--validator``: replay and export read the office database."""
+    function = click.option(
+        "--validator",
+        "validators",
+        multiple=True,
+        metavar="ID",
+        help="With --db: only this validator (repeatable).",
+    )(function)
+    function = click.option(
+        "--station",
+        "stations",
+        multiple=True,
+        type=int,
+        help="With --db: only taps at this station (repeatable).",
+    )(function)
+    return click.option(
+        "--db",
+        "db_url",
+        default=None,
+        metavar="URL",
+        help="Read the office database (a PostgreSQL URL) instead of journal files.",
+    )(function)
+
+
+def check_source(
+    paths: tuple[Path, ...],
+    db_url: str | None,
+    stations: tuple[int, ...],
+    validators: tuple[str, ...],
+) -> None:
+    """Usage error (exit 2) unless journal paths or --db is given, and not both."""
+    if db_url is None and not paths:
+        raise click.UsageError("give journal files or folders, or --db URL")
+    if db_url is not None and paths:
+        raise click.UsageError("give journal files or folders, or --db URL, not both")
+    if db_url is None and (stations or validators):
+        raise click.UsageError("--station and --validator select from the office database: --db")
+
+
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
