@@ -216,11 +216,13 @@ class TestIngest:
         """The database refuses one row: nothing of the file is stored; once fixed, all is."""
         query(office_db, "ALTER TABLE taps ADD CONSTRAINT no_seq_7 CHECK (seq <> 7)")
         raw = journal[0].read_bytes()
-        with pytest.raises(OfficeDatabaseError, match="nothing stored"):
-            ingest(office_db, "first", raw)
-        assert count(office_db, "taps") == count(office_db, "ingested_files") == 0
-        assert query(office_db, "SELECT last_seq FROM validators") == []
-        query(office_db, "ALTER TABLE taps DROP CONSTRAINT no_seq_7")
+        try:
+            with pytest.raises(OfficeDatabaseError, match="nothing stored"):
+                ingest(office_db, "first", raw)
+            assert count(office_db, "taps") == count(office_db, "ingested_files") == 0
+            assert query(office_db, "SELECT last_seq FROM validators") == []
+        finally:
+            query(office_db, "ALTER TABLE taps DROP CONSTRAINT no_seq_7")
         assert ingest(office_db, "first", raw).new_taps == len(raw.splitlines())
 
     def test_file_naming_no_validator_is_refused(self, office_db: str) -> None:
