@@ -230,3 +230,33 @@ class TestIngest:
         with pytest.raises(IngestError, match="names its validator"):
             ingest(office_db, "junk", b"not json\n")
         assert count(office_db, "ingested_files") == 0
+
+
+def test_the_same_file_twice_at_once(office_db: str, journal: list[Path]) -> None:
+    """Two sessions ingest the same bytes at once: one stores them, the other adds nothing."""
+    import threading
+
+    raw = journal[0].read_bytes()
+    start = threading.Barrier(2)
+    statuses: list[str] = []
+
+    def send(name: str) -> None:
+        with psycopg.connect(office_db) as conn:
+            start.wait()
+            statuses.append(ingest_file(conn, name, raw, key=JOURNAL_KEY).status)
+
+    threads = [threading.Thread(target=send, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == ["already_ingested", "ingested"]
+    assert count(office_db, "taps") == len(raw.splitlines())
+    assert count(office_db, "ingested_files") == 1
+
+
+def test_a_file_with_no_entry_yet(office_db: str) -> None:
+    """An empty file, or one holding only an unfinished line: nothing stored, nothing refused."""
+    assert ingest(office_db, "empty", b"").status == "empty"
+    assert ingest(office_db, "torn", b'{"seq":1,').status == "empty"
+    assert count(office_db, "ingested_files") == 0
