@@ -104,7 +104,7 @@ def _tap_row(line: Line, file_id: int) -> tuple[tuple[Any, ...] | None, JournalE
         values = row(entry)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         return None, None, f"not a readable tap: {exc}"
-    if values["validator"] is None or not _fits(list(values.values())):
+    if not _fits(list(values.values())):
         return None, None, "not a readable tap: a number beyond 64 bits"
     text = line.data.decode("utf-8")
     out = (*values.values(), line.digest, line.prev, text, file_id)
@@ -112,12 +112,13 @@ def _tap_row(line: Line, file_id: int) -> tuple[tuple[Any, ...] | None, JournalE
 
 
 def _unknown_values(validator: str, entry: JournalEntry) -> tuple[Any, ...]:
+    counter = entry.transaction_counter  # not an export column: checked here
     return (
         validator,
         entry.seq,
         parse_time(entry.when),
         entry.card,
-        entry.transaction_counter,
+        counter if _fits((counter,)) else None,
         entry.debit,
     )
 

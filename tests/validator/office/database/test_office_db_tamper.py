@@ -182,11 +182,18 @@ def test_hostile_entries_are_stored_raw(office_db: str, tmp_path: Path) -> None:
     with Journal(directory, key=JOURNAL_KEY, validator_id="validator-1") as writer:
         writer.append({"validator": "validator-1", "outcome": "denied", "explanation": "a\x00b"})
         writer.append({"validator": "validator-1", "outcome": "denied", "attempts": 2**63})
+        big = {
+            "outcome": "unknown",
+            "tap_time": "2026-03-02T07:30:00",
+            "transaction_counter": 2**63,
+        }
+        writer.append({"validator": "validator-1", **big})
     files = write_journal(directory, taps=2, seed=6)
     result = ingest(office_db, "hostile", data(lines_of(files)))
-    assert result.ok and (result.new_taps, result.new_records) == (5, 2)
+    assert result.ok and (result.new_taps, result.new_records) == (6, 2)
+    assert query(office_db, "SELECT seq, transaction_counter FROM unknown_taps") == [(6, None)]
     records = query(office_db, "SELECT seq, kind, note, entry IS NULL, line FROM records")
     assert [r[:2] for r in records] == [(4, "tap"), (5, "tap")]
     assert "NUL" in records[0][2] and records[0][3] is True and b"\\u0000" in records[0][4]
     assert "64 bits" in records[1][2] and records[1][3] is False
-    assert query(office_db, "SELECT last_seq FROM validators") == [(7,)]
+    assert query(office_db, "SELECT last_seq FROM validators") == [(8,)]
