@@ -40,7 +40,15 @@ from validator.journal.reading import MAX_LINE, bounded_lines
 from validator.journal.writer import GENESIS
 from validator.office.replay.line import entry_facts
 
-__all__ = ["Break", "FileCheck", "Line", "check_file", "read_lines", "valid_validator_id"]
+__all__ = [
+    "Break",
+    "FileCheck",
+    "Line",
+    "check_file",
+    "read_lines",
+    "utf8",
+    "valid_validator_id",
+]
 
 # jsonb holds no NUL character and no lone surrogate: such a line is stored as raw bytes.
 _NOT_JSONB = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
@@ -49,8 +57,17 @@ _VALIDATOR_ID = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 
 
 def valid_validator_id(value: Any) -> bool:
-    """A validator id the office stores: a string of 1 to 128 characters, no control one."""
-    return isinstance(value, str) and _VALIDATOR_ID.fullmatch(value) is not None
+    """A validator id the office stores: 1 to 128 characters, no control one, valid UTF-8."""
+    return isinstance(value, str) and _VALIDATOR_ID.fullmatch(value) is not None and utf8(value)
+
+
+def utf8(text: str) -> bool:
+    """Whether ``text`` encodes to UTF-8 (a lone surrogate, which JSON may carry, does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from validator.office.database.chain import (
     file_validator,
     known_seqs,
     read_lines,
+    utf8,
     valid_validator_id,
 )
 from validator.office.database.schema import OfficeDatabaseError, connect, require_schema
@@ -83,7 +84,7 @@ class IngestResult:
 def entry_kind(entry: dict[str, Any]) -> str:
     """An entry's record kind: its ``kind`` field, else ``tap`` for an entry with an outcome."""
     kind = entry.get("kind")
-    if isinstance(kind, str) and _KIND.fullmatch(kind):
+    if isinstance(kind, str) and _KIND.fullmatch(kind) and utf8(kind):
         return kind
     return TAP if "outcome" in entry and kind is None else "untyped"
 
@@ -148,7 +149,8 @@ def _rows(check: FileCheck, file_id: int) -> _Rows:
         entry = line.entry
         assert entry is not None  # noqa: S101 - only entries are trusted
         time = entry.get("time")
-        out.last_time = time if isinstance(time, str) and "\x00" not in time else out.last_time
+        if line.jsonb_safe and isinstance(time, str) and len(time) <= 64:
+            out.last_time = time
         kind = entry_kind(entry)
         note = ""
         if kind == TAP:
@@ -192,6 +194,8 @@ def ingest_file(
     if validator is not None and not valid_validator_id(validator):
         raise IngestError(f"{name}: {validator!r} is not a validator id")
     digest = hashlib.sha256(data).hexdigest()
+    # A file name is bytes on Linux: one that is not UTF-8 is kept readable, escaped.
+    name = name.encode("utf-8", "surrogatepass").decode("utf-8", "backslashreplace")[:1024]
     try:
         with conn.transaction():
             earlier = _earlier(conn, name, digest)
@@ -236,7 +240,7 @@ def _ingest(
         "INSERT INTO ingested_files (name, digest, size, validator, entries, new_entries,"
         " duplicates, held, breaks) VALUES (%s, %s, %s, %s, %s, 0, 0, 0, 0)"
         " ON CONFLICT (digest) DO NOTHING RETURNING id",
-        (name[:1024], digest, size, who, len(lines)),
+        (name, digest, size, who, len(lines)),
     ).fetchone()
     conn.execute(
         "INSERT INTO validators (id, last_seq, last_hash) VALUES (%s, 0, %s)"

@@ -197,3 +197,24 @@ def test_hostile_entries_are_stored_raw(office_db: str, tmp_path: Path) -> None:
     assert "NUL" in records[0][2] and records[0][3] is True and b"\\u0000" in records[0][4]
     assert "64 bits" in records[1][2] and records[1][3] is False
     assert query(office_db, "SELECT last_seq FROM validators") == [(8,)]
+
+
+def test_lone_surrogates_never_fail_a_file(office_db: str, lines: list[str]) -> None:
+    """A kind, a validator or a file name PostgreSQL cannot encode: stored escaped or refused."""
+    import hashlib
+
+    from validator.office.database.ingest import IngestError
+
+    prev = hashlib.sha256(lines[1].encode()).hexdigest()
+    odd = '{"kind":"\\ud800","prev":"%s","seq":3,"time":"\\ud800","validator":"validator-1"}'
+    result = ingest(office_db, "bad-\udcff-\ud800-name", data([*lines[:2], odd % prev]), key=None)
+    assert result.ok and (result.new_taps, result.new_records) == (2, 1)
+    assert query(office_db, "SELECT seq, kind, entry IS NULL FROM records") == [
+        (3, "untyped", True)
+    ]
+    assert query(office_db, "SELECT name FROM ingested_files") == [
+        ("bad-\\xed\\xb3\\xbf-\\xed\\xa0\\x80-name",)
+    ]
+    foreign = '{"prev":"%s","seq":1,"validator":"v\\ud800"}' % ("0" * 64)
+    with pytest.raises(IngestError, match="names its validator"):
+        ingest(office_db, "foreign", data([foreign]), key=None)
