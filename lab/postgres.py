@@ -47,13 +47,13 @@ def missing_binaries() -> str | None:
     """Why a private PostgreSQL cannot run here, or None when it can."""
     if postgres_bindir() is None:
         return "PostgreSQL is not installed (apt-get install postgresql, or run make system-deps)"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is missing: it starts the server with a parent-death signal"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(SERVICE_ACCOUNT)
         except KeyError:
             return f"running as root and there is no {SERVICE_ACCOUNT!r} account to run it as"
-        if shutil.which("setpriv") is None:
-            return "running as root and setpriv (util-linux) is missing"
     return None
 
 

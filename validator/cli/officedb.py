@@ -149,7 +149,7 @@ def _as_json(result: IngestResult) -> dict[str, Any]:
 @office.command()
 @db_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@config_option("Configuration folder: its journal_key_file (default: as `run`).")
+@config_option("Configuration folder: its journal_key_file (read only when given).")
 @click.option(
     "--journal-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
