@@ -95,11 +95,11 @@ def test_replay_from_the_database_is_the_replay_of_the_files(
 
 
 def test_a_period_and_a_validator(loaded: str, journals: Path) -> None:
-    """--since/--until select the same taps as on files; --validator keeps one journal."""
+    """--since/--until select the same taps as on files (--jobs 2 too); --validator: one."""
     since, until = START + dt.timedelta(minutes=5), START + dt.timedelta(minutes=20)
     period = ("--since", since.isoformat(), "--until", until.isoformat())
     _, from_files = replay(str(journals), *period)
-    _, from_db = replay("--db", loaded, *period)
+    _, from_db = replay("--db", loaded, *period, "--jobs", "2")  # worker processes too
     assert figures(from_db)["entries"] == figures(from_files)["entries"]
     assert 0 < from_db["entries"] < 100
     assert from_db["decisions"] == from_files["decisions"]
