@@ -114,6 +114,8 @@ def _line(result: IngestResult) -> str:
         parts.append(counted(result.new_records, "new record"))
     if result.duplicates:
         parts.append(counted(result.duplicates, "duplicate"))
+    if result.resumed:
+        parts.append(f"{counted(result.resumed, 'held entry', 'held entries')} now continue it")
     if result.held:
         parts.append(f"{counted(result.held, 'line')} held after a break")
     if result.torn:
@@ -133,6 +135,7 @@ def _as_json(result: IngestResult) -> dict[str, Any]:
         "new_records": result.new_records,
         "duplicates": result.duplicates,
         "held": result.held,
+        "resumed": result.resumed,
         "torn": result.torn,
         "breaks": [
             {"kind": b.kind, "seq": b.seq, "line": b.line, "detail": b.detail}

@@ -110,7 +110,7 @@ class FileCheck:
     anchor_hash: str
     new: list[Line] = field(default_factory=list)
     duplicates: int = 0
-    held: list[tuple[Line, str]] = field(default_factory=list)  # (line, why it is held)
+    held: list[tuple[Line, str, str]] = field(default_factory=list)  # line, break kind, why
     breaks: list[Break] = field(default_factory=list)
     torn: int = 0  # bytes of an unterminated last line
 
@@ -235,7 +235,8 @@ class _Walk:
         if new:  # the changed entry is in this file: only now is it seen, so it is held too
             changed = new.pop()
             del self.seen[last_seq]
-            self.check.held.append((changed, f"edited: its hash is not the prev of seq {line.seq}"))
+            why = f"edited: its hash is not the prev of seq {line.seq}"
+            self.check.held.append((changed, "edited", why))
             return Break(
                 "edited",
                 last_seq,
@@ -268,7 +269,7 @@ def check_file(
             continue
         check.breaks.append(found)
         why = f"{found.kind} at seq {found.seq}"
-        check.held.append((line, why))
-        check.held.extend((after, f"after the {why}") for after in rest)
+        check.held.append((line, found.kind, why))
+        check.held.extend((after, found.kind, f"after the {why}") for after in rest)
     check.anchor_seq, check.anchor_hash = walk.cursor
     return check

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ class IngestResult:
     duplicates: int = 0
     held: int = 0
     torn: int = 0
+    resumed: int = 0  # held entries (of files received earlier) this file's entries continue
     breaks: list[Break] = field(default_factory=list)
     anchor: tuple[int, str] | None = None  # the validator's anchor after the file (seq, hash)
 
@@ -141,11 +142,12 @@ class _Rows:
     last_time: str | None = None
 
 
-def _rows(check: FileCheck, file_id: int) -> _Rows:
-    """The rows of every new trusted line, by table."""
+def _rows(check: FileCheck, file_of: Callable[[Line], int]) -> _Rows:
+    """The rows of every new trusted line, by table (``file_of``: the file it came in)."""
     out = _Rows()
     validator = check.validator
     for line in check.new:
+        file_id = file_of(line)
         entry = line.entry
         assert entry is not None  # noqa: S101 - only entries are trusted
         time = entry.get("time")
@@ -208,7 +210,7 @@ def ingest_file(
                 return IngestResult(name, digest, None, status="empty", torn=torn)
             raise IngestError(f"{name}: no journal entry names its validator: nothing ingested")
         with conn.transaction():
-            return _ingest(conn, name, digest, len(data), lines, torn, who)
+            return _ingest(conn, name, digest, len(data), lines, torn, who, key)
     except psycopg.Error as exc:
         raise OfficeDatabaseError(f"{name}: not ingested (nothing stored): {exc}") from None
 
@@ -234,6 +236,7 @@ def _ingest(
     lines: list[Line],
     torn: int,
     who: str,
+    key: bytes | None,
 ) -> IngestResult:
     result = IngestResult(name, digest, who, entries=len(lines), torn=torn)
     found = conn.execute(
@@ -266,13 +269,17 @@ def _ingest(
         ):
             stored[int(seq)] = str(known)
     check = check_file(lines, who, (int(anchor[0]), str(anchor[1])), stored)
-    rows = _rows(check, file_id)
+    rows = _rows(check, lambda _: file_id)
     _store(conn, rows)
     _record_problems(conn, check, file_id)
+    head = (check.anchor_seq, check.anchor_hash)
+    resumed = _Rows()
+    if check.new:  # the anchor moved: entries held for a gap may continue it now
+        head, resumed = _resume(conn, who, head, key, file_id)
     conn.execute(
         "UPDATE validators SET last_seq = %s, last_hash = %s,"
-        " last_time = coalesce(%s, last_time), updated_at = now() WHERE id = %s",
-        (check.anchor_seq, check.anchor_hash, rows.last_time, who),
+        " last_time = coalesce(%s, %s, last_time), updated_at = now() WHERE id = %s",
+        (head[0], head[1], resumed.last_time, rows.last_time, who),
     )
     conn.execute(
         "UPDATE ingested_files SET new_entries = %s, duplicates = %s, held = %s, breaks = %s"
@@ -282,8 +289,55 @@ def _ingest(
     result.new_taps, result.new_records = len(rows.taps), len(rows.records)
     result.duplicates, result.held = check.duplicates, len(check.held)
     result.breaks = check.breaks
-    result.anchor = (check.anchor_seq, check.anchor_hash)
+    result.resumed = len(resumed.taps) + len(resumed.records)
+    result.anchor = head
     return result
+
+
+def _resume(
+    conn: psycopg.Connection[Any],
+    validator: str,
+    anchor: tuple[int, str],
+    key: bytes | None,
+    file_id: int,
+) -> tuple[tuple[int, str], _Rows]:
+    """Take in the entries held for a gap that now continue ``anchor``: a file that arrived
+    before the one it follows (or after a file lost in transit, sent again). Returns the new
+    anchor and what was stored.
+
+    Only lines held for a ``missing`` break, from earlier files, are candidates: a file's own
+    breaks, and every other kind (edited, replaced, restarted...), hold for good. They are
+    walked by seq exactly as a file is (check_file, from the anchor, with the key): those that
+    chain are stored with the file they came in and leave the hold; the walk stops at the first
+    that does not. The break recorded when they were held stays, as the history of what
+    arrived. Held copies of entries now trusted (the same hash at the same seq) are dropped:
+    nothing is lost.
+    """
+    conn.execute(
+        "DELETE FROM held_entries h USING (SELECT seq, hash FROM taps WHERE validator = %(v)s"
+        " UNION ALL SELECT seq, hash FROM records WHERE validator = %(v)s) t"
+        " WHERE h.validator = %(v)s AND h.seq = t.seq AND h.hash = t.hash",
+        {"v": validator},
+    )
+    held = conn.execute(
+        "SELECT line, file_id FROM held_entries WHERE validator = %s AND seq > %s"
+        " AND kind = 'missing' AND file_id <> %s ORDER BY seq, file_id, line_number",
+        (validator, anchor[0], file_id),
+    ).fetchall()
+    if not held:
+        return anchor, _Rows()
+    data = b"".join(bytes(line) + b"\n" for line, _ in held)
+    lines, _ = read_lines(data, key)  # numbered 1.. in the order held (no blank line)
+    check = check_file(lines, validator, anchor, {})
+    if not check.new:
+        return anchor, _Rows()
+    rows = _rows(check, lambda line: int(held[line.number - 1][1]))
+    _store(conn, rows)
+    conn.execute(
+        "DELETE FROM held_entries WHERE validator = %s AND hash = ANY(%s)",
+        (validator, [line.digest for line in check.new]),
+    )
+    return (check.anchor_seq, check.anchor_hash), rows
 
 
 def _store(conn: psycopg.Connection[Any], rows: _Rows) -> None:
@@ -328,21 +382,22 @@ def _record_problems(conn: psycopg.Connection[Any], check: FileCheck, file_id: i
             )
         if check.held:
             cur.executemany(
-                "INSERT INTO held_entries (validator, hash, seq, reason, line, size, file_id,"
-                " line_number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                "INSERT INTO held_entries (validator, hash, seq, kind, reason, line, size,"
+                " file_id, line_number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (validator, hash) DO NOTHING",
                 [
                     (
                         check.validator,
                         line.digest,
                         line.seq if line.seq is not None and _fits((line.seq,)) else None,
+                        kind,
                         why,
                         line.data,
                         line.size,
                         file_id,
                         line.number,
                     )
-                    for line, why in check.held
+                    for line, kind, why in check.held
                 ],
             )
 

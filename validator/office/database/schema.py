@@ -15,7 +15,8 @@ The tables (issue 20):
 - ``validators``: each validator's anchor, the last trusted seq and the hash of its line;
 - ``unknown_taps``: taps whose Close went unanswered, and their resolution when it came;
 - ``integrity_breaks``: what broke a chain (validator, seq, kind, detail), once per kind and seq;
-- ``held_entries``: lines received after a break, kept raw but not trusted;
+- ``held_entries``: lines received after a break, kept raw but not trusted, with the kind of
+  the break (those held for a gap, ``missing``, are taken in once the gap is filled);
 - ``ingested_files``: each file received (name, SHA-256 digest): the same bytes twice add nothing.
 """
 
@@ -135,6 +136,7 @@ CREATE TABLE held_entries (
     validator text NOT NULL REFERENCES validators (id),
     hash text NOT NULL,
     seq bigint,
+    kind text NOT NULL,
     reason text NOT NULL,
     line bytea NOT NULL,
     size bigint NOT NULL,

@@ -86,8 +86,8 @@ def test_a_line_too_long_is_hashed_not_held_whole() -> None:
     """A line longer than MAX_LINE is unreadable; its held copy has no bytes, only its size."""
     found = check([*chain(1), "x" * (MAX_LINE + 10)])
     assert kinds(found) == [("unreadable", 2)]
-    ((line, _),) = found.held
-    assert line.data == b"" and line.size == MAX_LINE + 10
+    ((line, kind, _),) = found.held
+    assert (line.data, line.size, kind) == (b"", MAX_LINE + 10, "unreadable")
 
 
 def test_an_unfinished_last_line_is_no_break() -> None:

@@ -105,3 +105,16 @@ def test_unreachable_database_exits_2(tmp_path: Path, journal: list[Path]) -> No
     """No server: exit 2 and one error line, no traceback."""
     code, _, err = run("office", "init-db", "--db", f"postgresql://x@/y?host={tmp_path}")
     assert code == 2 and err.startswith("error: cannot connect") and "Traceback" not in err
+
+
+def test_a_late_file_is_taken_in_when_the_gap_fills(
+    office_db: str, journal: list[Path], key_file: Path
+) -> None:
+    """The second file first (exit 1, held), then the first: the held entries continue it."""
+    args = ("office", "ingest", "--db", office_db, "--journal-key-file", str(key_file))
+    code, out, _ = run(*args, str(journal[1]))
+    assert code == 1 and "integrity break: missing at seq 1" in out
+    code, out, _ = run(*args, str(journal[0]))
+    held = len(journal[1].read_text().splitlines())
+    assert code == 0 and f"{held} held entries now continue it" in out
+    assert count(office_db, "taps") == len(journal[0].read_text().splitlines()) + held

@@ -143,10 +143,36 @@ def test_nothing_after_a_break_is_trusted(office_db: str, lines: list[str]) -> N
     second = ingest(office_db, "second", data(lines[30:]))
     assert second.new_taps == 0 and second.held == 30
     assert state(office_db) == ([("missing", 20)], upto(19), 40, 19)
-    # The entry that was missing arrives (a file resent whole): the chain continues from it.
+    # The entry that was missing arrives (a file resent whole): the chain continues from it,
+    # and the held copies of what is now trusted are dropped.
     whole = ingest(office_db, "resent", data(lines))
     assert whole.ok and whole.new_taps == 41
-    assert state(office_db)[1:] == (upto(60), 40, 60)
+    assert state(office_db) == ([("missing", 20)], upto(60), 0, 60)
+
+
+def test_a_file_arriving_before_the_one_it_follows(office_db: str, lines: list[str]) -> None:
+    """Seqs 31..60 before 1..30: held as missing, then taken in when 1..30 arrive."""
+    early = ingest(office_db, "second", data(lines[30:]))
+    assert [(b.kind, b.seq) for b in early.breaks] == [("missing", 1)] and early.held == 30
+    first = ingest(office_db, "first", data(lines[:30]))
+    assert first.ok and (first.new_taps, first.resumed, first.anchor[0]) == (30, 30, 60)
+    assert state(office_db) == ([("missing", 1)], upto(60), 0, 60)
+    files = query(office_db, "SELECT f.name, count(*) FROM taps t JOIN ingested_files f"
+                  " ON f.id = t.file_id GROUP BY f.name ORDER BY f.name")  # fmt: skip
+    assert files == [("first", 30), ("second", 30)]  # each tap keeps the file it came in
+    assert ingest(office_db, "second-again", data(lines[30:])).status == "already_ingested"
+
+
+def test_held_entries_that_do_not_chain_stay_held(
+    office_db: str, lines: list[str], tmp_path: Path
+) -> None:
+    """A restarted journal's entries stay held when the old chain grows: they never link."""
+    ingest(office_db, "old", data(lines[:30]))
+    fresh = lines_of(write_journal(tmp_path / "validator-1", taps=40, seed=9))
+    ingest(office_db, "new", data(fresh))  # restarted at seq 1: held
+    more = ingest(office_db, "old-rest", data(lines[30:]))
+    assert more.ok and more.resumed == 0  # fresh 31..40 do not continue the old seq 60
+    assert state(office_db) == ([("restarted", 1)], upto(60), 40, 60)
 
 
 def test_foreign_entry(office_db: str, lines: list[str], tmp_path: Path) -> None:
