@@ -8,25 +8,21 @@ validator's anchor (validator.office.database.chain), stores what is new and tru
 the breaks and holds what follows them, then moves the anchor. A failure of the database rolls
 the whole file back: nothing of it is stored, and the sender still holds it.
 
-Entries are stored by kind: a tap (an entry with an ``outcome`` and no other ``kind``) gets a
-row of the export's columns in ``taps``, with its raw entry; any other kind, which a newer
-validator may write (a record this release does not know as a tap), is stored raw with its kind
-in ``records``, checked in the chain like a tap, never dropped. So is a tap this release cannot
-read, with the reason in ``note``.
+What the trusted entries become is validator.office.database.rows' (taps, records of other
+kinds, unknown taps and their resolutions). Entries held for a gap (a file that arrived before
+the one it follows) are taken in once a later file fills it (``_resume``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from validator.journal.entry import JournalEntry
 from validator.journal.reading import discover, open_journal_file
 from validator.journal.writer import GENESIS
 from validator.office.database.chain import (
@@ -37,21 +33,14 @@ from validator.office.database.chain import (
     file_validator,
     known_seqs,
     read_lines,
-    utf8,
     valid_validator_id,
 )
+from validator.office.database.rows import Rows, build_rows, fits, store_rows
 from validator.office.database.schema import OfficeDatabaseError, connect, require_schema
-from validator.office.export import COLUMNS, row
-from validator.office.replay.decisions import parse_time
 
-__all__ = ["IngestError", "IngestResult", "entry_kind", "ingest_file", "ingest_paths"]
+__all__ = ["IngestError", "IngestResult", "ingest_file", "ingest_paths"]
 
 MAX_FILE = 256 * 1024 * 1024  # a journal file rotates at 16 MiB by default
-TAP = "tap"
-_BIGINT = (-(2**63), 2**63 - 1)
-_TAP_COLUMNS = (*COLUMNS, "hash", "prev", "entry", "file_id")
-_RECORD_COLUMNS = ("validator", "seq", "kind", "note", "hash", "prev", "entry", "line", "file_id")
-_KIND = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 
 class IngestError(ValueError):
@@ -80,100 +69,6 @@ class IngestResult:
     def ok(self) -> bool:
         """No break of the chain in this file."""
         return not self.breaks
-
-
-def entry_kind(entry: dict[str, Any]) -> str:
-    """An entry's record kind: its ``kind`` field, else ``tap`` for an entry with an outcome."""
-    kind = entry.get("kind")
-    if isinstance(kind, str) and _KIND.fullmatch(kind) and utf8(kind):
-        return kind
-    return TAP if "outcome" in entry and kind is None else "untyped"
-
-
-def _fits(values: Sequence[Any]) -> bool:
-    """Every integer fits PostgreSQL's bigint (a hostile entry may hold larger ones)."""
-    low, high = _BIGINT
-    return all(low <= v <= high for v in values if isinstance(v, int))
-
-
-def _tap_row(line: Line, file_id: int) -> tuple[tuple[Any, ...] | None, JournalEntry | None, str]:
-    """The taps row of a line, its entry, and why not when it cannot be one."""
-    assert line.entry is not None  # noqa: S101 - only entries are trusted
-    if not line.jsonb_safe:
-        return None, None, "stored raw: a NUL character or lone surrogate jsonb cannot hold"
-    try:
-        entry = JournalEntry.from_json(line.entry)
-        values = row(entry)
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        return None, None, f"not a readable tap: {exc}"
-    if not _fits(list(values.values())):
-        return None, None, "not a readable tap: a number beyond 64 bits"
-    text = line.data.decode("utf-8")
-    out = (*values.values(), line.digest, line.prev, text, file_id)
-    return out, entry, ""
-
-
-def _unknown_values(validator: str, entry: JournalEntry) -> tuple[Any, ...]:
-    counter = entry.transaction_counter  # not an export column: checked here
-    return (
-        validator,
-        entry.seq,
-        parse_time(entry.when),
-        entry.card,
-        counter if _fits((counter,)) else None,
-        entry.debit,
-    )
-
-
-def _resolution(validator: str, entry: JournalEntry) -> tuple[Any, ...] | None:
-    resolves = entry.resolves
-    if resolves is None:
-        return None
-    values = (validator, resolves.seq, entry.seq, resolves.committed, resolves.debit)
-    return (*values, parse_time(entry.when)) if _fits(values) else None
-
-
-@dataclass
-class _Rows:
-    taps: list[tuple[Any, ...]] = field(default_factory=list)
-    records: list[tuple[Any, ...]] = field(default_factory=list)
-    unknown: list[tuple[Any, ...]] = field(default_factory=list)
-    resolved: list[tuple[Any, ...]] = field(default_factory=list)
-    last_time: str | None = None
-
-
-def _rows(check: FileCheck, file_of: Callable[[Line], int]) -> _Rows:
-    """The rows of every new trusted line, by table (``file_of``: the file it came in)."""
-    out = _Rows()
-    validator = check.validator
-    for line in check.new:
-        file_id = file_of(line)
-        entry = line.entry
-        assert entry is not None  # noqa: S101 - only entries are trusted
-        time = entry.get("time")
-        if line.jsonb_safe and isinstance(time, str) and len(time) <= 64:
-            out.last_time = time
-        kind = entry_kind(entry)
-        note = ""
-        if kind == TAP:
-            values, tap, note = _tap_row(line, file_id)
-            if values is not None and tap is not None:
-                out.taps.append(values)
-                if tap.outcome == "unknown":
-                    out.unknown.append(_unknown_values(validator, tap))
-                resolved = _resolution(validator, tap)
-                if resolved is not None:
-                    out.resolved.append(resolved)
-                continue
-        safe = line.jsonb_safe
-        if not safe:
-            note = note or "stored raw: a NUL character or lone surrogate jsonb cannot hold"
-        text = line.data.decode("utf-8") if safe else None
-        raw = None if safe else line.data
-        out.records.append(
-            (validator, line.seq, kind, note or None) + (line.digest, line.prev, text, raw, file_id)
-        )
-    return out
 
 
 def ingest_file(
@@ -269,11 +164,11 @@ def _ingest(
         ):
             stored[int(seq)] = str(known)
     check = check_file(lines, who, (int(anchor[0]), str(anchor[1])), stored)
-    rows = _rows(check, lambda _: file_id)
-    _store(conn, rows)
+    rows = build_rows(check, lambda _: file_id)
+    store_rows(conn, rows)
     _record_problems(conn, check, file_id)
     head = (check.anchor_seq, check.anchor_hash)
-    resumed = _Rows()
+    resumed = Rows()
     if check.new:  # the anchor moved: entries held for a gap may continue it now
         head, resumed = _resume(conn, who, head, key, file_id)
     conn.execute(
@@ -300,7 +195,7 @@ def _resume(
     anchor: tuple[int, str],
     key: bytes | None,
     file_id: int,
-) -> tuple[tuple[int, str], _Rows]:
+) -> tuple[tuple[int, str], Rows]:
     """Take in the entries held for a gap that now continue ``anchor``: a file that arrived
     before the one it follows (or after a file lost in transit, sent again). Returns the new
     anchor and what was stored.
@@ -313,11 +208,13 @@ def _resume(
     arrived. Held copies of entries now trusted (the same hash at the same seq) are dropped:
     nothing is lost.
     """
-    conn.execute(
-        "DELETE FROM held_entries h USING (SELECT seq, hash FROM taps WHERE validator = %(v)s"
-        " UNION ALL SELECT seq, hash FROM records WHERE validator = %(v)s) t"
-        " WHERE h.validator = %(v)s AND h.seq = t.seq AND h.hash = t.hash",
-        {"v": validator},
+    conn.execute(  # driven by the held rows (few, usually none), each looked up by its seq
+        "DELETE FROM held_entries h WHERE h.validator = %(v)s AND h.seq <= %(seq)s AND ("
+        " EXISTS (SELECT 1 FROM taps t WHERE t.validator = %(v)s AND t.seq = h.seq"
+        "  AND t.hash = h.hash)"
+        " OR EXISTS (SELECT 1 FROM records r WHERE r.validator = %(v)s AND r.seq = h.seq"
+        "  AND r.hash = h.hash))",
+        {"v": validator, "seq": anchor[0]},
     )
     held = conn.execute(
         "SELECT line, file_id FROM held_entries WHERE validator = %s AND seq > %s"
@@ -325,50 +222,19 @@ def _resume(
         (validator, anchor[0], file_id),
     ).fetchall()
     if not held:
-        return anchor, _Rows()
+        return anchor, Rows()
     data = b"".join(bytes(line) + b"\n" for line, _ in held)
     lines, _ = read_lines(data, key)  # numbered 1.. in the order held (no blank line)
     check = check_file(lines, validator, anchor, {})
     if not check.new:
-        return anchor, _Rows()
-    rows = _rows(check, lambda line: int(held[line.number - 1][1]))
-    _store(conn, rows)
+        return anchor, Rows()
+    rows = build_rows(check, lambda line: int(held[line.number - 1][1]))
+    store_rows(conn, rows)
     conn.execute(
         "DELETE FROM held_entries WHERE validator = %s AND hash = ANY(%s)",
         (validator, [line.digest for line in check.new]),
     )
     return (check.anchor_seq, check.anchor_hash), rows
-
-
-def _store(conn: psycopg.Connection[Any], rows: _Rows) -> None:
-    """Copy the new taps and records in, then note unknown taps and their resolutions."""
-    with conn.cursor() as cur:
-        if rows.taps:
-            with cur.copy(f"COPY taps ({', '.join(_TAP_COLUMNS)}) FROM STDIN") as copy:
-                for values in rows.taps:
-                    copy.write_row(values)
-        if rows.records:
-            with cur.copy(f"COPY records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
-                for values in rows.records:
-                    copy.write_row(values)
-        if rows.unknown:
-            cur.executemany(
-                "INSERT INTO unknown_taps (validator, seq, tap_time, card, transaction_counter,"
-                " debit_sent) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (validator, seq)"
-                " DO UPDATE SET tap_time = EXCLUDED.tap_time, card = EXCLUDED.card,"
-                " transaction_counter = EXCLUDED.transaction_counter,"
-                " debit_sent = EXCLUDED.debit_sent",
-                rows.unknown,
-            )
-        if rows.resolved:  # a resolution is kept even when its unknown tap was never received
-            cur.executemany(
-                "INSERT INTO unknown_taps (validator, seq, resolved_by_seq, committed, debit,"
-                " resolved_time) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (validator, seq)"
-                " DO UPDATE SET resolved_by_seq = EXCLUDED.resolved_by_seq,"
-                " committed = EXCLUDED.committed, debit = EXCLUDED.debit,"
-                " resolved_time = EXCLUDED.resolved_time",
-                rows.resolved,
-            )
 
 
 def _record_problems(conn: psycopg.Connection[Any], check: FileCheck, file_id: int) -> None:
@@ -389,7 +255,7 @@ def _record_problems(conn: psycopg.Connection[Any], check: FileCheck, file_id: i
                     (
                         check.validator,
                         line.digest,
-                        line.seq if line.seq is not None and _fits((line.seq,)) else None,
+                        line.seq if line.seq is not None and fits((line.seq,)) else None,
                         kind,
                         why,
                         line.data,
