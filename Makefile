@@ -11,8 +11,9 @@ PACKAGES := yamlconfig readers calypso sam validator lab
 # The real PC/SC stack for the end-to-end tests (pcscd with the vpcd virtual reader), and what
 # pip needs to compile pyscard (there is no Linux wheel), and the deploy tests' tools
 # (systemd-analyze and systemd-sysusers, shellcheck), and cardpeek (tests/interop: a real client
-# reads the emulated Navigo-like card). Installed with apt-get when missing.
-SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev systemd shellcheck cardpeek
+# reads the emulated Navigo-like card), and PostgreSQL (the office database tests start a private
+# server of their own: lab/postgres.py). Installed with apt-get when missing.
+SYSTEM_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev pkg-config gcc python3-dev systemd shellcheck cardpeek postgresql
 
 .PHONY: demo test lint typecheck unit setup system-deps clean
 
@@ -78,6 +79,11 @@ clean:
 .PHONY: bench-replay
 bench-replay: $(STAMP)
 	$(BIN)/python -m validator.bench.replay_journal
+
+# Ingest benchmark (a 100,000-tap journal into a private PostgreSQL with fsync on; taps/s).
+.PHONY: bench-ingest
+bench-ingest: $(STAMP)
+	$(BIN)/python -m validator.bench.ingest
 
 # Per scenario: APDU counts, modelled tap time (sequential baseline vs engine), host cost split,
 # taps through pcscd and vpcd; then per-tap cost with 10^6 journal entries and cards seen

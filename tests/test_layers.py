@@ -26,8 +26,9 @@ LAYERS = (
     ("lab",),
 )
 
-# validator bench --pcsc-taps starts the lab's private pcscd, imported when that part runs.
-ACCEPTED = {("validator.bench.pcsc", "lab.pcscd")}
+# validator bench --pcsc-taps starts the lab's private pcscd, and make bench-ingest the lab's
+# private PostgreSQL (without --db), imported when that part runs.
+ACCEPTED = {("validator.bench.pcsc", "lab.pcscd"), ("validator.bench.ingest", "lab.postgres")}
 
 MAX_MODULES_PER_FOLDER = 12
 

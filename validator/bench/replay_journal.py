@@ -38,14 +38,27 @@ CONFIG = ROOT / "config"
 MODES = ("integrity", "decisions", "everything", "uncached")
 
 
-def build(directory: Path, taps: int, seed: int = 3) -> int:
-    """Write a journal of ``taps`` entries into ``directory`` (reused if already that big)."""
+def build(
+    directory: Path,
+    taps: int,
+    seed: int = 3,
+    *,
+    key: bytes | None = None,
+    max_bytes: int = 64 * 1024 * 1024,
+) -> int:
+    """Write a journal of ``taps`` entries into ``directory`` (reused if already that one).
+
+    ``key``: HMAC every entry with this journal key; ``max_bytes``: the size a file rotates at.
+    """
     from validator.app.demo import run_demo
     from validator.app.settings import load_settings
     from validator.journal.writer import Journal, journal_files
 
     marker = directory / ".bench-taps"
-    if marker.exists() and int(marker.read_text()) == taps:
+    made = str(taps)  # what the marker says was built (never the key itself)
+    if key is not None or max_bytes != 64 * 1024 * 1024:
+        made = f"{taps}:{'hmac' if key is not None else 'plain'}:{max_bytes}"
+    if marker.exists() and marker.read_text() == made:
         return taps
     settings = load_settings(CONFIG)
     start = dt.datetime(2026, 3, 2, 6, 0)
@@ -63,12 +76,12 @@ def build(directory: Path, taps: int, seed: int = 3) -> int:
     for old in journal_files(directory):
         old.unlink()
     written = 0
-    with Journal(directory, max_bytes=64 * 1024 * 1024) as journal:
+    with Journal(directory, key=key, max_bytes=max_bytes) as journal:
         while written < taps:
             for entry in sample[: taps - written]:
                 journal.append(entry)
             written = min(taps, written + len(sample))
-    marker.write_text(str(taps))
+    marker.write_text(made)
     return written
 
 

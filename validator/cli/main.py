@@ -324,10 +324,11 @@ def bench(
 def _register_extensions() -> None:
     from validator.cli import inspect as cli_inspect
     from validator.cli import office as cli_replay
+    from validator.cli import officedb as cli_officedb
     from validator.cli import ops as cli_ops
     from validator.cli import readers as cli_readers
 
-    for module in (cli_readers, cli_inspect, cli_replay, cli_ops):
+    for module in (cli_readers, cli_inspect, cli_replay, cli_ops, cli_officedb):
         module.register(main)
 
 

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from validator.app.words import counted
 from validator.cli.common import config_folder, config_option
+from validator.cli.officedb import check_source, selection_options
 from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 
 paths_argument = click.argument(
-    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+    "paths", nargs=-1, required=False, type=click.Path(exists=True, path_type=Path)
 )
 
 
@@ -133,6 +134,7 @@ def _journal_key(path: Path | None) -> bytes | None:
     show_default=True,
     help="Worker processes for parsing, decisions and MACs.",
 )
+@selection_options
 def replay(
     paths: tuple[Path, ...],
     config: Path | None,
@@ -146,10 +148,19 @@ def replay(
     as_json: bool,
     out: Path | None,
     jobs: int,
+    db_url: str | None,
+    stations: tuple[int, ...],
+    validators: tuple[str, ...],
 ) -> None:
-    """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation."""
+    """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation.
+
+    PATHS are journal files or folders; or --db reads the office database (with --since,
+    --until, --station and --validator to select), with the same report.
+    """
+    check_source(paths, db_url, stations, validators)
     from validator.app.settings import load_fares, load_settings
     from validator.journal.reading import ReplayInputError
+    from validator.office.database.schema import OfficeDatabaseError
     from validator.office.replay.audit import ReplayRequest, replay, total_bytes
     from validator.office.replay.line import Options
     from validator.office.replay.report import render
@@ -191,9 +202,15 @@ def replay(
             jobs=jobs,
             anchors=anchors,
         )
-        with progress_bar(total_bytes(paths), "replay") as progress:
-            report = replay(request, progress)
-    except (ConfigError, ReplayInputError) as exc:
+        if db_url is not None:
+            from validator.office.database.reports import Selection, replay_database
+
+            selection = Selection(since, until, stations, validators)
+            report = replay_database(request, db_url, selection)
+        else:
+            with progress_bar(total_bytes(paths), "replay") as progress:
+                report = replay(request, progress)
+    except (ConfigError, ReplayInputError, OfficeDatabaseError) as exc:
         _fail(str(exc))
         return
     document = report.as_json()
@@ -230,6 +247,9 @@ def replay(
     help="Hex HMAC key: check each entry's HMAC.",
 )
 @anchor_option
+@selection_options
+@click.option("--since", type=click.DateTime(), default=None, help="With --db: first tap time.")
+@click.option("--until", type=click.DateTime(), default=None, help="With --db: tap time excluded.")
 def export(
     paths: tuple[Path, ...],
     fmt: str,
@@ -237,16 +257,30 @@ def export(
     config: Path | None,
     journal_key_file: Path | None,
     anchor_values: tuple[str, ...],
+    db_url: str | None,
+    stations: tuple[int, ...],
+    validators: tuple[str, ...],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
 ) -> None:
     """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
 
     Integrity is checked as by replay: a journal that fails it is not exported (exit 1).
+    With --db, the taps of the office database selected (--since, --until, --station,
+    --validator), one file per validator; nothing is written if the office recorded an
+    integrity break for one of them (exit 1).
     """
     from validator.app.settings import load_settings
     from validator.journal.reading import ReplayInputError
     from validator.office import export as exporter
     from validator.office.replay.audit import total_bytes
 
+    check_source(paths, db_url, stations, validators)
+    if db_url is None and (since is not None or until is not None):
+        raise click.UsageError("--since and --until select from the office database: --db")
+    if db_url is not None:
+        _export_database(db_url, since, until, stations, validators, out, fmt)
+        return
     anchors = _anchors(anchor_values)
     try:
         if journal_key_file is None:
@@ -275,6 +309,30 @@ def export(
         from validator.office.replay.report import UNPROVEN
 
         click.echo(f"warning: {UNPROVEN}", err=True)
+
+
+def _export_database(
+    url: str,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    stations: tuple[int, ...],
+    validators: tuple[str, ...],
+    out: Path,
+    fmt: str,
+) -> None:
+    """``validator export --db``: the taps selected, one file per validator."""
+    from validator.office.database.reports import Selection, export_database
+    from validator.office.database.schema import OfficeDatabaseError
+
+    try:
+        report = export_database(url, Selection(since, until, stations, validators), out, fmt)
+    except OfficeDatabaseError as exc:
+        _fail(str(exc))
+        return
+    if not report.ok:
+        _integrity_failed(report.counts, report.problems)
+    for result in report.results:
+        click.echo(f"{result.path}: {counted(result.rows, 'tap')}")
 
 
 def _integrity_failed(counts: dict[str, int], problems: list[Problem]) -> None:

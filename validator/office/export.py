@@ -203,6 +203,11 @@ def _write_csv(path: Path, rows: Iterator[dict[str, Any]]) -> int:
     return count
 
 
+def write_rows(path: Path, fmt: str, rows: Iterator[dict[str, Any]]) -> int:
+    """Write ``rows`` (the export's columns) to one Parquet or CSV file; returns how many."""
+    return (_write_parquet if fmt == "parquet" else _write_csv)(path, rows)
+
+
 def export(
     paths: Sequence[Path],
     out: Path,
@@ -228,7 +233,7 @@ def export(
             temporaries.append((temporary, path))
             skipped = [0]
             rows = _entries(source, chain, key, skipped)
-            count = (_write_parquet if fmt == "parquet" else _write_csv)(temporary, rows)
+            count = write_rows(temporary, fmt, rows)
             report.results.append(ExportResult(path, count, skipped[0], chain.duplicate_count))
             if progress is not None:
                 progress(source.size)

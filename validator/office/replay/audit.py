@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from validator.engine.fares.decide import FareRules
-from validator.journal.reading import RawLine, RecentLines, discover, merged
+from validator.journal.reading import JournalSource, RawLine, RecentLines, discover, merged
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.findings import Totals
 from validator.office.replay.integrity import ChainChecker, check_overlaps, last_seqs
@@ -127,8 +127,22 @@ def _parallel(request: ReplayRequest, batches: Iterator[list[RawLine]]) -> Analy
 
 def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayReport:
     """Replay every journal under ``request.paths`` and report."""
-    start = time.perf_counter()
     sources = discover(request.paths)
+    return replay_lines(request, sources, merged(sources), progress)
+
+
+def replay_lines(
+    request: ReplayRequest,
+    sources: Sequence[JournalSource],
+    lines: Iterable[RawLine],
+    progress: Progress | None = None,
+) -> ReplayReport:
+    """Replay ``lines`` (each naming its journal by its index in ``sources``) and report.
+
+    ``request.paths`` is not read: the lines come from files (``replay``) or from the office
+    database (validator.office.database.reports), in each journal's order.
+    """
+    start = time.perf_counter()
     anchors = AnchorCheck(list(request.anchors)) if request.anchors else None
     chains = [ChainChecker(source, anchors) for source in sources]
     recon_rules = request.recon_rules or request.options.rules
@@ -139,7 +153,7 @@ def replay(request: ReplayRequest, progress: Progress | None = None) -> ReplayRe
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
     report.authenticated = request.options.journal_key is not None
     report.anchors = anchors
-    batches = _batches(_counted_once(merged(sources), chains, report, progress))
+    batches = _batches(_counted_once(lines, chains, report, progress))
     parallel = request.jobs > 1 and request.macs is None
     thresholds = gc.get_threshold()
     tune_gc()

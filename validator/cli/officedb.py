@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``validator office``: the back-office database (``init-db``, ``ingest``).
+
+Exit codes: 0 done, 1 an integrity break was found (recorded in the database, the file's other
+entries stored), 2 a mistake to fix (no schema, a file that cannot be taken, an unreachable
+database).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from validator.app.words import counted
+from validator.cli.common import config_folder, config_option
+from yamlconfig import ConfigError
+
+if TYPE_CHECKING:
+    from validator.office.database.ingest import IngestResult
+
+EXIT_BREAK = 1
+EXIT_BAD_INPUT = 2
+DB_ENV = "CALYPSO_OFFICE_DB"
+
+db_option = click.option(
+    "--db",
+    "url",
+    required=True,
+    envvar=DB_ENV,
+    metavar="URL",
+    help=f"PostgreSQL URL or libpq conninfo of the office database (or ${DB_ENV}).",
+)
+
+
+def selection_options(function: Any) -> Any:
+    """``--db``, ``--station`` and ``--validator``: replay and export read the office database."""
+    function = click.option(
+        "--validator",
+        "validators",
+        multiple=True,
+        metavar="ID",
+        help="With --db: only this validator (repeatable).",
+    )(function)
+    function = click.option(
+        "--station",
+        "stations",
+        multiple=True,
+        type=int,
+        help="With --db: only taps at this station (repeatable).",
+    )(function)
+    return click.option(
+        "--db",
+        "db_url",
+        default=None,
+        metavar="URL",
+        help="Read the office database (a PostgreSQL URL) instead of journal files.",
+    )(function)
+
+
+def check_source(
+    paths: tuple[Path, ...],
+    db_url: str | None,
+    stations: tuple[int, ...],
+    validators: tuple[str, ...],
+) -> None:
+    """Usage error (exit 2) unless journal paths or --db is given, and not both."""
+    if db_url is None and not paths:
+        raise click.UsageError("give journal files or folders, or --db URL")
+    if db_url is not None and paths:
+        raise click.UsageError("give journal files or folders, or --db URL, not both")
+    if db_url is None and (stations or validators):
+        raise click.UsageError("--station and --validator select from the office database: --db")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group()
+def office() -> None:
+    """The back-office database: create it, ingest journals into it."""
+
+
+@office.command("init-db")
+@db_option
+def init_db(url: str) -> None:
+    """Create the office schema in an empty database, or migrate an older one."""
+    from validator.office.database.schema import OfficeDatabaseError
+    from validator.office.database.schema import init_db as create
+
+    try:
+        before, after = create(url)
+    except OfficeDatabaseError as exc:
+        _fail(str(exc))
+        return
+    if before == after:
+        click.echo(f"office schema version {after}: up to date")
+    else:
+        click.echo(f"office schema version {after} (was {before or 'none'})")
+
+
+def _line(result: IngestResult) -> str:
+    if result.status == "already_ingested":
+        return f"{result.name}: already ingested, nothing added"
+    if result.status == "empty":
+        return f"{result.name}: no entry yet, nothing added"
+    parts = [counted(result.new_taps, "new tap")]
+    if result.new_records:
+        parts.append(counted(result.new_records, "new record"))
+    if result.duplicates:
+        parts.append(counted(result.duplicates, "duplicate"))
+    if result.resumed:
+        parts.append(f"{counted(result.resumed, 'held entry', 'held entries')} now continue it")
+    if result.held:
+        parts.append(f"{counted(result.held, 'line')} held after a break")
+    if result.torn:
+        parts.append(f"an unfinished last line ({result.torn} bytes) left for later")
+    anchor = f"; {result.validator} anchored at seq {result.anchor[0]}" if result.anchor else ""
+    return f"{result.name}: {', '.join(parts)}{anchor}"
+
+
+def _as_json(result: IngestResult) -> dict[str, Any]:
+    return {
+        "file": result.name,
+        "digest": result.digest,
+        "validator": result.validator,
+        "status": result.status,
+        "entries": result.entries,
+        "new_taps": result.new_taps,
+        "new_records": result.new_records,
+        "duplicates": result.duplicates,
+        "held": result.held,
+        "resumed": result.resumed,
+        "torn": result.torn,
+        "breaks": [
+            {"kind": b.kind, "seq": b.seq, "line": b.line, "detail": b.detail}
+            for b in result.breaks
+        ],
+        "anchor": (
+            {"validator": result.validator, "seq": result.anchor[0], "hash": result.anchor[1]}
+            if result.anchor
+            else None
+        ),
+    }
+
+
+@office.command()
+@db_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@config_option("Configuration folder: its journal_key_file (read only when given).")
+@click.option(
+    "--journal-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Hex HMAC key: check each entry's HMAC.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def ingest(
+    url: str,
+    paths: tuple[Path, ...],
+    config: Path | None,
+    journal_key_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Ingest journal files (or directories of them) into the office database.
+
+    Idempotent: a file ingested before, or overlapping one, adds nothing. Each validator's
+    chain is checked from its anchor; a break is recorded and what follows it held (exit 1).
+    """
+    from validator.app.settings import load_settings
+    from validator.journal.keyfile import read_journal_key
+    from validator.journal.reading import ReplayInputError
+    from validator.office.database.ingest import IngestError, ingest_paths
+    from validator.office.database.schema import OfficeDatabaseError
+
+    try:
+        if journal_key_file is None and config is not None:
+            config_dir = config_folder(config)
+            settings = load_settings(config_dir)
+            if settings.journal_key_file:
+                journal_key_file = config_dir / settings.journal_key_file
+        key = None if journal_key_file is None else read_journal_key(journal_key_file)
+        results = ingest_paths(url, paths, key=key)
+    except (ConfigError, ReplayInputError, OfficeDatabaseError) as exc:
+        _fail(str(exc))
+        return
+    done = [r for r in results if not isinstance(r, IngestError)]
+    refused = [r for r in results if isinstance(r, IngestError)]
+    if as_json:
+        document = {"files": [_as_json(r) for r in done], "refused": [str(e) for e in refused]}
+        click.echo(json.dumps(document))
+    else:
+        for result in done:
+            click.echo(_line(result))
+            for found in result.breaks:
+                click.echo(f"  integrity break: {found.kind} at seq {found.seq}: {found.detail}")
+        for error in refused:
+            click.echo(f"error: {error}", err=True)
+        if key is None:
+            click.echo(
+                "warning: no journal key: the HMACs were not checked, only the chain", err=True
+            )
+    if refused:
+        sys.exit(EXIT_BAD_INPUT)
+    if any(not r.ok for r in done):
+        sys.exit(EXIT_BREAK)
+
+
+def register(group: click.Group) -> None:
+    """Add the ``office`` group to the ``validator`` group."""
+    group.add_command(office)
