@@ -60,7 +60,8 @@ def office_db(_shared_office_db: str) -> str:
     with psycopg.connect(_shared_office_db, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE taps, records, unknown_taps, integrity_breaks, held_entries, validators,"
-            " ingested_files RESTART IDENTITY CASCADE"
+            " ingested_files, tap_aggregates, retained_chain RESTART IDENTITY CASCADE"
         )
+        conn.execute("UPDATE office_settings SET pseudonymise = false, key_id = NULL")
         conn.execute("DELETE FROM office_schema WHERE version <> %s", (SCHEMA_VERSION,))
     return _shared_office_db

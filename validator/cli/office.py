@@ -17,10 +17,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from validator.app.words import counted
 from validator.cli.common import config_folder, config_option
-from validator.cli.officedb import check_source, selection_options
+from validator.cli.officedb import (
+    check_source,
+    pseudonymise_option,
+    read_pseudonymiser,
+    selection_options,
+)
 from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
+    from validator.office.pseudonym import Pseudonymiser
     from validator.office.replay.anchor import Anchor
     from validator.office.replay.findings import Problem
 
@@ -250,6 +256,7 @@ def replay(
 @selection_options
 @click.option("--since", type=click.DateTime(), default=None, help="With --db: first tap time.")
 @click.option("--until", type=click.DateTime(), default=None, help="With --db: tap time excluded.")
+@pseudonymise_option
 def export(
     paths: tuple[Path, ...],
     fmt: str,
@@ -262,13 +269,15 @@ def export(
     validators: tuple[str, ...],
     since: dt.datetime | None,
     until: dt.datetime | None,
+    office_key_file: Path | None,
 ) -> None:
     """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
 
     Integrity is checked as by replay: a journal that fails it is not exported (exit 1).
     With --db, the taps of the office database selected (--since, --until, --station,
     --validator), one file per validator; nothing is written if the office recorded an
-    integrity break for one of them (exit 1).
+    integrity break for one of them (exit 1). --pseudonymise KEYFILE writes pseudonyms
+    (a keyed hash) instead of card serials.
     """
     from validator.app.settings import load_settings
     from validator.journal.reading import ReplayInputError
@@ -278,8 +287,14 @@ def export(
     check_source(paths, db_url, stations, validators)
     if db_url is None and (since is not None or until is not None):
         raise click.UsageError("--since and --until select from the office database: --db")
+    try:
+        pseudonyms = read_pseudonymiser(office_key_file)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
     if db_url is not None:
-        _export_database(db_url, since, until, stations, validators, out, fmt)
+        selection = (since, until, stations, validators)
+        _export_database(db_url, selection, out, fmt, pseudonyms)
         return
     anchors = _anchors(anchor_values)
     try:
@@ -290,7 +305,9 @@ def export(
                 journal_key_file = config_dir / settings.journal_key_file
         key = _journal_key(journal_key_file)
         with progress_bar(total_bytes(paths), "export") as progress:
-            report = exporter.export(paths, out, fmt, progress, key=key, anchors=anchors)
+            report = exporter.export(
+                paths, out, fmt, progress, key=key, anchors=anchors, pseudonymiser=pseudonyms
+            )
     except (ConfigError, ReplayInputError) as exc:
         _fail(str(exc))
         return
@@ -313,19 +330,17 @@ def export(
 
 def _export_database(
     url: str,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    stations: tuple[int, ...],
-    validators: tuple[str, ...],
+    selection: tuple[dt.datetime | None, dt.datetime | None, tuple[int, ...], tuple[str, ...]],
     out: Path,
     fmt: str,
+    pseudonyms: Pseudonymiser | None,
 ) -> None:
     """``validator export --db``: the taps selected, one file per validator."""
     from validator.office.database.reports import Selection, export_database
     from validator.office.database.schema import OfficeDatabaseError
 
     try:
-        report = export_database(url, Selection(since, until, stations, validators), out, fmt)
+        report = export_database(url, Selection(*selection), out, fmt, pseudonyms)
     except OfficeDatabaseError as exc:
         _fail(str(exc))
         return

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``validator office``: the back-office database (``init-db``, ``ingest``).
+"""``validator office``: the back-office database (``init-db``, ``ingest``, ``retention``).
 
 Exit codes: 0 done, 1 an integrity break was found (recorded in the database, the file's other
 entries stored), 2 a mistake to fix (no schema, a file that cannot be taken, an unreachable
@@ -8,6 +8,7 @@ database).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from yamlconfig import ConfigError
 
 if TYPE_CHECKING:
     from validator.office.database.ingest import IngestResult
+    from validator.office.pseudonym import Pseudonymiser
 
 EXIT_BREAK = 1
 EXIT_BAD_INPUT = 2
@@ -34,6 +36,27 @@ db_option = click.option(
     metavar="URL",
     help=f"PostgreSQL URL or libpq conninfo of the office database (or ${DB_ENV}).",
 )
+
+
+def pseudonymise_option(function: Any) -> Any:
+    """``--pseudonymise KEYFILE``: pseudonyms instead of card serials (export)."""
+    return click.option(
+        "--pseudonymise",
+        "office_key_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="KEYFILE",
+        help="Office key file (hex, mode 0600): write pseudonyms instead of card serials.",
+    )(function)
+
+
+def read_pseudonymiser(path: Path | None) -> Pseudonymiser | None:
+    """The pseudonymiser of an office key file (None without one); OfficeKeyError if unusable."""
+    if path is None:
+        return None
+    from validator.office.pseudonym import Pseudonymiser, read_office_key
+
+    return Pseudonymiser(read_office_key(path))
 
 
 def selection_options(function: Any) -> Any:
@@ -88,20 +111,31 @@ def office() -> None:
 
 @office.command("init-db")
 @db_option
-def init_db(url: str) -> None:
-    """Create the office schema in an empty database, or migrate an older one."""
+@pseudonymise_option
+def init_db(url: str, office_key_file: Path | None) -> None:
+    """Create the office schema in an empty database, or migrate an older one.
+
+    --pseudonymise KEYFILE: from now on the database stores pseudonyms of card serials only
+    (before the first ingestion; never turned off).
+    """
+    from validator.office.database.privacy import enable_pseudonyms
     from validator.office.database.schema import OfficeDatabaseError
     from validator.office.database.schema import init_db as create
 
     try:
+        pseudonyms = read_pseudonymiser(office_key_file)
         before, after = create(url)
-    except OfficeDatabaseError as exc:
+        changed = pseudonyms is not None and enable_pseudonyms(url, pseudonyms)
+    except (ConfigError, OfficeDatabaseError) as exc:
         _fail(str(exc))
         return
     if before == after:
         click.echo(f"office schema version {after}: up to date")
     else:
         click.echo(f"office schema version {after} (was {before or 'none'})")
+    if pseudonyms is not None:
+        state = "now stores" if changed else "stores"
+        click.echo(f"the database {state} pseudonyms only (office key id {pseudonyms.key_id})")
 
 
 def _line(result: IngestResult) -> str:
@@ -159,12 +193,19 @@ def _as_json(result: IngestResult) -> dict[str, Any]:
     default=None,
     help="Hex HMAC key: check each entry's HMAC.",
 )
+@click.option(
+    "--office-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Office key (hex, mode 0600): needed by a database that stores pseudonyms only.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def ingest(
     url: str,
     paths: tuple[Path, ...],
     config: Path | None,
     journal_key_file: Path | None,
+    office_key_file: Path | None,
     as_json: bool,
 ) -> None:
     """Ingest journal files (or directories of them) into the office database.
@@ -185,7 +226,8 @@ def ingest(
             if settings.journal_key_file:
                 journal_key_file = config_dir / settings.journal_key_file
         key = None if journal_key_file is None else read_journal_key(journal_key_file)
-        results = ingest_paths(url, paths, key=key)
+        pseudonyms = read_pseudonymiser(office_key_file)
+        results = ingest_paths(url, paths, key=key, pseudonymiser=pseudonyms)
     except (ConfigError, ReplayInputError, OfficeDatabaseError) as exc:
         _fail(str(exc))
         return
@@ -209,6 +251,46 @@ def ingest(
         sys.exit(EXIT_BAD_INPUT)
     if any(not r.ok for r in done):
         sys.exit(EXIT_BREAK)
+
+
+@office.command()
+@db_option
+@click.option(
+    "--days",
+    type=int,
+    required=True,
+    help="Keep card-level data of the last N days (N >= 1); older taps become aggregates.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def retention(url: str, days: int, as_json: bool) -> None:
+    """Delete card-level data older than N days, keeping entries and revenue per station and hour.
+
+    Idempotent; the validators' anchors stay, so ingestion goes on as before.
+    """
+    from validator.office.database.retention import MAX_DAYS, apply_retention
+    from validator.office.database.schema import OfficeDatabaseError
+
+    if not 1 <= days <= MAX_DAYS:
+        raise click.BadParameter(f"must be between 1 and {MAX_DAYS}", param_hint="--days")
+    try:
+        result = apply_retention(url, days)
+    except OfficeDatabaseError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result)))
+        return
+    click.echo(f"retention {days} days: card-level data before {result.cutoff} deleted")
+    click.echo(
+        f"deleted: {counted(result.taps, 'tap')}, {counted(result.records, 'record')}, "
+        f"{counted(result.held, 'held line')}; "
+        f"{counted(result.unknown_cards, 'unknown tap')} lost their card"
+    )
+    click.echo(
+        f"kept: {counted(result.aggregates, 'aggregate row')} added or updated "
+        f"(taps and revenue per station, hour and outcome), {counted(result.kept_taps, 'tap')} "
+        "younger than the cut-off, every validator's anchor"
+    )
 
 
 def register(group: click.Group) -> None:

@@ -29,31 +29,38 @@ class JournalKeyError(ConfigError):
 
 def read_journal_key(path: Path) -> bytes:
     """Check and read one journal key file; JournalKeyError (file and reason) if unusable."""
+    return read_hex_key(path, "journal_key_file", MIN_KEY_BYTES, JournalKeyError)
+
+
+def read_hex_key(path: Path, label: str, min_bytes: int, error: type[ConfigError]) -> bytes:
+    """Check and read a hex key file (``label`` names it in messages, ``error`` is raised).
+
+    Refused: missing, group or world access, empty, not hex, shorter than ``min_bytes``. The
+    messages name the file and the reason, never a byte of the key.
+    """
     if not path.exists():
-        raise JournalKeyError(path, "journal_key_file: missing (create it, mode 0600)")
+        raise error(path, f"{label}: missing (create it, mode 0600)")
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError as exc:
-        raise JournalKeyError(path, f"journal_key_file: cannot stat: {exc.strerror}") from None
+        raise error(path, f"{label}: cannot stat: {exc.strerror}") from None
     if mode & _OTHERS_ACCESS:
-        raise JournalKeyError(
+        raise error(
             path,
-            f"journal_key_file: mode {mode:04o} gives group or others access to the key; "
+            f"{label}: mode {mode:04o} gives group or others access to the key; "
             f"run: chmod 600 {path}",
         )
     try:
         raw = read_config_text(path, MAX_KEY_FILE_BYTES)
     except ConfigError as exc:
-        raise JournalKeyError(path, f"journal_key_file: {exc.problem}") from None
+        raise error(path, f"{label}: {exc.problem}") from None
     text = b"".join(raw.split())
     if not text:
-        raise JournalKeyError(path, "journal_key_file: empty (expected the key as hex)")
+        raise error(path, f"{label}: empty (expected the key as hex)")
     try:
         key = bytes.fromhex(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
-        raise JournalKeyError(path, "journal_key_file: not hex text") from None
-    if len(key) < MIN_KEY_BYTES:
-        raise JournalKeyError(
-            path, f"journal_key_file: the key must be at least {MIN_KEY_BYTES} bytes"
-        )
+        raise error(path, f"{label}: not hex text") from None
+    if len(key) < min_bytes:
+        raise error(path, f"{label}: the key must be at least {min_bytes} bytes")
     return key

@@ -67,7 +67,7 @@ class RawLine:
     terminated: bool  # False: the writer never finished it (torn tail)
     last: bool = False  # the last line of its journal
     too_long: int = 0  # the size of a line over MAX_LINE (then ``data`` is empty)
-    digest: str = ""  # the SHA-256 of a line too long (hashed while skipped)
+    digest: str = ""  # the SHA-256 of a line too long (hashed while skipped), or as received
     duplicate_of: int = 0  # the earlier line (same file or an earlier one) this one repeats
     duplicate_file: str = ""
 

@@ -13,6 +13,9 @@ sequence, the HMACs with a journal key, the anchors) over the same lines it expo
 journal fails, no
 file is renamed into place: a tampered journal never reaches the dataset (issue 15.19). A line
 repeating a recent one verbatim is one tap: one row, reported as a duplicate.
+
+With a pseudonymiser (``--pseudonymise KEYFILE``), the ``card`` column holds each serial's
+pseudonym (validator.office.pseudonym), the same for one card and one key.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pyarrow.parquet as pq
 
 from validator.journal.entry import JournalEntry
 from validator.journal.reading import JournalSource, discover, read_journal
+from validator.office.pseudonym import Pseudonymiser
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.decisions import parse_time
 from validator.office.replay.findings import Problem
@@ -142,7 +146,11 @@ def row(entry: JournalEntry) -> dict[str, Any]:
 
 
 def _entries(
-    source: JournalSource, chain: ChainChecker, key: bytes | None, skipped: list[int]
+    source: JournalSource,
+    chain: ChainChecker,
+    key: bytes | None,
+    skipped: list[int],
+    pseudonyms: Pseudonymiser | None = None,
 ) -> Iterator[dict[str, Any]]:
     for raw in read_journal(source):
         if raw.duplicate_of:
@@ -154,9 +162,13 @@ def _entries(
             skipped[0] += 1  # a torn tail, or not an entry (an integrity problem)
             continue
         try:
-            yield row(JournalEntry.from_json(entry))
+            values = row(JournalEntry.from_json(entry))
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             skipped[0] += 1  # an entry that does not read (EntryFormatError), or a bad time
+            continue
+        if pseudonyms is not None:
+            values["card"] = pseudonyms.card(values["card"])
+        yield values
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -216,8 +228,12 @@ def export(
     *,
     key: bytes | None = None,
     anchors: Sequence[Anchor] = (),
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> ExportReport:
-    """Write one file per journal under ``out`` if integrity holds; returns what was found."""
+    """Write one file per journal under ``out`` if integrity holds; returns what was found.
+
+    ``pseudonymiser``: the card column holds pseudonyms instead of serials.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (parquet or csv)")
     sources = discover(paths)
@@ -232,7 +248,7 @@ def export(
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             temporaries.append((temporary, path))
             skipped = [0]
-            rows = _entries(source, chain, key, skipped)
+            rows = _entries(source, chain, key, skipped, pseudonymiser)
             count = write_rows(temporary, fmt, rows)
             report.results.append(ExportResult(path, count, skipped[0], chain.duplicate_count))
             if progress is not None:

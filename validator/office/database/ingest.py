@@ -35,8 +35,10 @@ from validator.office.database.chain import (
     read_lines,
     valid_validator_id,
 )
+from validator.office.database.privacy import database_pseudonymiser
 from validator.office.database.rows import Rows, build_rows, fits, store_rows
 from validator.office.database.schema import OfficeDatabaseError, connect, require_schema
+from validator.office.pseudonym import Pseudonymiser
 
 __all__ = ["IngestError", "IngestResult", "ingest_file", "ingest_paths"]
 
@@ -78,13 +80,16 @@ def ingest_file(
     *,
     key: bytes | None = None,
     validator: str | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> IngestResult:
     """Ingest one journal file's bytes in one transaction; returns what it added.
 
     ``key``: the journal key (each entry's HMAC is checked). ``validator``: the validator the
     sender is known to be (the collector knows it from its certificate): every entry must name
-    it. IngestError when the file cannot be taken as it is; OfficeDatabaseError when the
-    database fails (then nothing of the file is stored).
+    it. ``pseudonymiser``: the office key's, required by (and only by) a database that stores
+    pseudonyms only (validator.office.database.privacy). IngestError when the file cannot be
+    taken as it is; OfficeDatabaseError when the database fails or the office key is not the
+    database's (then nothing of the file is stored).
     """
     if len(data) > MAX_FILE:
         raise IngestError(f"{name}: {len(data)} bytes, more than a journal file ({MAX_FILE})")
@@ -105,7 +110,8 @@ def ingest_file(
                 return IngestResult(name, digest, None, status="empty", torn=torn)
             raise IngestError(f"{name}: no journal entry names its validator: nothing ingested")
         with conn.transaction():
-            return _ingest(conn, name, digest, len(data), lines, torn, who, key)
+            pseudonyms = database_pseudonymiser(conn, pseudonymiser)
+            return _ingest(conn, name, digest, len(data), lines, torn, who, key, pseudonyms)
     except psycopg.Error as exc:
         raise OfficeDatabaseError(f"{name}: not ingested (nothing stored): {exc}") from None
 
@@ -132,6 +138,7 @@ def _ingest(
     torn: int,
     who: str,
     key: bytes | None,
+    pseudonyms: Pseudonymiser | None,
 ) -> IngestResult:
     result = IngestResult(name, digest, who, entries=len(lines), torn=torn)
     found = conn.execute(
@@ -158,19 +165,22 @@ def _ingest(
     stored: dict[int, str] = {}
     if seqs:
         for seq, known in conn.execute(
-            "SELECT seq, hash FROM taps WHERE validator = %s AND seq = ANY(%s)"
-            " UNION ALL SELECT seq, hash FROM records WHERE validator = %s AND seq = ANY(%s)",
-            (who, seqs, who, seqs),
+            "SELECT seq, hash FROM taps WHERE validator = %(v)s AND seq = ANY(%(s)s)"
+            " UNION ALL SELECT seq, hash FROM records WHERE validator = %(v)s AND seq = ANY(%(s)s)"
+            # entries deleted by retention: a file sent again is still the one received
+            " UNION ALL SELECT seq, hash FROM retained_chain"
+            " WHERE validator = %(v)s AND seq = ANY(%(s)s)",
+            {"v": who, "s": seqs},
         ):
             stored[int(seq)] = str(known)
     check = check_file(lines, who, (int(anchor[0]), str(anchor[1])), stored)
-    rows = build_rows(check, lambda _: file_id)
+    rows = build_rows(check, lambda _: file_id, pseudonyms)
     store_rows(conn, rows)
     _record_problems(conn, check, file_id)
     head = (check.anchor_seq, check.anchor_hash)
     resumed = Rows()
     if check.new:  # the anchor moved: entries held for a gap may continue it now
-        head, resumed = _resume(conn, who, head, key, file_id)
+        head, resumed = _resume(conn, who, head, key, file_id, pseudonyms)
     conn.execute(
         "UPDATE validators SET last_seq = %s, last_hash = %s,"
         " last_time = coalesce(%s, %s, last_time), updated_at = now() WHERE id = %s",
@@ -195,6 +205,7 @@ def _resume(
     anchor: tuple[int, str],
     key: bytes | None,
     file_id: int,
+    pseudonyms: Pseudonymiser | None = None,
 ) -> tuple[tuple[int, str], Rows]:
     """Take in the entries held for a gap that now continue ``anchor``: a file that arrived
     before the one it follows (or after a file lost in transit, sent again). Returns the new
@@ -213,7 +224,9 @@ def _resume(
         " EXISTS (SELECT 1 FROM taps t WHERE t.validator = %(v)s AND t.seq = h.seq"
         "  AND t.hash = h.hash)"
         " OR EXISTS (SELECT 1 FROM records r WHERE r.validator = %(v)s AND r.seq = h.seq"
-        "  AND r.hash = h.hash))",
+        "  AND r.hash = h.hash)"
+        " OR EXISTS (SELECT 1 FROM retained_chain c WHERE c.validator = %(v)s AND c.seq = h.seq"
+        "  AND c.hash = h.hash))",
         {"v": validator, "seq": anchor[0]},
     )
     held = conn.execute(
@@ -228,7 +241,7 @@ def _resume(
     check = check_file(lines, validator, anchor, {})
     if not check.new:
         return anchor, Rows()
-    rows = build_rows(check, lambda line: int(held[line.number - 1][1]))
+    rows = build_rows(check, lambda line: int(held[line.number - 1][1]), pseudonyms)
     store_rows(conn, rows)
     conn.execute(
         "DELETE FROM held_entries WHERE validator = %s AND hash = ANY(%s)",
@@ -269,7 +282,11 @@ def _record_problems(conn: psycopg.Connection[Any], check: FileCheck, file_id: i
 
 
 def ingest_paths(
-    url: str, paths: Sequence[Path], *, key: bytes | None = None
+    url: str,
+    paths: Sequence[Path],
+    *,
+    key: bytes | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> list[IngestResult | IngestError]:
     """Ingest every journal file under ``paths``, each journal's files oldest first.
 
@@ -280,13 +297,16 @@ def ingest_paths(
     results: list[IngestResult | IngestError] = []
     with connect(url) as conn:
         require_schema(conn)
+        database_pseudonymiser(conn, pseudonymiser)  # refused before any file is read
         conn.commit()
         for source in sources:
             for path in source.files:
                 try:
                     with open_journal_file(path) as handle:
                         data = handle.read(MAX_FILE + 1)
-                    results.append(ingest_file(conn, str(path), data, key=key))
+                    results.append(
+                        ingest_file(conn, str(path), data, key=key, pseudonymiser=pseudonymiser)
+                    )
                 except IngestError as exc:
                     results.append(exc)
     return results

@@ -20,11 +20,19 @@ office found broken.
 Export writes one file per validator of the rows of ``taps`` selected (the export's columns,
 which ingestion stored), and refuses, writing nothing, when the office recorded an integrity
 break for one of them, as export from files refuses a journal that fails its check.
+
+A database that stores pseudonyms only (validator.office.database.privacy) keeps each entry
+changed from the line received: its hash cannot be recomputed, so the chain is checked on the
+hashes ingestion verified (each line's ``hash`` is the next one's ``prev``, the seqs follow):
+a row deleted, inserted or reordered in the database still shows, a row whose content was
+changed does not. The HMACs (checked at ingestion) cannot be checked again, nor the card MACs
+(the traces are not kept): replay runs without the journal key and says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import heapq
 import os
@@ -39,8 +47,10 @@ import psycopg
 from validator.journal.jsonline import loads
 from validator.journal.reading import JournalSource, RawLine, tap_time_key
 from validator.journal.writer import canonical
+from validator.office.database.privacy import pseudonymised
 from validator.office.database.schema import OfficeDatabaseError, connect, require_schema
 from validator.office.export import COLUMNS, FORMATS, ExportResult, write_rows
+from validator.office.pseudonym import Pseudonymiser
 from validator.office.replay.audit import Progress, ReplayRequest, replay_lines
 from validator.office.replay.findings import Problem
 from validator.office.replay.report import ReplayReport
@@ -89,26 +99,35 @@ def selected(conn: psycopg.Connection[Any], selection: Selection) -> list[tuple[
 
 
 def _lines(
-    conn: psycopg.Connection[Any], index: int, validator: str, first: int, last: int
+    conn: psycopg.Connection[Any],
+    index: int,
+    validator: str,
+    first: int,
+    last: int,
+    as_received: bool = False,
 ) -> Iterator[RawLine]:
-    """A validator's chain from seq ``first`` to ``last`` as journal lines, by seq."""
+    """A validator's chain from seq ``first`` to ``last`` as journal lines, by seq.
+
+    ``as_received``: each line carries the hash of the line received (a pseudonymised entry).
+    """
     place = f"office:{validator}"
     key = b""
     with conn.cursor(name=f"chain_{index}") as cur:
         cur.itersize = FETCH
         cur.execute(
-            "SELECT seq, entry::text, line FROM ("
-            " SELECT seq, entry, NULL::bytea AS line FROM taps"
+            "SELECT seq, entry::text, line, hash FROM ("
+            " SELECT seq, entry, NULL::bytea AS line, hash FROM taps"
             "  WHERE validator = %(v)s AND seq BETWEEN %(first)s AND %(last)s"
-            " UNION ALL SELECT seq, entry, line FROM records"
+            " UNION ALL SELECT seq, entry, line, hash FROM records"
             "  WHERE validator = %(v)s AND seq BETWEEN %(first)s AND %(last)s"
             ") chain ORDER BY seq",
             {"v": validator, "first": first, "last": last},
         )
-        for seq, text, raw in cur:
+        for seq, text, raw, digest in cur:
             data = bytes(raw) if raw is not None else canonical(loads(text)).encode("utf-8")
             key = tap_time_key(data, key)
-            yield RawLine(index, place, int(seq), data, key, True)
+            received = str(digest) if as_received else ""
+            yield RawLine(index, place, int(seq), data, key, True, digest=received)
 
 
 def _recorded_breaks(
@@ -134,16 +153,23 @@ def replay_database(
     selection: Selection,
     progress: Progress | None = None,
 ) -> ReplayReport:
-    """Replay the taps selected from the office database (``request.paths`` is not read)."""
+    """Replay the taps selected from the office database (``request.paths`` is not read).
+
+    A database of pseudonyms is replayed without the journal key (see the module's notes).
+    """
     try:
         with connect(url) as conn:
             require_schema(conn)
+            as_received = pseudonymised(conn) is not None
+            if as_received:
+                options = dataclasses.replace(request.options, journal_key=None)
+                request = dataclasses.replace(request, options=options)
             ranges = selected(conn, selection)
             sources = [
                 JournalSource(index, Path(f"office:{validator}"), (), ())
                 for index, (validator, _, _) in enumerate(ranges)
             ]
-            streams = [_lines(conn, i, *span) for i, span in enumerate(ranges)]
+            streams = [_lines(conn, i, *span, as_received) for i, span in enumerate(ranges)]
             lines = heapq.merge(*streams, key=lambda line: line.key)
             report = replay_lines(request, sources, lines, progress)
             breaks = _recorded_breaks(conn, [v for v, _, _ in ranges])
@@ -176,17 +202,36 @@ class DatabaseExport:
         return counts
 
 
-def _rows(conn: psycopg.Connection[Any], validator: str, selection: Selection) -> Iterator[Any]:
+def _rows(
+    conn: psycopg.Connection[Any],
+    validator: str,
+    selection: Selection,
+    pseudonyms: Pseudonymiser | None,
+) -> Iterator[Any]:
     params = {**_params(selection), "validators": [validator]}
     with conn.cursor(name="export_rows") as cur:
         cur.itersize = FETCH
         cur.execute(_EXPORT, params)
         for values in cur:
-            yield dict(zip(COLUMNS, values, strict=True))
+            out = dict(zip(COLUMNS, values, strict=True))
+            if pseudonyms is not None:
+                out["card"] = pseudonyms.card(out["card"])
+            yield out
 
 
-def export_database(url: str, selection: Selection, out: Path, fmt: str) -> DatabaseExport:
-    """Write one file per validator selected under ``out``, unless a break was recorded."""
+def export_database(
+    url: str,
+    selection: Selection,
+    out: Path,
+    fmt: str,
+    pseudonymiser: Pseudonymiser | None = None,
+) -> DatabaseExport:
+    """Write one file per validator selected under ``out``, unless a break was recorded.
+
+    ``pseudonymiser``: write pseudonyms instead of card serials. A database that stores
+    pseudonyms only holds them already: then the key given must be the database's
+    (OfficeDatabaseError otherwise), and without one its pseudonyms are written as stored.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (parquet or csv)")
     report = DatabaseExport([], [])
@@ -194,6 +239,13 @@ def export_database(url: str, selection: Selection, out: Path, fmt: str) -> Data
     try:
         with connect(url) as conn:
             require_schema(conn)
+            key_id = pseudonymised(conn)
+            if key_id is not None and pseudonymiser is not None and pseudonymiser.key_id != key_id:
+                raise OfficeDatabaseError(
+                    f"the office key given (key id {pseudonymiser.key_id}) is not the one of the "
+                    f"database's pseudonyms (key id {key_id}): nothing exported"
+                )
+            pseudonyms = pseudonymiser if key_id is None else None
             validators = [v for v, _, _ in selected(conn, selection)]
             report.problems = [p for _, p in _recorded_breaks(conn, validators)]
             if report.problems:
@@ -204,7 +256,8 @@ def export_database(url: str, selection: Selection, out: Path, fmt: str) -> Data
                 path = out / f"taps-{name}.{fmt}"
                 temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
                 temporaries.append((temporary, path))
-                count = write_rows(temporary, fmt, _rows(conn, validator, selection))
+                rows = _rows(conn, validator, selection, pseudonyms)
+                count = write_rows(temporary, fmt, rows)
                 report.results.append(ExportResult(path, count, 0))
         for temporary, path in temporaries:  # only once every file is complete
             os.replace(temporary, path)

@@ -9,10 +9,16 @@ reason in ``note``, and an entry jsonb cannot hold (a NUL character, a lone surr
 bytes. A value PostgreSQL would refuse (a number beyond bigint) never fails the file's
 transaction: the entry goes to ``records`` raw, or the value to NULL where it is no export
 column.
+
+With a pseudonymiser (a database that stores pseudonyms only,
+validator.office.database.privacy), every entry is stored as Pseudonymiser.entry makes it (card
+pseudonymised, no trace, no copy of the serial), after its line was checked as received; its
+hash and prev stay those of the line received, which the chain goes on from.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +27,10 @@ from typing import Any
 import psycopg
 
 from validator.journal.entry import JournalEntry
+from validator.journal.writer import canonical
 from validator.office.database.chain import FileCheck, Line, utf8
 from validator.office.export import COLUMNS, row
+from validator.office.pseudonym import Pseudonymiser
 from validator.office.replay.decisions import parse_time
 
 __all__ = ["TAP", "Rows", "build_rows", "entry_kind", "fits", "store_rows"]
@@ -48,19 +56,40 @@ def fits(values: Sequence[Any]) -> bool:
     return all(low <= v <= high for v in values if isinstance(v, int))
 
 
-def _tap_row(line: Line, file_id: int) -> tuple[tuple[Any, ...] | None, JournalEntry | None, str]:
+def _stored(line: Line, pseudonyms: Pseudonymiser | None) -> dict[str, Any]:
+    """The entry as the database keeps it: as read, or pseudonymised."""
+    assert line.entry is not None  # noqa: S101 - only entries are trusted
+    return line.entry if pseudonyms is None else pseudonyms.entry(line.entry)
+
+
+def _text(line: Line, stored: dict[str, Any], pseudonyms: Pseudonymiser | None) -> str:
+    """The jsonb text of a trusted line (the line itself, or its pseudonymised entry)."""
+    return line.data.decode("utf-8") if pseudonyms is None else canonical(stored)
+
+
+def _raw(line: Line, stored: dict[str, Any], pseudonyms: Pseudonymiser | None) -> bytes:
+    """The bytes of a line jsonb cannot hold (pseudonymised: JSON with every escape kept)."""
+    if pseudonyms is None:
+        return line.data
+    return json.dumps(stored, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def _tap_row(
+    line: Line, file_id: int, pseudonyms: Pseudonymiser | None
+) -> tuple[tuple[Any, ...] | None, JournalEntry | None, str]:
     """The taps row of a line, its entry, and why not when it cannot be one."""
     assert line.entry is not None  # noqa: S101 - only entries are trusted
     if not line.jsonb_safe:
         return None, None, "stored raw: a NUL character or lone surrogate jsonb cannot hold"
     try:
-        entry = JournalEntry.from_json(line.entry)
+        stored = _stored(line, pseudonyms)
+        entry = JournalEntry.from_json(stored)
         values = row(entry)
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         return None, None, f"not a readable tap: {exc}"
     if not fits(list(values.values())):
         return None, None, "not a readable tap: a number beyond 64 bits"
-    text = line.data.decode("utf-8")
+    text = _text(line, stored, pseudonyms)
     out = (*values.values(), line.digest, line.prev, text, file_id)
     return out, entry, ""
 
@@ -94,8 +123,13 @@ class Rows:
     last_time: str | None = None
 
 
-def build_rows(check: FileCheck, file_of: Callable[[Line], int]) -> Rows:
-    """The rows of every new trusted line, by table (``file_of``: the file it came in)."""
+def build_rows(
+    check: FileCheck, file_of: Callable[[Line], int], pseudonyms: Pseudonymiser | None = None
+) -> Rows:
+    """The rows of every new trusted line, by table (``file_of``: the file it came in).
+
+    ``pseudonyms``: store pseudonymised entries (the database stores pseudonyms only).
+    """
     out = Rows()
     validator = check.validator
     for line in check.new:
@@ -108,7 +142,7 @@ def build_rows(check: FileCheck, file_of: Callable[[Line], int]) -> Rows:
         kind = entry_kind(entry)
         note = ""
         if kind == TAP:
-            values, tap, note = _tap_row(line, file_id)
+            values, tap, note = _tap_row(line, file_id, pseudonyms)
             if values is not None and tap is not None:
                 out.taps.append(values)
                 if tap.outcome == "unknown":
@@ -120,8 +154,9 @@ def build_rows(check: FileCheck, file_of: Callable[[Line], int]) -> Rows:
         safe = line.jsonb_safe
         if not safe:
             note = note or "stored raw: a NUL character or lone surrogate jsonb cannot hold"
-        text = line.data.decode("utf-8") if safe else None
-        raw = None if safe else line.data
+        stored = _stored(line, pseudonyms)
+        text = _text(line, stored, pseudonyms) if safe else None
+        raw = None if safe else _raw(line, stored, pseudonyms)
         out.records.append(
             (validator, line.seq, kind, note or None) + (line.digest, line.prev, text, raw, file_id)
         )

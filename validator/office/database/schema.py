@@ -18,6 +18,15 @@ The tables (issue 20):
 - ``held_entries``: lines received after a break, kept raw but not trusted, with the kind of
   the break (those held for a gap, ``missing``, are taken in once the gap is filled);
 - ``ingested_files``: each file received (name, SHA-256 digest): the same bytes twice add nothing.
+
+Version 2 (privacy, validator.office.database.privacy):
+
+- ``office_settings``: one row; ``pseudonymise`` (card serials stored as pseudonyms only) and
+  the ``key_id`` of the office key that makes them (never the key);
+- ``tap_aggregates``: taps and revenue per station, hour and outcome, computed by
+  ``validator office retention`` before it deletes the taps they count;
+- ``retained_chain``: the seq, hash and prev of each entry retention deleted (no card data), so
+  that a file sent again after retention is still recognised as the one received.
 """
 
 from __future__ import annotations
@@ -146,8 +155,35 @@ CREATE TABLE held_entries (
 );
 """
 
+_V2 = """
+CREATE TABLE office_settings (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    pseudonymise boolean NOT NULL DEFAULT false,
+    key_id text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (NOT pseudonymise OR key_id IS NOT NULL)
+);
+INSERT INTO office_settings DEFAULT VALUES;
+CREATE TABLE tap_aggregates (
+    station bigint,
+    hour timestamp NOT NULL,
+    outcome text,
+    taps bigint NOT NULL,
+    revenue bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE NULLS NOT DISTINCT (station, hour, outcome)
+);
+CREATE TABLE retained_chain (
+    validator text NOT NULL REFERENCES validators (id),
+    seq bigint NOT NULL,
+    hash text NOT NULL,
+    prev text NOT NULL,
+    PRIMARY KEY (validator, seq)
+);
+"""
+
 # Version n is reached by running MIGRATIONS[n - 1] on version n - 1 (0: an empty database).
-MIGRATIONS = (_V1,)
+MIGRATIONS = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

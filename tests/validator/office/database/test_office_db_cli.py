@@ -41,11 +41,11 @@ def test_init_db_then_up_to_date(empty_db: str) -> None:
     """init-db creates the schema once, then says it is up to date."""
     assert run("office", "init-db", "--db", empty_db)[:2] == (
         0,
-        "office schema version 1 (was none)\n",
+        "office schema version 2 (was none)\n",
     )
     assert run("office", "init-db", "--db", empty_db)[:2] == (
         0,
-        "office schema version 1: up to date\n",
+        "office schema version 2: up to date\n",
     )
 
 
