@@ -138,3 +138,35 @@ def test_unit_waits_for_time_and_fences_metrics() -> None:
     assert unit["SocketBindDeny"] == ["any"]
     assert unit["SocketBindAllow"] == ["tcp:9108"]  # the default metrics_port
     assert unit["RestartPreventExitStatus"] == ["2"]  # configuration mistakes: a person acts
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["calypso-collector.service", "calypso-validator-ship.service", "calypso-validator-ship.timer"],
+)
+def test_shipping_units_verify(tmp_path: Path, name: str) -> None:
+    """The collector's unit and the shipping service and timer pass systemd-analyze verify."""
+    stub = tmp_path / "bin" / "validator"
+    stub.parent.mkdir()
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    for unit in ("calypso-validator-ship.service", name):
+        text = (DEPLOY / "systemd" / unit).read_text()
+        (tmp_path / unit).write_text(text.replace(EXEC, str(stub)))
+    done = subprocess.run(  # noqa: S603 - fixed arguments
+        [systemd_analyze(), "verify", str(tmp_path / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "calypso" not in done.stderr, done.stderr
+
+
+def test_collector_settings_template_loads() -> None:
+    """deploy/config/collector.yaml is a valid collector settings file."""
+    from validator.office.collector.settings import load_collector_settings
+
+    settings = load_collector_settings(DEPLOY / "config")
+    assert settings.port == 8443 and settings.client_ca_file == "validators-ca.crt"

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sam.policy import AuthorizedKeys, parse_key_reference
+from validator.app.ship.settings import ShippingSettings
 from validator.engine.fares.rules import LOCATION_BITS, FareRules
 from yamlconfig import ConfigError, load_model
 
@@ -70,6 +71,9 @@ class ValidatorSettings(BaseModel):
         description="Split a session whose writes overflow the card's buffer into several.",
     )
     log_format: Literal["auto", "console", "json"] = "auto"
+    shipping: ShippingSettings | None = Field(
+        default=None, description="Shipping journals to the collector (validator ship)."
+    )
 
     @field_validator("aids")
     @classmethod

@@ -327,8 +327,9 @@ def _register_extensions() -> None:
     from validator.cli import officedb as cli_officedb
     from validator.cli import ops as cli_ops
     from validator.cli import readers as cli_readers
+    from validator.cli import ship as cli_ship
 
-    for module in (cli_readers, cli_inspect, cli_replay, cli_ops, cli_officedb):
+    for module in (cli_readers, cli_inspect, cli_replay, cli_ops, cli_officedb, cli_ship):
         module.register(main)
 
 

@@ -293,6 +293,35 @@ def retention(url: str, days: int, as_json: bool) -> None:
     )
 
 
+@office.command()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("/etc/calypso-collector"),
+    show_default=True,
+    help="Folder holding collector.yaml and the files it names.",
+)
+@click.option("--port", type=int, default=None, help="Override the port (0: any free port).")
+def serve(config: Path, port: int | None) -> None:
+    """The collector: ingest journals shipped over mutual TLS, answer each with the anchor.
+
+    Prints "collector listening on URL" once it accepts connections; stops on SIGTERM.
+    """
+    from validator.cli.common import CONFIG_ERRORS, exits_on
+    from validator.office.collector.server import serve as run_collector
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
+    def ready(url: str) -> None:
+        click.echo(f"collector listening on {url}")
+        sys.stdout.flush()
+
+    with exits_on(CONFIG_ERRORS):
+        run_collector(config, port=port, ready=ready, log=say)
+
+
 def register(group: click.Group) -> None:
     """Add the ``office`` group to the ``validator`` group."""
     group.add_command(office)

@@ -394,4 +394,19 @@ class Doctor:
         detail = f"{where}: writable by {who.name}, {_mib(free)} free"
         if free < FREE_WARN:
             return Check("journal", Status.WARN, detail, "ship and remove old journal files")
+        waiting = self._unshipped(directory) if existing == directory else None
+        if waiting is not None:
+            return Check("journal", Status.WARN, f"{detail}; {waiting}", "run: validator ship")
         return Check("journal", Status.PASS, detail)
+
+    def _unshipped(self, directory: Path) -> str | None:
+        """Unacknowledged journal bytes past shipping.warn_unshipped_mib, said in words."""
+        from validator.app.ship.run import unshipped
+
+        shipping = self.settings.shipping
+        if shipping is None:
+            return None
+        files, size = unshipped(directory)
+        if size <= shipping.warn_unshipped_mib * 1024 * 1024:
+            return None
+        return f"{files} journal files ({_mib(size)}) not acknowledged by the collector"
