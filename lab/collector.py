@@ -37,8 +37,16 @@ def _private(path: Path, text: str) -> Path:
 class ShippingLab:
     """The collector's folder and the validators' folders, sharing one test CA."""
 
-    def __init__(self, root: Path, database_url: str, validators: list[str]) -> None:
-        """Write the PKI and the settings (the collector's port is 0 until it first starts)."""
+    def __init__(
+        self,
+        root: Path,
+        database_url: str,
+        validators: list[str],
+        *,
+        office_key: bytes | None = None,
+    ) -> None:
+        """Write the PKI and the settings (the collector's port is 0 until it first starts);
+        ``office_key``: the collector's office key (a pseudonyms-only database)."""
         self.root = root
         self.ca = TestCa(root / "pki")
         self.collector_dir = root / "collector"
@@ -54,6 +62,9 @@ class ShippingLab:
             "database_url": database_url,
             "journal_key_file": "journal.key",
         }
+        if office_key is not None:
+            _private(self.collector_dir / "office.key", office_key.hex())
+            settings["office_key_file"] = "office.key"
         (self.collector_dir / "collector.yaml").write_text(yaml.safe_dump(settings))
         self.validators = {name: self._validator(name) for name in validators}
 

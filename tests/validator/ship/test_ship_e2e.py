@@ -200,3 +200,38 @@ def test_world_readable_client_key_is_refused(lab: tuple[ShippingLab, CollectorP
     assert done.returncode == 2
     assert "client_key_file" in done.stderr and "chmod 600" in done.stderr
     assert "PRIVATE KEY" not in done.stderr + done.stdout
+
+
+def test_collector_with_the_office_key_fills_a_pseudonyms_only_database(
+    tmp_path: Path, office_db: str
+) -> None:
+    """A collector given the office key ingests into a pseudonyms-only database: no serial kept."""
+    import psycopg
+
+    from validator.office.database.privacy import enable_pseudonyms
+    from validator.office.pseudonym import Pseudonymiser, is_pseudonym
+
+    office_key = bytes(range(100, 132))
+    enable_pseudonyms(office_db, Pseudonymiser(office_key))
+    shipping = ShippingLab(tmp_path, office_db, [A], office_key=office_key)
+    collector = CollectorProcess(shipping.collector_dir, tmp_path / "collector.log")
+    shipping.configure(A, collector.start())
+    try:
+        folder = shipping.validators[A]
+        files = write_taps(folder, 12, seed=5)
+        serials = {
+            str(json.loads(line)["card"])
+            for path in files
+            for line in path.read_bytes().splitlines()
+            if line.strip() and json.loads(line).get("card")
+        }
+        done = ship(folder)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        collector.stop()
+    with psycopg.connect(office_db) as conn:
+        cards = [str(row[0]) for row in conn.execute("SELECT card FROM taps").fetchall()]
+        everything = "".join(str(row[0]) for row in conn.execute("SELECT entry::text FROM taps"))
+    assert serials and len(cards) >= 12
+    assert all(is_pseudonym(card) for card in cards)
+    assert not any(serial in everything for serial in serials)

@@ -30,6 +30,7 @@ from validator.app.ship.protocol import (
 from validator.office.database.chain import valid_validator_id
 from validator.office.database.ingest import MAX_FILE, IngestError, IngestResult, ingest_file
 from validator.office.database.schema import OfficeDatabaseError
+from validator.office.pseudonym import Pseudonymiser
 
 Log = Callable[[str], None]
 INSUFFICIENT_RESOURCES = "53"  # SQLSTATE class 53: disk full, out of memory, too many connections
@@ -87,11 +88,19 @@ def _database_refusal(exc: BaseException, name: str) -> web.Response:
 class Collector:
     """The request handlers over one database URL and journal key."""
 
-    def __init__(self, url: str, key: bytes | None, log: Log) -> None:
-        """``url``: the office database; ``key``: the journal HMAC key, if checked."""
+    def __init__(
+        self,
+        url: str,
+        key: bytes | None,
+        log: Log,
+        pseudonymiser: Pseudonymiser | None = None,
+    ) -> None:
+        """``url``: the office database; ``key``: the journal HMAC key, if checked;
+        ``pseudonymiser``: the office key's, for a pseudonyms-only database."""
         self.url = url
         self.key = key
         self.log = log
+        self.pseudonymiser = pseudonymiser
 
     def app(self) -> web.Application:
         """The aiohttp application (bodies up to a journal file's maximum)."""
@@ -102,7 +111,14 @@ class Collector:
 
     def _ingest(self, name: str, data: bytes, validator: str) -> IngestResult:
         with psycopg.connect(self.url, connect_timeout=10) as conn:
-            return ingest_file(conn, name, data, key=self.key, validator=validator)
+            return ingest_file(
+                conn,
+                name,
+                data,
+                key=self.key,
+                validator=validator,
+                pseudonymiser=self.pseudonymiser,
+            )
 
     def _anchor(self, validator: str) -> tuple[int, str] | None:
         with psycopg.connect(self.url, connect_timeout=10) as conn:
@@ -191,12 +207,16 @@ def serve(
         load_collector_settings,
         server_context,
     )
+    from validator.office.pseudonym import read_office_key
 
     settings = load_collector_settings(config_dir)
     context = server_context(settings, config_dir)
     key = None
     if settings.journal_key_file:
         key = read_journal_key(config_dir / settings.journal_key_file)
-    collector = Collector(database_url(settings, config_dir), key, log)
+    pseudonymiser = None
+    if settings.office_key_file:
+        pseudonymiser = Pseudonymiser(read_office_key(config_dir / settings.office_key_file))
+    collector = Collector(database_url(settings, config_dir), key, log, pseudonymiser)
     chosen = settings.port if port is None else port
     asyncio.run(_serve(collector, context, settings.listen_address, chosen, ready))

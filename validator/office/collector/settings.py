@@ -38,6 +38,11 @@ class CollectorSettings(BaseModel):
     journal_key_file: str | None = Field(
         default=None, description="Hex journal HMAC key: each entry's HMAC is checked."
     )
+    office_key_file: str | None = Field(
+        default=None,
+        description="Hex office key (mode 0600) of a pseudonyms-only database: entries are "
+        "stored pseudonymised (docs/operations.md, Privacy).",
+    )
 
     @field_validator("listen_address")
     @classmethod
