@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from conftest import CARDS, DEMO_AID, Station, seeded
 
@@ -174,19 +173,6 @@ class TestLayoutRegistry:
         """``layouts: {AID: intercode}`` gives an IntercodeLayout for that AID."""
         layouts = build_layouts({NAVIGO_AID.hex(): "intercode"})
         assert isinstance(layouts[NAVIGO_AID], IntercodeLayout)
-
-    def test_write_needs_a_read_first(self) -> None:
-        """write() without read_head() in the same session is a programming error."""
-        from validator.engine.fares.decide import Decision, Reason, Verdict
-
-        class NotRead:
-            """A session the layout never read."""
-
-        with pytest.raises(RuntimeError):
-            IntercodeLayout().write(
-                NotRead(),  # type: ignore[arg-type]
-                Decision(Verdict.GRANT, Reason.SEASON_PASS_VALID, ""),
-            )
 
 
 class TestDemoFleet:

@@ -183,8 +183,8 @@ class FareRules(BaseModel):
                 "a mistyped zone would charge the default fare everywhere"
             )
 
-    def product(self, tariff: int) -> Product | None:
-        """The product sold under ``tariff``, if any."""
+    def product(self, tariff: int, network: str | None = None) -> Product | None:
+        """The product sold under ``tariff`` (on the card's ``network``), if any."""
         return next((p for p in self.products if p.tariff == tariff), None)
 
     def same_group(self, location_a: int, location_b: int) -> bool:

@@ -95,8 +95,16 @@ class _JournaledSession:
 
 @dataclass(frozen=True, slots=True)
 class _Image:
+    """The card image a journaled tap had: its serial, ratification and the records read."""
+
     serial: bytes
     ratified: bool | None
+    state_read: Mapping[str, str]
+
+    def record(self, sfi: int, number: int) -> bytes | None:
+        """Record ``number`` of ``sfi`` as the tap read it, if it did."""
+        data = self.state_read.get(_sfi_prefix(sfi) + str(number))
+        return bytes.fromhex(data) if data is not None else None
 
 
 def selected_aid(entry: JournalEntry) -> bytes | None:
@@ -132,7 +140,7 @@ def card_state(
     if entry.state_read is None or entry.card is None:
         raise KeyError("state_read" if entry.state_read is None else "card")
     session = _JournaledSession(entry.state_read)
-    image = _Image(bytes.fromhex(entry.card), entry.ratified_seen)
+    image = _Image(bytes.fromhex(entry.card), entry.ratified_seen, entry.state_read)
     environment = session.read_records(layout.open_read[0], layout.open_read[1])
     head = layout.read_head(
         cast(SecureSession, session), cast(CalypsoCard, image), environment[layout.open_read[1]]
