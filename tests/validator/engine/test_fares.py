@@ -367,3 +367,126 @@ class TestRecoveryEvent:
         assert decision.verdict is Verdict.RECOVER and decision.debit is None
         assert decision.event is not None
         assert decision.event.when == NOW and decision.event.title == 1
+
+
+NETWORK_RULES_YAML = """
+network: demo
+station: {location_id: 101}
+products:
+  - {tariff: 1, kind: season_pass, name: Any season pass}
+  - {network: "250901", tariff: 1, kind: multi_trip, name: Navigo carnet}
+  - {network: 250916, tariffs: [0x4000, 0x40FF], kind: season_pass, name: Tisseo pass}
+  - {network: demo, tariff: 2, kind: multi_trip, name: Demo carnet}
+  - {network: "250901", tariff: 0xC412, kind: stored_value, name: Navigo value}
+"""
+
+
+class TestProductsByNetwork:
+    """Products are keyed by network and tariff (any width, or a range)."""
+
+    @pytest.fixture
+    def by_network(self, tmp_path: Path) -> FareRules:
+        """Rules with a product for any network, network products and a tariff range."""
+        path = tmp_path / "fares.yaml"
+        path.write_text(NETWORK_RULES_YAML)
+        return load_model(path, FareRules)
+
+    def test_a_network_product_comes_before_one_for_any_network(
+        self, by_network: FareRules
+    ) -> None:
+        """Tariff 1 on 250901 is that network's carnet; on another network the generic pass."""
+        own = by_network.product(1, "250901")
+        anywhere = by_network.product(1, "250502")
+        assert own is not None and own.name == "Navigo carnet"
+        assert anywhere is not None and anywhere.name == "Any season pass"
+
+    def test_a_range_sells_its_tariffs_on_its_network_only(self, by_network: FareRules) -> None:
+        """0x4000..0x40FF on 250916 (written as a YAML integer): ends included, not beyond."""
+        assert [
+            getattr(by_network.product(t, "250916"), "name", None)
+            for t in (0x3FFF, 0x4000, 0x40FF, 0x4100)
+        ] == [None, "Tisseo pass", "Tisseo pass", None]
+        assert by_network.product(0x4000, "250901") is None
+
+    def test_a_card_naming_no_network_is_this_network(self, by_network: FareRules) -> None:
+        """A demo title (no network) matches the rules' own network's products."""
+        product = by_network.product(2, None)
+        assert product is not None and product.name == "Demo carnet"
+        assert by_network.product(2, "250901") is None
+
+    def test_a_16_bit_tariff_is_decided(self, by_network: FareRules) -> None:
+        """A 250901 title with tariff C412h pays from its counter as that network's product."""
+        purse = Title(
+            1,
+            0xC412,
+            network="250901",
+            kind=TitleKind.STORED_VALUE,
+            valid_until=dt.date(2030, 1, 1),
+        )
+        decision = decide(state(last(), [purse], {1: 40}), TapContext(NOW, HERE), by_network)
+        assert (decision.reason, decision.product) == (Reason.VALUE_DEBITED, "Navigo value")
+        assert decision.remaining == 39
+
+    def test_the_shipped_file_still_sells_every_tariff_on_any_network(
+        self, rules: FareRules
+    ) -> None:
+        """The demo fares.yaml names no network: its tariffs sell on every network."""
+        for network in (None, "250901", "250916"):
+            found = rules.product(1, network)
+            assert found is not None and found.name == "Season pass"
+
+    @pytest.mark.parametrize(
+        ("first", "second"),
+        [
+            ("{tariff: 3, kind: season_pass, name: A}", "{tariff: 3, kind: multi_trip, name: B}"),
+            (
+                "{network: '250901', tariffs: [10, 20], kind: season_pass, name: A}",
+                "{network: '250901', tariff: 20, kind: multi_trip, name: B}",
+            ),
+            (
+                "{network: '250901', tariffs: [10, 20], kind: season_pass, name: A}",
+                "{network: '250901', tariffs: [5, 10], kind: multi_trip, name: B}",
+            ),
+        ],
+    )
+    def test_overlapping_products_are_refused_at_their_line(
+        self, tmp_path: Path, first: str, second: str
+    ) -> None:
+        """Two products of one network whose tariffs meet: refused at the second one's line."""
+        path = tmp_path / "fares.yaml"
+        path.write_text(
+            "station: {location_id: 1}\nproducts:\n"
+            f"  - {{tariff: 1, kind: season_pass, name: X}}\n  - {first}\n  - {second}\n"
+        )
+        with pytest.raises(ConfigError, match="overlaps products.1") as caught:
+            load_model(path, FareRules)
+        assert caught.value.line == 5
+        assert "products.2" in str(caught.value)
+
+    def test_products_of_other_networks_do_not_overlap(self, tmp_path: Path) -> None:
+        """One tariff on two networks, and once for any network: three products, no overlap."""
+        path = tmp_path / "fares.yaml"
+        path.write_text(
+            "station: {location_id: 1}\nproducts:\n"
+            "  - {tariff: 7, kind: season_pass, name: A}\n"
+            "  - {network: '250901', tariff: 7, kind: season_pass, name: B}\n"
+            "  - {network: '250916', tariff: 7, kind: season_pass, name: C}\n"
+        )
+        assert len(load_model(path, FareRules).products) == 3
+
+    @pytest.mark.parametrize(
+        "product",
+        [
+            "{kind: season_pass, name: No tariff}",
+            "{tariff: 1, tariffs: [1, 2], kind: season_pass, name: Both}",
+            "{tariffs: [9, 2], kind: season_pass, name: Backwards}",
+            "{tariff: -1, kind: season_pass, name: Negative}",
+        ],
+    )
+    def test_a_product_names_its_tariffs_once(self, tmp_path: Path, product: str) -> None:
+        """A tariff or a range, not both, not neither, first before last, not negative."""
+        path = tmp_path / "fares.yaml"
+        path.write_text(f"station: {{location_id: 1}}\nproducts:\n  - {product}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_model(path, FareRules)
+        assert caught.value.line == 3
