@@ -25,6 +25,7 @@ from validator.engine.ticketing.model import (
     CounterUnit,
     Title,
     TitleKind,
+    TitleStatus,
     Transition,
     Validation,
 )
@@ -312,6 +313,50 @@ class TestValidityAndZones:
         card = state(last(), [at(1, final)])
         assert run(card, rules).verdict is Verdict.GRANT
         assert run(card, rules, NOW + dt.timedelta(days=1)).reason is Reason.EXPIRED_TITLE
+
+    def test_validity_start_is_enforced(self, rules: FareRules) -> None:
+        """Not before its start date, nor before its start time that day; from then, valid."""
+        tomorrow = dataclasses.replace(SEASON, valid_from=NOW.date() + dt.timedelta(days=1))
+        decision = run(state(last(), [at(1, tomorrow)]), rules)
+        assert (decision.verdict, decision.reason) == (Verdict.DENY, Reason.NOT_YET_VALID)
+        assert decision.retire == ()
+        at_nine = dataclasses.replace(SEASON, valid_from=NOW.date(), valid_from_time=dt.time(9))
+        assert run(state(last(), [at(1, at_nine)]), rules).reason is Reason.NOT_YET_VALID
+        assert run(state(last(), [at(1, at_nine)]), rules, NOW.replace(hour=9)).verdict is (
+            Verdict.GRANT
+        )
+
+    def test_a_title_not_yet_valid_lets_the_next_one_pay(self, rules: FareRules) -> None:
+        """A pass starting tomorrow is skipped for the carnet, and not retired."""
+        tomorrow = dataclasses.replace(SEASON, valid_from=NOW.date() + dt.timedelta(days=1))
+        decision = run(state(last(), [at(1, tomorrow, 1), at(2, CARNET, 2)], {2: 3}), rules)
+        assert (decision.reason, decision.contract, decision.retire) == (
+            Reason.TRIP_DEBITED,
+            2,
+            (),
+        )
+
+    def test_validity_end_time_is_enforced(self, rules: FareRules) -> None:
+        """Ending today at 07:30, a pass is expired at 08:00 and retired."""
+        ending = dataclasses.replace(
+            SEASON, valid_until=NOW.date(), valid_until_time=dt.time(7, 30)
+        )
+        decision = run(state(last(), [at(1, ending)]), rules)
+        assert decision.reason is Reason.EXPIRED_TITLE
+        assert run(
+            state(last(), [at(1, ending)]), rules, NOW.replace(hour=7, minute=30)
+        ).verdict is (Verdict.GRANT)
+
+    def test_title_zones_and_blocked_titles(self, rules: FareRules) -> None:
+        """A title valid in zones 2-3 is refused at a zone 1 station; a blocked one is skipped."""
+        zoned = dataclasses.replace(SEASON, zones=frozenset({2, 3}))
+        assert run(state(last(), [at(1, zoned)]), rules).reason is Reason.ZONE_NOT_COVERED
+        blocked = dataclasses.replace(SEASON, status=TitleStatus.BLOCKED, status_note="suspended")
+        decision = run(state(last(), [at(1, blocked)]), rules)
+        assert (decision.reason, decision.explanation) == (
+            Reason.NO_VALID_TITLE,
+            "contract 1: suspended",
+        )
 
     def test_zone_pass_outside_its_zone(self, sv_rules: FareRules) -> None:
         """A zone 1 pass is refused at a zone 2 station."""

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -15,7 +17,7 @@ from calypso.en1545 import decode
 from calypso.en1545.tables import CONTRACT_LIST, EVENT
 from calypso.layouts import demo as demo_records
 from calypso.layouts import intercode as intercode_records
-from validator.engine.fares.decide import Decision, FareRules, Reason, Verdict
+from validator.engine.fares.decide import Decision, FareRules, Reason, TapContext, Verdict, decide
 from validator.engine.layouts.demo import DemoLayout, candidate_contracts
 from validator.engine.layouts.demo import validation as demo_validation
 from validator.engine.layouts.intercode import IntercodeLayout
@@ -24,6 +26,7 @@ from validator.engine.layouts.writes import AppendRecord, Decrease, SvDebit, Upd
 from validator.engine.session import SecureSession
 from validator.engine.ticketing.model import (
     CardState,
+    Counter,
     CounterUnit,
     Debit,
     TitleKind,
@@ -31,6 +34,7 @@ from validator.engine.ticketing.model import (
     Transition,
     Validation,
 )
+from yamlconfig import load_model
 
 NOW = dt.datetime(2026, 3, 2, 8, 0)
 
@@ -214,3 +218,140 @@ def test_demo_profiles_decode_without_format_errors(profile: str, rules: FareRul
     state, _ = read(DemoLayout(), make_card(profile), rules)
     assert state.environment.format_error is None
     assert all(t.format_error is None for t in state.titles)
+
+
+class DictCard:
+    """A card as a dictionary of records and counters (what Records reads)."""
+
+    def __init__(self, records: dict[tuple[int, int], bytes], counters: dict[int, int]) -> None:
+        self.records = records
+        self.counters = counters
+
+    def read_record(self, sfi: int, record: int) -> bytes:
+        """A record (KeyError past the file)."""
+        return self.records[(sfi, record)].ljust(29, b"\x00")
+
+    def counter(self, sfi: int, number: int) -> int:
+        """A counter's raw 24-bit value."""
+        return self.counters.get(number, 0)
+
+
+NETWORK = "250901"
+TICKETS = 0x4001  # a 16-bit tariff: tickets sold as units, two units a journey
+VALUE = 0x4002  # stored value sharing the tickets' counter
+
+
+def structured_card() -> DictCard:
+    """An Intercode card whose list names a 20h contract at pointer 5 (SFI 06h record 1) and
+    a 46h stored value at pointer 6 linked to counter 5, then an FF carnet at pointer 1."""
+    from calypso.en1545 import encode
+    from calypso.en1545.contracts import CONTRACT_20, CONTRACT_46, CONTRACT_FF
+    from calypso.en1545.tables import ENVIRONMENT
+
+    env = encode(
+        ENVIRONMENT,
+        {
+            "EnvApplicationVersionNumber": 9,
+            "EnvNetworkId": NETWORK,
+            "EnvApplicationValidityEndDate": "2035-12-31",
+        },
+    )
+    validity = {
+        "ContractValidityStartDate": "2026-01-01",
+        "ContractValidityEndDate": "2030-12-31",
+    }
+    tickets = encode(
+        CONTRACT_20,
+        {
+            "ContractTariff": TICKETS,
+            "ContractValidityInfo": validity,
+            "ContractStatus": 1,
+            "ContractData": {"ContractDataSoldUnits": {"ContractSold": 20, "ContractDebitSold": 2}},
+        },
+    )
+    value = encode(
+        CONTRACT_46,
+        {
+            "ContractTariff": VALUE,
+            "ContractValidityInfo": validity,
+            "ContractData": {"ContractLinkedContract": 5},
+        },
+    )
+    carnet = encode(CONTRACT_FF, {"ContractNetworkId": NETWORK, "ContractTariff": 2})
+    listed = intercode_records.encode_contract_list(
+        [
+            intercode_records.BestContract(5, 0x0200, 0x250901),
+            intercode_records.BestContract(6, 0x0460, 0x250901),
+            intercode_records.BestContract(1, 0x0FF0, 0x250901),
+        ]
+    )
+    return DictCard(
+        {
+            (0x07, 1): env,
+            (0x08, 1): bytes(29),
+            (0x1E, 1): listed,
+            (0x09, 1): carnet,
+            (0x06, 1): tickets,
+            (0x06, 2): value,
+        },
+        {1: 3 << 18, 5: 18},
+    )
+
+
+@pytest.fixture
+def network_rules(tmp_path: Path) -> FareRules:
+    """Products of network 250901 by 16-bit tariff, and the demo's carnet on any network."""
+    path = tmp_path / "fares.yaml"
+    path.write_text(
+        "station: {location_id: 101}\nproducts:\n"
+        "  - {tariff: 2, kind: multi_trip, name: Carnet}\n"
+        f"  - {{network: '{NETWORK}', tariff: {TICKETS}, kind: multi_trip, name: Tickets}}\n"
+        f"  - {{network: '{NETWORK}', tariff: {VALUE}, kind: stored_value, name: Value,"
+        " units_per_trip: 4}\n"
+    )
+    return load_model(path, FareRules)
+
+
+class TestIntercodeStructures:
+    """Every list entry is read with its own structure; counters as their titles read them."""
+
+    def test_every_entry_is_read_with_its_structure(self, network_rules: FareRules) -> None:
+        """Pointers 5 and 6 (SFI 06h) as 20h and 46h, pointer 1 as FF, ranked in list order."""
+        state, _ = read(IntercodeLayout(), structured_card(), network_rules)  # type: ignore[arg-type]
+        assert [(t.pointer, t.tariff, t.network) for t in state.ranked()] == [
+            (5, TICKETS, NETWORK),
+            (6, VALUE, NETWORK),
+            (1, 2, NETWORK),
+        ]
+
+    def test_counters_are_read_by_the_titles_that_use_them(self, network_rules: FareRules) -> None:
+        """Units sold / debit per journey; a linked contract shares the counter; FF carnet."""
+        state, _ = read(IntercodeLayout(), structured_card(), network_rules)  # type: ignore[arg-type]
+        tickets, value, carnet = state.ranked()
+        assert tickets.counter == Counter(5, CounterUnit.JOURNEYS, 9, (5, 6))
+        assert value.counter == Counter(5, CounterUnit.AMOUNT, 18, (5, 6))
+        assert carnet.counter == Counter(1, CounterUnit.JOURNEYS, 3, (1,))
+
+    def test_a_journey_debits_the_units_a_journey_costs(self, network_rules: FareRules) -> None:
+        """The tickets title pays one journey: a Decrease of 2 units of counter 5."""
+        state, fake = read(IntercodeLayout(), structured_card(), network_rules)  # type: ignore[arg-type]
+        decision = decide(state, TapContext(NOW, 101), network_rules)
+        assert (decision.reason, decision.contract, decision.remaining) == (
+            Reason.TRIP_DEBITED,
+            5,
+            8,
+        )
+        writes = IntercodeLayout().writes(state, decision, fake.records)
+        assert writes[0] == Decrease(intercode_records.SFI_COUNTERS, 5, 2)
+
+    def test_the_shared_counter_pays_as_value(self, network_rules: FareRules) -> None:
+        """With the tickets retired, the value title pays 4 units from the same counter 5."""
+        state, fake = read(IntercodeLayout(), structured_card(), network_rules)  # type: ignore[arg-type]
+        blocked = dataclasses.replace(
+            state,
+            titles=tuple(t for t in state.titles if t.pointer != 5),
+        )
+        decision = decide(blocked, TapContext(NOW, 101), network_rules)
+        assert (decision.reason, decision.contract) == (Reason.VALUE_DEBITED, 6)
+        writes = IntercodeLayout().writes(blocked, decision, fake.records)
+        assert writes[0] == Decrease(intercode_records.SFI_COUNTERS, 5, 4)

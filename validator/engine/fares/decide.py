@@ -148,6 +148,11 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             reason = Reason.ZONE_NOT_COVERED
             explanation = f"{product.name} does not cover zone {zone}"
             continue
+        if not title.started(context.now):
+            reason = Reason.NOT_YET_VALID
+            start = f" {title.valid_from_time:%H:%M}" if title.valid_from_time else ""
+            explanation = f"{product.name} (contract {record}) valid from {title.valid_from}{start}"
+            continue
         if title.ended(context.now):
             retired.append(record)
             reason = Reason.EXPIRED_TITLE

@@ -5,13 +5,18 @@
   environment; its network, EnvApplicationValidityEndDate and HolderCompany;
 * the newest event is the last validation: date, time, EventLocationId, EventContractPointer,
   and its transition (EventCode low nibble: 1 entry, 6 interchange entry, 2 exit);
-* the contract list (SFI 1Eh) ranks the contracts: the k-th best contract gets rank k
-  (section 2.4); a contract is a title with its ContractTariff (16 bits) and network, its
-  validity (start, end, else the environment's end date; zones), and its status;
-* counter n belongs to contract n (section 1.4), read as the title that uses it reads it: a
-  carnet (6-bit journeys left, 18-bit first stamp, section 2.6) or a plain amount.
+* the contract list (SFI 1Eh) ranks the contracts: the k-th entry's contract gets rank k
+  (section 2.4), every entry is read (pointers 1-4 in SFI 09h, 5-8 in SFI 06h), and the
+  entry's contract type chooses the contract's structure (FFh, 20h, 46h or the common format,
+  calypso.en1545.contracts);
+* a contract is a title with its ContractTariff (16 bits) and network, its validity (start and
+  end dates and times, else the environment's end date; zones; journeys) and its status;
+* counter n belongs to contract n (section 1.4), or to the contract a ContractLinkedContract
+  names (a shared counter), and is read as the title that uses it reads it: a carnet on the FF
+  layout (6-bit journeys left, 18-bit first stamp, section 2.6), units sold with a debit per
+  journey (ContractSold / ContractDebitSold: journeys = units / debit), journeys, or an amount.
 
-A decision is written back as a Decrease of the title's counter (journeys << 18 on a carnet),
+A decision is written back as a Decrease of the title's counter in the counter's own units,
 an Intercode event appended to the cyclic log (EventDateStamp, EventTimeStamp, EventNetworkId,
 EventCode, EventResult, EventServiceProvider, EventLocationId, EventContractPointer), and the
 contract list without the titles the decision retires.
@@ -22,20 +27,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from calypso.card_image import CalypsoCard
-from calypso.en1545 import codes
 from calypso.en1545.codes import EventResult, TransportMode
 from calypso.en1545.codes import Transition as EventTransition
 from calypso.en1545.types import EN1545_EPOCH
 from calypso.layouts.demo import date_to_compact, time_to_compact
 from calypso.layouts.intercode import (
-    CARNET_COUNT_SHIFT,
     COUNTERS_RECORD_SIZE,
     EVENT_LOG_RECORDS,
     SFI_CONTRACT_LIST,
-    SFI_CONTRACTS,
     SFI_COUNTERS,
     SFI_ENVIRONMENT,
     SFI_EVENTS,
@@ -43,13 +45,19 @@ from calypso.layouts.intercode import (
     IntercodeContract,
     IntercodeEnvironment,
     IntercodeEvent,
-    carnet_journeys,
     decode_contract_list,
     encode_contract_list,
     event_code,
 )
 from validator.engine.fares import decide as fares
-from validator.engine.fares.decide import Decision, FareRules, ProductKind
+from validator.engine.fares.decide import Decision, FareRules
+from validator.engine.layouts.intercode_titles import (
+    contract_titles,
+    counter_reading,
+    listed_contracts,
+    network_text,
+    with_counters,
+)
 from validator.engine.layouts.writes import (
     AppendRecord,
     CardWrite,
@@ -63,35 +71,19 @@ from validator.engine.session import SecureSession
 from validator.engine.ticketing.model import (
     CardEnvironment,
     CardState,
-    Counter,
-    CounterUnit,
-    Title,
-    TitleKind,
-    TitleStatus,
     Transition,
     Validation,
 )
 
 DEFAULT_SERVICE_PROVIDER = 3  # written in EventServiceProvider (3 = RATP on Navigo, 2.5)
 LOCATION_MASK = 0xFFFF  # EventLocationId is 16 bits (section 2.5; the settings refuse more)
-MAX_POINTER = 4  # contracts 1-4 of SFI 09h
-VALID_STATUSES = (None, 0x00, 0x01)  # ContractStatus: valid, never used / valid, used (2.3)
 TRANSITIONS: dict[int, Transition] = {
     EventTransition.ENTRY: Transition.ENTRY,
     EventTransition.INTERCHANGE_ENTRY: Transition.INTERCHANGE,
     EventTransition.EXIT: Transition.EXIT,
     EventTransition.INTERCHANGE_EXIT: Transition.EXIT,
 }
-KINDS = {
-    ProductKind.SEASON_PASS: TitleKind.SEASON_PASS,
-    ProductKind.MULTI_TRIP: TitleKind.TRIPS,
-    ProductKind.STORED_VALUE: TitleKind.STORED_VALUE,
-}
-
-
-def network_text(raw: int | None) -> str | None:
-    """A network id as its digits (BCD country + network, section 2.1): "250901"."""
-    return f"{raw:06X}" if raw is not None else None
+ContractDecoder = Callable[[bytes, "int | None"], IntercodeContract]
 
 
 def network_raw(text: str | None) -> int | None:
@@ -101,13 +93,12 @@ def network_raw(text: str | None) -> int | None:
 
 def environment(env: IntercodeEnvironment) -> CardEnvironment:
     """The environment record in the model."""
-    usable = env.usable
     return CardEnvironment(
         valid_until=env.end_date or EN1545_EPOCH,
         network=network_text(env.network_id),
         holder_profile=env.holder_company,
         format_error=None
-        if usable
+        if env.usable
         else f"environment (version {env.version}) is not a readable Intercode I/II one",
     )
 
@@ -129,39 +120,17 @@ def validation(event: IntercodeEvent | None) -> Validation | None:
     )
 
 
-def title(
-    pointer: int,
-    contract: IntercodeContract,
-    rank: int,
-    listed: BestContract,
-    env: CardEnvironment,
-    rules: FareRules,
-) -> Title:
-    """Contract ``pointer`` in the model; its kind is the rules' product's, its counter is
-    added once read."""
-    network = network_text(contract.decoded.get("ContractNetworkId")) or network_text(
-        listed.network_id
-    )
-    network = network or env.network
-    tariff = contract.tariff or 0
-    product = rules.product(tariff, network)
-    status = contract.status
-    blocked = status not in VALID_STATUSES
-    zones = contract.zones
-    return Title(
-        pointer=pointer,
-        tariff=tariff,
-        network=network,
-        kind=KINDS.get(product.kind, TitleKind.OTHER) if product is not None else TitleKind.OTHER,
-        rank=rank,
-        status=TitleStatus.BLOCKED if blocked else TitleStatus.VALID,
-        status_note=(codes.contract_status(status) or f"status {status:02X}h")
-        if blocked and status is not None
-        else "",
-        valid_from=contract.start_date,
-        valid_until=contract.end_date or env.valid_until,
-        zones=frozenset(z + 1 for z in range(8) if zones >> z & 1) if zones is not None else None,
-    )
+def listed_records(
+    entries: dict[int, BestContract], records: Records, decoder: ContractDecoder
+) -> dict[int, IntercodeContract]:
+    """The listed contracts found in ``records``, each decoded with its entry's structure."""
+    contracts = {}
+    for pointer, entry in entries.items():
+        where = entry.record
+        data = records.get(where[0], {}).get(where[1]) if where is not None else None
+        if data is not None:
+            contracts[pointer] = decoder(data, entry.contract_type)
+    return contracts
 
 
 def _contract_list(data: bytes) -> tuple[BestContract, ...]:
@@ -186,7 +155,7 @@ class IntercodeLayout:
         self.service_provider = service_provider
         self._environment: Callable[[bytes], IntercodeEnvironment] = IntercodeEnvironment.decode
         self._contract_list: Callable[[bytes], tuple[BestContract, ...]] = _contract_list
-        self._contract: Callable[[bytes], IntercodeContract] = IntercodeContract.decode
+        self._contract: ContractDecoder = IntercodeContract.decode
 
     def cache_records(self, size: int) -> None:
         """Keep ``size`` decoded environment, contract list and contract records by their bytes
@@ -227,40 +196,38 @@ class IntercodeLayout:
     def read_titles(
         self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
     ) -> CardState:
-        """The contract list, the listed contracts in one Read Records, counters if needed."""
-        best: list[BestContract] = []
+        """The contract list, every listed contract (one Read Records a contracts file), and
+        the counters when a title the rules sell uses one."""
+        best: tuple[BestContract, ...] = ()
         if head.environment.format_error is None:
             listed = session.read_records(SFI_CONTRACT_LIST, 1)
-            best = list(self._contract_list(listed.get(1, b"")))
-        entries: dict[int, BestContract] = {}
-        for entry in best:
-            if 1 <= entry.pointer <= MAX_POINTER:
-                entries.setdefault(entry.pointer, entry)
-        titles: list[Title] = []
-        if entries:
-            first, last = min(entries), max(entries)
-            records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
-            for rank, (pointer, entry) in enumerate(entries.items(), start=1):
-                contract = self._contract(records.get(pointer, b""))
-                if not _readable(contract):
-                    continue
-                titles.append(title(pointer, contract, rank, entry, head.environment, rules))
-        if titles and fares.needs_counters(titles, rules):
+            best = self._contract_list(listed.get(1, b""))
+        entries = listed_contracts(best)
+        records: dict[int, dict[int, bytes]] = {}
+        for sfi in dict.fromkeys(e.record[0] for e in entries.values() if e.record is not None):
+            numbers = [e.record[1] for e in entries.values() if e.record and e.record[0] == sfi]
+            first, last = min(numbers), max(numbers)
+            records[sfi] = session.read_records(sfi, first, count=last - first + 1)
+        contracts = listed_records(entries, records, self._contract)
+        titles, readings = contract_titles(entries, contracts, head.environment, rules)
+        if titles and fares.needs_counters(titles, rules) and readings:
             raw = session.read_counters(
                 SFI_COUNTERS,
                 record_size=COUNTERS_RECORD_SIZE,
-                count=max(t.pointer for t in titles),
+                count=max(r.number for r in readings.values()),
             )
-            titles = [_with_counter(t, raw) for t in titles]
+            titles = with_counters(titles, readings, raw)
         return dataclasses.replace(head, titles=tuple(titles), listed=bool(best))
 
     def writes(
         self, card: CardState, decision: Decision, records: Records
     ) -> tuple[CardWrite, ...]:
-        """Decrease the title's counter (or debit the SV purse), append the event, and rewrite
-        the contract list without the retired titles."""
+        """Decrease the title's counter in its own units (or debit the SV purse), append the
+        event, and rewrite the contract list without the retired titles."""
         out: list[CardWrite] = []
         debit, new = decision.debit, decision.event
+        listed = records.get(SFI_CONTRACT_LIST, {}).get(1)
+        best = decode_contract_list(listed) if listed is not None else []
         if debit is not None and debit.purse:
             when = new.when if new is not None else dt.datetime(2010, 1, 1)
             out.append(
@@ -271,19 +238,12 @@ class IntercodeLayout:
                 )
             )
         elif debit is not None:
-            used = card.title(debit.title)
-            counter = used.counter if used is not None else None
-            number = counter.number if counter is not None else debit.title
-            units = debit.units
-            if counter is not None and counter.unit is CounterUnit.JOURNEYS:
-                units <<= CARNET_COUNT_SHIFT  # a carnet's journeys are its top 6 bits (2.6)
-            out.append(Decrease(SFI_COUNTERS, number, units))
+            out.append(self._decrease(card, debit.title, debit.units, best, records))
         if new is None:
             return tuple(out)
         out.append(AppendRecord(SFI_EVENTS, self.event_record(new, card.environment.network)))
-        listed = records.get(SFI_CONTRACT_LIST, {}).get(1)
         if decision.retire and listed is not None:
-            kept = [b for b in decode_contract_list(listed) if b.pointer not in decision.retire]
+            kept = [b for b in best if b.pointer not in decision.retire]
             out.append(UpdateRecord(SFI_CONTRACT_LIST, 1, encode_contract_list(kept)))
         return tuple(out)
 
@@ -306,20 +266,20 @@ class IntercodeLayout:
             service_provider=self.service_provider,
         ).encode()
 
-
-def _readable(contract: IntercodeContract) -> bool:
-    """Read in full, not empty, with a tariff: a title (its status is the decision's)."""
-    decoded = contract.decoded
-    return decoded.truncated is None and not decoded.empty and contract.tariff is not None
-
-
-def _with_counter(item: Title, raw: Mapping[int, int]) -> Title:
-    """The title with its counter, read as a carnet for a trips title, else as an amount."""
-    value = raw.get(item.pointer, 0)
-    if item.kind is TitleKind.TRIPS:
-        counter = Counter(
-            item.pointer, CounterUnit.JOURNEYS, carnet_journeys(value), (item.pointer,)
-        )
-    else:
-        counter = Counter(item.pointer, CounterUnit.AMOUNT, value, (item.pointer,))
-    return dataclasses.replace(item, counter=counter)
+    def _decrease(
+        self,
+        card: CardState,
+        pointer: int,
+        count: int,
+        best: list[BestContract],
+        records: Records,
+    ) -> Decrease:
+        """The Decrease of ``count`` journeys or amount units from the title's counter, in the
+        counter's own units (the title's contract, read again, says how it reads it)."""
+        used = card.title(pointer)
+        contract = listed_records(listed_contracts(best), records, self._contract).get(pointer)
+        if used is not None and contract is not None:
+            reading = counter_reading(pointer, contract, used.kind)
+            if reading is not None:
+                return Decrease(SFI_COUNTERS, reading.number, reading.units(count))
+        return Decrease(SFI_COUNTERS, pointer, count)
