@@ -13,6 +13,8 @@ from conftest import CARDS, CONFIG, Station
 
 from calypso.card_image import CalypsoCard
 from calypso.emulator.dispatch import CardEmulator
+from calypso.en1545 import Structure, encode
+from calypso.en1545.contracts import CONTRACT_20, CONTRACT_46, CONTRACT_COMMON, CONTRACT_FF
 from readers.apdu import ResponseApdu
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
@@ -188,6 +190,50 @@ class TestDecode:
         assert [b["BestContractPointer"] for b in best["fields"]["BestContracts"]] == [3, 1, 2]
         counters = decode_json("--structure", "counters", "2400B4")
         assert counters["fields"]["Counter1"]["CounterContractCount"] == 9
+
+    @pytest.mark.parametrize(
+        ("kind", "structure", "data"),
+        [
+            ("FF", CONTRACT_FF, {"ContractNetworkId": "250901", "ContractTariff": 2}),
+            ("60", CONTRACT_COMMON, {"ContractProvider": 2, "ContractTariff": 0x6601}),
+            (
+                "20",
+                CONTRACT_20,
+                {
+                    "ContractTariff": 0x4001,
+                    "ContractData": {"ContractValidityZones": [1, 2, 3]},
+                },
+            ),
+            (
+                "46",
+                CONTRACT_46,
+                {
+                    "ContractTariff": 0x4002,
+                    "ContractValidityInfo": {"ContractValidityStartDate": "2026-01-01"},
+                    "ContractData": {
+                        "ContractValidityStartTime": "06:30",
+                        "ContractValidityZones": [2, 16],
+                    },
+                },
+            ),
+        ],
+    )
+    def test_each_contract_structure(
+        self, kind: str, structure: Structure, data: dict[str, Any]
+    ) -> None:
+        """--contract-type picks the structure: EN 1545 names, ISO dates, HH:MM, zone lists."""
+        record = encode(structure, data).hex()
+        doc = decode_json("--structure", "contract", "--contract-type", kind, record)
+        assert doc["contract_type"] == kind
+        assert doc["fields"] == data
+        assert doc["bits_used"] > 0 and "rest_bits" not in doc
+
+    def test_bad_contract_type(self) -> None:
+        """A contract type that is not one hex byte is a usage error."""
+        result = CliRunner().invoke(
+            main, ["decode", "--structure", "contract", "--contract-type", "1FF", "00"]
+        )
+        assert result.exit_code == 2 and "one byte" in result.output
 
     def test_demo_has_no_contract_list(self) -> None:
         """The demo layout keeps priorities in the event: a clear usage error."""
