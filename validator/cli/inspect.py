@@ -209,7 +209,7 @@ def decode_command(
     """Decode one record given in hex (spaces allowed) with EN 1545 field names."""
     from calypso.en1545 import decode
     from calypso.en1545.contracts import contract_structure, structure_label
-    from validator.office.inspect.as_json import record_json
+    from validator.office.inspect.as_json import record_json, record_network
     from validator.office.inspect.read import STRUCTURES, RecordView
 
     data = _hex_arg(" ".join(hex_record), "HEX_RECORD")
@@ -225,15 +225,19 @@ def decode_command(
         table = contract_structure(kind)
         extra = {"contract_type": f"{kind:02X}", "format": structure_label(kind)}
     item = RecordView(1, data, decode(table, data))
+    decoded = item.decoded
+    network = record_network(decoded) if layout == "intercode" and decoded else None
+    if network is not None:
+        extra["network"] = network.describe()
     if as_json:
-        out = {"layout": layout, "structure": structure, **extra, **record_json(item)}
+        out = {"layout": layout, "structure": structure, **extra, **record_json(item, network)}
         del out["record"]
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
     from validator.office.inspect.view import print_record
 
-    shown = f" {extra['format']}" if extra else ""
-    print_record(item, f"{layout} {structure}{shown} ({len(data)} bytes)")
+    shown = f" {extra['format']}" if "format" in extra else ""
+    print_record(item, f"{layout} {structure}{shown} ({len(data)} bytes)", table=network)
 
 
 def _contract_type_arg(text: str) -> int:

@@ -109,6 +109,10 @@ class TestInspectIntercodeCard:
         assert carnet["ContractValidityInfo"]["ContractValidityStartDate"] == "2026-01-01"
         event = files["event_log"]["content"][0]
         assert event["meanings"]["EventCode"] == "metro, entry"
+        assert event["meanings"]["EventServiceProvider"] == "RATP"  # Navigo's table
+        assert doc["network"]["network"] == "250901"
+        assert doc["network"]["providers"] == "2 SNCF, 3 RATP"
+        assert files["contracts_1"]["content"][0]["contract_structure"] == "FFh"
         counters = files["counters"]["content"][0]
         assert counters["fields"]["Counter1"]["CounterContractCount"] == 10
         assert counters["counter_values"]["Counter2"] == 40
@@ -227,6 +231,38 @@ class TestDecode:
         assert doc["contract_type"] == kind
         assert doc["fields"] == data
         assert doc["bits_used"] > 0 and "rest_bits" not in doc
+
+    @pytest.mark.parametrize(
+        ("network", "name", "provider"),
+        [
+            ("250901", "Navigo (Île-de-France)", "RATP"),
+            ("250502", "OùRA (Grenoble/Lyon)", "TAG (Grenoble)"),
+            ("250916", "Tisséo (Toulouse)", None),
+            ("250064", "TaM Montpellier", None),
+        ],
+    )
+    def test_an_event_is_read_with_its_networks_tables(
+        self, network: str, name: str, provider: str | None
+    ) -> None:
+        """EventNetworkId chooses the tables: provider 3's name, or none on the generic ones."""
+        from calypso.en1545.tables import EVENT
+
+        record = encode(
+            EVENT,
+            {
+                "EventDateStamp": "2026-03-02",
+                "EventTimeStamp": "08:00",
+                "EventNetworkId": network,
+                "EventCode": 0x31,
+                "EventServiceProvider": 3,
+                "EventLocationId": 18 << 9 | 7 << 4 | 2,
+            },
+        )
+        doc = decode_json("--structure", "event", record.hex())
+        assert doc["network"]["network"] == network and doc["network"]["name"] == name
+        assert doc["meanings"].get("EventServiceProvider") == provider
+        navigo = network == "250901"
+        assert ("EventLocationId" in doc["meanings"]) is navigo
 
     def test_bad_contract_type(self) -> None:
         """A contract type that is not one hex byte is a usage error."""

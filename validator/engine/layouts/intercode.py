@@ -32,7 +32,6 @@ from collections.abc import Callable
 from calypso.card_image import CalypsoCard
 from calypso.en1545.codes import EventResult, TransportMode
 from calypso.en1545.codes import Transition as EventTransition
-from calypso.en1545.types import EN1545_EPOCH
 from calypso.layouts.demo import date_to_compact, time_to_compact
 from calypso.layouts.intercode import (
     COUNTERS_RECORD_SIZE,
@@ -54,6 +53,7 @@ from validator.engine.fares.decide import Decision, FareRules
 from validator.engine.layouts.intercode_titles import (
     contract_titles,
     counter_reading,
+    environment,
     listed_contracts,
     network_text,
     with_counters,
@@ -69,7 +69,6 @@ from validator.engine.layouts.writes import (
 )
 from validator.engine.session import SecureSession
 from validator.engine.ticketing.model import (
-    CardEnvironment,
     CardState,
     Transition,
     Validation,
@@ -89,18 +88,6 @@ ContractDecoder = Callable[[bytes, "int | None"], IntercodeContract]
 def network_raw(text: str | None) -> int | None:
     """A network id's digits back to its 24 BCD bits."""
     return int(text, 16) if text is not None else None
-
-
-def environment(env: IntercodeEnvironment) -> CardEnvironment:
-    """The environment record in the model."""
-    return CardEnvironment(
-        valid_until=env.end_date or EN1545_EPOCH,
-        network=network_text(env.network_id),
-        holder_profile=env.holder_company,
-        format_error=None
-        if env.usable
-        else f"environment (version {env.version}) is not a readable Intercode I/II one",
-    )
 
 
 def validation(event: IntercodeEvent | None) -> Validation | None:

@@ -23,9 +23,17 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from calypso.en1545 import codes
+from calypso.en1545 import Decoded, codes
+from calypso.en1545.contracts import structure_label
 from calypso.en1545.tables import COUNTERS_IN_FILE
-from calypso.layouts.intercode import CARNET_COUNT_SHIFT, BestContract, IntercodeContract
+from calypso.en1545.types import EN1545_EPOCH
+from calypso.layouts.intercode import (
+    CARNET_COUNT_SHIFT,
+    BestContract,
+    IntercodeContract,
+    IntercodeEnvironment,
+    decode_contract_list,
+)
 from validator.engine.fares.rules import FareRules, Product, ProductKind
 from validator.engine.ticketing.model import (
     CardEnvironment,
@@ -47,6 +55,18 @@ KINDS = {
 def network_text(raw: int | None) -> str | None:
     """A network id as its digits (BCD country + network, section 2.1): "250901"."""
     return f"{raw:06X}" if raw is not None else None
+
+
+def environment(env: IntercodeEnvironment) -> CardEnvironment:
+    """The environment record in the model."""
+    return CardEnvironment(
+        valid_until=env.end_date or EN1545_EPOCH,
+        network=network_text(env.network_id),
+        holder_profile=env.holder_company,
+        format_error=None
+        if env.usable
+        else f"environment (version {env.version}) is not a readable Intercode I/II one",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +220,50 @@ def with_counters(
             item = dataclasses.replace(item, counter=counter)
         out.append(item)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CardTitles:
+    """An Intercode card's titles read from its records, as the gate reads them (inspect)."""
+
+    environment: CardEnvironment | None
+    contracts: dict[int, tuple[Decoded, str]]  # pointer -> the record decoded, its structure
+    titles: list[Title]
+    readings: dict[int, CounterReading]  # by title pointer
+
+
+def card_titles(
+    environment_record: bytes | None,
+    list_record: bytes | None,
+    contract_records: Mapping[int, bytes],
+    rules: FareRules | None,
+) -> CardTitles:
+    """The titles of a card read from its records: the environment, the contract list (None:
+    none read, and every contract is read as FF in record order) and the contracts by pointer
+    (1-8), each decoded with the structure its list entry names."""
+    env = (
+        environment(IntercodeEnvironment.decode(environment_record))
+        if environment_record is not None
+        else None
+    )
+    if list_record is not None:
+        best = decode_contract_list(list_record)
+    else:
+        best = [BestContract(pointer) for pointer in sorted(contract_records)]
+    entries = listed_contracts(best)
+    decoded = {
+        pointer: IntercodeContract.decode(contract_records[pointer], entry.contract_type)
+        for pointer, entry in entries.items()
+        if pointer in contract_records
+    }
+    titles, readings = contract_titles(
+        entries, decoded, env or CardEnvironment(EN1545_EPOCH), rules
+    )
+    labels = {
+        pointer: (
+            contract.decoded,
+            "FFh" if contract.read_as_ff else structure_label(contract.contract_type),
+        )
+        for pointer, contract in decoded.items()
+    }
+    return CardTitles(env, labels, titles, readings)
