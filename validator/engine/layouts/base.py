@@ -88,11 +88,13 @@ def read_card(
 
 
 def layout_for(aid: bytes, layouts: Mapping[bytes, CardLayout], default: CardLayout) -> CardLayout:
-    """The layout configured for an AID (by prefix), else the default one."""
-    for prefix, layout in layouts.items():
-        if aid.startswith(prefix):
-            return layout
-    return default
+    """The layout configured for an AID (the longest prefix that matches), else the default
+    one: 1TIC.ICA1 (the demo) and 1TIC.ICA (Intercode) share their first eight bytes."""
+    best: bytes | None = None
+    for prefix in layouts:
+        if aid.startswith(prefix) and (best is None or len(prefix) > len(best)):
+            best = prefix
+    return layouts[best] if best is not None else default
 
 
 def build_layouts(by_aid: Mapping[str, str]) -> dict[bytes, CardLayout]:

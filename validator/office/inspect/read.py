@@ -147,11 +147,10 @@ class Inspection:
 
 
 def layout_name(df_name: bytes, layouts: Mapping[str, str], default: str = "demo") -> str:
-    """The layout the settings give this application (AID hex prefix -> name)."""
-    for aid, name in layouts.items():
-        if df_name.startswith(bytes.fromhex(aid)):
-            return name
-    return default
+    """The layout the settings give this application (AID hex prefix -> name; the longest
+    prefix that matches wins, as at the gate)."""
+    matches = [aid for aid in layouts if df_name.startswith(bytes.fromhex(aid))]
+    return layouts[max(matches, key=len)] if matches else default
 
 
 def select(channel: ApduChannel, atr: bytes, aids: Sequence[bytes]) -> ApplicationInfo:
