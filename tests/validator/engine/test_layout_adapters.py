@@ -164,10 +164,10 @@ class TestIntercodeAdapter:
     """The Navigo-like card's records in the model and back."""
 
     def test_the_contract_list_ranks_the_titles(self, rules: FareRules) -> None:
-        """intercode.yaml: network 250901, titles ranked 3, 1, 2 by the list, carnet counter."""
+        """intercode.yaml: network 250901, titles ranked 3, 1, 4, 2 by the list, counters."""
         state, _ = read(IntercodeLayout(), make_card("intercode"), rules)
         assert state.environment.network == "250901"
-        assert [t.pointer for t in state.ranked()] == [3, 1, 2]
+        assert [t.pointer for t in state.ranked()] == [3, 1, 4, 2]
         by_pointer = {t.pointer: t for t in state.titles}
         assert by_pointer[1].kind is TitleKind.TRIPS and by_pointer[1].network == "250901"
         assert by_pointer[1].valid_from == dt.date(2026, 1, 1)
@@ -203,7 +203,7 @@ class TestIntercodeAdapter:
             0x31,
         )
         listed = decode(CONTRACT_LIST, update.data).values["BestContracts"]
-        assert [e["BestContractPointer"] for e in listed] == [1, 2]
+        assert [e["BestContractPointer"] for e in listed] == [1, 4, 2]
 
     def test_an_exit_is_not_an_entry(self) -> None:
         """EventCode transition 2 reads as an exit, so that it opens no free interchange."""

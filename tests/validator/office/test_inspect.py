@@ -47,7 +47,8 @@ class TestInspectEveryProfile:
         app = doc["application"]
         assert len(app["serial"]) == 16 and app["product_type"]
         assert doc["read"] == "free read" and doc["secure_session"] is None
-        assert doc["layout"] == ("intercode" if "intercode" in path.stem else "demo")
+        intercode = "intercode" in path.stem or path.stem == "oura"
+        assert doc["layout"] == ("intercode" if intercode else "demo")
         readable = [f for f in doc["files"] if f["type"] != "binary" and "error" not in f]
         assert readable
         for view in readable:
@@ -103,7 +104,7 @@ class TestInspectIntercodeCard:
         assert env["EnvNetworkId"] == "250901"
         assert env["EnvApplicationValidityEndDate"] == "2035-12-31"
         best = files["contract_list"]["content"][0]["fields"]["BestContracts"]
-        assert [b["BestContractPointer"] for b in best] == [3, 1, 2]
+        assert [b["BestContractPointer"] for b in best] == [3, 1, 4, 2]
         carnet = files["contracts_1"]["content"][0]["fields"]
         assert carnet["ContractTariff"] == 2
         assert carnet["ContractValidityInfo"]["ContractValidityStartDate"] == "2026-01-01"

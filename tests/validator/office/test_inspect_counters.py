@@ -37,9 +37,13 @@ class TestCountersByContract:
 
     def test_json_kinds(self) -> None:
         """Counter 1 (carnet contract 1): 10 journeys; counter 2 (stored value): amount 40;
-        counter 3 (a season pass): its raw value only; counter 4 (no contract): raw."""
+        counter 3 (a season pass): its raw value only; counter 4: the common-format stored
+        value (a 16-bit tariff); counter 5 (no contract): raw."""
         counters = counters_record(INTERCODE)["counters"]
-        carnet, purse, season, unused = counters[0], counters[1], counters[2], counters[3]
+        carnet, purse, season, unused = counters[0], counters[1], counters[2], counters[4]
+        value = counters[3]
+        assert (value["contract"], value["tariff"], value["amount"]) == (4, 0x5001, 2000)
+        assert value["structure"] == "common format (type 60h)"
         assert carnet["kind"] == "trips" and carnet["contract"] == 1
         assert (carnet["journeys"], carnet["first_stamp_15mn"]) == (10, 0)
         assert (carnet["reads_as"], carnet["network"], carnet["structure"]) == (
@@ -71,7 +75,7 @@ class TestShortCountersRecord:
         text = INTERCODE.read_text().replace(
             "    record_size: 27  # 9 x 3-byte counters\n", "    record_size: 1\n"
         )
-        text = text.replace("counters: [2621440, 40, 0, 0, 0, 0, 0, 0, 0]", 'content: ["00"]')
+        text = text.replace("counters: [2621440, 40, 0, 2000, 0, 0, 0, 0, 0]", 'content: ["00"]')
         profile = tmp_path / "short.yaml"
         profile.write_text(text)
         record = counters_record(profile)
@@ -95,8 +99,8 @@ class TestShortCountersRecord:
 def write_card(tmp_path: Path, records: dict[str, str], counters: list[int]) -> Path:
     """The Navigo-like profile with other contract list, contracts and counters."""
     text = INTERCODE.read_text()
-    listed = text.split('      - "3E4A12021FE2')[1].split('"')[0]
-    text = text.replace("3E4A12021FE2" + listed, records["list"])
+    listed = text.split("name: contract_list")[1].split('      - "')[1].split('"')[0]
+    text = text.replace(listed, records["list"])
     text = text.replace(
         '  - {name: contracts_2, sfi: 0x06, lid: "2030", type: linear, records: 4, '
         "access: {read: always, update: session2}}",
@@ -104,7 +108,7 @@ def write_card(tmp_path: Path, records: dict[str, str], counters: list[int]) -> 
         f'access: {{read: always, update: session2}}, content: ["{records["tickets"]}", '
         f'"{records["value"]}"]}}',
     )
-    text = text.replace("counters: [2621440, 40, 0, 0, 0, 0, 0, 0, 0]", f"counters: {counters}")
+    text = text.replace("counters: [2621440, 40, 0, 2000, 0, 0, 0, 0, 0]", f"counters: {counters}")
     path = tmp_path / "structured.yaml"
     path.write_text(text)
     return path
