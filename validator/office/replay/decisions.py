@@ -3,11 +3,13 @@
 
 The state is rebuilt by the tap's own card layout (chosen from the AID of its Select
 Application, as the procedure does) reading the records the tap read (``state_read``) instead of
-the card, plus the SV purse balance when the tap read it; then decided with the tap's own time
-and station. With the rules in force every decision must come out the same; with another fare
-file (what-if) the differences give the revenue and ridership that file would have made on the
-same taps. A what-if that needs records the tap never read (counters, the purse) still decides,
-on what was read, and the tap is counted as ``incomplete``.
+the card into the ticketing model (validator.engine.ticketing.model), as at the gate, plus the
+SV purse balance when the tap read it; then decided with the tap's own time and station. A
+journal written by an earlier release replays the same way: its records are decoded again by
+their layout as it reads them now. With the rules in force every decision must come out the
+same; with another fare file (what-if) the differences give the revenue and ridership that file
+would have made on the same taps. A what-if that needs records the tap never read (counters,
+the purse) still decides, on what was read, and the tap is counted as ``incomplete``.
 """
 
 from __future__ import annotations
