@@ -149,3 +149,80 @@ def test_the_rules_see_the_whole_house() -> None:
     assert sum(len(targets) for targets in graph.values()) > 500
     for module in graph:
         layer_of(module)
+
+
+# The layout file map describes files, not records: inspect may use it.
+FILE_MAP_TYPES = {"FileEntry"}
+LAYOUT_PACKAGE = "calypso.layouts"
+LAYOUT_READERS = ("calypso.layouts", "validator.engine.layouts")
+
+
+def layout_record_types() -> dict[str, set[str]]:
+    """Layout module -> the record types it defines (its classes but the file map's)."""
+    types = {}
+    for module, path in module_files().items():
+        if module.startswith(LAYOUT_PACKAGE + "."):
+            tree = ast.parse(path.read_text())
+            types[module] = {
+                node.name
+                for node in tree.body
+                if isinstance(node, ast.ClassDef) and node.name not in FILE_MAP_TYPES
+            }
+    return types
+
+
+def record_type_uses(path: Path, types: dict[str, set[str]]) -> Iterator[str]:
+    """The layout record types a module names, imported or through an imported layout module."""
+    aliases: dict[str, str] = {}  # local name -> layout module
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                if alias.name in types.get(node.module, ()):
+                    yield f"{node.module}.{alias.name}"
+                submodule = f"{node.module}.{alias.name}"
+                if submodule in types:
+                    aliases[alias.asname or alias.name] = submodule
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in types and alias.asname:
+                    aliases[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr in types[aliases[node.value.id]]
+        ):
+            yield f"{aliases[node.value.id]}.{node.attr}"
+
+
+def test_layout_record_types_stay_in_the_layouts() -> None:
+    """No module but calypso/layouts and the layout adapters names a layout's record type: the
+    fare rules and everything above them see the ticketing model only (issue 18)."""
+    types = layout_record_types()
+    assert {"Event", "Contract", "Environment"} <= types["calypso.layouts.demo"]
+    assert {"IntercodeContract", "IntercodeEvent"} <= types["calypso.layouts.intercode"]
+    leaks = sorted(
+        f"{module}: {name}"
+        for module, path in module_files().items()
+        if not module.startswith(LAYOUT_READERS)
+        for name in record_type_uses(path, types)
+    )
+    assert leaks == []
+
+
+def test_the_record_type_check_sees_a_leak(tmp_path: Path) -> None:
+    """The check above finds a record type imported by name and one reached through its
+    module, so that it cannot pass vacuously."""
+    types = layout_record_types()
+    source = tmp_path / "leaky.py"
+    source.write_text(
+        "from calypso.layouts.demo import Event\n"
+        "from calypso.layouts import intercode as ic\n"
+        "x = ic.IntercodeContract\ny = ic.SFI_EVENTS\n"
+    )
+    assert sorted(record_type_uses(source, types)) == [
+        "calypso.layouts.demo.Event",
+        "calypso.layouts.intercode.IntercodeContract",
+    ]

@@ -48,6 +48,23 @@ class ConfigError(ValueError):
         ]
 
 
+class ValueAt(ValueError):
+    """A validator's refusal of one part of the value it checks: ``at`` is that part's path
+    below the validated field (``(3,)`` for the fourth product of ``products``), so that the
+    error names that part's line, not the field's."""
+
+    def __init__(self, message: str, at: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def _located(error: Any) -> tuple[Any, ...]:
+    """An error's location, with the part a ``ValueAt`` names."""
+    loc = tuple(error["loc"])
+    raised = error.get("ctx", {}).get("error")
+    return loc + raised.at if isinstance(raised, ValueAt) else loc
+
+
 def load_model(
     path: str | Path,
     model: type[ModelT],
@@ -103,10 +120,11 @@ def load_model(
     except RecursionError:
         raise error(path, "YAML nested too deeply: not a configuration file") from None
     except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        # The context is read for a ValueAt's location only; it is never printed (it may
+        # quote the input).
+        errors = exc.errors(include_url=False, include_input=False, include_context=True)
         found = [
-            (_line_of(node, tuple(e["loc"])), f"{_field(tuple(e['loc']))}: {e['msg']}")
-            for e in errors
+            (_line_of(node, _located(e)), f"{_field(_located(e))}: {e['msg']}") for e in errors
         ]
         line, message = found[0]
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

@@ -50,7 +50,7 @@ class EventResult(IntEnum):
     DOUBLE_VALIDATION_EXIT = 0x33
 
 
-_MODES = {
+MODES = {
     0x0: "unspecified",
     0x1: "urban bus",
     0x2: "interurban bus",
@@ -60,7 +60,7 @@ _MODES = {
     0x8: "parking",
     0xE: "VAL",
 }
-_TRANSITIONS = {
+TRANSITIONS = {
     0x1: "entry",
     0x2: "exit",
     0x3: "validation",
@@ -111,8 +111,8 @@ _CARD_STATUS = {0: "anonymous", 1: "identified", 2: "personalised", 3: "network-
 
 def event_code(raw: int) -> str | None:
     """EventCode: transport mode (high nibble) and transition (low nibble)."""
-    mode = _MODES.get(raw >> 4, f"mode {raw >> 4:X}h")
-    transition = _TRANSITIONS.get(raw & 0xF, f"transition {raw & 0xF:X}h")
+    mode = MODES.get(raw >> 4, f"mode {raw >> 4:X}h")
+    transition = TRANSITIONS.get(raw & 0xF, f"transition {raw & 0xF:X}h")
     return f"{mode}, {transition}"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from calypso.en1545.codec import Decoded, decode, encode
 from calypso.en1545.codes import Transition
+from calypso.en1545.contracts import CONTRACT_FF, contract_structure, contract_type
 from calypso.en1545.schema import Structure
 from calypso.en1545.tables import CONTRACT, CONTRACT_LIST, COUNTERS, ENVIRONMENT, EVENT
 from calypso.en1545.types import date_from_raw, time_from_raw
@@ -109,7 +110,17 @@ class BestContract:
     @property
     def contract_type(self) -> int | None:
         """The contract type: bits 4-11 of BestContractTariff (Metrodroid's reading)."""
-        return (self.tariff >> 4) & 0xFF if self.tariff is not None else None
+        return contract_type(self.tariff)
+
+    @property
+    def record(self) -> tuple[int, int] | None:
+        """(SFI, record) of the contract it points at: 1-4 in 09h, 5-8 in 06h (CD97
+        structure 2, section 2.4); None past 8."""
+        if 1 <= self.pointer <= CONTRACT_RECORDS:
+            return SFI_CONTRACTS, self.pointer
+        if CONTRACT_RECORDS < self.pointer <= 2 * CONTRACT_RECORDS:
+            return SFI_CONTRACTS_2, self.pointer - CONTRACT_RECORDS
+        return None
 
 
 def decode_contract_list(data: bytes) -> list[BestContract]:
@@ -141,15 +152,24 @@ def encode_contract_list(entries: Sequence[BestContract]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class IntercodeContract:
-    """What the validator needs from a contract record (generic layout, section 2.3)."""
+    """What the validator needs from a contract record, in any of its structures (2.3): the
+    generic FF layout, the common format, types 20h and 46h (calypso.en1545.contracts)."""
 
     tariff: int | None
     status: int | None
     start_date: dt.date | None
     end_date: dt.date | None
     sale_date: dt.date | None
-    zones: int | None  # ContractValidityZones bitmap (bit 0 = zone 1)
+    zones: int | None  # ContractValidityZones bitmap (bit 0 = zone 1), 8 or 16 bits
     decoded: Decoded
+    contract_type: int | None = None  # from the contract list; None: read as FF
+    start_time: dt.time | None = None
+    end_time: dt.time | None = None
+    journeys: int | None = None  # ContractValidityJourneys
+    sold: int | None = None  # ContractSold: units sold on the counter
+    debit_sold: int | None = None  # ContractDebitSold: units one journey debits
+    linked: int | None = None  # ContractLinkedContract: the contract whose counter it shares
+    network_id: int | None = None  # ContractNetworkId (FF only)
 
     @property
     def usable(self) -> bool:
@@ -161,18 +181,48 @@ class IntercodeContract:
             and self.status in (None, 0x00, 0x01)
         )
 
+    @property
+    def zone_list(self) -> list[int] | None:
+        """The zones it is valid in, 1 first (None: no zone list, valid everywhere)."""
+        if self.zones is None:
+            return None
+        field = self.decoded.structure.field("ContractValidityZones")
+        width = field.bits if field is not None else 8
+        return [zone + 1 for zone in range(width) if self.zones >> zone & 1]
+
     def covers_zone(self, zone: int) -> bool:
         """Whether the contract is valid in ``zone`` (no zone list: everywhere)."""
-        return self.zones is None or not 1 <= zone <= 8 or bool(self.zones >> (zone - 1) & 1)
+        zones = self.zone_list
+        return zones is None or zone in zones
+
+    @property
+    def read_as_ff(self) -> bool:
+        """Whether it was read with the generic FF layout."""
+        return self.decoded.structure is CONTRACT_FF
 
     @classmethod
-    def decode(cls, data: bytes) -> IntercodeContract:
-        """Decode a contract record."""
-        d = decode(CONTRACT, data)
+    def decode(cls, data: bytes, contract_type: int | None = None) -> IntercodeContract:
+        """Decode a contract record with the structure of its contract type.
+
+        A contract the list's type does not read (no ContractTariff) that the FF layout reads
+        cleanly (in full, nothing after it) is read as FF: contract lists written without the
+        type (this project's Navigo-like card before issue 18 wrote types 01h-03h over FF
+        contracts) still read as their issuer meant. A genuine common-format contract has its
+        tariff, and is never read as FF."""
+        d = decode(contract_structure(contract_type), data)
+        if d.get("ContractTariff") is None and d.structure is not CONTRACT_FF:
+            generic = decode(CONTRACT_FF, data)
+            clean = generic.truncated is None and not generic.unknown and not generic.rest[0]
+            if clean and generic.get("ContractTariff") is not None:
+                d = generic
 
         def date(name: str) -> dt.date | None:
             raw = d.get(name)
             return date_from_raw(raw) if raw is not None else None
+
+        def time(name: str) -> dt.time | None:
+            raw = d.get(name)
+            return time_from_raw(raw) if raw is not None else None
 
         return cls(
             tariff=d.get("ContractTariff"),
@@ -182,6 +232,14 @@ class IntercodeContract:
             sale_date=date("ContractSaleDate"),
             zones=d.get("ContractValidityZones"),
             decoded=d,
+            contract_type=contract_type,
+            start_time=time("ContractValidityStartTime"),
+            end_time=time("ContractValidityEndTime"),
+            journeys=d.get("ContractValidityJourneys"),
+            sold=d.get("ContractSold"),
+            debit_sold=d.get("ContractDebitSold"),
+            linked=d.get("ContractLinkedContract"),
+            network_id=d.get("ContractNetworkId"),
         )
 
 

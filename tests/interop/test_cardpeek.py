@@ -122,11 +122,16 @@ def test_cardpeek_reads_the_navigo_like_card(insert_card: InsertCard, tmp_path: 
     assert icc[12:20].hex().upper() == doc["application"]["serial"]
 
     # Every field cardpeek decoded has inspect's value, and inspect decodes no record it skipped.
-    decoded = {key: r for key, r in peeked.items() if cardpeek_fields(r)}
+    # cardpeek 0.8.4 reads every contract with the FF layout (c250.lua: "FIXME: here we should
+    # parse the contracts according to Tariff"): a contract its list types otherwise (the
+    # card's common-format contract 4) is compared as bytes only, above.
+    other = {key for key, r in shown.items() if r.get("contract_structure", "FFh") != "FFh"}
+    assert other == {("2020", 4)}
+    decoded = {key: r for key, r in peeked.items() if cardpeek_fields(r) and key not in other}
     by_inspect = {
         key: r
         for key, r in shown.items()
-        if r.get("fields") and not r.get("empty") and "counters" not in r
+        if r.get("fields") and not r.get("empty") and "counters" not in r and key not in other
     }
     assert set(decoded) == set(by_inspect)
     compared = 0

@@ -194,12 +194,22 @@ def _secure_opener(config_dir: Path, settings: Any, sam_spec: str | None) -> Any
     "--layout", type=click.Choice(["demo", "intercode"]), default="intercode", show_default=True
 )
 @click.option("--structure", type=click.Choice(STRUCTURE_NAMES), required=True)
+@click.option(
+    "--contract-type",
+    default="FF",
+    show_default=True,
+    help="Intercode contract: the contract type of its contract-list entry, in hex "
+    "((BestContractTariff >> 4) & FFh): FF, 20, 46, or any other for the common format.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.argument("hex_record", nargs=-1, required=True)
-def decode_command(layout: str, structure: str, as_json: bool, hex_record: tuple[str, ...]) -> None:
+def decode_command(
+    layout: str, structure: str, contract_type: str, as_json: bool, hex_record: tuple[str, ...]
+) -> None:
     """Decode one record given in hex (spaces allowed) with EN 1545 field names."""
     from calypso.en1545 import decode
-    from validator.office.inspect.as_json import record_json
+    from calypso.en1545.contracts import contract_structure, structure_label
+    from validator.office.inspect.as_json import record_json, record_network
     from validator.office.inspect.read import STRUCTURES, RecordView
 
     data = _hex_arg(" ".join(hex_record), "HEX_RECORD")
@@ -209,12 +219,33 @@ def decode_command(layout: str, structure: str, as_json: bool, hex_record: tuple
             f"the {layout} layout has no {structure} record"
             + (" (its contract priorities are in the event record)" if layout == "demo" else "")
         )
+    extra: dict[str, Any] = {}
+    if layout == "intercode" and structure == "contract":
+        kind = _contract_type_arg(contract_type)
+        table = contract_structure(kind)
+        extra = {"contract_type": f"{kind:02X}", "format": structure_label(kind)}
     item = RecordView(1, data, decode(table, data))
+    decoded = item.decoded
+    network = record_network(decoded) if layout == "intercode" and decoded else None
+    if network is not None:
+        extra["network"] = network.describe()
     if as_json:
-        out = {"layout": layout, "structure": structure, **record_json(item)}
+        out = {"layout": layout, "structure": structure, **extra, **record_json(item, network)}
         del out["record"]
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
     from validator.office.inspect.view import print_record
 
-    print_record(item, f"{layout} {structure} ({len(data)} bytes)")
+    shown = f" {extra['format']}" if "format" in extra else ""
+    print_record(item, f"{layout} {structure}{shown} ({len(data)} bytes)", table=network)
+
+
+def _contract_type_arg(text: str) -> int:
+    """A contract type given in hex (one byte)."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not hex", param_hint="--contract-type") from None
+    if not 0 <= value <= 0xFF:
+        raise click.BadParameter("a contract type is one byte", param_hint="--contract-type")
+    return value

@@ -236,7 +236,7 @@ class _Tap:
             if decision.verdict is Verdict.GRANT or decision.event is not None:
                 if self.overlap:
                     session.prepare_writes()  # sent with the Close while the SAM digests them
-                layout.write(session, decision)  # a recovery writes only its event, if asked
+                layout.write(session, state, decision)  # a recovery: only its event, if asked
             session.close(self.ratification)
         granted = decision.verdict is Verdict.GRANT
         return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)

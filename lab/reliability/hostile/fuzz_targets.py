@@ -176,6 +176,11 @@ class _Records:
 class _Image:
     serial: bytes
     ratified: bool | None
+    records: dict[int, dict[int, bytes]]
+
+    def record(self, sfi: int, number: int) -> bytes | None:
+        """A record as the session read it, if it did."""
+        return self.records.get(sfi, {}).get(number)
 
 
 _DEMO_FILES = [(7, 1), (8, 1), (8, 2), (8, 3), (9, 1), (9, 2), (9, 3), (9, 4), (0x19, 1)]
@@ -198,8 +203,12 @@ def _decide_records(
 ) -> Callable[[bytes], object]:
     def run(data: bytes) -> object:
         slots = _slots(data, len(files))
-        session = _Records({f: s for f, s in zip(files, slots, strict=True) if s})
-        image = _Image(b"\x00\x00\x00\x00\xc0\xff\xee\x02", bool(data[:1] and data[0] & 1))
+        read = {f: s for f, s in zip(files, slots, strict=True) if s}
+        session = _Records(read)
+        records: dict[int, dict[int, bytes]] = {}
+        for (sfi, number), content in read.items():
+            records.setdefault(sfi, {})[number] = content
+        image = _Image(b"\x00\x00\x00\x00\xc0\xff\xee\x02", bool(data[:1] and data[0] & 1), records)
         fake, card = cast(SecureSession, session), cast(CalypsoCard, image)
         # Head and titles both: every decoder sees the input, whatever decide_early says.
         state = layout.read_titles(fake, card, layout.read_head(fake, card, slots[0]), rules)
@@ -207,8 +216,7 @@ def _decide_records(
             decision = fares.decide(
                 state, TapContext(NOW + dt.timedelta(minutes=minutes), 101), rules
             )
-            if decision.event is not None:
-                decision.event.encode()  # what the layout would append to the card
+            layout.writes(state, decision, records)  # what the layout would write to the card
         return state
 
     return run

@@ -33,9 +33,10 @@ from sam.client import LegacySam
 from sam.software.dispatch import SoftwareSam
 from validator.app.settings import ValidatorSettings, load_settings
 from validator.app.station import build_station
-from validator.engine.fares.decide import Decision, FareRules, TapContext
+from validator.engine.fares.decide import CardState, Decision, FareRules, TapContext
 from validator.engine.layouts.base import CardLayout
 from validator.engine.layouts.demo import DemoLayout
+from validator.engine.layouts.writes import AppendRecord, apply_writes
 from validator.engine.session import SecureSession
 from validator.engine.tap import TapProcessor, TapRecord
 from validator.journal.writer import Journal
@@ -239,12 +240,14 @@ class MultiWriteLayout(DemoLayout):
         super().__init__()
         self.rewrites = rewrites
 
-    def write(self, session: SecureSession, decision: Decision) -> None:
+    def write(self, session: SecureSession, card: CardState, decision: Decision) -> None:
         """Debit and event as the demo layout, then the event rewritten in place."""
-        super().write(session, decision)
-        if decision.event is not None:
+        writes = self.writes(card, decision, session.image.records)
+        apply_writes(session, writes)
+        event = next((w.data for w in writes if isinstance(w, AppendRecord)), None)
+        if event is not None:
             for _ in range(self.rewrites):
-                session.update_record(SFI_EVENTS, 1, decision.event.encode())
+                session.update_record(SFI_EVENTS, 1, event)
 
 
 @dataclass(frozen=True)

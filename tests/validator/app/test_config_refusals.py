@@ -375,9 +375,10 @@ class TestLocationWidth:
         from validator.app.settings import load_fares
 
         settings = config_copy / "validator.yaml"
-        settings.write_text(
-            settings.read_text().replace("  A0000004040125090101: intercode\n", "  {}\n")
-        )
+        text = settings.read_text()
+        for aid in ("A0000004040125090101", "315449432E494341"):
+            text = text.replace(f"  {aid}: intercode\n", "")
+        settings.write_text(text)
         fares = config_copy / "fares.yaml"
         fares.write_text(fares.read_text().replace("location_id: 101", "location_id: 70000"))
         loaded = load_settings(config_copy, environ={})

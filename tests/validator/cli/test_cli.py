@@ -141,6 +141,23 @@ class TestCheckConfig:
         assert f"fares.yaml:{number + 1}:" in err
         assert "station.location_id" in err
 
+    def test_overlapping_products_name_file_and_line(self, config_copy: Path) -> None:
+        """Two products selling one tariff: check-config names the file and the later one's line."""
+        fares = config_copy / "fares.yaml"
+        text = fares.read_text()
+        fares.write_text(
+            text.replace(
+                "  - tariff: 4\n",
+                "  - {tariffs: [4, 5], kind: season_pass, name: Early pass}\n  - tariff: 4\n",
+            )
+        )
+        lines = fares.read_text().splitlines()
+        number = lines.index("  - tariff: 4") + 1
+        code, _, err = run("check-config", "--config", str(config_copy))
+        assert code == EXIT_CONFIG
+        assert f"fares.yaml:{number}: products.4:" in err
+        assert "overlaps products.3" in err
+
 
 class TestLogs:
     """Logs go to stderr, never to the JSON stream, and never carry keys."""

@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from conftest import CARDS, DEMO_AID, Station, seeded
 
@@ -99,16 +98,15 @@ class TestIntercodeValidation:
     ) -> None:
         """The expired monthly pass (contract 3) is dropped from the best contracts."""
         card = intercode_card()
-        assert [
-            b.pointer for b in decode_contract_list(card.read_record(SFI_CONTRACT_LIST, 1))
-        ] == [
-            3,
+        listed = decode_contract_list(card.read_record(SFI_CONTRACT_LIST, 1))
+        assert [b.pointer for b in listed] == [3, 1, 4, 2]
+        tap(station, card, morning)
+        listed_after = decode(CONTRACT_LIST, card.read_record(SFI_CONTRACT_LIST, 1))
+        assert [e["BestContractPointer"] for e in listed_after.values["BestContracts"]] == [
             1,
+            4,
             2,
         ]
-        tap(station, card, morning)
-        listed = decode(CONTRACT_LIST, card.read_record(SFI_CONTRACT_LIST, 1))
-        assert [e["BestContractPointer"] for e in listed.values["BestContracts"]] == [1, 2]
 
     def test_second_tap_inside_anti_passback_is_denied(
         self, station: Station, morning: dt.datetime
@@ -143,18 +141,23 @@ class TestIntercodeValidation:
     def test_stored_value_when_the_carnet_is_used_up(
         self, station: Station, morning: dt.datetime
     ) -> None:
-        """After 10 journeys the stored-value contract pays, a plain 24-bit decrement."""
+        """After 10 journeys the common-format contract 4 (the 16-bit tariff 5001h, network
+        250901's "Navigo value") pays 190 from counter 4, a plain 24-bit decrement."""
         card = intercode_card()
         for n in range(10):
             assert tap(station, card, morning + n * dt.timedelta(hours=1)).outcome is (
                 Outcome.GRANTED
             )
         assert card.counter(SFI_COUNTERS, 1) >> 18 == 0
-        units = card.counter(SFI_COUNTERS, 2)
+        units = card.counter(SFI_COUNTERS, 4)
         result = tap(station, card, morning + dt.timedelta(hours=11))
-        assert result.reason == "value_debited", result.explanation
-        assert card.counter(SFI_COUNTERS, 2) == units - result.debit
-        assert newest_event(card)["EventContractPointer"] == 2
+        assert (result.reason, result.product, result.debit) == (
+            "value_debited",
+            "Navigo value",
+            190,
+        ), result.explanation
+        assert card.counter(SFI_COUNTERS, 4) == units - 190
+        assert newest_event(card)["EventContractPointer"] == 4
 
     def test_contract_zones_are_checked(
         self, station: Station, rules: FareRules, morning: dt.datetime
@@ -174,19 +177,6 @@ class TestLayoutRegistry:
         """``layouts: {AID: intercode}`` gives an IntercodeLayout for that AID."""
         layouts = build_layouts({NAVIGO_AID.hex(): "intercode"})
         assert isinstance(layouts[NAVIGO_AID], IntercodeLayout)
-
-    def test_write_needs_a_read_first(self) -> None:
-        """write() without read_head() in the same session is a programming error."""
-        from validator.engine.fares.decide import Decision, Reason, Verdict
-
-        class NotRead:
-            """A session the layout never read."""
-
-        with pytest.raises(RuntimeError):
-            IntercodeLayout().write(
-                NotRead(),  # type: ignore[arg-type]
-                Decision(Verdict.GRANT, Reason.SEASON_PASS_VALID, ""),
-            )
 
 
 class TestDemoFleet:

@@ -13,6 +13,8 @@ from conftest import CARDS, CONFIG, Station
 
 from calypso.card_image import CalypsoCard
 from calypso.emulator.dispatch import CardEmulator
+from calypso.en1545 import Structure, encode
+from calypso.en1545.contracts import CONTRACT_20, CONTRACT_46, CONTRACT_COMMON, CONTRACT_FF
 from readers.apdu import ResponseApdu
 from readers.channel import ApduChannel
 from readers.emulated import EmulatedReader
@@ -45,7 +47,8 @@ class TestInspectEveryProfile:
         app = doc["application"]
         assert len(app["serial"]) == 16 and app["product_type"]
         assert doc["read"] == "free read" and doc["secure_session"] is None
-        assert doc["layout"] == ("intercode" if "intercode" in path.stem else "demo")
+        intercode = "intercode" in path.stem or path.stem == "oura"
+        assert doc["layout"] == ("intercode" if intercode else "demo")
         readable = [f for f in doc["files"] if f["type"] != "binary" and "error" not in f]
         assert readable
         for view in readable:
@@ -101,12 +104,16 @@ class TestInspectIntercodeCard:
         assert env["EnvNetworkId"] == "250901"
         assert env["EnvApplicationValidityEndDate"] == "2035-12-31"
         best = files["contract_list"]["content"][0]["fields"]["BestContracts"]
-        assert [b["BestContractPointer"] for b in best] == [3, 1, 2]
+        assert [b["BestContractPointer"] for b in best] == [3, 1, 4, 2]
         carnet = files["contracts_1"]["content"][0]["fields"]
         assert carnet["ContractTariff"] == 2
         assert carnet["ContractValidityInfo"]["ContractValidityStartDate"] == "2026-01-01"
         event = files["event_log"]["content"][0]
         assert event["meanings"]["EventCode"] == "metro, entry"
+        assert event["meanings"]["EventServiceProvider"] == "RATP"  # Navigo's table
+        assert doc["network"]["network"] == "250901"
+        assert doc["network"]["providers"] == "2 SNCF, 3 RATP"
+        assert files["contracts_1"]["content"][0]["contract_structure"] == "FFh"
         counters = files["counters"]["content"][0]
         assert counters["fields"]["Counter1"]["CounterContractCount"] == 10
         assert counters["counter_values"]["Counter2"] == 40
@@ -188,6 +195,82 @@ class TestDecode:
         assert [b["BestContractPointer"] for b in best["fields"]["BestContracts"]] == [3, 1, 2]
         counters = decode_json("--structure", "counters", "2400B4")
         assert counters["fields"]["Counter1"]["CounterContractCount"] == 9
+
+    @pytest.mark.parametrize(
+        ("kind", "structure", "data"),
+        [
+            ("FF", CONTRACT_FF, {"ContractNetworkId": "250901", "ContractTariff": 2}),
+            ("60", CONTRACT_COMMON, {"ContractProvider": 2, "ContractTariff": 0x6601}),
+            (
+                "20",
+                CONTRACT_20,
+                {
+                    "ContractTariff": 0x4001,
+                    "ContractData": {"ContractValidityZones": [1, 2, 3]},
+                },
+            ),
+            (
+                "46",
+                CONTRACT_46,
+                {
+                    "ContractTariff": 0x4002,
+                    "ContractValidityInfo": {"ContractValidityStartDate": "2026-01-01"},
+                    "ContractData": {
+                        "ContractValidityStartTime": "06:30",
+                        "ContractValidityZones": [2, 16],
+                    },
+                },
+            ),
+        ],
+    )
+    def test_each_contract_structure(
+        self, kind: str, structure: Structure, data: dict[str, Any]
+    ) -> None:
+        """--contract-type picks the structure: EN 1545 names, ISO dates, HH:MM, zone lists."""
+        record = encode(structure, data).hex()
+        doc = decode_json("--structure", "contract", "--contract-type", kind, record)
+        assert doc["contract_type"] == kind
+        assert doc["fields"] == data
+        assert doc["bits_used"] > 0 and "rest_bits" not in doc
+
+    @pytest.mark.parametrize(
+        ("network", "name", "provider"),
+        [
+            ("250901", "Navigo (Île-de-France)", "RATP"),
+            ("250502", "OùRA (Grenoble/Lyon)", "TAG (Grenoble)"),
+            ("250916", "Tisséo (Toulouse)", None),
+            ("250064", "TaM Montpellier", None),
+        ],
+    )
+    def test_an_event_is_read_with_its_networks_tables(
+        self, network: str, name: str, provider: str | None
+    ) -> None:
+        """EventNetworkId chooses the tables: provider 3's name, or none on the generic ones."""
+        from calypso.en1545.tables import EVENT
+
+        record = encode(
+            EVENT,
+            {
+                "EventDateStamp": "2026-03-02",
+                "EventTimeStamp": "08:00",
+                "EventNetworkId": network,
+                "EventCode": 0x31,
+                "EventServiceProvider": 3,
+                "EventLocationId": 18 << 9 | 7 << 4 | 2,
+            },
+        )
+        doc = decode_json("--structure", "event", record.hex())
+        assert doc["network"]["network"] == network and doc["network"]["name"] == name
+        assert doc["meanings"].get("EventServiceProvider") == provider
+        navigo = network == "250901"
+        assert ("EventLocationId" in doc["meanings"]) is navigo
+
+    def test_bad_contract_type(self) -> None:
+        """A contract type that is not one hex byte is a usage error."""
+        result = CliRunner().invoke(
+            main, ["decode", "--structure", "contract", "--contract-type", "1FF", "00"]
+        )
+        assert result.exit_code == 2 and "one byte" in result.output
 
     def test_demo_has_no_contract_list(self) -> None:
         """The demo layout keeps priorities in the event: a clear usage error."""

@@ -93,6 +93,20 @@ def test_demo_replay_checks_out(demo_journal: Path) -> None:
     assert doc["double_debits"] == [] and doc["double_debit_count"] == 0
 
 
+def test_every_layout_and_network_is_replayed(demo_journal: Path) -> None:
+    """The journal holds decided taps of the demo layout and of both Intercode networks
+    (250901, 250502), and each is decided again the same from the ticketing model."""
+    _, doc = run_replay(str(demo_journal))
+    decided = [e for e in entries(demo_journal) if e["decision"] is not None]
+    cards = {(e["layout"], e["card"][:12]) for e in decided}
+    assert {layout for layout, _ in cards} == {"demo", "intercode"}
+    assert {card for layout, card in cards if layout == "intercode"} == {
+        "00000000AB1D",  # Navigo-like, network 250901
+        "000000002505",  # OùRA-like, network 250502
+    }
+    assert doc["decisions"]["same"] == len(decided) and doc["decisions"]["different"] == 0
+
+
 def test_json_has_the_fields(demo_journal: Path) -> None:
     """The document carries at least the fields the issue asks for."""
     _, doc = run_replay(str(demo_journal))

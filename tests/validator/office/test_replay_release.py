@@ -27,3 +27,18 @@ def test_release_journal_replays_clean_with_its_hmacs(tmp_path: Path) -> None:
     (path,) = journal_files(RELEASE_1)
     assert doc["entries"] == len(path.read_text(encoding="utf-8").splitlines())
     assert all("schema" not in json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_release_decisions_replay_the_same() -> None:
+    """Every decision of the previous release's journal replays the same from the ticketing
+    model, its Intercode tap included (a contract list written without contract types, its
+    FF contracts read as FF)."""
+    code, doc = run_replay(str(RELEASE_1))
+    assert code == 0
+    (path,) = journal_files(RELEASE_1)
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    decided = [e for e in lines if e["decision"] is not None]
+    decisions = doc["decisions"]
+    assert decisions["same"] == len(decided) and decisions["different"] == 0
+    assert decisions["not_replayable"] == 0 and decisions["incomplete_state"] == 0
+    assert {e["layout"] for e in decided} == {"demo", "intercode"}

@@ -62,7 +62,8 @@ def tampered(tmp_path: Path) -> tuple[Path, Path, int, int]:
     raw = path.read_text(encoding="utf-8").splitlines()
     lines = [json.loads(line) for line in raw]
     edited = lines[EDITED - 1]
-    edited["debit"] = 0  # a debit hidden after the fact
+    # A debit hidden after the fact (or one invented, if the fleet's tap 10 paid nothing).
+    edited["debit"] = 0 if edited["debit"] else 1
     raw[EDITED - 1] = canonical(edited)
     flipped = signed_after(lines, 30)
     flip_mac(flipped)

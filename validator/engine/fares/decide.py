@@ -1,31 +1,29 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The pure fare decision: ``decide(card_state, context, rules)`` (models in fare_rules).
+"""The pure fare decision: ``decide(card_state, context, rules)`` on the ticketing model.
 
-The order follows the Keyple demo validation procedure (calypso-data-model section 3.5), with
-its two known pitfalls designed around: stored value is debited, and the priority of a contract
-found expired or used up is carried into the event written by the same session.
+The order follows the Keyple demo validation procedure (calypso-data-model section 3.5), made
+neutral: the card's titles in the card's order of preference, each matched to a product of the
+fare rules by its network and tariff. The demo's two known pitfalls are designed around: stored
+value is debited, and a title found expired or used up is retired by the same session's writes.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from collections.abc import Iterable
 
-from calypso.layouts.demo import (
-    MAX_CONTRACTS,
-    Contract,
-    Environment,
-    Event,
-    EventType,
-    PriorityCode,
+from validator.engine.fares.early import (
+    Decision,
+    Reason,
+    TapContext,
+    Verdict,
+    decide_early,
+    deny,
+    minutes_since,
+    this_minute,
 )
 
 # The rule models live in validator.engine.fares.rules; imported here for the decision and
-# re-exported,
-# since every caller imports them from validator.engine.fares.decide.
+# re-exported, since every caller imports them from validator.engine.fares.decide.
 from validator.engine.fares.rules import (
     MAX_COUNTER_UNITS,
     MAX_SV_AMOUNT,
@@ -39,8 +37,17 @@ from validator.engine.fares.rules import (
     Station,
     SvPurse,
 )
+from validator.engine.ticketing.model import (
+    CardEnvironment,
+    CardState,
+    Debit,
+    Title,
+    TitleStatus,
+    Transition,
+    Validation,
+)
 
-__all__ = [  # the decision, and the rule models re-exported from fare_rules
+__all__ = [  # the decision, and the rule models re-exported from fares.rules
     "CardState",
     "Debit",
     "Decision",
@@ -59,107 +66,24 @@ __all__ = [  # the decision, and the rule models re-exported from fare_rules
     "SvPurse",
     "TapContext",
     "Verdict",
-    "candidate_contracts",
     "decide",
     "decide_early",
     "fare_units",
     "needs_counters",
+    "product_of",
     "wants_purse",
 ]
 
 
-class Verdict(Enum):
-    """What the gate does."""
-
-    GRANT = "grant"
-    DENY = "deny"
-    RECOVER = "recover"
+def product_of(title: Title, rules: FareRules) -> Product | None:
+    """The product the rules sell under this title's network and tariff, if any."""
+    return rules.product(title.tariff, title.network)
 
 
-class Reason(StrEnum):
-    """Reason codes for every decision."""
-
-    SEASON_PASS_VALID = "season_pass_valid"  # noqa: S105 - a reason code, not a password
-    TRIP_DEBITED = "trip_debited"
-    VALUE_DEBITED = "value_debited"
-    SV_DEBITED = "sv_debited"
-    RECOVERED_UNRATIFIED = "recovered_unratified"
-    TRANSFER = "transfer"
-    DENY_LISTED = "deny_listed"
-    ENV_WRONG_VERSION = "environment_wrong_version"
-    ENV_EXPIRED = "environment_expired"
-    EMPTY_CARD = "empty_card"
-    EVENT_WRONG_VERSION = "event_wrong_version"
-    ANTI_PASSBACK = "anti_passback"
-    CONTRACT_WRONG_VERSION = "contract_wrong_version"
-    NO_VALID_TITLE = "no_valid_title"
-    EXPIRED_TITLE = "expired_title"
-    NO_TRIPS_LEFT = "no_trips_left"
-    INSUFFICIENT_VALUE = "insufficient_value"
-    ZONE_NOT_COVERED = "zone_not_covered"
-
-
-@dataclass(frozen=True, slots=True)
-class CardState:
-    """What the session read from the card, decoded."""
-
-    serial: bytes
-    environment: Environment
-    event: Event | None
-    contracts: Mapping[int, Contract] = field(default_factory=dict)
-    counters: Mapping[int, int] = field(default_factory=dict)
-    ratified: bool = True
-    sv_balance: int | None = None  # the Calypso SV purse, when it was read
-
-
-@dataclass(frozen=True, slots=True)
-class TapContext:
-    """When and where the tap happens."""
-
-    now: dt.datetime
-    location_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Debit:
-    """Units to take from counter ``counter`` (counter n belongs to contract n), or the purse."""
-
-    counter: int
-    units: int
-    purse: bool = False  # the Calypso SV purse (SV Debit), not a counter
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The fare outcome: a value, never an exception."""
-
-    verdict: Verdict
-    reason: Reason
-    explanation: str
-    contract: int | None = None
-    product: str | None = None
-    debit: Debit | None = None
-    remaining: int | None = None
-    valid_until: dt.date | None = None
-    event: Event | None = None  # the event record to append, when the session writes
-
-
-def candidate_contracts(event: Event | None) -> list[int]:
-    """Contract records worth reading, best priority first (FORBIDDEN and EXPIRED skipped)."""
-    if event is None or event.version != 1:
-        return []
-    ranked = [
-        (priority, record)
-        for record, priority in enumerate(event.priorities[:MAX_CONTRACTS], start=1)
-        if priority not in (PriorityCode.FORBIDDEN, PriorityCode.EXPIRED)
-    ]
-    return [record for _, record in sorted(ranked)]
-
-
-def needs_counters(contracts: Mapping[int, Contract], rules: FareRules) -> bool:
-    """Whether any contract read is a counter product (so the counters record must be read)."""
-    for contract in contracts.values():
-        product = rules.product(contract.tariff)
+def needs_counters(titles: Iterable[Title], rules: FareRules) -> bool:
+    """Whether any title read is a counter product (so the counters must be read)."""
+    for title in titles:
+        product = product_of(title, rules)
         if product is not None and product.kind.uses_counter:
             return True
     return False
@@ -173,7 +97,7 @@ def _percent(units: int, percent: int) -> int:
 
 
 def fare_units(
-    product: Product, rules: FareRules, context: TapContext, environment: Environment
+    product: Product, rules: FareRules, context: TapContext, environment: CardEnvironment
 ) -> tuple[int, str]:
     """Units one entry costs with this product here and now, and how that was found."""
     if product.kind is not ProductKind.STORED_VALUE:
@@ -184,66 +108,11 @@ def fare_units(
     if rules.peak_periods and not rules.is_peak(context.now):
         units = _percent(units, product.off_peak_percent)
         notes.append("off-peak")
-    profile = rules.holder_profiles.get(environment.holder_company)
+    profile = rules.holder_profiles.get(environment.holder_profile)
     if profile is not None:
         units = _percent(units, profile.percent)
         notes.append(profile.name)
     return units, ", ".join(notes)
-
-
-def _deny(reason: Reason, explanation: str) -> Decision:
-    return Decision(Verdict.DENY, reason, explanation)
-
-
-def _minutes_since(event: Event, context: TapContext) -> int:
-    """Whole minutes from the event's minute to the current one (card times are to the minute),
-    so that "within N minutes" covers N full minutes after the event."""
-    now = context.now.replace(second=0, microsecond=0)
-    return (now - event.stamp) // dt.timedelta(minutes=1)
-
-
-def decide_early(card: CardState, context: TapContext, rules: FareRules) -> Decision | None:
-    """The decisions that need only the environment and the newest event. Pure.
-
-    Deny list, environment, event version, recovery of an unratified session and anti-passback
-    come before any title (calypso-data-model 3.5 steps 3-7): when one of them decides, the
-    procedure reads no contract and no counter. ``decide`` starts with it, so both agree.
-    """
-    if rules.is_denied(card.serial):
-        return _deny(Reason.DENY_LISTED, "card serial is on the deny list")
-    env = card.environment
-    if env.version != 1:
-        return _deny(Reason.ENV_WRONG_VERSION, f"environment version {env.version} is not 1")
-    if env.end_date < context.now.date():
-        return _deny(Reason.ENV_EXPIRED, f"environment ended on {env.end_date}")
-    event = card.event
-    if event is None or event.version == 0:
-        return None  # a clean card: the purse may still pay
-    if event.version != 1:
-        return _deny(Reason.EVENT_WRONG_VERSION, f"event version {event.version} is not 1")
-    minutes = _minutes_since(event, context)
-    if 0 <= minutes and rules.same_group(event.location, context.location_id):
-        recovery = rules.recovery_window_minutes
-        if not card.ratified and recovery and minutes <= recovery:
-            recovery_event = None
-            if rules.recovery_writes_event:
-                recovery_event = dataclasses.replace(
-                    event,
-                    date=context.now.date(),
-                    time=context.now.time().replace(second=0, microsecond=0),
-                    location=context.location_id,
-                )
-            return Decision(
-                Verdict.RECOVER,
-                Reason.RECOVERED_UNRATIFIED,
-                f"previous validation at {event.stamp:%H:%M} was not ratified: "
-                "completed without a new debit",
-                contract=event.contract_used or None,
-                event=recovery_event,
-            )
-        if rules.anti_passback_minutes and minutes <= rules.anti_passback_minutes:
-            return _deny(Reason.ANTI_PASSBACK, f"already validated here at {event.stamp:%H:%M}")
-    return None
 
 
 def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
@@ -251,47 +120,51 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
     early = decide_early(card, context, rules)
     if early is not None:
         return early
-    today = context.now.date()
-    event = card.event
-    if event is None or event.version == 0:
-        return _purse(card, context, rules, event) or _deny(
+    if not card.listed:
+        return _purse(card, context, rules) or deny(
             Reason.EMPTY_CARD, "clean card: no title loaded"
         )
-    minutes = _minutes_since(event, context)
-    transfer = _transfer(card, context, rules, event, minutes)
-    if transfer is not None:
-        return transfer
+    last = card.last
+    if last is not None:
+        transfer = _transfer(card, context, rules, last)
+        if transfer is not None:
+            return transfer
 
-    priorities = list(event.priorities)
+    retired: list[int] = []
     reason, explanation = Reason.NO_VALID_TITLE, "no valid title on the card"
-    for record in candidate_contracts(event):
-        contract = card.contracts.get(record)
-        if contract is None:
-            continue
-        if contract.version != 1:
-            return _deny(
-                Reason.CONTRACT_WRONG_VERSION, f"contract {record} has version {contract.version}"
-            )
-        product = rules.product(contract.tariff)
+    for title in card.ranked():
+        record = title.pointer
+        if title.format_error is not None:
+            return deny(Reason.CONTRACT_WRONG_VERSION, title.format_error)
+        product = product_of(title, rules)
         if product is None:
-            explanation = f"contract {record}: tariff {contract.tariff} is not sold here"
+            explanation = f"contract {record}: tariff {title.tariff} is not sold here"
             continue
-        if product.zones is not None and rules.station.zone not in product.zones:
+        if title.status is TitleStatus.BLOCKED:
+            explanation = f"contract {record}: {title.status_note or 'blocked on the card'}"
+            continue
+        zone = rules.station.zone
+        if not title.covers_zone(zone) or (product.zones is not None and zone not in product.zones):
             reason = Reason.ZONE_NOT_COVERED
-            explanation = f"{product.name} does not cover zone {rules.station.zone}"
+            explanation = f"{product.name} does not cover zone {zone}"
             continue
-        if contract.validity_end_date < today:
-            priorities[record - 1] = PriorityCode.EXPIRED
+        if not title.started(context.now):
+            reason = Reason.NOT_YET_VALID
+            start = f" {title.valid_from_time:%H:%M}" if title.valid_from_time else ""
+            explanation = f"{product.name} (contract {record}) valid from {title.valid_from}{start}"
+            continue
+        if title.ended(context.now):
+            retired.append(record)
             reason = Reason.EXPIRED_TITLE
-            explanation = f"{product.name} (contract {record}) expired {contract.validity_end_date}"
+            explanation = f"{product.name} (contract {record}) expired {title.valid_until}"
             continue
         debit: Debit | None = None
         remaining: int | None = None
         priced = ""
         if product.kind.uses_counter:
-            units = card.counters.get(record, 0)
+            units = title.counter.value if title.counter is not None else 0
             if units <= 0:
-                priorities[record - 1] = PriorityCode.EXPIRED
+                retired.append(record)
                 reason, explanation = Reason.NO_TRIPS_LEFT, f"{product.name}: no units left"
                 continue
             fare, how = fare_units(product, rules, context, card.environment)
@@ -303,23 +176,17 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             remaining = units - fare
             if how:
                 priced = f" ({how})"
-        new_event = Event(
-            version=1,
-            date=today,
-            time=context.now.time().replace(second=0, microsecond=0),
-            location=context.location_id,
-            contract_used=record,
-            priorities=(priorities[0], priorities[1], priorities[2], priorities[3]),
-        )
+        entry = Validation(this_minute(context), context.location_id, record, Transition.ENTRY)
         if product.kind is ProductKind.SEASON_PASS:
             return Decision(
                 Verdict.GRANT,
                 Reason.SEASON_PASS_VALID,
-                f"{product.name} valid until {contract.validity_end_date}",
+                f"{product.name} valid until {title.valid_until}",
                 contract=record,
                 product=product.name,
-                valid_until=contract.validity_end_date,
-                event=new_event,
+                valid_until=title.valid_until,
+                event=entry,
+                retire=tuple(retired),
             )
         return Decision(
             Verdict.GRANT,
@@ -329,9 +196,10 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
             product=product.name,
             debit=debit,
             remaining=remaining,
-            event=new_event,
+            event=entry,
+            retire=tuple(retired),
         )
-    return _purse(card, context, rules, event) or _deny(reason, explanation)
+    return _purse(card, context, rules) or deny(reason, explanation)
 
 
 SV_FALLBACK_REASONS = frozenset(
@@ -339,6 +207,7 @@ SV_FALLBACK_REASONS = frozenset(
         Reason.EMPTY_CARD,
         Reason.NO_VALID_TITLE,
         Reason.EXPIRED_TITLE,
+        Reason.NOT_YET_VALID,
         Reason.NO_TRIPS_LEFT,
         Reason.INSUFFICIENT_VALUE,
         Reason.ZONE_NOT_COVERED,
@@ -347,31 +216,20 @@ SV_FALLBACK_REASONS = frozenset(
 
 
 def wants_purse(decision: Decision, rules: FareRules, has_sv: bool) -> bool:
-    """Whether the SV purse should be read to retry a refusal (no contract could pay)."""
+    """Whether the SV purse should be read to retry a refusal (no title could pay)."""
     return has_sv and rules.sv_purse is not None and decision.reason in SV_FALLBACK_REASONS
 
 
-def _purse(
-    card: CardState, context: TapContext, rules: FareRules, event: Event | None
-) -> Decision | None:
-    """Pay from the Calypso SV purse when it was read and no contract granted."""
+def _purse(card: CardState, context: TapContext, rules: FareRules) -> Decision | None:
+    """Pay from the Calypso SV purse when it was read and no title granted."""
     purse = rules.sv_purse
     if purse is None or card.sv_balance is None:
         return None
     fare = purse.fare_by_zone.get(rules.station.zone, purse.fare)
     if card.sv_balance < fare:
-        return _deny(
+        return deny(
             Reason.INSUFFICIENT_VALUE, f"{purse.name}: balance {card.sv_balance}, fare {fare}"
         )
-    priorities = event.priorities if event is not None and event.version == 1 else (0, 0, 0, 0)
-    new_event = Event(
-        version=1,
-        date=context.now.date(),
-        time=context.now.time().replace(second=0, microsecond=0),
-        location=context.location_id,
-        contract_used=0,
-        priorities=priorities,
-    )
     return Decision(
         Verdict.GRANT,
         Reason.SV_DEBITED,
@@ -379,38 +237,35 @@ def _purse(
         product=purse.name,
         debit=Debit(0, fare, purse=True),
         remaining=card.sv_balance - fare,
-        event=new_event,
+        event=Validation(this_minute(context), context.location_id, None, Transition.ENTRY),
     )
 
 
 def _transfer(
-    card: CardState, context: TapContext, rules: FareRules, event: Event, minutes: int
+    card: CardState, context: TapContext, rules: FareRules, last: Validation
 ) -> Decision | None:
     """A free interchange: a paid entry elsewhere (another station group) N minutes ago."""
+    minutes = minutes_since(last, context)
     if not rules.transfer_minutes or not 0 <= minutes <= rules.transfer_minutes:
         return None
-    if event.event_type != EventType.ENTRY or rules.same_group(event.location, context.location_id):
+    if last.transition is not Transition.ENTRY or rules.same_group(
+        last.location, context.location_id
+    ):
         return None
-    contract = card.contracts.get(event.contract_used)
-    product = rules.product(contract.tariff) if contract is not None else None
-    if contract is None or product is None or not product.kind.uses_counter:
+    title = card.title(last.title)
+    product = product_of(title, rules) if title is not None else None
+    if title is None or product is None or not product.kind.uses_counter:
         return None
-    if contract.validity_end_date < context.now.date():
+    if title.ended(context.now):
         return None
-    interchange = Event(
-        version=1,
-        date=context.now.date(),
-        time=context.now.time().replace(second=0, microsecond=0),
-        location=context.location_id,
-        contract_used=event.contract_used,
-        priorities=event.priorities,
-        event_type=EventType.INTERCHANGE,
+    interchange = Validation(
+        this_minute(context), context.location_id, last.title, Transition.INTERCHANGE
     )
     return Decision(
         Verdict.GRANT,
         Reason.TRANSFER,
-        f"interchange: paid entry at {event.location} at {event.stamp:%H:%M}",
-        contract=event.contract_used,
+        f"interchange: paid entry at {last.location} at {last.when:%H:%M}",
+        contract=last.title,
         product=product.name,
         event=interchange,
     )

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from yamlconfig import ValueAt
+
 # Bounds checked at load time (issue 15.10, 15.20), so that no rule can crash a tap later.
 MAX_COUNTER_UNITS = 0xFFFFFF  # a Calypso counter is 3 bytes: no debit can exceed it
 MAX_SV_AMOUNT = 32767  # SV Debit amount: 2 signed bytes (calypso.commands.sv)
@@ -21,6 +23,8 @@ MAX_ZONE = 0xFFFF
 # Width of the event's location field by card layout: the demo layout's EventLocation (4 bytes),
 # Intercode's EventLocationId (16 bits, calypso-data-model 2.5). A wider station id would be cut.
 LOCATION_BITS = {"demo": 32, "intercode": 16}
+MAX_TARIFF = 0xFFFFFFFF  # a tariff code of any width up to 32 bits (Intercode: 16, demo: 8)
+Tariff = Annotated[int, Field(ge=0, le=MAX_TARIFF)]
 CounterUnits = Annotated[int, Field(ge=1, le=MAX_COUNTER_UNITS)]
 SvAmount = Annotated[int, Field(ge=1, le=MAX_SV_AMOUNT)]
 Zone = Annotated[int, Field(ge=0, le=MAX_ZONE)]
@@ -41,11 +45,20 @@ class ProductKind(StrEnum):
 
 
 class Product(BaseModel):
-    """A product keyed by its contract tariff."""
+    """A product keyed by the network and tariff of the titles it sells (a tariff or a range).
+
+    ``network`` (digits, e.g. "250901", or the rules' own network name) limits it to titles of
+    that network; without it the product sells its tariffs on any network, as fare files did
+    before networks were named (a network's own product comes first, section ``product``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tariff: int = Field(ge=1, le=30)
+    network: str | None = Field(default=None, min_length=1)
+    tariff: Tariff | None = None
+    tariffs: tuple[Tariff, Tariff] | None = Field(
+        default=None, description="A range of tariffs: [first, last], both included."
+    )
     kind: ProductKind
     name: str = Field(min_length=1)
     units_per_trip: int = Field(default=1, ge=1, le=MAX_COUNTER_UNITS)
@@ -58,6 +71,41 @@ class Product(BaseModel):
     off_peak_percent: int = Field(
         default=100, ge=0, le=100, description="Stored value: share of the fare off-peak."
     )
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network_digits(cls, value: object) -> object:
+        # network: 250901 reads as an integer in YAML: the same id as "250901".
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return f"{value:06d}"
+        return value
+
+    @model_validator(mode="after")
+    def _one_tariff_key(self) -> Product:
+        if (self.tariff is None) == (self.tariffs is None):
+            raise ValueError("give either tariff (one code) or tariffs ([first, last])")
+        if self.tariffs is not None and self.tariffs[0] > self.tariffs[1]:
+            raise ValueError(f"tariffs [{self.tariffs[0]}, {self.tariffs[1]}]: first after last")
+        return self
+
+    @property
+    def first(self) -> int:
+        """The first tariff sold."""
+        return self.tariffs[0] if self.tariffs is not None else self.tariff or 0
+
+    @property
+    def last(self) -> int:
+        """The last tariff sold."""
+        return self.tariffs[1] if self.tariffs is not None else self.tariff or 0
+
+    def sells(self, tariff: int) -> bool:
+        """Whether ``tariff`` is one of this product's."""
+        return self.first <= tariff <= self.last
+
+    def tariff_text(self) -> str:
+        """The tariff or range, as a message names it."""
+        first, last = self.first, self.last
+        return f"tariff {first}" if first == last else f"tariffs {first}..{last}"
 
 
 class SvPurse(BaseModel):
@@ -140,7 +188,11 @@ class FareRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    network: str = "demo"
+    network: str = Field(
+        default="demo",
+        min_length=1,
+        description="This network: the network of titles whose card names none (demo layout).",
+    )
     station: Station
     station_groups: dict[str, list[int]] = Field(default_factory=dict)
     products: list[Product]
@@ -153,11 +205,27 @@ class FareRules(BaseModel):
     sv_purse: SvPurse | None = None
     deny_list: list[str] = Field(default_factory=list)
 
+    @field_validator("products")
+    @classmethod
+    def _no_overlap(cls, products: list[Product]) -> list[Product]:
+        # One title, one product: two products of the same network (or two for any network)
+        # whose tariffs meet would make the decision depend on their order in the file.
+        for later, product in enumerate(products):
+            for earlier, other in enumerate(products[:later]):
+                if other.network != product.network:
+                    continue
+                if product.first <= other.last and other.first <= product.last:
+                    where = f"network {product.network}" if product.network else "any network"
+                    raise ValueAt(
+                        f"{product.tariff_text()} ({product.name}) overlaps products.{earlier} "
+                        f"({other.name}, {other.tariff_text()}) on {where}: two products "
+                        "share a tariff",
+                        (later,),
+                    )
+        return products
+
     @model_validator(mode="after")
-    def _unique_tariffs(self) -> FareRules:
-        tariffs = [p.tariff for p in self.products]
-        if len(tariffs) != len(set(tariffs)):
-            raise ValueError("two products share a tariff")
+    def _checked(self) -> FareRules:
         for serial in self.deny_list:
             try:
                 if len(bytes.fromhex(serial)) != 8:
@@ -183,9 +251,18 @@ class FareRules(BaseModel):
                 "a mistyped zone would charge the default fare everywhere"
             )
 
-    def product(self, tariff: int) -> Product | None:
-        """The product sold under ``tariff``, if any."""
-        return next((p for p in self.products if p.tariff == tariff), None)
+    def product(self, tariff: int, network: str | None = None) -> Product | None:
+        """The product that sells ``tariff`` on ``network`` (None: this network), if any: the
+        network's own product first, else one sold on any network."""
+        home = network if network is not None else self.network
+        anywhere = None
+        for product in self.products:
+            if product.first <= tariff <= product.last:
+                if product.network == home:
+                    return product
+                if product.network is None and anywhere is None:
+                    anywhere = product
+        return anywhere
 
     def same_group(self, location_a: int, location_b: int) -> bool:
         """Whether two locations belong to one station group (a location is its own group)."""

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The card-layout seam: how a network's records are read into a CardState and written back.
+"""The card-layout seam: a network's records read into the ticketing model and written back.
 
-The fare rules work on the Keyple demo layout's model (validator.engine.fares.decide.CardState
-holds calypso.layouts.demo's Environment, Event and Contract; Decision): the demo layout
-(validator.engine.layouts.demo) reads into it directly, any other layout (Intercode / EN 1545,
-validator.engine.layouts.intercode) translates its records into it and back. A layout knows
-the file map and the byte or bit layout of one family of cards. The procedure picks the layout
-by AID.
+A layout adapter knows the file map and the byte or bit layout of one family of cards (the
+Keyple demo layout, validator.engine.layouts.demo; Intercode / EN 1545,
+validator.engine.layouts.intercode). It decodes what the session read into a ``CardState``
+(validator.engine.ticketing.model) and encodes a decision's writes into its own records: a
+pure ``writes(card, decision, records)`` giving the card commands, which ``write`` sends in the
+session. The fare rules never see a record. The procedure picks the layout by AID.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Protocol
 
 from calypso.card_image import CalypsoCard
 from validator.engine.fares import decide as fares
-from validator.engine.fares.decide import CardState, Decision, FareRules, TapContext
+from validator.engine.fares.decide import Decision, FareRules, TapContext
+from validator.engine.layouts.writes import CardWrite, Records
 from validator.engine.session import SecureSession
+from validator.engine.ticketing.model import CardState
 
 
 class CardLayout(Protocol):
@@ -44,17 +46,24 @@ class CardLayout(Protocol):
         *,
         history: bool = True,
     ) -> CardState:
-        """Environment and newest event (``history``: the whole event log), no title yet."""
+        """Environment and newest validation (``history``: the whole event log), no title."""
         ...
 
     def read_titles(
         self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
     ) -> CardState:
-        """The head plus the contracts and counters the rules need, in as few APDUs as can be."""
+        """The head plus the titles and counters the rules need, in as few APDUs as can be
+        (``image`` holds the records the head read)."""
         ...
 
-    def write(self, session: SecureSession, decision: Decision) -> None:
-        """Apply a granting decision's writes inside the session (debit, event)."""
+    def writes(
+        self, card: CardState, decision: Decision, records: Records
+    ) -> tuple[CardWrite, ...]:
+        """The card commands that carry out a decision (debit, event, titles retired). Pure."""
+        ...
+
+    def write(self, session: SecureSession, card: CardState, decision: Decision) -> None:
+        """Apply a decision's writes inside the session."""
         ...
 
 
@@ -79,11 +88,13 @@ def read_card(
 
 
 def layout_for(aid: bytes, layouts: Mapping[bytes, CardLayout], default: CardLayout) -> CardLayout:
-    """The layout configured for an AID (by prefix), else the default one."""
-    for prefix, layout in layouts.items():
-        if aid.startswith(prefix):
-            return layout
-    return default
+    """The layout configured for an AID (the longest prefix that matches), else the default
+    one: 1TIC.ICA1 (the demo) and 1TIC.ICA (Intercode) share their first eight bytes."""
+    best: bytes | None = None
+    for prefix in layouts:
+        if aid.startswith(prefix) and (best is None or len(prefix) > len(best)):
+            best = prefix
+    return layouts[best] if best is not None else default
 
 
 def build_layouts(by_aid: Mapping[str, str]) -> dict[bytes, CardLayout]:

@@ -1,25 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The Intercode / EN 1545 layout for the procedure (calypso-data-model 2): reads and writes.
+"""The Intercode / EN 1545 layout (calypso-data-model 2) <-> the ticketing model.
 
-The fare rules work on the Keyple demo layout's model (validator.engine.fares.decide.CardState
-of calypso.layouts.demo values); this layout translates Intercode records into it:
+* the environment (read in the Open) is readable when it is a usable Intercode I/II
+  environment; its network, EnvApplicationValidityEndDate and HolderCompany;
+* the newest event is the last validation: date, time, EventLocationId, EventContractPointer,
+  and its transition (EventCode low nibble: 1 entry, 6 interchange entry, 2 exit);
+* the contract list (SFI 1Eh) ranks the contracts: the k-th entry's contract gets rank k
+  (section 2.4), every entry is read (pointers 1-4 in SFI 09h, 5-8 in SFI 06h), and the
+  entry's contract type chooses the contract's structure (FFh, 20h, 46h or the common format,
+  calypso.en1545.contracts);
+* a contract is a title with its ContractTariff (16 bits) and network, its validity (start and
+  end dates and times, else the environment's end date; zones; journeys) and its status;
+* counter n belongs to contract n (section 1.4), or to the contract a ContractLinkedContract
+  names (a shared counter), and is read as the title that uses it reads it: a carnet on the FF
+  layout (6-bit journeys left, 18-bit first stamp, section 2.6), units sold with a debit per
+  journey (ContractSold / ContractDebitSold: journeys = units / debit), journeys, or an amount.
 
-* the environment (read in the Open) is "version 1" when it is a usable Intercode I/II
-  environment, with its EnvApplicationValidityEndDate as end date;
-* the contract list (SFI 1Eh) ranks the contracts: the k-th best contract gets priority k, so
-  that ``fares.candidate_contracts`` tries them in the card's order (section 2.4); contracts
-  whose status forbids a validation or whose zones miss the station's zone are left out;
-* a contract's ContractTariff is the fares tariff (or goes through the ``tariffs`` map), its
-  validity end is ContractValidityEndDate, else the environment's end date;
-* counter n belongs to contract n (section 1.4): a multi-trip contract's counter is a carnet
-  (6-bit journeys left, 18-bit first stamp, section 2.6), a stored-value one a plain value;
-* the newest event gives the date, time, EventLocationId, EventContractPointer, and whether
-  it was an interchange entry (EventCode transition 6).
-
-A granted tap decreases the contract's counter (journeys << 18 on a carnet), appends an
-Intercode event (EventDateStamp, EventTimeStamp, EventNetworkId, EventCode, EventResult,
-EventServiceProvider, EventLocationId, EventContractPointer) to the cyclic log, and drops
-from the contract list the contracts that the decision found expired or used up.
+A decision is written back as a Decrease of the title's counter in the counter's own units,
+an Intercode event appended to the cyclic log (EventDateStamp, EventTimeStamp, EventNetworkId,
+EventCode, EventResult, EventServiceProvider, EventLocationId, EventContractPointer), and the
+contract list without the titles the decision retires.
 """
 
 from __future__ import annotations
@@ -27,29 +27,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
+from collections.abc import Callable
 
 from calypso.card_image import CalypsoCard
-from calypso.en1545.codes import EventResult, Transition, TransportMode
-from calypso.en1545.types import EN1545_EPOCH
-from calypso.layouts.demo import (
-    MAX_CONTRACTS,
-    Contract,
-    Environment,
-    Event,
-    EventType,
-    PriorityCode,
-    date_to_compact,
-    time_to_compact,
-)
+from calypso.en1545.codes import EventResult, TransportMode
+from calypso.en1545.codes import Transition as EventTransition
+from calypso.layouts.demo import date_to_compact, time_to_compact
 from calypso.layouts.intercode import (
-    CARNET_COUNT_SHIFT,
     COUNTERS_RECORD_SIZE,
     EVENT_LOG_RECORDS,
     SFI_CONTRACT_LIST,
-    SFI_CONTRACTS,
     SFI_COUNTERS,
     SFI_ENVIRONMENT,
     SFI_EVENTS,
@@ -57,35 +44,88 @@ from calypso.layouts.intercode import (
     IntercodeContract,
     IntercodeEnvironment,
     IntercodeEvent,
-    carnet_journeys,
     decode_contract_list,
     encode_contract_list,
     event_code,
 )
 from validator.engine.fares import decide as fares
-from validator.engine.fares.decide import CardState, Decision, FareRules, ProductKind
+from validator.engine.fares.decide import Decision, FareRules
+from validator.engine.layouts.intercode_titles import (
+    contract_titles,
+    counter_reading,
+    environment,
+    listed_contracts,
+    network_text,
+    with_counters,
+)
+from validator.engine.layouts.writes import (
+    AppendRecord,
+    CardWrite,
+    Decrease,
+    Records,
+    SvDebit,
+    UpdateRecord,
+    apply_writes,
+)
 from validator.engine.session import SecureSession
+from validator.engine.ticketing.model import (
+    CardState,
+    Transition,
+    Validation,
+)
 
 DEFAULT_SERVICE_PROVIDER = 3  # written in EventServiceProvider (3 = RATP on Navigo, 2.5)
-LOCATION_MASK = 0xFFFF  # EventLocationId is 16 bits (section 2.5)
+LOCATION_MASK = 0xFFFF  # EventLocationId is 16 bits (section 2.5; the settings refuse more)
+TRANSITIONS: dict[int, Transition] = {
+    EventTransition.ENTRY: Transition.ENTRY,
+    EventTransition.INTERCHANGE_ENTRY: Transition.INTERCHANGE,
+    EventTransition.EXIT: Transition.EXIT,
+    EventTransition.INTERCHANGE_EXIT: Transition.EXIT,
+}
+ContractDecoder = Callable[[bytes, "int | None"], IntercodeContract]
+
+
+def network_raw(text: str | None) -> int | None:
+    """A network id's digits back to its 24 BCD bits."""
+    return int(text, 16) if text is not None else None
+
+
+def validation(event: IntercodeEvent | None) -> Validation | None:
+    """An event record in the model; None for an empty or unreadable record."""
+    if event is None:
+        return None
+    transition = event.transition
+    return Validation(
+        when=event.stamp,
+        location=event.location or 0,
+        title=event.contract_pointer or None,
+        transition=TRANSITIONS.get(transition, Transition.OTHER)
+        if transition is not None
+        else Transition.OTHER,
+        ok=event.result in (None, EventResult.OK),
+        network=network_text(event.network_id),
+    )
+
+
+def listed_records(
+    entries: dict[int, BestContract], records: Records, decoder: ContractDecoder
+) -> dict[int, IntercodeContract]:
+    """The listed contracts found in ``records``, each decoded with its entry's structure."""
+    contracts = {}
+    for pointer, entry in entries.items():
+        where = entry.record
+        data = records.get(where[0], {}).get(where[1]) if where is not None else None
+        if data is not None:
+            contracts[pointer] = decoder(data, entry.contract_type)
+    return contracts
 
 
 def _contract_list(data: bytes) -> tuple[BestContract, ...]:
     return tuple(decode_contract_list(data))
 
 
-@dataclass
-class _TapNotes:
-    """What the reads learnt that write needs: the card's network, list and carnets."""
-
-    network_id: int | None
-    best: list[BestContract]
-    priorities: tuple[int, int, int, int]
-    carnets: set[int] = field(default_factory=set)
-
-
 class IntercodeLayout:
-    """Environment in the Open, event log, contract list, candidate contracts, counters."""
+    """Environment in the Open, event log, contract list, listed contracts, counters."""
 
     name = "intercode"
     open_read = (SFI_ENVIRONMENT, 1)
@@ -96,16 +136,13 @@ class IntercodeLayout:
         *,
         transport_mode: int = TransportMode.METRO,
         service_provider: int = DEFAULT_SERVICE_PROVIDER,
-        tariffs: Mapping[int, int] | None = None,
     ) -> None:
-        """``tariffs`` maps a card's ContractTariff to a fares tariff (default: the same)."""
+        """``transport_mode`` and ``service_provider`` go into the events this validator writes."""
         self.transport_mode = transport_mode
         self.service_provider = service_provider
-        self.tariffs = dict(tariffs or {})
-        self._notes: WeakKeyDictionary[SecureSession, _TapNotes] = WeakKeyDictionary()
         self._environment: Callable[[bytes], IntercodeEnvironment] = IntercodeEnvironment.decode
         self._contract_list: Callable[[bytes], tuple[BestContract, ...]] = _contract_list
-        self._contract: Callable[[bytes], IntercodeContract] = IntercodeContract.decode
+        self._contract: ContractDecoder = IntercodeContract.decode
 
     def cache_records(self, size: int) -> None:
         """Keep ``size`` decoded environment, contract list and contract records by their bytes
@@ -124,141 +161,112 @@ class IntercodeLayout:
     ) -> CardState:
         """The environment (read in the Open) and the event log: one APDU.
 
-        The head's event counts as a title-holder's event (version 1) whenever the card holds
-        one: recovery and anti-passback are decided on it before the contract list is read."""
+        A card with an event counts as listing titles until the contract list says otherwise:
+        recovery and anti-passback are decided on the event before the list is read."""
         env = self._environment(open_record)
         count = EVENT_LOG_RECORDS if history else 1
         events = session.read_records(SFI_EVENTS, 1, count=count)
-        last = IntercodeEvent.decode(events.get(1, b""))
-        self._notes[session] = _TapNotes(env.network_id, [], (0, 0, 0, 0))
+        validations: list[Validation] = []
+        for number in range(1, count + 1):
+            read = validation(IntercodeEvent.decode(events.get(number, b"")))
+            if read is None:
+                break
+            validations.append(read)
         return CardState(
             serial=image.serial,
-            environment=Environment(
-                version=1 if env.usable else 0,
-                application_number=0,
-                issuing_date=EN1545_EPOCH,
-                end_date=env.end_date or EN1545_EPOCH,
-                holder_company=env.holder_company,
-                holder_id=env.holder_id,
-            ),
-            event=self._neutral_event(last, (0, 0, 0, 0), has_titles=last is not None),
+            environment=environment(env),
+            validations=tuple(validations),
+            listed=bool(validations),
             ratified=image.ratified is not False,
         )
 
     def read_titles(
         self, session: SecureSession, image: CalypsoCard, head: CardState, rules: FareRules
     ) -> CardState:
-        """The contract list, the listed contracts in one Read Records, counters if needed."""
-        notes = self._notes[session]
-        best: list[BestContract] = []
-        if head.environment.version == 1:
+        """The contract list, every listed contract (one Read Records a contracts file), and
+        the counters when a title the rules sell uses one."""
+        best: tuple[BestContract, ...] = ()
+        if head.environment.format_error is None:
             listed = session.read_records(SFI_CONTRACT_LIST, 1)
-            best = list(self._contract_list(listed.get(1, b"")))
-        priorities = [0] * MAX_CONTRACTS
-        ranked = [b.pointer for b in best if 1 <= b.pointer <= MAX_CONTRACTS]
-        contracts: dict[int, Contract] = {}
-        end_date = head.environment.end_date
-        if ranked:
-            first, last_record = min(ranked), max(ranked)
-            records = session.read_records(SFI_CONTRACTS, first, count=last_record - first + 1)
-            for rank, pointer in enumerate(dict.fromkeys(ranked), start=1):
-                contract = self._contract(records.get(pointer, b""))
-                if not contract.usable or not contract.covers_zone(rules.station.zone):
-                    continue
-                contracts[pointer] = self._neutral_contract(contract, end_date)
-                priorities[pointer - 1] = rank
-        notes.best = best
-        notes.priorities = (priorities[0], priorities[1], priorities[2], priorities[3])
-        counters: dict[int, int] = {}
-        if fares.needs_counters(contracts, rules):
+            best = self._contract_list(listed.get(1, b""))
+        entries = listed_contracts(best)
+        records: dict[int, dict[int, bytes]] = {}
+        for sfi in dict.fromkeys(e.record[0] for e in entries.values() if e.record is not None):
+            numbers = [e.record[1] for e in entries.values() if e.record and e.record[0] == sfi]
+            first, last = min(numbers), max(numbers)
+            records[sfi] = session.read_records(sfi, first, count=last - first + 1)
+        contracts = listed_records(entries, records, self._contract)
+        titles, readings = contract_titles(entries, contracts, head.environment, rules)
+        if titles and fares.needs_counters(titles, rules) and readings:
             raw = session.read_counters(
-                SFI_COUNTERS, record_size=COUNTERS_RECORD_SIZE, count=max(contracts)
+                SFI_COUNTERS,
+                record_size=COUNTERS_RECORD_SIZE,
+                count=max(r.number for r in readings.values()),
             )
-            for pointer, neutral in contracts.items():
-                product = rules.product(neutral.tariff)
-                value = raw.get(pointer, 0)
-                if product is not None and product.kind is ProductKind.MULTI_TRIP:
-                    notes.carnets.add(pointer)
-                    value = carnet_journeys(value)
-                counters[pointer] = value
-        event = head.event
-        if event is not None:
-            event = dataclasses.replace(
-                event, version=1 if best else 0, priorities=notes.priorities
-            )
-        return dataclasses.replace(head, event=event, contracts=contracts, counters=counters)
+            titles = with_counters(titles, readings, raw)
+        return dataclasses.replace(head, titles=tuple(titles), listed=bool(best))
 
-    def write(self, session: SecureSession, decision: Decision) -> None:
-        """Decrease the contract's counter, append the event, prune the contract list."""
-        notes = self._notes.get(session)
-        if notes is None:
-            raise RuntimeError("IntercodeLayout.write() before read_head() in this session")
-        debit = decision.debit
-        event = decision.event
+    def writes(
+        self, card: CardState, decision: Decision, records: Records
+    ) -> tuple[CardWrite, ...]:
+        """Decrease the title's counter in its own units (or debit the SV purse), append the
+        event, and rewrite the contract list without the retired titles."""
+        out: list[CardWrite] = []
+        debit, new = decision.debit, decision.event
+        listed = records.get(SFI_CONTRACT_LIST, {}).get(1)
+        best = decode_contract_list(listed) if listed is not None else []
         if debit is not None and debit.purse:
-            now = event.stamp if event is not None else dt.datetime.combine(EN1545_EPOCH, dt.time())
-            session.sv_debit(
-                debit.units,
-                date=date_to_compact(now.date()).to_bytes(2, "big"),
-                time=time_to_compact(now.time()).to_bytes(2, "big"),
+            when = new.when if new is not None else dt.datetime(2010, 1, 1)
+            out.append(
+                SvDebit(
+                    debit.units,
+                    date_to_compact(when.date()).to_bytes(2, "big"),
+                    time_to_compact(when.time()).to_bytes(2, "big"),
+                )
             )
         elif debit is not None:
-            units = (
-                debit.units << CARNET_COUNT_SHIFT if debit.counter in notes.carnets else debit.units
-            )
-            session.decrease(SFI_COUNTERS, debit.counter, units)
-        if event is None:
-            return
-        session.append_record(SFI_EVENTS, self.event_record(event, notes.network_id))
-        expired = {
-            record
-            for record, priority in enumerate(event.priorities, start=1)
-            if priority == PriorityCode.EXPIRED and notes.priorities[record - 1] != priority
-        }
-        if expired:
-            kept = [b for b in notes.best if b.pointer not in expired]
-            session.update_record(SFI_CONTRACT_LIST, 1, encode_contract_list(kept))
+            out.append(self._decrease(card, debit.title, debit.units, best, records))
+        if new is None:
+            return tuple(out)
+        out.append(AppendRecord(SFI_EVENTS, self.event_record(new, card.environment.network)))
+        if decision.retire and listed is not None:
+            kept = [b for b in best if b.pointer not in decision.retire]
+            out.append(UpdateRecord(SFI_CONTRACT_LIST, 1, encode_contract_list(kept)))
+        return tuple(out)
 
-    def event_record(self, event: Event, network_id: int | None) -> bytes:
-        """The Intercode event record for a decision's neutral event (section 2.5)."""
-        interchange = event.event_type == EventType.INTERCHANGE
-        transition = Transition.INTERCHANGE_ENTRY if interchange else Transition.ENTRY
+    def write(self, session: SecureSession, card: CardState, decision: Decision) -> None:
+        """Send the decision's writes in the session."""
+        apply_writes(session, self.writes(card, decision, session.image.records))
+
+    def event_record(self, new: Validation, network: str | None) -> bytes:
+        """The Intercode event record of a new validation (section 2.5)."""
+        interchange = new.transition is Transition.INTERCHANGE
+        transition = EventTransition.INTERCHANGE_ENTRY if interchange else EventTransition.ENTRY
         return IntercodeEvent(
-            date=event.date,
-            time=event.time,
+            date=new.when.date(),
+            time=dt.time(new.when.hour, new.when.minute),
             code=event_code(self.transport_mode, transition),
-            location=event.location & LOCATION_MASK,
-            contract_pointer=event.contract_used or None,
-            network_id=network_id,
+            location=new.location & LOCATION_MASK,
+            contract_pointer=new.title or None,
+            network_id=network_raw(network),
             result=EventResult.OK,
             service_provider=self.service_provider,
         ).encode()
 
-    def _neutral_contract(self, contract: IntercodeContract, env_end: dt.date) -> Contract:
-        tariff = contract.tariff or 0
-        end = contract.end_date or env_end
-        return Contract(
-            version=1,
-            tariff=self.tariffs.get(tariff, tariff),
-            sale_date=contract.sale_date or EN1545_EPOCH,
-            validity_end_date=end,
-        )
-
-    @staticmethod
-    def _neutral_event(
-        last: IntercodeEvent | None, priorities: tuple[int, int, int, int], *, has_titles: bool
-    ) -> Event:
-        """The newest event with priorities from the contract list (version 0: no title)."""
-        version = 1 if has_titles else 0
-        if last is None:
-            return Event(version, EN1545_EPOCH, dt.time(), 0, 0, priorities)
-        interchange = last.transition == Transition.INTERCHANGE_ENTRY
-        return Event(
-            version=version,
-            date=last.date,
-            time=last.time,
-            location=last.location or 0,
-            contract_used=last.contract_pointer or 0,
-            priorities=priorities,
-            event_type=EventType.INTERCHANGE if interchange else EventType.ENTRY,
-        )
+    def _decrease(
+        self,
+        card: CardState,
+        pointer: int,
+        count: int,
+        best: list[BestContract],
+        records: Records,
+    ) -> Decrease:
+        """The Decrease of ``count`` journeys or amount units from the title's counter, in the
+        counter's own units (the title's contract, read again, says how it reads it)."""
+        used = card.title(pointer)
+        contract = listed_records(listed_contracts(best), records, self._contract).get(pointer)
+        if used is not None and contract is not None:
+            reading = counter_reading(pointer, contract, used.kind)
+            if reading is not None:
+                return Decrease(SFI_COUNTERS, reading.number, reading.units(count))
+        return Decrease(SFI_COUNTERS, pointer, count)

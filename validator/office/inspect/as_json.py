@@ -8,18 +8,21 @@ from typing import Any
 from calypso.commands.select import ApplicationInfo
 from calypso.constants import ProductType
 from calypso.en1545 import Decoded
+from calypso.en1545.networks import NetworkTable, network_table
 from validator.office.inspect.read import FileView, Inspection, RecordView, SecureRead
 
 
 def inspection_json(result: Inspection) -> dict[str, Any]:
     """The inspection as one JSON document."""
+    table = result.network
     return {
         "application": application_json(result.app),
         "layout": result.layout,
+        "network": table.describe() if table is not None else None,
         "read": "secure session" if result.secure is not None else "free read",
         "secure_session": _secure_json(result.secure),
         "files_source": result.files_source,
-        "files": [_file_json(f) for f in result.files],
+        "files": [_file_json(f, table) for f in result.files],
         "apdus": result.apdus,
     }
 
@@ -75,7 +78,7 @@ def _secure_json(secure: SecureRead | None) -> dict[str, Any] | None:
     }
 
 
-def _file_json(view: FileView) -> dict[str, Any]:
+def _file_json(view: FileView, table: NetworkTable | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": view.name,
         "sfi": f"{view.sfi:02X}",
@@ -87,20 +90,22 @@ def _file_json(view: FileView) -> dict[str, Any]:
     }
     if view.error is not None:
         out["error"] = view.error
-    out["content"] = [record_json(item) for item in view.items]
+    out["content"] = [record_json(item, table) for item in view.items]
     return out
 
 
-def record_json(item: RecordView) -> dict[str, Any]:
-    """One record: number, hex, and its decoded fields."""
+def record_json(item: RecordView, table: NetworkTable | None = None) -> dict[str, Any]:
+    """One record: number, hex, and its decoded fields (coded values named with ``table``)."""
     out: dict[str, Any] = {"record": item.number, "hex": item.data.hex().upper()}
+    if item.structure is not None:
+        out["contract_structure"] = item.structure
     if item.counters is not None:
         out.update(item.counters.to_json())  # each counter as its contract reads it
     if item.decoded is not None:
         out["empty"] = item.decoded.empty and item.counters is None
         if not item.decoded.empty:
             out.update(item.decoded.to_json())
-            out["meanings"] = meanings(item.decoded)
+            out["meanings"] = meanings(item.decoded, table)
             if item.decoded.structure.name == "counters":
                 out["counter_values"] = counter_values(item.data)
     return out
@@ -114,11 +119,44 @@ def counter_values(data: bytes) -> dict[str, int]:
     }
 
 
-def meanings(decoded: Decoded) -> dict[str, str]:
-    """What the coded fields of a record mean (EventCode, EventResult, networks...)."""
+PROVIDER_FIELDS = ("EventServiceProvider", "ContractProvider", "ContractSaleAgent")
+
+
+def meanings(decoded: Decoded, table: NetworkTable | None = None) -> dict[str, str]:
+    """What the coded fields of a record mean (EventCode, EventResult, networks...); with a
+    network's ``table`` (Intercode), its providers, event codes, locations and tariffs."""
     out: dict[str, str] = {}
+    provider, code = decoded.get("EventServiceProvider"), decoded.get("EventCode")
     for path, fld, raw in decoded.leaves():
-        text = fld.meaning(raw) if fld.meaning is not None else None
+        text = _network_meaning(table, fld.name, raw, provider, code) if table else None
+        if text is None and fld.meaning is not None:
+            text = fld.meaning(raw)
         if text:
             out[path] = text
     return out
+
+
+def record_network(decoded: Decoded) -> NetworkTable:
+    """The tables of the network a record names itself (EventNetworkId, ...), else generic."""
+    for name in NETWORK_FIELDS:
+        raw = decoded.get(name)
+        if raw is not None:
+            return network_table(raw)
+    return network_table(None)
+
+
+NETWORK_FIELDS = ("EnvNetworkId", "EventNetworkId", "ContractNetworkId", "BestContractNetworkId")
+
+
+def _network_meaning(
+    table: NetworkTable, name: str, raw: int, provider: int | None, code: int | None
+) -> str | None:
+    if name in PROVIDER_FIELDS:
+        return table.provider(raw)
+    if name == "EventCode":
+        return table.event_code(raw)
+    if name == "EventLocationId":
+        return table.location(raw, provider, code >> 4 if code is not None else None)
+    if name == "ContractTariff":
+        return table.tariff(raw)
+    return None

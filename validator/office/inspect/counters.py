@@ -1,79 +1,121 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Counters as ``inspect`` shows them: each one decoded by the contract that points at it.
+"""Counters as ``inspect`` shows them: each one read by the contracts that use it.
 
-In the Intercode layout counter n belongs to contract n of the contracts file (calypso-data-model
-1.4, as ``layouts.intercode`` reads it). What the counter holds depends on that contract's
-product, looked up by its ContractTariff in the fare rules:
+An Intercode card's counters are read as the gate reads them (validator.engine.layouts.
+intercode_titles): the contract list names the contracts and their structures; counter n
+belongs to contract n unless a contract's ContractLinkedContract names another (a counter
+shared by several contracts); what the counter holds depends on the title that uses it, its
+kind coming from the fare rules' product for its network and tariff, else from the card:
 
-* a carnet (``multi_trip``): 6-bit journeys left and an 18-bit first stamp (section 2.6);
-* stored value: a plain 24-bit amount;
-* no contract, or a tariff the rules do not sell: the raw 24-bit value, nothing more.
+* a carnet on the FF layout: 6-bit journeys left and an 18-bit first stamp (section 2.6);
+* units sold with ContractDebitSold units a journey: journeys left = units / debit;
+* journeys, or a stored-value amount: the plain 24-bit value;
+* a contract that uses no counter (a season pass), or no contract: the raw value, nothing more.
 
 A counters record shorter than one counter (3 bytes) is shown as such, with its bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from calypso.layouts.intercode import CARNET_COUNT_SHIFT
-from validator.engine.fares.decide import FareRules, ProductKind
+from validator.engine.layouts.intercode_titles import CardTitles, CounterReading
+from validator.engine.ticketing.model import CounterUnit, Title
 
 COUNTER_BYTES = 3
-FIRST_STAMP_MASK = (1 << CARNET_COUNT_SHIFT) - 1
+FIRST_STAMP_MASK = (1 << 18) - 1
 
 
 @dataclass(frozen=True, slots=True)
-class CounterReading:
-    """One counter: its raw value and what the contract pointing at it makes of it."""
+class CounterUse:
+    """A contract that reads a counter (or owns it without using it), and how."""
+
+    title: Title
+    structure: str  # "FFh", "20h", "46h", "common format (type ..)"
+    reading: CounterReading | None = None  # None: the contract uses no counter
+
+    def to_json(self, raw: int) -> dict[str, Any]:
+        """The use as JSON: the contract, its tariff and network, and the decoded value."""
+        out: dict[str, Any] = {
+            "contract": self.title.pointer,
+            "tariff": self.title.tariff,
+            "network": self.title.network,
+            "structure": self.structure,
+            "kind": self.title.kind.value,
+        }
+        reading = self.reading
+        if reading is None:
+            return out
+        out["reads_as"] = reading.form
+        out[reading.unit.value] = reading.value(raw)
+        if reading.shift:
+            out["first_stamp_15mn"] = raw & FIRST_STAMP_MASK
+        return out
+
+    def text(self, raw: int) -> str:
+        """How this contract reads the counter, in one line."""
+        title = self.title
+        owner = f"contract {title.pointer}, tariff {title.tariff}"
+        if title.network is not None:
+            owner += f", network {title.network}"
+        owner += f", {self.structure}"
+        reading = self.reading
+        if reading is None:
+            return f"raw value {raw} ({owner}: a {title.kind.value} title uses no counter)"
+        value = reading.value(raw)
+        if reading.shift:
+            stamp = raw & FIRST_STAMP_MASK
+            return f"carnet: {value} journeys, first stamp {stamp} x 15 min ({owner})"
+        if reading.per_journey > 1:
+            per = reading.per_journey
+            return f"units sold: {value} journeys left, {raw} units, {per} a journey ({owner})"
+        if reading.unit is CounterUnit.JOURNEYS:
+            return f"journeys: {value} left ({owner})"
+        return f"stored value: amount {value} ({owner})"
+
+
+@dataclass(frozen=True, slots=True)
+class CounterView:
+    """One counter: its raw value and the contracts that use it."""
 
     number: int
     raw: int
-    contract: int | None = None  # the contract record that points at it
-    tariff: int | None = None
-    kind: ProductKind | None = None
+    uses: tuple[CounterUse, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The counter as JSON: number, raw value, contract, kind and the decoded value."""
+        """The counter: number, raw value, the first contract's reading, then all of them."""
         out: dict[str, Any] = {
             "counter": self.number,
             "raw": self.raw,
-            "contract": self.contract,
-            "tariff": self.tariff,
-            "kind": self.kind.value if self.kind is not None else None,
+            "contract": None,
+            "tariff": None,
+            "kind": None,
         }
-        if self.kind is ProductKind.MULTI_TRIP:
-            out["journeys"] = self.raw >> CARNET_COUNT_SHIFT
-            out["first_stamp_15mn"] = self.raw & FIRST_STAMP_MASK
-        elif self.kind is ProductKind.STORED_VALUE:
-            out["amount"] = self.raw
+        if self.uses:
+            out.update(self.uses[0].to_json(self.raw))
+            out["used_by"] = [use.to_json(self.raw) for use in self.uses]
         return out
 
-    def text(self) -> str:
-        """One line for the tree view."""
-        owner = f"contract {self.contract}, tariff {self.tariff}" if self.contract else ""
-        if self.kind is ProductKind.MULTI_TRIP:
-            journeys, stamp = self.raw >> CARNET_COUNT_SHIFT, self.raw & FIRST_STAMP_MASK
-            return f"carnet: {journeys} journeys, first stamp {stamp} x 15 min ({owner})"
-        if self.kind is ProductKind.STORED_VALUE:
-            return f"stored value: amount {self.raw} ({owner})"
-        if self.contract is not None:
-            return f"raw value {self.raw} ({owner}: {self._why()})"
-        return f"raw value {self.raw} (no contract points at it)"
-
-    def _why(self) -> str:
-        if self.kind is None:
-            return "a tariff the fare rules do not sell"
-        return f"{self.kind.value} uses no counter"
+    def lines(self) -> list[str]:
+        """Counter n and each contract's reading of it."""
+        if not self.uses:
+            return [f"Counter{self.number}: raw value {self.raw} (no contract points at it)"]
+        shared = len([u for u in self.uses if u.reading is not None]) > 1
+        head = f"Counter{self.number}: "
+        out = [head + self.uses[0].text(self.raw)]
+        out += [" " * len(head) + use.text(self.raw) for use in self.uses[1:]]
+        if shared:
+            pointers = ", ".join(str(u.title.pointer) for u in self.uses)
+            out.append(" " * len(head) + f"(one counter shared by contracts {pointers})")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class CountersRecord:
     """A counters record read: its counters, or a record too short to hold one."""
 
-    counters: tuple[CounterReading, ...]
+    counters: tuple[CounterView, ...]
     short: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -90,30 +132,31 @@ class CountersRecord:
                 f"short record: {size} byte{'s' if size != 1 else ''} "
                 f"{self.short.hex().upper()}, less than one {COUNTER_BYTES}-byte counter"
             ]
-        return [f"Counter{c.number}: {c.text()}" for c in self.counters]
+        return [line for counter in self.counters for line in counter.lines()]
 
 
-def contract_tariffs(contract_records: Sequence[tuple[int, dict[str, int]]]) -> dict[int, int]:
-    """Contract number -> ContractTariff, from (record number, decoded leaves) pairs."""
-    out: dict[int, int] = {}
-    for number, leaves in contract_records:
-        tariff = leaves.get("ContractTariff")
-        if tariff is not None:
-            out[number] = tariff
-    return out
+def short_record(data: bytes) -> CountersRecord | None:
+    """A counters record shorter than one counter, shown as such; None if it holds one."""
+    return CountersRecord((), short=data) if len(data) < COUNTER_BYTES else None
 
 
-def read_counters(data: bytes, tariffs: dict[int, int], rules: FareRules | None) -> CountersRecord:
-    """Decode a counters record: counter n by contract n's product (module docstring)."""
-    if len(data) < COUNTER_BYTES:
-        return CountersRecord((), short=data)
-    readings = []
+def read_counters(data: bytes, read: CardTitles) -> CountersRecord:
+    """Decode a counters record by the contracts that use each counter (module docstring)."""
+    short = short_record(data)
+    if short is not None:
+        return short
+    by_pointer = {t.pointer: t for t in read.titles}
+    views = []
     for index in range(len(data) // COUNTER_BYTES):
         number = index + 1
         raw = int.from_bytes(data[index * COUNTER_BYTES : number * COUNTER_BYTES], "big")
-        tariff = tariffs.get(number)
-        product = rules.product(tariff) if rules is not None and tariff is not None else None
-        kind = product.kind if product is not None else None
-        contract = number if tariff is not None else None
-        readings.append(CounterReading(number, raw, contract, tariff, kind))
-    return CountersRecord(tuple(readings))
+        uses = [
+            CounterUse(by_pointer[p], read.contracts[p][1], reading)
+            for p, reading in read.readings.items()
+            if reading.number == number
+        ]
+        owner = by_pointer.get(number)
+        if not uses and owner is not None and number not in read.readings:
+            uses = [CounterUse(owner, read.contracts[number][1])]
+        views.append(CounterView(number, raw, tuple(uses)))
+    return CountersRecord(tuple(views))

@@ -34,21 +34,25 @@ from calypso.commands.select import (
 from calypso.constants import ProductType, WriteAccessLevel
 from calypso.en1545 import Decoded, decode
 from calypso.en1545 import keyple_demo as demo_tables
+from calypso.en1545.networks import NetworkTable, network_table
 from calypso.en1545.schema import Structure
 from calypso.errors import CardCommandError, CardResponseError, RecordNotFoundError
 from calypso.layouts import demo as demo_layout
 from calypso.layouts import intercode
-from calypso.layouts.intercode import SFI_CONTRACTS, SFI_COUNTERS
+from calypso.layouts.intercode import (
+    CONTRACT_RECORDS,
+    SFI_CONTRACT_LIST,
+    SFI_CONTRACTS,
+    SFI_CONTRACTS_2,
+    SFI_COUNTERS,
+    SFI_ENVIRONMENT,
+)
 from readers.base import CardConnection
 from readers.channel import ApduChannel
 from validator.engine.fares.decide import FareRules
+from validator.engine.layouts.intercode_titles import card_titles
 from validator.engine.session import Ratification, SecureSession, SessionError
-from validator.office.inspect.counters import (
-    COUNTER_BYTES,
-    CountersRecord,
-    contract_tariffs,
-    read_counters,
-)
+from validator.office.inspect.counters import CountersRecord, read_counters, short_record
 
 # Well-known Calypso AIDs (calypso-data-model 1.1), tried after the configured ones.
 KNOWN_AIDS = (
@@ -99,6 +103,7 @@ class RecordView:
     data: bytes
     decoded: Decoded | None = None
     counters: CountersRecord | None = None  # a counters record, read by its contracts
+    structure: str | None = None  # an Intercode contract's structure ("20h", ...), as listed
 
 
 @dataclass
@@ -138,14 +143,14 @@ class Inspection:
     files: list[FileView]
     secure: SecureRead | None = None
     apdus: int = 0
+    network: NetworkTable | None = None  # the tables an Intercode card is read with
 
 
 def layout_name(df_name: bytes, layouts: Mapping[str, str], default: str = "demo") -> str:
-    """The layout the settings give this application (AID hex prefix -> name)."""
-    for aid, name in layouts.items():
-        if df_name.startswith(bytes.fromhex(aid)):
-            return name
-    return default
+    """The layout the settings give this application (AID hex prefix -> name; the longest
+    prefix that matches wins, as at the gate)."""
+    matches = [aid for aid in layouts if df_name.startswith(bytes.fromhex(aid))]
+    return layouts[max(matches, key=len)] if matches else default
 
 
 def select(channel: ApduChannel, atr: bytes, aids: Sequence[bytes]) -> ApplicationInfo:
@@ -186,26 +191,55 @@ def inspect_card(
             _free_read(channel, app, view)
     else:
         result.secure = _secure_read(secure, channel, app, files)
-    _read_counters(files, rules, by_contract=name == "intercode")
+    if name == "intercode":
+        result.network = _read_intercode(files, rules)
+    else:
+        _short_counters(files)
     result.apdus = len(channel.exchanges)
     return result
 
 
-def _read_counters(files: list[FileView], rules: FareRules | None, *, by_contract: bool) -> None:
-    """Counter n by contract n of the contracts file (Intercode layout, section 1.4); in any
-    layout, a counters record shorter than one counter is shown as such."""
-    contracts = next((v for v in files if v.sfi == SFI_CONTRACTS), None)
-    leaves = [
-        (item.number, {path: raw for path, _fld, raw in item.decoded.leaves()})
-        for item in (contracts.items if contracts is not None else [])
-        if item.decoded is not None and not item.decoded.empty
+def _counter_views(files: list[FileView]) -> list[FileView]:
+    return [
+        v for v in files if v.sfi == SFI_COUNTERS and v.ef_type == EF_TYPE_NAMES[EfType.COUNTERS]
     ]
-    tariffs = contract_tariffs(leaves)
+
+
+def _short_counters(files: list[FileView]) -> None:
+    """In any layout, a counters record shorter than one counter is shown as such."""
+    for view in _counter_views(files):
+        for item in view.items:
+            item.counters = short_record(item.data)
+
+
+def _first(files: list[FileView], sfi: int) -> bytes | None:
+    view = next((v for v in files if v.sfi == sfi), None)
+    return view.items[0].data if view is not None and view.items else None
+
+
+def _read_intercode(files: list[FileView], rules: FareRules | None) -> NetworkTable:
+    """Read an Intercode card as the gate does (section 2.4, 1.4): each contract with the
+    structure its contract-list entry names, each counter by the contracts that use it; and
+    the network's tables (calypso.en1545.networks) from the environment's network id."""
+    contracts: dict[int, bytes] = {}
+    items: dict[int, RecordView] = {}
     for view in files:
-        if view.sfi == SFI_COUNTERS and view.ef_type == EF_TYPE_NAMES[EfType.COUNTERS]:
-            for item in view.items:
-                if by_contract or len(item.data) < COUNTER_BYTES:
-                    item.counters = read_counters(item.data, tariffs, rules)
+        first = {SFI_CONTRACTS: 1, SFI_CONTRACTS_2: 1 + CONTRACT_RECORDS}.get(view.sfi)
+        if first is None or view.structure is None:
+            continue
+        for item in view.items:
+            contracts[first + item.number - 1] = item.data
+            items[first + item.number - 1] = item
+    read = card_titles(
+        _first(files, SFI_ENVIRONMENT), _first(files, SFI_CONTRACT_LIST), contracts, rules
+    )
+    for pointer, (decoded, label) in read.contracts.items():
+        items[pointer].decoded, items[pointer].structure = decoded, label
+    for view in _counter_views(files):
+        for item in view.items:
+            item.counters = read_counters(item.data, read)
+    network = read.environment.network if read.environment is not None else None
+    return network_table(int(network, 16) if network is not None else None)
 
 
 def _file_list(

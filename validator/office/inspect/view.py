@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+from calypso.en1545.networks import NetworkTable
 from validator.office.inspect.as_json import application_json, counter_values, meanings
 from validator.office.inspect.read import FileView, Inspection, RecordView
 
@@ -18,10 +19,15 @@ def print_inspection(result: Inspection, console: Console | None = None) -> None
     (console or Console()).print(inspection_tree(result))
 
 
-def print_record(item: RecordView, title: str, console: Console | None = None) -> None:
-    """Print one decoded record as a tree."""
+def print_record(
+    item: RecordView,
+    title: str,
+    console: Console | None = None,
+    table: NetworkTable | None = None,
+) -> None:
+    """Print one decoded record as a tree (coded values named with ``table``)."""
     tree = Tree(f"[bold]{escape(title)}[/]")
-    _record_into(tree, item, numbered=False)
+    _record_into(tree, item, numbered=False, table=table)
     (console or Console()).print(tree)
 
 
@@ -44,11 +50,20 @@ def inspection_tree(result: Inspection) -> Tree:
     if app["invalidated"]:
         node.add("[red]application invalidated[/]")
     root.add(_read_line(result))
+    if result.network is not None:
+        tables = result.network.describe()
+        network = root.add(
+            f"[bold]Network[/]: {escape(tables['network'])} {escape(tables['name'])}"
+        )
+        network.add(f"providers: {escape(tables['providers'])}")
+        network.add(f"event codes: {escape(tables['event_codes'])}")
+        network.add(f"locations: {escape(tables['locations'])}")
+        network.add(f"[dim]sources: {escape(tables['sources'])}[/]")
     files = root.add(
         f"[bold]Files[/] ({escape(result.files_source)}; decoded with the {result.layout} layout)"
     )
     for view in result.files:
-        _file_into(files, view)
+        _file_into(files, view, result.network)
     root.add(f"{result.apdus} card APDUs")
     return root
 
@@ -65,7 +80,7 @@ def _read_line(result: Inspection) -> str:
     return f"[bold]Read[/]: inside a DEBIT secure session ({key}), closed; {verdict}"
 
 
-def _file_into(parent: Tree, view: FileView) -> None:
+def _file_into(parent: Tree, view: FileView, table: NetworkTable | None) -> None:
     lid = f"{view.lid:04X}h" if view.lid is not None else "----"
     title = (
         f"SFI {view.sfi:02X}h  LID {lid}  [bold]{escape(view.name)}[/]  "
@@ -75,12 +90,15 @@ def _file_into(parent: Tree, view: FileView) -> None:
     if view.error is not None:
         node.add(f"[red]{escape(view.error)}[/]")
     for item in view.items:
-        _record_into(node, item, numbered=True)
+        _record_into(node, item, numbered=True, table=table)
 
 
-def _record_into(parent: Tree, item: RecordView, *, numbered: bool) -> None:
+def _record_into(
+    parent: Tree, item: RecordView, *, numbered: bool, table: NetworkTable | None = None
+) -> None:
     label = f"#{item.number} " if numbered else ""
-    node = parent.add(f"{label}[dim]{item.data.hex().upper()}[/]")
+    shape = f"  (contract structure {escape(item.structure)})" if item.structure else ""
+    node = parent.add(f"{label}[dim]{item.data.hex().upper()}[/]{shape}")
     if item.counters is not None:  # by the contract that points at each counter
         for line in item.counters.lines():
             node.add(escape(line))
@@ -91,7 +109,7 @@ def _record_into(parent: Tree, item: RecordView, *, numbered: bool) -> None:
     if decoded.empty:
         node.add("[dim](empty)[/]")
         return
-    notes = meanings(decoded)
+    notes = meanings(decoded, table)
     if isinstance(decoded.values.get("Counter1"), dict):  # carnet split: show the raw value
         for name, value in counter_values(item.data).items():
             notes[name] = f"24-bit value {value}"

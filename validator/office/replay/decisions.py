@@ -3,11 +3,13 @@
 
 The state is rebuilt by the tap's own card layout (chosen from the AID of its Select
 Application, as the procedure does) reading the records the tap read (``state_read``) instead of
-the card, plus the SV purse balance when the tap read it; then decided with the tap's own time
-and station. With the rules in force every decision must come out the same; with another fare
-file (what-if) the differences give the revenue and ridership that file would have made on the
-same taps. A what-if that needs records the tap never read (counters, the purse) still decides,
-on what was read, and the tap is counted as ``incomplete``.
+the card into the ticketing model (validator.engine.ticketing.model), as at the gate, plus the
+SV purse balance when the tap read it; then decided with the tap's own time and station. A
+journal written by an earlier release replays the same way: its records are decoded again by
+their layout as it reads them now. With the rules in force every decision must come out the
+same; with another fare file (what-if) the differences give the revenue and ridership that file
+would have made on the same taps. A what-if that needs records the tap never read (counters,
+the purse) still decides, on what was read, and the tap is counted as ``incomplete``.
 """
 
 from __future__ import annotations
@@ -95,8 +97,16 @@ class _JournaledSession:
 
 @dataclass(frozen=True, slots=True)
 class _Image:
+    """The card image a journaled tap had: its serial, ratification and the records read."""
+
     serial: bytes
     ratified: bool | None
+    state_read: Mapping[str, str]
+
+    def record(self, sfi: int, number: int) -> bytes | None:
+        """Record ``number`` of ``sfi`` as the tap read it, if it did."""
+        data = self.state_read.get(_sfi_prefix(sfi) + str(number))
+        return bytes.fromhex(data) if data is not None else None
 
 
 def selected_aid(entry: JournalEntry) -> bytes | None:
@@ -132,7 +142,7 @@ def card_state(
     if entry.state_read is None or entry.card is None:
         raise KeyError("state_read" if entry.state_read is None else "card")
     session = _JournaledSession(entry.state_read)
-    image = _Image(bytes.fromhex(entry.card), entry.ratified_seen)
+    image = _Image(bytes.fromhex(entry.card), entry.ratified_seen, entry.state_read)
     environment = session.read_records(layout.open_read[0], layout.open_read[1])
     head = layout.read_head(
         cast(SecureSession, session), cast(CalypsoCard, image), environment[layout.open_read[1]]
