@@ -158,7 +158,8 @@ class TestPseudonymisedDatabase:
         assert query(office_db, "SELECT count(*) FROM taps WHERE entry ? 'trace'") == [(0,)]
         pseudonyms = Pseudonymiser(OFFICE_KEY)
         expected = {pseudonyms.card(s) for s in serials(journals)}
-        assert {c for (c,) in query(office_db, "SELECT card FROM taps")} == expected
+        cards = {c for (c,) in query(office_db, "SELECT card FROM taps")}
+        assert cards - {None} == expected  # a tap that ended before the serial was read has none
         unknown = query(office_db, "SELECT card FROM unknown_taps WHERE card IS NOT NULL")
         assert unknown and {c for (c,) in unknown} <= expected
 
