@@ -93,8 +93,9 @@ bench: $(STAMP)
 	$(BIN)/validator bench
 
 # Reliability and security campaign (tear sweep, hostile cards, fuzzing, crashes, infrastructure
-# faults, security, soak): a table ending with "violations: N". Full: under an hour; QUICK=1:
-# every part reduced, under 5 minutes. The default test run calls every part at smoke size.
+# faults, security, soak, shipping faults): a table ending with "violations: N". Full: under an
+# hour; QUICK=1: every part reduced, under 5 minutes. The default test run calls every part at
+# smoke size.
 .PHONY: reliability
 reliability: $(STAMP)
 	$(BIN)/python -m lab.reliability $(if $(QUICK),--quick,)
