@@ -85,6 +85,12 @@ bench-replay: $(STAMP)
 bench-ingest: $(STAMP)
 	$(BIN)/python -m validator.bench.ingest
 
+# Shipping benchmark: validator ship -> the collector -> a private PostgreSQL with fsync on
+# (files, taps and MB per second; seconds and bytes per run on a growing current file).
+.PHONY: bench-ship
+bench-ship: $(STAMP)
+	$(BIN)/python -m lab.shipbench
+
 # Per scenario: APDU counts, modelled tap time (sequential baseline vs engine), host cost split,
 # taps through pcscd and vpcd; then per-tap cost with 10^6 journal entries and cards seen
 # (a few minutes; `validator bench --json` for the JSON document).
