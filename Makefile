@@ -85,6 +85,12 @@ bench-replay: $(STAMP)
 bench-ingest: $(STAMP)
 	$(BIN)/python -m validator.bench.ingest
 
+# Shipping benchmark: validator ship -> the collector -> a private PostgreSQL with fsync on
+# (files, taps and MB per second; seconds and bytes per run on a growing current file).
+.PHONY: bench-ship
+bench-ship: $(STAMP)
+	$(BIN)/python -m lab.shipbench
+
 # Per scenario: APDU counts, modelled tap time (sequential baseline vs engine), host cost split,
 # taps through pcscd and vpcd; then per-tap cost with 10^6 journal entries and cards seen
 # (a few minutes; `validator bench --json` for the JSON document).
@@ -93,8 +99,9 @@ bench: $(STAMP)
 	$(BIN)/validator bench
 
 # Reliability and security campaign (tear sweep, hostile cards, fuzzing, crashes, infrastructure
-# faults, security, soak): a table ending with "violations: N". Full: under an hour; QUICK=1:
-# every part reduced, under 5 minutes. The default test run calls every part at smoke size.
+# faults, security, soak, shipping faults): a table ending with "violations: N". Full: under an
+# hour; QUICK=1: every part reduced, under 5 minutes. The default test run calls every part at
+# smoke size.
 .PHONY: reliability
 reliability: $(STAMP)
 	$(BIN)/python -m lab.reliability $(if $(QUICK),--quick,)

@@ -66,14 +66,19 @@ class ShippingLab:
             _private(self.collector_dir / "office.key", office_key.hex())
             settings["office_key_file"] = "office.key"
         (self.collector_dir / "collector.yaml").write_text(yaml.safe_dump(settings))
-        self.validators = {name: self._validator(name) for name in validators}
+        self.validators: dict[str, Path] = {}
+        for name in validators:
+            self.add_validator(name)
 
-    def _validator(self, name: str) -> Path:
+    def add_validator(self, name: str) -> Path:
+        """A new validator's folder (its config, journal key, client certificate); not yet
+        pointed at a collector (``configure``)."""
         folder = self.root / name
         shutil.copytree(CONFIG, folder, ignore=shutil.ignore_patterns("journal", "*.key"))
         self.ca.issue(f"client-{name}", name, server=False)
         _private(folder / "journal.key", JOURNAL_KEY.hex())
         (folder / "journal").mkdir()
+        self.validators[name] = folder
         return folder
 
     def configure(self, name: str, url: str, **shipping: object) -> Path:
@@ -139,6 +144,16 @@ class CollectorProcess:
         self.url = line.split()[-1].decode()
         self.port = int(self.url.rsplit(":", 1)[1])
         return self.url
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a power cut would end it (no cleanup of its own)."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.kill()
+        proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s."""

@@ -30,6 +30,7 @@ PARTS = {
     "security": "lab.reliability.security.campaign",
     "soak": "lab.reliability.soak",
     "config-mutations": "lab.reliability.faults.config_mutations",
+    "shipping-faults": "lab.reliability.shipping.campaign",
 }
 
 

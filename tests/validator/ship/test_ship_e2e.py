@@ -235,3 +235,28 @@ def test_collector_with_the_office_key_fills_a_pseudonyms_only_database(
     assert serials and len(cards) >= 12
     assert all(is_pseudonym(card) for card in cards)
     assert not any(serial in everything for serial in serials)
+
+
+def test_a_growing_current_file_is_shipped_by_its_new_lines(
+    lab: tuple[ShippingLab, CollectorProcess], office_db: str
+) -> None:
+    """Shipped, then grown: the next run sends only the new lines, the collector chains them
+    from its anchor, and every line is stored once."""
+    import psycopg
+
+    shipping, _ = lab
+    folder = shipping.validators[A]
+    write_taps(folder, 5, seed=9)
+    assert ship(folder).returncode == 0
+    (current,) = sorted((folder / "journal").glob("journal-*.jsonl"))
+    acknowledged = current.stat().st_size
+    write_taps(folder, 3, seed=10, hour=9)
+    assert sorted((folder / "journal").glob("journal-*.jsonl")) == [current]  # no rotation
+    done = ship(folder)
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(office_db) as conn:
+        sizes = [int(row[0]) for row in conn.execute("SELECT size FROM ingested_files ORDER BY id")]
+        anchor = conn.execute("SELECT last_seq FROM validators WHERE id = %s", (A,)).fetchone()
+    assert sizes == [acknowledged, current.stat().st_size - acknowledged]
+    assert hashes([current]) <= stored(office_db, A) and anchor == (8,)
+    assert breaks(office_db, A) == []

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,50 @@ def test_doctor_warns_when_unshipped_journals_accumulate(tmp_path: Path) -> None
     check = diagnose(config, probes()).check("journal")
     assert check.status is Status.WARN
     assert "not acknowledged by the collector" in check.detail
+
+
+class AnchoringStandIn(StandIn):
+    """A stand-in that answers the anchor a collector would: the last line received, hashed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[bytes] = []
+        self.hash: str | None = None
+
+    def anchor(self) -> Anchor:
+        return Anchor("v", self.seq, self.hash)
+
+    def ship(self, name: str, data: bytes) -> Ack:
+        self.bodies.append(data)
+        self.seq = max(self.seq, last_seq(data))
+        self.hash = hashlib.sha256(data.splitlines()[-1]).hexdigest()
+        return Ack("ingested", Anchor("v", self.seq, self.hash), {"new_taps": 1})
+
+
+def test_the_growing_file_sends_only_its_unacknowledged_lines(tmp_path: Path) -> None:
+    """The collector's anchor is the last acknowledged line: only the lines after it go, and
+    the whole file is then acknowledged."""
+    journal(tmp_path, entries=3)
+    collector = AnchoringStandIn()
+    run(tmp_path, collector, dt.datetime.now(dt.UTC))
+    current = journal_files(tmp_path)[-1]
+    before = current.read_bytes()
+    with Journal(tmp_path, max_bytes=1_000_000, validator_id="v") as writer:
+        writer.append({"outcome": "granted", "card": "FFFFFFFF", "debit": 1})
+    report = run(tmp_path, collector, dt.datetime.now(dt.UTC))
+    assert report.shipped == [current.name]
+    assert collector.bodies[-1] == current.read_bytes()[len(before) :]
+    assert ShipState.load(tmp_path).files[current.name].size == current.stat().st_size
+
+
+def test_the_whole_file_goes_when_the_anchor_is_not_the_acknowledged_line(tmp_path: Path) -> None:
+    """A collector whose anchor is elsewhere (a restored database) gets the whole file."""
+    journal(tmp_path, entries=3)
+    collector = AnchoringStandIn()
+    run(tmp_path, collector, dt.datetime.now(dt.UTC))
+    current = journal_files(tmp_path)[-1]
+    with Journal(tmp_path, max_bytes=1_000_000, validator_id="v") as writer:
+        writer.append({"outcome": "granted", "card": "FFFFFFFF", "debit": 1})
+    collector.hash = "0" * 64
+    run(tmp_path, collector, dt.datetime.now(dt.UTC))
+    assert collector.bodies[-1] == current.read_bytes()

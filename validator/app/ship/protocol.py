@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the validator and the collector say to each other over HTTPS (mutual TLS).
 
-``POST /v1/journals/<file name>``, the body a journal file's finished bytes (whole lines):
+``POST /v1/journals/<file name>``, the body a journal file's finished bytes (whole lines), or,
+for a file that grew since the collector acknowledged its start, only the lines after it (sent
+only when the collector's anchor is the last of them: they chain from it as a file does):
 200 with the validator's new anchor once the collector's database holds the file (``status``:
 ingested, already_ingested, empty); otherwise a typed refusal, one JSON object with ``error``
 (one of :class:`Refusal`) and ``message``. ``GET /v1/anchor``: the anchor the collector holds

@@ -7,6 +7,12 @@ file's unfinished last line waits) unless exactly those bytes were acknowledged 
 each acknowledgement at once; and only when the whole run had no failure, delete the closed
 files wholly acknowledged and older than the retention. A file changed after it was
 acknowledged is shipped again and reported (the collector records the break).
+
+A file that grew since its acknowledgement (the current one) sends only its new lines when
+the collector's anchor is the last line acknowledged of it (its seq and line hash): the
+collector checks them from that anchor as it checks any file, so the chain is verified across
+the two bodies. Otherwise (the anchor elsewhere: a restored database, a lost answer) the whole
+finished part goes, and the lines the collector holds are duplicates that add nothing.
 """
 
 from __future__ import annotations
@@ -131,8 +137,11 @@ def _ship_file(
                 f"{path.name}: changed after the collector acknowledged it: shipped again"
             )
     seq = last_seq(data)
+    body = data
+    if acked is not None and _continues(data, acked, report.anchor):
+        body = data[acked.size :]  # the anchor is its last acknowledged line: the rest goes
     try:
-        ack = client.ship(path.name, data)
+        ack = client.ship(path.name, body)
     except FileRefusedError as exc:
         if exc.refusal in (Refusal.DATABASE_UNAVAILABLE, Refusal.DATABASE_FULL):
             raise CollectorUnreachableError(f"{path.name}: {exc}") from None
@@ -151,6 +160,18 @@ def _ship_file(
     state.files[path.name] = Acked(len(data), digest, seq, now().isoformat())
     (report.shipped if ack.status == "ingested" else report.already).append(path.name)
     log(f"{path.name}: {ack.status}, anchored at seq {ack.anchor.seq}")
+
+
+def _continues(data: bytes, acked: Acked, anchor: tuple[int, str | None]) -> bool:
+    """Whether ``data`` grew from its acknowledged start, whose last line is the collector's
+    anchor: then the new lines chain from the anchor by themselves."""
+    if acked.size >= len(data) or acked.size == 0 or anchor[0] != acked.last_seq:
+        return False
+    start = data[: acked.size]
+    if hashlib.sha256(start).hexdigest() != acked.sha256:
+        return False  # changed after acknowledgement: the whole file goes again
+    last_line = start[:-1].rsplit(b"\n", 1)[-1]
+    return hashlib.sha256(last_line).hexdigest() == anchor[1]
 
 
 def _delete_acknowledged(
