@@ -107,7 +107,7 @@ def test_resolved_unknowns_are_not_restored(tmp_path: Path) -> None:
     ("field", "value", "error"),
     [
         ("transaction_counter", "197776", "transaction_counter: expected an integer or null"),
-        ("schema", 2, "schema: version 2 is newer than this release knows (1)"),
+        ("schema", 3, "schema: version 3 is newer than this release knows (2)"),
     ],
 )
 def test_a_malformed_unknown_entry_is_not_restored_and_is_logged(

@@ -124,7 +124,7 @@ def test_an_entry_that_does_not_read_is_skipped(tmp_path: Path, fmt: str) -> Non
     (path,) = sorted(directory.glob("journal-*.jsonl"))
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     lines[3]["station"] = "101"
-    lines[7]["schema"] = 2
+    lines[7]["schema"] = 3
     prev = GENESIS
     with open(path, "w", encoding="utf-8") as handle:  # the chain rebuilt: integrity holds
         for entry in lines:
