@@ -45,6 +45,7 @@ from validator.app.settings import load_settings
 from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.journal.entry import EntryFormatError, JournalEntry
+from validator.journal.intent import read_record
 from validator.journal.verify import verify_journal
 from validator.journal.writer import Journal, journal_files
 from yamlconfig import load_model
@@ -221,7 +222,7 @@ class Campaign:
         self._plan(found, flight)
 
     def _entries_after(self, seq: int) -> dict[int, JournalEntry]:
-        """The journal entries with a sequence number above ``seq``, by sequence number.
+        """The tap entries with a sequence number above ``seq``, by sequence number.
 
         An entry that does not read as JournalEntry is a violation, and left out.
         """
@@ -233,11 +234,12 @@ class Campaign:
                 if int(data["seq"]) <= seq:
                     return found
                 try:
-                    entry = JournalEntry.from_json(data)
+                    entry = read_record(data)
                 except EntryFormatError as exc:
                     self.violations.append(f"seq {data['seq']}: malformed entry: {exc}")
                     continue
-                found[entry.seq] = entry
+                if isinstance(entry, JournalEntry):  # a closing intent is not a tap
+                    found[entry.seq] = entry
         return found
 
     def _check_card(self, number: int, index: int, when: dt.datetime, journaled: bool) -> None:
