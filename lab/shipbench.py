@@ -66,12 +66,20 @@ def sample_entries(taps: int = 300, seed: int = 3) -> list[dict[str, Any]]:
 def append(
     directory: Path, name: str, sample: list[dict[str, Any]], taps: int, max_bytes: int
 ) -> None:
-    """``taps`` entries appended to ``name``'s journal in ``directory``, naming ``name``."""
+    """``taps`` tap entries appended to ``name``'s journal in ``directory``, naming ``name``,
+    with the closing intents of the sample between them, written as the engine writes them."""
     from validator.journal.writer import Journal
 
     with Journal(directory, key=JOURNAL_KEY, max_bytes=max_bytes, validator_id=name) as journal:
-        for number in range(taps):
-            journal.append({**sample[number % len(sample)], "validator": name})
+        written = number = 0
+        while written < taps:
+            entry = {**sample[number % len(sample)], "validator": name}
+            number += 1
+            if entry.get("kind") == "intent":
+                journal.write_intent(entry).wait()
+            else:
+                journal.append(entry)
+                written += 1
 
 
 def ship(folder: Path) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from calypso.emulator.dispatch import CardEmulator
 from lab.reliability.faults import crashes
 from lab.reliability.report import Level
 from validator.bench.scenarios import Bench
-from validator.journal.writer import canonical, journal_files
+from validator.journal.writer import Journal, canonical, journal_files
 
 
 def test_smoke_crashes_keep_every_invariant(tmp_path: Path) -> None:
@@ -24,6 +24,7 @@ def test_smoke_crashes_keep_every_invariant(tmp_path: Path) -> None:
     assert figures["timed_kills"] + figures["power_cuts"] == 5
     assert figures["taps_begun"] > 0 and figures["taps_decided"] > 0
     assert figures["cards_old_image"] + figures.get("cards_new_image", 0) > 0
+    assert figures.get("committed_not_journaled", 0) == 0  # issue 20: the intent records it
     assert result.part == crashes.NAME and "SIGKILL" in result.tried
 
 
@@ -60,3 +61,19 @@ def test_an_entry_that_does_not_read_is_a_violation(tmp_path: Path) -> None:
     assert campaign.violations == [
         "seq 3: malformed entry: outcome: expected a string, got an integer"
     ]
+
+
+def test_an_intent_another_card_follows_is_a_violation(tmp_path: Path) -> None:
+    """A closing intent followed by another card's tap, with no outcome of its own, is found."""
+    intent = {"card": "00000000C0FFEE01", "writes": ["0030"], "debit": 1}
+    with Journal(tmp_path / "journal") as journal:
+        journal.write_intent(intent).wait()
+        journal.append({"card": "00000000C0FFEE02", "outcome": "granted", "debit": 1})
+        journal.write_intent(intent).wait()  # the last one: open, not a violation
+    campaign = crashes.Campaign(tmp_path, lambda _: None, random.Random(1))
+    campaign.check_unknowns()
+    assert campaign.violations == [
+        "closing intent seq 1 (card 00000000C0FFEE01) is followed by seq 2 of card "
+        "00000000C0FFEE02: its tap has no outcome"
+    ]
+    assert campaign.figures["intents"] == 2 and campaign.figures["intents_open_at_end"] == 1

@@ -26,13 +26,15 @@ def run_bench(
     taps: int = 3,
     host_taps: int = 1000,
     pcsc_taps: int = 500,
+    intent_taps: int = 200,
     scaling: tuple[int, ...] | None = (1, 10_000, 1_000_000),
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
-    """Every scenario (exchanges, modelled times, host cost, through pcscd) and scaling.
+    """Every scenario (exchanges, modelled times, host cost, through pcscd), the closing
+    intent's cost per tap, and scaling.
 
     ``pcsc_taps=0`` or a machine without pcscd/vpcd leaves ``pcsc_ms`` null (with the reason);
-    ``scaling=None`` skips the scaling runs."""
+    ``intent_taps=0`` leaves ``intent`` null; ``scaling=None`` skips the scaling runs."""
     started = time.monotonic()
     scenarios: dict[str, dict[str, Any]] = {}
     for scenario in SCENARIOS:
@@ -72,6 +74,14 @@ def run_bench(
             progress(f"through pcscd and vpcd: {pcsc_taps} taps per scenario")
             for name, figures in measure_pcsc(config_dir, SCENARIOS, pcsc_taps).items():
                 scenarios[name]["pcsc_ms"] = figures.as_dict()
+    document["intent"] = None
+    if intent_taps:
+        from validator.bench.intent import measure_intent
+
+        progress(f"closing intent: {intent_taps} taps with it and without, in process")
+        document["intent"] = measure_intent(
+            config_dir, intent_taps, latency_taps=max(1, intent_taps // 4)
+        )
     if scaling:
         from validator.bench.scaling import cards_seen_scaling, journal_scaling
 
@@ -118,6 +128,18 @@ def format_tables(document: dict[str, Any]) -> str:
             f"{host['card_median']:>7}{host['sam_median']:>7}{host['journal_median']:>9}"
             f"{host['journal_fsync_median']:>7}"
         )
+    intent = document.get("intent")
+    if intent:
+        out += [
+            "",
+            "closing intent: multi-trip tap median, ms (validation and journal)",
+            f"{'setting':<15}{'taps':>6}{'without':>9}{'with':>9}{'cost':>8}{'bytes':>7}",
+        ]
+        for name, row in intent.items():
+            out.append(
+                f"{name:<15}{row['taps']:>6}{row['without_ms']:>9}{row['with_ms']:>9}"
+                f"{row['cost_ms']:>+8.3f}{row['intent_bytes']:>7}"
+            )
     scaling = document.get("scaling")
     if scaling:
         out += ["", f"{'scaling':<26}{'size':>10}{'tap ms':>9}{'open ms':>9}"]

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Benchmark of ``validator replay``: taps per second per mode, and peak memory.
 
-Builds a journal of ``--taps`` taps (default 200,000) with the real journal writer: a real demo
-run (emulated cards, software SAM, tears) gives a few thousand entries, which are written again
-and again with new sequence numbers, chain and write times (tap times, card data and APDU
-traces unchanged, so that every MAC still verifies and every decision replays the same). Then
-each mode runs in a fresh process, on one core and with ``--jobs 2``:
+Builds a journal of ``--taps`` lines (default 200,000) with the real journal writer: a real demo
+run (emulated cards, software SAM, tears) gives a few thousand entries and the closing intents
+before their Closes, which are written again and again with new sequence numbers, chain and
+write times (tap times, card data and APDU traces unchanged, so that every MAC still verifies
+and every decision replays the same). Rates are journal lines per second, intents included, as
+replay reports them. Then each mode runs in a fresh process, on one core and with ``--jobs 2``:
 
 - integrity: chain, sequence and unreadable lines only;
 - decisions: integrity, every decision replayed with the rules in force, reconciliation;
@@ -79,7 +80,10 @@ def build(
     with Journal(directory, key=key, max_bytes=max_bytes) as journal:
         while written < taps:
             for entry in sample[: taps - written]:
-                journal.append(entry)
+                if entry.get("kind") == "intent":  # written as the engine writes it
+                    journal.write_intent(entry).wait()
+                else:
+                    journal.append(entry)
             written = min(taps, written + len(sample))
     marker.write_text(made)
     return written
@@ -136,11 +140,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="replay-bench-") as scratch:
         directory = args.dir or Path(scratch) / "journal"
-        print(f"building a journal of {args.taps} taps in {directory} ...", flush=True)
+        print(f"building a journal of {args.taps} lines in {directory} ...", flush=True)
         taps = build(directory, args.taps)
         size = sum(p.stat().st_size for p in directory.glob("journal-*.jsonl")) / 1e6
-        print(f"{taps} taps, {size:.0f} MB; cores: {os.cpu_count()}", flush=True)
-        print(f"{'mode':<12}{'jobs':>5}{'taps/s':>10}{'seconds':>9}{'peak MB':>9}  check")
+        print(f"{taps} lines (taps and intents), {size:.0f} MB; cores: {os.cpu_count()}")
+        print(f"{'mode':<12}{'jobs':>5}{'lines/s':>10}{'seconds':>9}{'peak MB':>9}  check")
         for mode in MODES:
             for jobs in (1, 2):
                 command = [sys.executable, __file__, "--run", mode, "--jobs", str(jobs)]

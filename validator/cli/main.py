@@ -299,15 +299,29 @@ def run(
     help="Taps per scenario through pcscd and vpcd (0: skip).",
 )
 @click.option(
+    "--intent-taps",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="In-process taps with and without the closing intent, for its cost (0: skip).",
+)
+@click.option(
     "--scaling/--no-scaling",
     default=True,
     show_default=True,
     help="Per-tap cost with 1, 10^4 and 10^6 journal entries and cards seen.",
 )
 def bench(
-    config: Path | None, as_json: bool, taps: int, host_taps: int, pcsc_taps: int, scaling: bool
+    config: Path | None,
+    as_json: bool,
+    taps: int,
+    host_taps: int,
+    pcsc_taps: int,
+    intent_taps: int,
+    scaling: bool,
 ) -> None:
-    """Per scenario: APDUs, modelled tap time (sequential baseline vs engine), host cost."""
+    """Per scenario: APDUs, modelled tap time (sequential baseline vs engine), host cost; the
+    closing intent's cost per tap."""
     from validator.bench.document import format_tables, run_bench
 
     document = run_bench(
@@ -315,6 +329,7 @@ def bench(
         taps=taps,
         host_taps=host_taps,
         pcsc_taps=pcsc_taps,
+        intent_taps=intent_taps,
         scaling=(1, 10_000, 1_000_000) if scaling else None,
         progress=lambda message: click.echo(message, err=True),
     )

@@ -320,6 +320,8 @@ def export(
                 f"{counted(result.duplicates, 'duplicated entry', 'duplicated entries')}"
                 " counted once"
             )
+        if result.intents:
+            notes.append(f"{counted(result.intents, 'closing intent')} left out (not taps)")
         taps = counted(result.rows, "tap")
         click.echo(f"{result.path}: {taps}" + (f" ({'; '.join(notes)})" * bool(notes)))
     if not report.authenticated and not anchors:

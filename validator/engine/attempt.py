@@ -37,7 +37,7 @@ from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import Decision, FareRules, TapContext, Verdict
 from validator.engine.layouts.base import CardLayout, layout_for, read_card
 from validator.engine.layouts.demo import DemoLayout
-from validator.engine.outcome import Outcome, TapResult
+from validator.engine.outcome import Closing, Outcome, TapResult
 from validator.engine.recording import JOURNAL_UNAVAILABLE, JournalError
 from validator.engine.session import (
     CloseOutcomeUnknownError,
@@ -73,6 +73,7 @@ def validate(
     deadline: float | None = None,
     default_kvc: int | None = None,
     before_close: Callable[[], None] | None = None,
+    closing: Callable[[Closing], Callable[[], object]] | None = None,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour.
 
@@ -82,7 +83,10 @@ def validate(
     ``default_kvc``: the session key's KVC for a card whose Open answer names none (Prime
     Rev1); without it such a card ends in a session error.
     ``before_close`` (the journal's ``ensure_room``) runs before anything can commit; when it
-    raises JournalError the session is aborted: outcome ``error``, reason journal_unavailable."""
+    raises JournalError the session is aborted: outcome ``error``, reason journal_unavailable.
+    ``closing`` (the journal's closing intent) is called before each Close that may commit
+    writes, and what it returns just before that Close is sent; a JournalError from either
+    aborts the session the same way (DESIGN section 6: nothing commits without its intent)."""
     if deadline is not None and isinstance(connection, Deadlined):
         connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
@@ -102,6 +106,7 @@ def validate(
         history,
         default_kvc,
         before_close,
+        closing,
     )
     return replace(
         tap.run(),
@@ -128,6 +133,7 @@ class _Tap:
     history: Callable[[bytes], bool] | None = None
     default_kvc: int | None = None
     before_close: Callable[[], None] | None = None
+    closing: Callable[[Closing], Callable[[], object]] | None = None
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
@@ -198,6 +204,8 @@ class _Tap:
             overlap=self.overlap,
             default_kvc=self.default_kvc,
         )
+        if self.closing is not None:
+            session.on_close = self._on_close
         layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
         self.layout_name = layout.name
         with session:
@@ -240,6 +248,23 @@ class _Tap:
             session.close(self.ratification)
         granted = decision.verdict is Verdict.GRANT
         return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)
+
+    def _on_close(self, writes: list[bytes]) -> Callable[[], object]:
+        """The closing intent of a Close about to commit ``writes`` (SecureSession.on_close)."""
+        app, session, closing = self.app, self.session, self.closing
+        assert app is not None and session is not None and closing is not None  # noqa: S101
+        return closing(
+            Closing(
+                app.serial,
+                session.image.transaction_counter,
+                tuple(writes),
+                self.decision,
+                app.product_type.name,
+                app.df_name,
+                self.layout_name,
+                dict(self.state_read or {}),
+            )
+        )
 
     def _select(self) -> ApplicationInfo:
         no_iso_class = False

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What happened at the gate for one tap: the Outcome and the tap's record."""
+"""What happened at the gate for one tap: the Outcome and the tap's record; what a Close is
+about to commit (the facts of the journal's closing intent)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -61,19 +62,12 @@ class TapResult:
     @property
     def sent_debit(self) -> int:
         """Units of the Decrease actually sent (the debit of an ``unknown`` tap)."""
-        if self.decision is None or self.decision.debit is None:
-            return 0
-        debit_ins = CardIns.SV_DEBIT if self.decision.debit.purse else CardIns.DECREASE
-        return self.decision.debit.units if any(w[1] == debit_ins for w in self.writes) else 0
+        return sent_debit(self.decision, self.writes)
 
     @property
     def event_sent(self) -> bytes | None:
         """The event record of the Append Record sent in this tap, if any."""
-        for write in self.writes:
-            record = appended_record(write)
-            if record is not None:
-                return record
-        return None
+        return event_sent(self.writes)
 
     @property
     def card_apdus(self) -> int:
@@ -99,3 +93,43 @@ class TapResult:
             "apdus": {"card": self.card_apdus, "sam": self.sam_apdus},
             "ms": round(self.elapsed * 1000, 3),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """What a Close is about to commit: the facts of its closing intent (DESIGN section 6).
+
+    ``writes`` are every write of the tap's sessions so far; ``state_read`` what the tap read
+    (an earlier unknown tap of the card is settled from its event log).
+    """
+
+    serial: bytes
+    transaction_counter: int | None
+    writes: tuple[bytes, ...]
+    decision: Decision | None
+    product_type: str | None
+    df_name: bytes | None
+    layout: str | None
+    state_read: Mapping[str, str]
+
+    @property
+    def sent_debit(self) -> int:
+        """Units of the debit among the writes (0 when none is)."""
+        return sent_debit(self.decision, self.writes)
+
+
+def sent_debit(decision: Decision | None, writes: Sequence[bytes]) -> int:
+    """Units of the decision's debit if its command (Decrease or SV Debit) is among ``writes``."""
+    if decision is None or decision.debit is None:
+        return 0
+    debit_ins = CardIns.SV_DEBIT if decision.debit.purse else CardIns.DECREASE
+    return decision.debit.units if any(w[1] == debit_ins for w in writes) else 0
+
+
+def event_sent(writes: Sequence[bytes]) -> bytes | None:
+    """The event record of the first Append Record among ``writes``, if any."""
+    for write in writes:
+        record = appended_record(write)
+        if record is not None:
+            return record
+    return None

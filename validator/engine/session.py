@@ -139,6 +139,10 @@ class SecureSession:
         self._snapshot: CardSnapshot | None = None
         # Prepared writes (prepare_writes): sent with the Close, answers anticipated.
         self._prepared = PreparedWrites()
+        # Called with the writes so far before each Close that may commit some (the journal's
+        # closing intent); what it returns is called just before Close is sent (waits for the
+        # intent to be durable). Either may raise: the Close is not sent, the session aborts.
+        self.on_close: Callable[[list[bytes]], Callable[[], object]] | None = None
 
     @property
     def crypto(self) -> SessionCrypto:
@@ -376,9 +380,15 @@ class SecureSession:
             TerminalMacRejectedError: the card answered 6988 (it rolled back).
             CloseOutcomeUnknownError: the card was lost before answering Close.
             InvalidCardMacError: the card committed but its MAC is wrong (not authentic).
+            JournalError: from ``on_close``: the closing intent is not durable, Close not sent.
         """
         self._require_open()
+        # DESIGN section 6: the closing intent is written now and made durable while the card
+        # executes the prepared writes and the SAM computes the terminal MAC.
+        durable = self.on_close(list(self.writes)) if self.on_close and self.writes else None
         terminal_mac = self._prepared.terminal_mac(self.card, self._digest)
+        if durable is not None:
+            durable()  # on disk before Close is sent, or the session is aborted
         self.terminal_mac = terminal_mac
         command = close_secure_session(
             terminal_mac, ratify_now=ratification_mode is Ratification.IMMEDIATE, cla=self.cla

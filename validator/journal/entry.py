@@ -8,13 +8,18 @@ before the line is written, so that whatever is written reads back; every reader
 The chain and the HMAC are computed over the raw mapping, as before: this type changes nothing
 of what is hashed.
 
-``schema`` is the entry's format version. An entry without it (every journal written before
-it existed) is version 1; a version newer than ``SCHEMA_VERSION`` is refused, as is a field of
-the wrong type or a missing chain field (``seq``, ``time``, ``prev``), with an
-``EntryFormatError`` naming the field. The tap's own fields are typed where present and None
-where absent (``absent`` names them, so that they stay absent on the way back); keys this
-release does not know are kept in ``extra``: ``JournalEntry.from_json(d).to_json() == d`` for
-every entry the writer writes.
+``schema`` is the format version a reader needs to read the record. An entry without it (every
+journal written before it existed) is version 1; a version newer than ``SCHEMA_VERSION`` is
+refused, as is a field of the wrong type or a missing chain field (``seq``, ``time``, ``prev``),
+with an ``EntryFormatError`` naming the field. Tap entries are still written as version 1
+(``TAP_SCHEMA``: their format has not changed, so a release that knows only version 1 reads
+them); version 2 is the closing intent (validator.journal.intent), a record with a ``kind``,
+which a release-1 reader refuses by its schema instead of taking it for a tap. A record with a
+``kind`` is never a JournalEntry: ``from_json`` refuses it (``validator.journal.intent.
+read_record`` reads either). The tap's own fields are typed where present and None where absent
+(``absent`` names them, so that they stay absent on the way back); keys this release does not
+know are kept in ``extra``: ``JournalEntry.from_json(d).to_json() == d`` for every entry the
+writer writes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TAP_SCHEMA",
     "Decision",
     "EntryFormatError",
     "JournalEntry",
@@ -33,7 +39,8 @@ __all__ = [
     "Trace",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest record format this release reads (2: the closing intent)
+TAP_SCHEMA = 1  # what tap entries are written as: unchanged since version 1
 
 _NONE = type(None)
 _INT = (int,)  # exact types: a bool is not a number here, nor an int a string
@@ -341,6 +348,7 @@ _ENTRY_KINDS: dict[str, _Kind] = {
     "trace": (_OBJECT, False, False),
     "resolves": (_OBJECT, False, False),
     "recovered_from_tap": (_INT, True, False),
+    "intent": (_INT, False, False),
     "hmac": (_STR, False, False),
 }
 _NAMES = tuple(_ENTRY_KINDS)
@@ -377,7 +385,7 @@ class JournalEntry:
     seq: int
     time: str
     prev: str
-    schema: int = SCHEMA_VERSION
+    schema: int = TAP_SCHEMA
     tap_time: str | None = None
     validator: str | None = None
     station: int | None = None
@@ -403,6 +411,7 @@ class JournalEntry:
     trace: Trace | None = None
     resolves: Resolution | None = None
     recovered_from_tap: int | None = None
+    intent: int | None = None  # the closing intent (its seq) an unknown tap was made from
     hmac: str | None = None
     absent: frozenset[str] = frozenset()
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
@@ -426,6 +435,8 @@ class JournalEntry:
             raise EntryFormatError(
                 f"schema: version {schema} is newer than this release knows ({SCHEMA_VERSION})"
             )
+        if "kind" in data:  # a closing intent (or a later kind of record) is not a tap
+            raise EntryFormatError(f"kind: {data['kind']!r} is a record, not a tap entry")
         value = values[_STATE_READ]
         if value is not None:
             _records("state_read", value)

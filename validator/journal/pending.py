@@ -8,6 +8,10 @@ the pending taps of files already shipped and deleted, so the pending set is che
 and line hash of the last entry it covers. Start-up reads only the entries after that one; a
 checkpoint that is missing, unreadable, or of another history (its hash does not match) falls
 back to a full scan, with a log line.
+
+A closing intent that no tap entry followed (the validator stopped between the card's Close and
+the tap's entry: validator.journal.intent) is journaled here, before the first tap, as an
+``unknown`` tap, and is pending like any other (DESIGN section 6).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import structlog
 
 from calypso.commands.records import appended_record
 from validator.engine.outcome import Outcome
-from validator.engine.tap import PendingUnknown, TapProcessor, TapRecord
+from validator.engine.tap import PendingUnknown, TapProcessor, TapRecord, orphaned_entry
 from validator.journal.entry import EntryFormatError, JournalEntry
 from validator.journal.files import first_seq, fsync_dir, journal_files, read_entries
+from validator.journal.intent import open_intents, unsettled
 from validator.journal.writer import Journal
 
 CHECKPOINT_NAME = ".pending.json"
@@ -35,6 +40,9 @@ log = structlog.get_logger("validator.journal_pending")
 # spaces, strings escaped) means these substrings cannot come from inside a string value.
 _UNKNOWN_MARK = '"outcome":"unknown"'
 _RESOLVES_MARK = '"resolves":{'
+# A closing intent may carry ``resolves`` too: its tap's entry (or the unknown tap made of it,
+# settle_intents) is what settles, not the intent.
+_INTENT_MARK = '"kind":"intent"'
 
 
 class _Damaged(Exception):
@@ -73,7 +81,9 @@ def restore_pending(processor: TapProcessor, journal: Journal) -> int:
     """Rebuild the processor's unknown taps at start-up; returns how many are pending.
 
     Tap numbers continue from the journal's sequence so that ``resolves.tap`` stays
-    meaningful. The checkpoint is written again, covering the journal's last entry.
+    meaningful. Open closing intents are journaled as unknown taps first (JournalError if
+    they cannot be: the validator must not serve taps before). The checkpoint is written
+    again, covering the journal's last entry.
     """
     try:
         covered, pending = _load(journal)
@@ -83,6 +93,7 @@ def restore_pending(processor: TapProcessor, journal: Journal) -> int:
         if paths:
             log.warning("pending_full_scan", reason=str(exc), files=len(paths))
     _replay(paths, covered, pending)
+    settle_intents(journal, pending)
     processor.pending.update(pending)
     processor.taps = max(processor.taps, journal.last_seq)
     try:
@@ -172,10 +183,50 @@ def _follows(directory: Path, seq: int, digest: str) -> bool:
     return oldest is not None and oldest > after
 
 
+def settle_intents(journal: Journal, pending: dict[bytes, PendingUnknown]) -> int:
+    """Journal each open closing intent as an unknown tap and make it pending; how many.
+
+    Of a card's open intents only the last counts (it holds every write sent: an earlier one
+    belongs to a rerun or an earlier session of the same tap).
+    """
+    intents = unsettled(open_intents(journal.directory))
+    for intent in intents:
+        written = journal.append(orphaned_entry(intent.to_json()))
+        log.warning(
+            "closing_intent_unsettled",
+            intent_seq=intent.seq,
+            card=intent.card,
+            debit=intent.debit,
+            unknown_seq=written["seq"],
+        )
+        _apply(JournalEntry.from_json(written), pending)
+    return len(intents)
+
+
+def _apply(entry: JournalEntry, pending: dict[bytes, PendingUnknown]) -> None:
+    """What one unknown or resolving entry does to the pending set."""
+    if entry.card is None:
+        return
+    try:
+        card = bytes.fromhex(entry.card)
+    except ValueError:
+        return
+    if entry.resolves is not None:
+        pending.pop(card, None)
+    if entry.outcome == "unknown":
+        pending[card] = PendingUnknown(
+            seq=entry.seq,
+            tap=entry.seq,
+            transaction_counter=entry.transaction_counter,
+            event_sent=_event_sent(list(entry.writes or ())),
+            debit_sent=entry.debit or 0,
+        )
+
+
 def _replay(paths: list[Path], covered: int, pending: dict[bytes, PendingUnknown]) -> None:
     """Apply the unknown and resolving entries after ``covered`` to ``pending``."""
     for path, _number, line in read_entries(paths):
-        if _UNKNOWN_MARK not in line and _RESOLVES_MARK not in line:
+        if (_UNKNOWN_MARK not in line and _RESOLVES_MARK not in line) or _INTENT_MARK in line:
             continue
         try:
             data = json.loads(line)
@@ -188,22 +239,8 @@ def _replay(paths: list[Path], covered: int, pending: dict[bytes, PendingUnknown
             if not isinstance(seq, int) or seq > covered:
                 log.warning("pending_entry_unreadable", file=str(path), seq=seq, error=str(exc))
             continue
-        if entry.seq <= covered or entry.card is None:
-            continue
-        try:
-            card = bytes.fromhex(entry.card)
-        except ValueError:
-            continue
-        if entry.resolves is not None:
-            pending.pop(card, None)
-        if entry.outcome == "unknown":
-            pending[card] = PendingUnknown(
-                seq=entry.seq,
-                tap=entry.seq,
-                transaction_counter=entry.transaction_counter,
-                event_sent=_event_sent(list(entry.writes or ())),
-                debit_sent=entry.debit or 0,
-            )
+        if entry.seq > covered:
+            _apply(entry, pending)
 
 
 def _event_sent(writes: object) -> bytes | None:

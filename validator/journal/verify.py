@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Integrity check of a journal: hash chain, sequence, HMAC, unreadable lines, quarantine."""
+"""Integrity check of a journal: hash chain, sequence, HMAC, unreadable lines, quarantine.
+
+Closing intents (validator.journal.intent) are chained and HMACed like tap entries and checked
+alike; they are counted apart (``intents``), so that ``entries`` counts the taps.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from validator.journal.intent import INTENT_KIND
 from validator.journal.writer import (
     GENESIS,
     QUARANTINE_PREFIX,
@@ -32,7 +37,8 @@ class Problem:
 class VerifyReport:
     """The outcome of a journal check."""
 
-    entries: int = 0
+    entries: int = 0  # tap entries
+    intents: int = 0  # closing intents
     first_seq: int | None = None
     last_seq: int | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -63,7 +69,10 @@ def verify_journal(directory: Path, *, key: bytes | None = None) -> VerifyReport
             report.problems.append(Problem("unreadable", str(path), number, "not a journal entry"))
             expected_prev = line_hash(line)
             continue
-        report.entries += 1
+        if entry.get("kind") == INTENT_KIND:
+            report.intents += 1
+        else:
+            report.entries += 1
         if report.first_seq is None:
             report.first_seq = seq
             if prev != GENESIS and seq == 1:

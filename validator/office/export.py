@@ -8,6 +8,10 @@ table (e.g. ``SELECT ... FROM 'DIR/*.parquet'``).
 Each file is written under a temporary name and renamed only once it is complete: a failed
 export leaves no partial or empty file that a query would take for the journal (issue 15.13).
 
+Closing intents (validator.journal.intent) are not taps: they get no row, and each file's
+result counts them (``intents``). The unknown tap a restart makes of an open intent is a tap:
+it has its row (reason ``outcome_not_journaled``).
+
 Export checks integrity as replay does (validator.office.replay.integrity: the chain, the
 sequence, the HMACs with a journal key, the anchors) over the same lines it exports; if any
 journal fails, no
@@ -33,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from validator.journal.entry import JournalEntry
+from validator.journal.intent import ClosingIntent, read_record
 from validator.journal.reading import JournalSource, discover, read_journal
 from validator.office.pseudonym import Pseudonymiser
 from validator.office.replay.anchor import Anchor, AnchorCheck
@@ -78,6 +83,7 @@ class ExportResult:
     rows: int
     skipped: int  # lines that are not journal entries (torn, unreadable)
     duplicates: int = 0  # verbatim copies of a recent line, counted once
+    intents: int = 0  # closing intents: records, not taps (no row)
 
 
 @dataclass
@@ -152,6 +158,7 @@ def _entries(
     skipped: list[int],
     pseudonyms: Pseudonymiser | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """The rows of a journal's taps; ``skipped`` counts what is not one: [unreadable, intents]."""
     for raw in read_journal(source):
         if raw.duplicate_of:
             chain.duplicate(raw)
@@ -162,7 +169,11 @@ def _entries(
             skipped[0] += 1  # a torn tail, or not an entry (an integrity problem)
             continue
         try:
-            values = row(JournalEntry.from_json(entry))
+            record = read_record(entry)
+            if isinstance(record, ClosingIntent):
+                skipped[1] += 1
+                continue
+            values = row(record)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             skipped[0] += 1  # an entry that does not read (EntryFormatError), or a bad time
             continue
@@ -247,10 +258,12 @@ def export(
             path = out / f"taps-{_name(source, used)}.{fmt}"
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             temporaries.append((temporary, path))
-            skipped = [0]
+            skipped = [0, 0]
             rows = _entries(source, chain, key, skipped, pseudonymiser)
             count = write_rows(temporary, fmt, rows)
-            report.results.append(ExportResult(path, count, skipped[0], chain.duplicate_count))
+            report.results.append(
+                ExportResult(path, count, skipped[0], chain.duplicate_count, skipped[1])
+            )
             if progress is not None:
                 progress(source.size)
         check_overlaps(report.chains)  # the same taps twice in the dataset: refused

@@ -10,6 +10,13 @@ and verified, and the card caught mid-tap is checked. Invariants:
 
 - no journal entry lost: every tap the child reported as decided (after the journal append
   returned, i.e. its feedback was given) is in the journal, same card, same outcome;
+- no paid tap without a record: a card caught mid-tap that holds the complete tap's image has
+  the tap's entry or, when the crash came between its Close and its entry, the closing intent
+  written before the Close (``committed_intent_only``); ``committed_not_journaled`` counts the
+  cards with neither, and must stay 0 (issue 20);
+- intents settled: every closing intent is followed by its tap's entry or, after a restart, by
+  the ``unknown`` tap start-up makes of it, which the card's next tap resolves (as paid when
+  the card had committed);
 - torn tails quarantined: the journal opens and its chain verifies after every crash;
 - cards consistent: the card caught mid-tap holds exactly its image from before the tap or
   exactly the image the complete tap gives (replayed on a copy), never a mix;
@@ -45,6 +52,7 @@ from validator.app.settings import load_settings
 from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.journal.entry import EntryFormatError, JournalEntry
+from validator.journal.intent import ClosingIntent, read_record
 from validator.journal.verify import verify_journal
 from validator.journal.writer import Journal, journal_files
 from yamlconfig import load_model
@@ -62,6 +70,7 @@ class Round:
     """What one child run reported before it died."""
 
     ready: bool = False
+    ready_seq: int = 0  # the journal's last seq once started (after settling open intents)
     begins: dict[int, tuple[int, dt.datetime, float]] = field(default_factory=dict)
     dones: dict[int, tuple[int | None, int, str, float]] = field(default_factory=dict)
     exit_code: int | None = None
@@ -89,6 +98,8 @@ class Campaign:
     durations: list[float] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)  # last seq journaled at each crash
     owed: list[tuple[str, int]] = field(default_factory=list)  # committed, never journaled
+    # Committed with only the closing intent journaled: (card, the intent's seq).
+    intent_owed: list[tuple[str, int]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     figures: dict[str, int] = field(default_factory=dict)
 
@@ -164,6 +175,7 @@ class Campaign:
         stamp = time.monotonic()
         if words[:1] == ["ready"]:
             found.ready = True
+            found.ready_seq = int(words[1]) if len(words) > 1 else 0
         elif words[:1] == ["begin"] and len(words) == 4:
             found.begins[int(words[1])] = (
                 int(words[2]),
@@ -198,7 +210,7 @@ class Campaign:
         report = verify_journal(self.journal_dir)
         if not report.ok:
             self.violations.append(f"round {number}: journal does not verify: {report.problems}")
-        entries = self._entries_after(self.boundaries[-1] if self.boundaries else 0)
+        entries, intents = self._records_after(self.boundaries[-1] if self.boundaries else 0)
         for tap, (seq, card, outcome, _) in sorted(found.dones.items()):
             got = entries.get(seq) if seq is not None else None
             serial = self.fleet[card].serial.hex().upper()
@@ -211,37 +223,49 @@ class Campaign:
                 )
         self.boundaries.append(last_seq)
         flight = found.in_flight()
-        journaled_flight = False
         if flight is not None:
-            decided = {seq for seq, *_ in found.dones.values()}
-            extra = [e for s, e in entries.items() if s not in decided]
+            # The tap in flight wrote whatever follows the start-up and the taps decided.
+            floor = max([found.ready_seq, *(s for s, *_ in found.dones.values() if s)])
             serial = self.fleet[flight[0]].serial.hex().upper()
-            journaled_flight = any(e.card == serial for e in extra)
-            self._check_card(number, flight[0], flight[1], journaled_flight)
+            journaled = any(e.card == serial for s, e in entries.items() if s > floor)
+            mine = [s for s, i in intents.items() if s > floor and i.card == serial]
+            intent = max(mine, default=0)
+            self._check_card(number, flight[0], flight[1], journaled, intent)
         self._plan(found, flight)
 
     def _entries_after(self, seq: int) -> dict[int, JournalEntry]:
-        """The journal entries with a sequence number above ``seq``, by sequence number.
+        """The tap entries with a sequence number above ``seq``, by sequence number."""
+        return self._records_after(seq)[0]
 
-        An entry that does not read as JournalEntry is a violation, and left out.
+    def _records_after(self, seq: int) -> tuple[dict[int, JournalEntry], dict[int, ClosingIntent]]:
+        """The tap entries and the closing intents above ``seq``, each by sequence number.
+
+        A record that does not read is a violation, and left out.
         """
-        found: dict[int, JournalEntry] = {}
+        taps: dict[int, JournalEntry] = {}
+        intents: dict[int, ClosingIntent] = {}
         for path in reversed(journal_files(self.journal_dir)):
             lines = path.read_text(encoding="utf-8").splitlines()
             for line in reversed(lines):
                 data = json.loads(line)
                 if int(data["seq"]) <= seq:
-                    return found
+                    return taps, intents
                 try:
-                    entry = JournalEntry.from_json(data)
+                    record = read_record(data)
                 except EntryFormatError as exc:
                     self.violations.append(f"seq {data['seq']}: malformed entry: {exc}")
                     continue
-                found[entry.seq] = entry
-        return found
+                if isinstance(record, ClosingIntent):
+                    intents[record.seq] = record
+                else:
+                    taps[record.seq] = record
+        return taps, intents
 
-    def _check_card(self, number: int, index: int, when: dt.datetime, journaled: bool) -> None:
-        """The card caught mid-tap: its image is the old one or the complete tap's, never a mix."""
+    def _check_card(
+        self, number: int, index: int, when: dt.datetime, journaled: bool, intent: int
+    ) -> None:
+        """The card caught mid-tap: its image is the old one or the complete tap's, never a mix;
+        a new image has its tap's entry or its closing intent (``intent``: its seq, or 0)."""
         card = self.fleet[index]
         with tempfile.TemporaryDirectory() as tmp:
             now_copy = Path(tmp) / "now.json"
@@ -256,14 +280,19 @@ class Campaign:
                 return
             before = _data(before_card)
             after = _data(_complete_tap(before_card, when))
+        if intent and not journaled:
+            self.count("intents_open_at_crash")
         if current == before:
             self.count("cards_old_image")
         elif current == after:
             self.count("cards_new_image")
-            if not journaled:
-                # The card committed but the crash came before the journal append: no feedback
-                # was given, the tap is not journaled; the next tap of this card shows what the
-                # validator makes of it (see check_unknowns).
+            if not journaled and intent:
+                # The card committed, the crash came before the tap's entry: the closing
+                # intent records it; the restart journals it as unknown (see _check_owed).
+                self.count("committed_intent_only")
+                self.intent_owed.append((card.serial.hex().upper(), intent))
+            elif not journaled:
+                # The card committed with no record at all: what the intent must prevent.
                 self.count("committed_not_journaled")
                 self.owed.append((card.serial.hex().upper(), self.boundaries[-1]))
         else:
@@ -287,10 +316,13 @@ class Campaign:
     def check_unknowns(self) -> None:
         """Every unknown tap is resolved by the next tap that reads its card, across restarts."""
         pending: dict[str, int] = {}
-        for _, entry in sorted(self._entries_after(0).items()):
+        taps, intents = self._records_after(0)
+        for _, entry in sorted(taps.items()):
             card = str(entry.card)
             resolves = entry.resolves
-            if card in pending and entry.state_read:
+            # A tap that read the card settles its unknown; so does the unknown a restart made
+            # of a closing intent whose tap had read it (it carries the intent's ``resolves``).
+            if card in pending and (entry.state_read or resolves is not None):
                 seq = pending.pop(card)
                 if resolves is None or resolves.seq != seq:
                     self.violations.append(
@@ -307,11 +339,54 @@ class Campaign:
                 pending[card] = entry.seq
                 self.count("unknowns")
         self.count("unknowns_open_at_end", len(pending))
-        self._check_owed()
+        self._check_intents(taps, intents)
+        self._check_owed(taps)
 
-    def _check_owed(self) -> None:
+    def _check_intents(
+        self, taps: dict[int, JournalEntry], intents: dict[int, ClosingIntent]
+    ) -> None:
+        """Every closing intent is followed by its tap's entry or by the unknown tap made of it
+        at the next start-up; the last intents of the journal may still be open."""
+        self.count("intents", len(intents))
+        made = {e.intent for e in taps.values() if e.intent is not None}
+        self.count("intents_made_unknown_at_restart", len(made))
+        records: list[tuple[int, JournalEntry | ClosingIntent]] = [*taps.items()]
+        order = sorted(records + [*intents.items()], key=lambda item: item[0])
+        for position, (seq, record) in enumerate(order):
+            if not isinstance(record, ClosingIntent):
+                continue
+            following = next(
+                (r for _, r in order[position + 1 :] if isinstance(r, JournalEntry)), None
+            )
+            if following is None:
+                self.count("intents_open_at_end")
+            elif following.card != record.card:
+                self.violations.append(
+                    f"closing intent seq {seq} (card {record.card}) is followed by seq "
+                    f"{following.seq} of card {following.card}: its tap has no outcome"
+                )
+
+    def _check_owed(self, taps: dict[int, JournalEntry]) -> None:
         """What the next tap made of a card that committed a tap the crash kept unjournaled."""
-        entries = sorted(self._entries_after(0).items())
+        entries = sorted(taps.items())
+        for serial, intent in self.intent_owed:
+            unknown = next((e for _, e in entries if e.intent == intent), None)
+            if unknown is None:
+                self.count("committed_intent_only_still_open")  # the campaign's last crash
+                continue
+            resolution = next(
+                (e for _, e in entries if e.resolves is not None and e.resolves.seq == unknown.seq),
+                None,
+            )
+            if resolution is None or resolution.resolves is None:
+                self.count("committed_intent_only_not_resolved")
+            elif resolution.resolves.committed:
+                self.count("committed_intent_only_resolved_paid")
+            else:
+                self.violations.append(
+                    f"card {serial} committed the tap of closing intent seq {intent}, but its "
+                    f"unknown tap seq {unknown.seq} was resolved as not committed"
+                )
         for serial, after in self.owed:
             following = [e for s, e in entries if s > after and e.card == serial]
             if not following:
@@ -397,7 +472,9 @@ def run(level: Level, workdir: Path, log: Log) -> PartResult:
     broke = (
         f"{figures.get('torn_tails_quarantined', 0)} torn tails, "
         f"{figures.get('cards_new_image', 0)}/{figures.get('cards_old_image', 0)} cards new/old, "
-        f"{figures.get('unknowns_resolved_after_restart', 0)} unknowns resolved after restart"
+        f"{figures.get('unknowns_resolved_after_restart', 0)} unknowns resolved after restart, "
+        f"{figures.get('committed_not_journaled', 0)} paid taps with no journal record "
+        f"({figures.get('committed_intent_only', 0)} recorded by their closing intent only)"
     )
     return PartResult(NAME, tried, broke, campaign.violations, figures=dict(figures))
 

@@ -41,6 +41,7 @@ from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.recording import TapNotServedError
 from validator.journal.entry import JournalEntry
+from validator.journal.intent import read_record
 from validator.journal.verify import verify_journal
 from validator.journal.writer import journal_files
 from yamlconfig import load_model
@@ -164,7 +165,10 @@ class _Bench:
         lines = [
             line for path in journal_files(directory) for line in path.read_text().splitlines()
         ]
-        entry = JournalEntry.from_json(json.loads(lines[-1])) if lines else None
+        # The tap's entry is the last one: a closing intent after it would be this tap's
+        # without its entry (a violation if the card was charged, the reserve is for it).
+        records = [read_record(json.loads(line)) for line in lines[-1:]]
+        entry = next((r for r in records if isinstance(r, JournalEntry)), None)
         outcome = TapOutcome(
             card.serial.hex().upper(),
             card_data(card) != before,

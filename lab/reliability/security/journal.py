@@ -90,7 +90,7 @@ def replay(
 
 
 def _signed(entries: Entries, after: int) -> dict[str, Any]:
-    return next(e for e in entries if e["seq"] > after and e["card_mac"] and e["mac_verified"])
+    return next(e for e in entries if e["seq"] > after and e.get("card_mac") and e["mac_verified"])
 
 
 def _flip_mac(entry: dict[str, Any]) -> None:

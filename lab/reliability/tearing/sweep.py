@@ -44,6 +44,7 @@ from validator.engine.fares.decide import FareRules
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapRecord
 from validator.journal.entry import EntryFormatError, JournalEntry
+from validator.journal.intent import read_record
 from validator.journal.verify import verify_journal
 from validator.journal.writer import journal_files
 
@@ -122,7 +123,8 @@ def untorn(scenario: Scenario, rules: FareRules) -> Untorn:
 
 
 def _journal(directory: Path) -> tuple[list[JournalEntry], list[str]]:
-    """A validator's entries, read as JournalEntry, and the journal's problems."""
+    """A validator's tap entries, read as JournalEntry, and the journal's problems (a closing
+    intent is no tap: it is read, and left out)."""
     entries: list[JournalEntry] = []
     malformed: list[str] = []
     for path in journal_files(directory):
@@ -130,9 +132,12 @@ def _journal(directory: Path) -> tuple[list[JournalEntry], list[str]]:
             if not line.strip():
                 continue
             try:
-                entries.append(JournalEntry.from_json(json.loads(line)))
+                record = read_record(json.loads(line))
             except EntryFormatError as exc:
                 malformed.append(f"malformed entry at line {number}: {exc}")
+                continue
+            if isinstance(record, JournalEntry):
+                entries.append(record)
     report = verify_journal(directory)
     return entries, [f"{p.kind} at line {p.line}: {p.detail}" for p in report.problems] + malformed
 

@@ -14,6 +14,7 @@ from conftest import CONFIG, ROOT
 
 from lab.pcscd import missing_binaries
 from validator.bench.host import measure_host
+from validator.bench.intent import measure_intent
 from validator.bench.scaling import cards_seen_scaling, journal_scaling
 from validator.bench.scenarios import (
     KEYPLE_CARD_APDUS,
@@ -78,6 +79,16 @@ def test_host_cost_is_split() -> None:
     assert cost["journal_median"] > 0 and cost["journal_fsync_median"] >= 0
 
 
+def test_intent_cost_is_measured_with_and_without() -> None:
+    """The closing intent's bench times taps with and without it, in both settings."""
+    figures = measure_intent(CONFIG, taps=3, latency_taps=1)
+    assert set(figures) == {"in_process", "latency_model"}
+    for row in figures.values():
+        assert row["without_ms"] > 0 and row["with_ms"] > 0 and row["intent_bytes"] > 100
+        assert row["cost_ms"] == round(row["with_ms"] - row["without_ms"], 3)
+    assert figures["latency_model"]["without_ms"] > figures["in_process"]["without_ms"]
+
+
 def test_scaling_runs_every_size() -> None:
     """The scaling runs report every size (small sizes here; make bench runs 10^6)."""
     journal = journal_scaling(CONFIG, sizes=(1, 50), taps=3)
@@ -91,13 +102,14 @@ def test_bench_json_through_pcscd() -> None:
     """``validator bench --json`` gives every scenario's figures, through pcscd and vpcd too."""
     env = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
     command = [str(Path(sys.executable).parent / "validator"), "bench", "--json", "--taps", "1"]
-    command += ["--host-taps", "2", "--pcsc-taps", "3", "--no-scaling"]
+    command += ["--host-taps", "2", "--pcsc-taps", "3", "--intent-taps", "2", "--no-scaling"]
     done = subprocess.run(  # noqa: S603 - our own command line
         command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     document = json.loads(done.stdout)
     assert set(document["scenarios"]) == set(KEYPLE_CARD_APDUS)
+    assert document["intent"]["in_process"]["taps"] == 2
     for row in document["scenarios"].values():
         assert row["modeled_ms"]["ratio"] < 1
         assert row["pcsc_ms"]["taps"] == 3 and row["pcsc_ms"]["median"] > 0

@@ -106,7 +106,7 @@ def test_a_missing_event_record_is_a_typed_card_error(station: Station) -> None:
         ("trace", {"card": ["x"]}, "trace.card[0]: expected an object, got a string"),
         ("station", "101", "station: expected an integer, got a string"),
         ("decision", {}, "decision.verdict: missing"),
-        ("schema", 2, "schema: version 2 is newer than this release knows (1)"),
+        ("schema", 3, "schema: version 3 is newer than this release knows (2)"),
     ],
 )
 def test_a_journal_entry_with_a_wrong_type_is_malformed(

@@ -17,18 +17,19 @@ FILLER = {"outcome": "granted", "card": "00", "pad": "x" * 300}
 
 
 def _history(directory: Path) -> int:
-    """An unknown tap at seq 1, then filler entries over several files; returns its card's seq."""
+    """An unknown tap at seq 2 (its closing intent is seq 1), then filler entries over several
+    files; returns the unknown tap's seq."""
     with Journal(directory, max_bytes=2000) as journal:
         unknown = _tap(_processor(journal), _TornClose(make_card("multi_trip")), NOON)
-        assert unknown.seq == 1
+        assert unknown.seq == 2
         for _ in range(10):
             journal.append(FILLER)
-    return 1
+    return 2
 
 
 def test_pending_unknown_survives_the_shipping_of_old_files(tmp_path: Path) -> None:
     """Old files shipped and deleted after a start-up: the unknown tap is still pending."""
-    _history(tmp_path)
+    seq = _history(tmp_path)
     with Journal(tmp_path, max_bytes=2000) as journal:
         assert restore_pending(_processor(journal), journal) == 1  # writes the checkpoint
         for _ in range(10):
@@ -39,7 +40,7 @@ def test_pending_unknown_survives_the_shipping_of_old_files(tmp_path: Path) -> N
         processor = _processor(journal)
         assert restore_pending(processor, journal) == 1
         (pending,) = processor.pending.values()
-        assert pending.seq == 1 and pending.debit_sent > 0
+        assert pending.seq == seq and pending.debit_sent > 0
 
 
 def test_start_up_reads_only_what_follows_the_checkpoint(tmp_path: Path) -> None:
@@ -48,10 +49,16 @@ def test_start_up_reads_only_what_follows_the_checkpoint(tmp_path: Path) -> None
     with Journal(tmp_path, max_bytes=2000) as journal:
         restore_pending(_processor(journal), journal)
         journal.append(FILLER)
-    first = journal_files(tmp_path)[0]
-    forged = json.loads(first.read_text().splitlines()[0])
+    old, line = next(
+        (path, line)
+        for path in journal_files(tmp_path)
+        for line in path.read_text().splitlines()
+        if '"outcome":"unknown"' in line
+    )
+    assert old != journal_files(tmp_path)[-1]
+    forged = json.loads(line)
     forged["card"] = "AA" * 8
-    with first.open("a") as handle:
+    with old.open("a") as handle:
         handle.write(json.dumps(forged) + "\n")
     with Journal(tmp_path, max_bytes=2000) as journal:
         processor = _processor(journal)

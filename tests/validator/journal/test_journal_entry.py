@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from validator.engine.recording import JournalError
 from validator.journal.entry import (
     SCHEMA_VERSION,
+    TAP_SCHEMA,
     Decision,
     EntryFormatError,
     JournalEntry,
@@ -79,7 +80,8 @@ def test_schema_absent_is_version_1_and_a_newer_one_is_refused() -> None:
     data["schema"] = SCHEMA_VERSION
     assert JournalEntry.from_json(data).to_json() == data
     data["schema"] = SCHEMA_VERSION + 1
-    with pytest.raises(EntryFormatError, match=r"^schema: version 2 is newer than this release"):
+    newer = rf"^schema: version {SCHEMA_VERSION + 1} is newer than this release"
+    with pytest.raises(EntryFormatError, match=newer):
         JournalEntry.from_json(data)
     data["schema"] = "1"
     with pytest.raises(EntryFormatError, match="^schema: "):
@@ -131,17 +133,18 @@ def test_missing_nested_field_names_it() -> None:
 
 
 def test_append_writes_the_schema_and_what_reads_back(tmp_path: Path) -> None:
-    """A new entry carries ``schema``; its line is the old one plus that field, and reads back."""
+    """A new tap entry carries ``schema`` 1 (tap entries have not changed, so a release-1 reader
+    reads them); its line is the old one plus that field, and reads back."""
     data = a_tap()
     body = {k: v for k, v in data.items() if k not in ("seq", "time", "prev", "hmac")}
     with Journal(tmp_path, key=bytes(range(32))) as journal:
         written = journal.append(body)
     (path,) = journal_files(tmp_path)
     line = path.read_text(encoding="utf-8").rstrip("\n")
-    assert json.loads(line) == written and written["schema"] == SCHEMA_VERSION
+    assert json.loads(line) == written and written["schema"] == TAP_SCHEMA == 1
     assert JournalEntry.from_json(written).to_json() == written
     old = {k: v for k, v in written.items() if k not in ("schema", "hmac")}
-    again = {**old, "schema": SCHEMA_VERSION, "hmac": written["hmac"]}
+    again = {**old, "schema": TAP_SCHEMA, "hmac": written["hmac"]}
     assert canonical(again) == line
 
 

@@ -51,15 +51,22 @@ def _tap(processor: TapProcessor, card: CardEmulator) -> TapRecord:
 
 
 class _FillsAfterCheck(DiskJournal):
-    """The disk fills between the pre-Close check and the entry's write."""
+    """The disk fills after the closing intent was written, before the tap's entry."""
 
-    filled = False
+    writes = 0
+    fill_before = 2  # the tap's entry: the intent, written before Close, is the first write
 
     def _writable(self, now: dt.datetime, size: int) -> IO[bytes]:
-        if not self.filled:  # the entry's write, after every check passed
-            self.filled = True
+        self.writes += 1
+        if self.writes == self.fill_before:
             self.disk.free = 0
         return super()._writable(now, size)
+
+
+class _FillsBeforeIntent(_FillsAfterCheck):
+    """The disk fills between the pre-Close check and the closing intent's write."""
+
+    fill_before = 1
 
 
 class _NoReserve(_FillsAfterCheck):
@@ -115,7 +122,25 @@ def test_disk_full_after_close_writes_into_the_reserve(tmp_path: Path) -> None:
         with pytest.raises(Exception, match="no room"):
             journal.ensure_room()  # the reserve is spent: no further tap until room returns
     report = verify_journal(tmp_path)
-    assert report.ok and report.entries == 1
+    assert report.ok and report.entries == 1 and report.intents == 1
+
+
+def test_disk_full_before_the_intent_charges_nothing(tmp_path: Path) -> None:
+    """The disk fills before the closing intent is written: no Close, card unchanged, reserve
+    kept for a tap the card may have committed."""
+    disk = Disk()
+    card = make_card("multi_trip")
+    before = card.read_record(*EVENT)
+    with DiskJournal(tmp_path, disk) as journal:
+        journal.__class__ = _FillsBeforeIntent
+        with pytest.raises(TapNotServedError, match="closing intent") as caught:
+            _tap(_processor(journal), card)
+        assert journal.last_seq == 0  # the intent's partial line was cut away
+    assert card.read_record(*EVENT) == before
+    assert caught.value.outcome == "error" and caught.value.debit == 0
+    assert (tmp_path / ".reserve").exists()
+    report = verify_journal(tmp_path)
+    assert report.ok and report.entries == report.intents == 0
 
 
 def test_committed_tap_not_written_logs_card_amount_outcome(tmp_path: Path) -> None:

@@ -78,15 +78,15 @@ def test_unknown_tap_resolved_by_the_next_process(tmp_path: Path) -> None:
     with Journal(tmp_path) as journal:
         second = _processor(journal)
         assert restore_pending(second, journal) == 1
-        assert second.taps == journal.last_seq == 1
+        assert second.taps == journal.last_seq == 2  # the closing intent, then the tap
         back = _tap(second, card, NOON + dt.timedelta(seconds=20))
     assert back.resolved == {
-        "seq": 1,
-        "tap": 1,
+        "seq": 2,
+        "tap": 2,
         "committed": True,
         "debit": unknown.result.sent_debit,
     }
-    assert back.index == 2
+    assert back.index == 3
 
 
 def test_resolved_unknowns_are_not_restored(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_resolved_unknowns_are_not_restored(tmp_path: Path) -> None:
     ("field", "value", "error"),
     [
         ("transaction_counter", "197776", "transaction_counter: expected an integer or null"),
-        ("schema", 2, "schema: version 2 is newer than this release knows (1)"),
+        ("schema", 3, "schema: version 3 is newer than this release knows (2)"),
     ],
 )
 def test_a_malformed_unknown_entry_is_not_restored_and_is_logged(
@@ -118,11 +118,12 @@ def test_a_malformed_unknown_entry_is_not_restored_and_is_logged(
         unknown = _tap(_processor(journal), _TornClose(make_card("multi_trip")), NOON)
         assert unknown.result.outcome is Outcome.UNKNOWN
     (path,) = journal_files(tmp_path)
-    entry = json.loads(path.read_text(encoding="utf-8"))
+    intent, line = path.read_text(encoding="utf-8").splitlines()
+    entry = json.loads(line)
     entry[field] = value
-    path.write_text(canonical(entry) + "\n", encoding="utf-8")
+    path.write_text(f"{intent}\n{canonical(entry)}\n", encoding="utf-8")
     with Journal(tmp_path) as journal, capture_logs() as logs:
         again = _processor(journal)
         assert restore_pending(again, journal) == 0
     (line,) = [log for log in logs if log["event"] == "pending_entry_unreadable"]
-    assert line["seq"] == 1 and line["error"].startswith(error)
+    assert line["seq"] == 2 and line["error"].startswith(error)

@@ -56,7 +56,12 @@ def export(journal: Path, out: Path, fmt: str) -> Path:
     """Run the CLI; returns the one file written."""
     result = CliRunner().invoke(main, ["export", str(journal), "--format", fmt, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "80 taps (1 unreadable line skipped)" in result.output
+    text = sorted(journal.glob("journal-*.jsonl"))[0].read_text(encoding="utf-8")
+    intents = text.count('"kind":"intent"')
+    assert (
+        f"80 taps (1 unreadable line skipped; {intents} closing intents left out (not taps))"
+        in (result.output)
+    )
     (path,) = sorted(out.glob(f"*.{fmt}"))
     return path
 
@@ -68,15 +73,20 @@ def test_one_tap_counted_in_the_singular(tmp_path: Path) -> None:
     runner = CliRunner()
     replayed = runner.invoke(main, ["replay", str(directory), "--config", str(CONFIG)])
     assert replayed.exit_code == 0, replayed.output
-    assert "1 (of 1 line)" in replayed.output
+    assert "1 (of 2 lines)" in replayed.output  # the tap and its closing intent
+    assert "closing intents        │ 1 (0 open at the end, 0 unknown at a restart)" in (
+        replayed.output
+    )
     (path,) = sorted(directory.glob("journal-*.jsonl"))
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write('{"seq": 2, "tor')
+        handle.write('{"seq": 3, "tor')
     result = runner.invoke(
         main, ["export", str(directory), "--format", "csv", "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    assert ": 1 tap (1 unreadable line skipped)\n" in result.output
+    assert ": 1 tap (1 unreadable line skipped; 1 closing intent left out (not taps))\n" in (
+        result.output
+    )
 
 
 def test_parquet_round_trip(journal: Path, tmp_path: Path) -> None:
@@ -123,8 +133,9 @@ def test_an_entry_that_does_not_read_is_skipped(tmp_path: Path, fmt: str) -> Non
     write_demo(directory, taps=12, seed=2, tear=0)
     (path,) = sorted(directory.glob("journal-*.jsonl"))
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    lines[3]["station"] = "101"
-    lines[7]["schema"] = 2
+    taps = [entry for entry in lines if entry.get("kind") != "intent"]
+    taps[3]["station"] = "101"
+    taps[7]["schema"] = 3
     prev = GENESIS
     with open(path, "w", encoding="utf-8") as handle:  # the chain rebuilt: integrity holds
         for entry in lines:
@@ -136,4 +147,4 @@ def test_an_entry_that_does_not_read_is_skipped(tmp_path: Path, fmt: str) -> Non
         main, ["export", str(directory), "--format", fmt, "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 0, result.output
-    assert "10 taps (2 unreadable lines skipped)" in result.output
+    assert "10 taps (2 unreadable lines skipped; " in result.output

@@ -2,8 +2,11 @@
 """Replay and export read from the office database: the same reports as from files.
 
 A selection (a period, stations, validators) picks validators and, for each, the range of
-sequence numbers that holds its taps in the period; that range of its chain (taps and records,
-by seq) is streamed back as journal lines, one journal per validator, merged by tap time as
+sequence numbers that holds its taps in the period, widened to the records that belong to them:
+those between the tap before and the first one selected (the closing intents written before its
+Close), and, when no tap follows the last one selected, those after it (intents still open at
+the end, as a replay of the files reads them). That range of its chain (taps and records, by
+seq) is streamed back as journal lines, one journal per validator, merged by tap time as
 files are (validator.journal.reading.merged), and replayed by the very code that replays files
 (validator.office.replay.audit.replay_lines): the chain, the HMACs, the decisions, the MACs and
 the reconciliation are checked as they are on files, and ``--since``/``--until`` select the
@@ -79,7 +82,17 @@ _WHERE = (
 
 
 # Built once from constants (the export's column names): every value goes as a parameter.
-_SELECTED = f"SELECT validator, min(seq), max(seq) FROM taps{_WHERE} GROUP BY validator"  # noqa: S608
+_SELECTED = (
+    f"WITH picked AS (SELECT validator, min(seq) AS lo, max(seq) AS hi FROM taps{_WHERE}"  # noqa: S608
+    " GROUP BY validator)"
+    " SELECT p.validator,"
+    "  1 + COALESCE((SELECT max(t.seq) FROM taps t"
+    "   WHERE t.validator = p.validator AND t.seq < p.lo), 0),"
+    "  CASE WHEN EXISTS (SELECT 1 FROM taps t WHERE t.validator = p.validator AND t.seq > p.hi)"
+    "   THEN p.hi ELSE GREATEST(p.hi, (SELECT max(r.seq) FROM records r"
+    "   WHERE r.validator = p.validator)) END"
+    " FROM picked p"
+)
 _EXPORT = f"SELECT {', '.join(COLUMNS)} FROM taps{_WHERE} ORDER BY seq"  # noqa: S608
 
 
@@ -94,7 +107,7 @@ def _params(selection: Selection) -> dict[str, Any]:
 
 def selected(conn: psycopg.Connection[Any], selection: Selection) -> list[tuple[str, int, int]]:
     """(validator, first seq, last seq) of each validator with a tap selected, by validator."""
-    rows = conn.execute(_SELECTED + " ORDER BY validator", _params(selection)).fetchall()
+    rows = conn.execute(_SELECTED + " ORDER BY p.validator", _params(selection)).fetchall()
     return [(str(v), int(first), int(last)) for v, first, last in rows]
 
 

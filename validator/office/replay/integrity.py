@@ -13,7 +13,15 @@ Every problem is located by file, line and sequence number:
 - ``overlap``: two journals of one validator hold the same sequence numbers (a copy given
   twice, or two validators configured with one name);
 - ``unreadable``: a line that is not a journal entry (a terminated one, even the last: the
-  writer writes a line and its newline in one go, so garbage ending with a newline is no crash).
+  writer writes a line and its newline in one go, so garbage ending with a newline is no crash);
+- ``unsettled_intent``: a closing intent followed by another card's record, with no entry of
+  its own tap in between nor the unknown tap a restart makes of it (DESIGN section 6: a Close
+  that may have committed, with no outcome in the journal).
+
+Closing intents are followed to their tap: the tap's entry (same card) settles an intent, as
+does the ``unknown`` tap made of it at start-up (``intent``: its seq), counted apart. Intents
+still open at the end of a journal are listed: the validator stopped after them, and its next
+start-up journals them as unknown taps.
 
 A torn tail (an unterminated last line, which the writer quarantines at its next start) and the
 ``quarantine-*`` files the writer made of earlier ones are listed apart: they are crashes the
@@ -23,10 +31,11 @@ journal survived, not breaks of the chain (issue 15.3). So are exact copies of a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from validator.journal.intent import INTENT_KIND
 from validator.journal.jsonline import loads
 from validator.journal.reading import MAX_LINE, JournalSource, RawLine
 from validator.journal.writer import GENESIS
@@ -50,6 +59,9 @@ class ChainChecker:
     torn: list[dict[str, Any]] = field(default_factory=list)
     duplicates: list[dict[str, Any]] = field(default_factory=list)  # the first DETAIL_LIMIT
     duplicate_count: int = 0
+    intents: int = 0  # closing intents read
+    intents_settled_at_restart: int = 0  # unknown taps made of an open intent at start-up
+    _open: list[tuple[int, str | None, str, int]] = field(default_factory=list)  # seq, card, at
     _prev_hash: str | None = None
     _expected_seq: int | None = None
     _last_file: str = ""
@@ -78,7 +90,8 @@ class ChainChecker:
         seq = result.seq
         if raw.digest:  # the hash of the line as received, kept for a line stored otherwise
             result = result._replace(digest=raw.digest)  # (the office's pseudonymised entries)
-        self.entries += 1
+        if result.kind != INTENT_KIND:
+            self.entries += 1  # tap entries: closing intents are counted apart
         if self.anchors is not None:
             self.anchors.see(result.validator, seq, result.digest, raw.file, raw.line)
         if self.first_seq is None:
@@ -92,10 +105,50 @@ class ChainChecker:
             self._problem("hmac_failure", raw, seq, f"seq {seq}: HMAC missing or wrong")
         if result.malformed:
             self._problem("malformed", raw, seq, f"seq {seq}: {result.error}")
+        self._custody(raw, seq, result)
         self._prev_hash = result.digest
         self._expected_seq = seq + 1
         self.last_seq = seq
         self._last_file, self._last_line = raw.file, raw.line
+
+    def _custody(self, raw: RawLine, seq: int, result: ChainFacts) -> None:
+        """Follow closing intents to the record that settles them (see the module docstring)."""
+        if result.settles is not None:
+            self.intents_settled_at_restart += 1
+        if result.kind == INTENT_KIND:
+            self.intents += 1
+            self._unsettled(raw, seq, lambda card: card != result.card)
+            self._open.append((seq, result.card, raw.file, raw.line))
+            return
+        if self._open:
+            self._unsettled(raw, seq, lambda card: card != result.card)
+            self._open.clear()
+
+    def _unsettled(self, raw: RawLine, seq: int, other: Callable[[str | None], bool]) -> None:
+        """Report the open intents of another card than the record at ``seq``: unsettled."""
+        kept = []
+        for opened, card, file, line in self._open:
+            if other(card):
+                self._add(
+                    Problem(
+                        "unsettled_intent",
+                        file,
+                        line,
+                        opened,
+                        f"the closing intent seq {opened} (card {card}) is followed by seq "
+                        f"{seq} ({raw.file}:{raw.line}), of another card, with no outcome",
+                    )
+                )
+            else:
+                kept.append((opened, card, file, line))
+        self._open[:] = kept
+
+    def open_intents(self) -> list[dict[str, Any]]:
+        """The closing intents no record followed (the journal ends after them)."""
+        return [
+            {"seq": seq, "card": card, "file": file, "line": line}
+            for seq, card, file, line in self._open
+        ]
 
     def duplicate(self, raw: RawLine) -> None:
         """Record a verbatim copy of an earlier line: not a tap, not a break of the chain."""
@@ -169,6 +222,7 @@ class ChainChecker:
             "entries": self.entries,
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
+            "intents": self.intents,
             "ok": not self.counts,
         }
 

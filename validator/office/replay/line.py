@@ -25,6 +25,7 @@ from calypso.errors import CardResponseError
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
 from validator.journal.entry import EntryFormatError, JournalEntry
+from validator.journal.intent import ClosingIntent, read_record
 from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
 from validator.office.replay.decisions import parse_time, replay_decision, replay_layouts
@@ -60,6 +61,9 @@ class ChainFacts(NamedTuple):
     in_range: bool
     validator: str = ""  # the entry's validator, for the anchors
     malformed: bool = False  # chained, but its fields do not read as a JournalEntry
+    kind: str = ""  # "intent" for a closing intent; "" for a tap entry
+    card: str | None = None  # whose tap (an intent is settled by a tap entry of its card)
+    settles: int | None = None  # an unknown tap made of an open intent: that intent's seq
 
 
 class ReconTap(NamedTuple):
@@ -114,7 +118,23 @@ def entry_facts(data: bytes, key: bytes | None) -> tuple[ChainFacts, dict[str, A
             hmac_ok = isinstance(mac, str) and hmac.compare_digest(mac, entry_mac(key, entry))
         except RecursionError:  # too deep to serialise: no valid entry is
             hmac_ok = False
-    return ChainFacts(digest, seq, prev, hmac_ok, "", False, validator), entry
+    kind, card, settles = entry.get("kind"), entry.get("card"), entry.get("intent")
+    return (
+        ChainFacts(
+            digest,
+            seq,
+            prev,
+            hmac_ok,
+            "",
+            False,
+            validator,
+            False,
+            kind if isinstance(kind, str) else "",
+            card if isinstance(card, str) else None,
+            settles if type(settles) is int else None,
+        ),
+        entry,
+    )
 
 
 class Analyser:
@@ -143,11 +163,13 @@ class Analyser:
         if raw is None or facts.seq is None or not self.options.taps:
             return facts
         try:
-            entry = JournalEntry.from_json(raw)
+            entry = read_record(raw)
         except EntryFormatError as exc:
             # Every entry the writer writes reads back: one that does not was changed or
             # written by a newer release. It is a break of integrity, not a tap left out.
             return facts._replace(error=f"malformed entry: {exc}", malformed=True)
+        if isinstance(entry, ClosingIntent):
+            return facts  # not a tap: the chain checker follows it to its tap's entry
         try:
             in_range = self._tap(index, entry, place, facts.seq, out)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:

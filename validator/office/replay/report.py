@@ -67,6 +67,15 @@ class ReplayReport:
                 counts[kind] = counts.get(kind, 0) + n
             breaks += [p.as_dict() for p in self.anchors.problems]
         recon = self.recon.summary() if self.recon is not None else _no_recon()
+        intents = {
+            "total": sum(chain.intents for chain in self.chains),
+            "settled_at_restart": sum(chain.intents_settled_at_restart for chain in self.chains),
+            "open_at_end": [
+                {"directory": str(chain.source.directory), **item}
+                for chain in self.chains
+                for item in chain.open_intents()
+            ],
+        }
         return {
             "entries": t.entries,
             "lines": self.lines,
@@ -100,6 +109,7 @@ class ReplayReport:
                 "differences": t.differences,
             },
             **recon,
+            "intents": intents,
             "seconds": round(self.seconds, 3),
             "taps_per_second": round(self.lines / self.seconds) if self.seconds else None,
             "exit_code": self.exit_code,
@@ -165,6 +175,13 @@ def render(report: ReplayReport, console: Console, *, limit: int = 20) -> None:
         f"{unknown['total']} ({unknown['resolved']} resolved, "
         f"{unknown['total'] - unknown['resolved']} unresolved)",
     )
+    intents = doc["intents"]
+    if intents["total"] or intents["settled_at_restart"]:
+        summary.add_row(
+            "closing intents",
+            f"{intents['total']} ({len(intents['open_at_end'])} open at the end, "
+            f"{intents['settled_at_restart']} unknown at a restart)",
+        )
     rec = doc["recoveries"]
     summary.add_row("recoveries", f"{rec['total']} ({rec['with_paid_entry']} with the paid entry)")
     summary.add_row("double debits", str(doc["double_debit_count"]))

@@ -44,6 +44,16 @@ def lines_of(files: list[Path]) -> list[str]:
     return [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def is_intent(line: str) -> bool:
+    """Whether a journal line is a closing intent (a record, not a tap: no taps row)."""
+    return '"kind":"intent"' in line
+
+
+def tap_lines(lines: list[str]) -> list[str]:
+    """The lines of ``lines`` that are taps (the closing intents left out)."""
+    return [line for line in lines if not is_intent(line)]
+
+
 def entries_of(files: list[Path]) -> list[dict[str, Any]]:
     """Every entry of ``files`` in order."""
     return [json.loads(line) for line in lines_of(files)]

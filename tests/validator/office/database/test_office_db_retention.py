@@ -69,7 +69,7 @@ def aggregates(url: str) -> dict[tuple[Any, ...], tuple[int, int]]:
     return {(s, h, o): (int(n), int(r)) for s, h, o, n, r in rows}
 
 
-def test_old_taps_become_aggregates(loaded: str) -> None:
+def test_old_taps_become_aggregates(loaded: str, journals: Path) -> None:
     """Taps older than N days are deleted, their counts and debits kept per station and hour."""
     before = per_hour(loaded, "validator-1")
     assert sum(n for n, _ in before.values()) == 60
@@ -78,7 +78,8 @@ def test_old_taps_become_aggregates(loaded: str) -> None:
     assert isinstance(doc, dict) and doc["taps"] == 60 and doc["kept_taps"] == 40
     assert aggregates(loaded) == before
     assert query(loaded, "SELECT DISTINCT validator FROM taps") == [("validator-2",)]
-    assert query(loaded, "SELECT last_seq FROM validators ORDER BY id") == [(60,), (40,)]
+    heads = [len(lines_of(journal_files(journals / v))) for v in ("validator-1", "validator-2")]
+    assert query(loaded, "SELECT last_seq FROM validators ORDER BY id") == [(n,) for n in heads]
 
 
 def test_unknown_taps_keep_their_resolution_not_their_card(loaded: str) -> None:
@@ -123,13 +124,14 @@ def test_ingestion_goes_on_after_retention(loaded: str, journals: Path, tmp_path
     lines = lines_of(journal_files(journals / "validator-1"))
     with psycopg.connect(loaded) as conn:  # other bytes, the same taps
         again = ingest_file(conn, "resent", data(lines), key=JOURNAL_KEY)
-    assert again.ok and again.duplicates == 60 and again.new_taps == 0
+    assert again.ok and again.duplicates == len(lines) and again.new_taps == 0
     continued = tmp_path / "validator-1"
     shutil.copytree(journals / "validator-1", continued)
     write_journal(continued, taps=10, seed=9, start=NOW - dt.timedelta(hours=5))
     results = ingest_paths(loaded, [continued], key=JOURNAL_KEY)
     assert all(not isinstance(r, Exception) and r.ok for r in results)
-    assert query(loaded, "SELECT last_seq FROM validators WHERE id = 'validator-1'") == [(70,)]
+    last = len(lines_of(journal_files(continued)))  # 70 taps and their closing intents
+    assert query(loaded, "SELECT last_seq FROM validators WHERE id = 'validator-1'") == [(last,)]
     assert query(loaded, "SELECT count(*) FROM integrity_breaks") == [(0,)]
 
 

@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The closing intent: the journal's record, made durable before a Close is sent, of what the
+Close may commit (DESIGN section 6: a crash after the card commits leaves an ``unknown`` tap to
+resolve, never a paid tap with no trace).
+
+An intent is a journal line like a tap entry, in the same chain and under the same HMAC, with
+``"kind": "intent"`` and ``"schema": 2``: a release that knows only version 1 refuses it by its
+schema rather than reading it as a tap. It holds the card, the transaction counter, the writes
+sent (hex APDUs: the event record among them recognises the tap on the card later), the debit
+sent, the decision, and the resolution of an earlier unknown tap of the card that the tap's
+reads settled. The tap's own entry follows it; an intent that no tap entry follows (the
+validator stopped in between) is *open*: at start-up (validator.journal.pending) it becomes an
+``unknown`` tap entry carrying ``"intent": <its seq>``, pending until the card comes back.
+
+``read_record`` reads any line: a tap entry (JournalEntry) or an intent (ClosingIntent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+# The entry module's field checks, shared so that both records read alike.
+from validator.journal.entry import (
+    _ABSENT,
+    _EMPTY,
+    _INT,
+    _STR,
+    SCHEMA_VERSION,
+    Decision,
+    EntryFormatError,
+    JournalEntry,
+    Resolution,
+    _check_fields,
+    _extra,
+    _json_kind,
+    _Kind,
+    _strings,
+)
+from validator.journal.files import journal_files, parse_entry
+
+__all__ = [
+    "INTENT_KIND",
+    "INTENT_SCHEMA",
+    "ClosingIntent",
+    "open_intents",
+    "read_record",
+    "unsettled",
+]
+
+INTENT_KIND = "intent"
+INTENT_SCHEMA = 2  # the first format version that has records of a kind other than taps
+
+_OBJECT = (dict,)
+_ARRAY = (list,)
+_INTENT_KINDS: dict[str, _Kind] = {
+    "seq": (_INT, False, True),
+    "time": (_STR, False, True),
+    "prev": (_STR, False, True),
+    "schema": (_INT, False, True),
+    "kind": (_STR, False, True),
+    "tap_time": (_STR, False, False),
+    "validator": (_STR, False, False),
+    "station": (_INT, False, False),
+    "card": (_STR, False, True),
+    "product_type": (_STR, True, False),
+    "df_name": (_STR, True, False),
+    "layout": (_STR, True, False),
+    "transaction_counter": (_INT, True, False),
+    "writes": (_ARRAY, False, True),
+    "debit": (_INT, False, True),
+    "decision": (_OBJECT, True, False),
+    "sam_serial": (_STR, True, False),
+    "resolves": (_OBJECT, False, False),
+    "hmac": (_STR, False, False),
+}
+_NAMES = tuple(_INTENT_KINDS)
+_KNOWN = frozenset(_NAMES)
+_check_intent = _check_fields("", _NAMES, tuple(_INTENT_KINDS.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class ClosingIntent:
+    """A closing intent as the journal holds it (see the module's docstring).
+
+    ``absent`` names the optional fields the record does not hold; ``extra`` keeps the keys
+    this release does not know, so that ``from_json(d).to_json() == d``.
+    """
+
+    seq: int
+    time: str
+    prev: str
+    schema: int
+    kind: str
+    tap_time: str | None
+    validator: str | None
+    station: int | None
+    card: str
+    product_type: str | None
+    df_name: str | None
+    layout: str | None
+    transaction_counter: int | None
+    writes: tuple[str, ...]
+    debit: int
+    decision: Decision | None
+    sam_serial: str | None
+    resolves: Resolution | None
+    hmac: str | None
+    absent: frozenset[str] = frozenset()
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    KIND: ClassVar[str] = INTENT_KIND
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClosingIntent:
+        """The intent of a JSON object; EntryFormatError naming the field if it is malformed."""
+        if not isinstance(data, Mapping):
+            raise EntryFormatError(f"intent: expected an object, got {_json_kind(data)}")
+        values = [data.get(name, _ABSENT) for name in _NAMES]
+        _check_schema(data.get("schema", _ABSENT))
+        absent = _check_intent(values)
+        if data["kind"] != INTENT_KIND:
+            raise EntryFormatError(f"kind: expected {INTENT_KIND!r}, got {data['kind']!r}")
+        named = dict(zip(_NAMES, values, strict=True))
+        for name in absent:
+            named[name] = None
+        named["writes"] = _strings("writes", named["writes"])
+        if named["decision"] is not None:
+            named["decision"] = Decision.from_json(named["decision"])
+        if named["resolves"] is not None:
+            named["resolves"] = Resolution.from_json(named["resolves"])
+        extra = _extra(data, _KNOWN) if len(data) != len(_NAMES) - len(absent) else _EMPTY
+        return cls(**named, absent=absent, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        """The intent's JSON object: what ``from_json`` read, keys unknown to it included."""
+        out: dict[str, Any] = dict(self.extra)
+        for name in _NAMES:
+            if name not in self.absent:
+                out[name] = getattr(self, name)
+        out["writes"] = list(self.writes)
+        if self.decision is not None:
+            out["decision"] = self.decision.to_json()
+        if self.resolves is not None:
+            out["resolves"] = self.resolves.to_json()
+        return out
+
+
+# from_json builds by name: the record's fields are _NAMES, then absent and extra.
+assert tuple(f.name for f in fields(ClosingIntent)) == (*_NAMES, "absent", "extra")  # noqa: S101
+
+
+def _check_schema(schema: Any) -> None:
+    """An intent's schema: a version this release reads, at least the intent's own."""
+    if schema is _ABSENT:
+        raise EntryFormatError("schema: missing")
+    if type(schema) is not int or schema < INTENT_SCHEMA:
+        wanted = f"a version number >= {INTENT_SCHEMA}"
+        raise EntryFormatError(f"schema: expected {wanted}, got {schema!r}")
+    if schema > SCHEMA_VERSION:
+        raise EntryFormatError(
+            f"schema: version {schema} is newer than this release knows ({SCHEMA_VERSION})"
+        )
+
+
+def read_record(data: Mapping[str, Any]) -> JournalEntry | ClosingIntent:
+    """A journal line's record: a tap entry, or a closing intent (by its ``kind``).
+
+    EntryFormatError for a malformed record, a newer schema, or a kind this release does not
+    know (after the schema: a later release's record says so by its version first).
+    """
+    if not isinstance(data, Mapping) or "kind" not in data:
+        return JournalEntry.from_json(data)
+    if data["kind"] == INTENT_KIND:
+        return ClosingIntent.from_json(data)
+    schema = data.get("schema")
+    if type(schema) is int and schema > SCHEMA_VERSION:
+        raise EntryFormatError(
+            f"schema: version {schema} is newer than this release knows ({SCHEMA_VERSION})"
+        )
+    raise EntryFormatError(f"kind: {data['kind']!r} is not a record this release knows")
+
+
+def open_intents(directory: Path) -> list[ClosingIntent]:
+    """The intents after the journal's last tap entry (no tap entry followed them), oldest first.
+
+    Read from the end of the newest files, past a file that holds nothing else; an intent that
+    does not read is skipped (the chain check reports it), any other line ends the search.
+    """
+    found: list[ClosingIntent] = []
+    for path in reversed(journal_files(directory)):
+        for raw in reversed(path.read_bytes().split(b"\n")):
+            if not raw.strip():
+                continue
+            data = parse_entry(raw)
+            if data is None or data.get("kind") != INTENT_KIND:
+                return found[::-1]
+            try:
+                found.append(ClosingIntent.from_json(data))
+            except EntryFormatError:
+                continue
+    return found[::-1]
+
+
+def unsettled(intents: list[ClosingIntent]) -> list[ClosingIntent]:
+    """Of a card's open intents, the last one (a rerun or a later session of the same tap
+    supersedes the earlier: it holds every write sent); by seq."""
+    last: dict[str, ClosingIntent] = {}
+    for intent in intents:
+        last[intent.card] = intent
+    return sorted(last.values(), key=lambda intent: intent.seq)
