@@ -319,7 +319,7 @@ def run(level: Level, workdir: Path, log: Log) -> PartResult:
         "cards_replaced": tally.replaced,
         "journal_entries": report.entries,
         "journal_files": len(list(soak.journal.directory.glob("journal-*.jsonl"))),
-        "sam_channel_exchanges": len(soak.processor.sam.exchanges),
+        "sam_channel_exchanges": len(soak.processor.sam.exchanges if soak.processor.sam else ()),
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_end, 1),
         "growth_percent": round(100 * growth, 2),

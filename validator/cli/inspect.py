@@ -166,6 +166,8 @@ def _secure_opener(config_dir: Path, settings: Any, sam_spec: str | None) -> Any
         sam = open_sam(sam_spec or settings.sam_reader, config_dir, settings)
     except RunError as exc:
         raise _ReaderProblem(str(exc)) from exc
+    if sam is None:
+        raise _ReaderProblem("--secure reads in a symmetric session: it needs a SAM, not none")
 
     def opener(channel: ApduChannel, image: CalypsoCard) -> SecureSession:
         serial, extended = image.serial, image.application.startup.extended_mode

@@ -191,9 +191,13 @@ def replay(
             from validator.office.replay.mac import MacChecker
 
             try:
-                macs = MacChecker(open_sam(sam_reader, config_dir, settings))
+                sam = open_sam(sam_reader, config_dir, settings)
             except RunError as exc:
                 _fail(str(exc))
+            if sam is None:
+                _fail("--sam-reader none: MACs are recomputed by a SAM")
+                return
+            macs = MacChecker(sam)
         if journal_key_file is None and settings.journal_key_file:
             journal_key_file = config_dir / settings.journal_key_file
         key = _journal_key(journal_key_file)
