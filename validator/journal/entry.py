@@ -215,11 +215,12 @@ class PkiEvidence:
 
     ``card_certificate`` is the first 16 bytes of the certificate's SHA-256: the certificate
     itself is in the trace of the tap that read it from the card (Get Data), once per card
-    while the validator keeps it cached; ``ca`` is its issuer's key reference.
+    while the validator keeps it cached (null in a pseudonymised entry: it names the card);
+    ``ca`` is its issuer's key reference.
     """
 
     ca: str
-    card_certificate: str
+    card_certificate: str | None
     certificate_index: int
     cached: bool
     notices: tuple[str, ...]
@@ -362,7 +363,7 @@ _pki = _check_fields(
     _PKI,
     (
         (_STR, False, True),
-        (_STR, False, True),
+        (_STR, True, True),
         (_INT, False, True),
         (_BOOL, False, True),
         ((list,), False, True),
