@@ -180,10 +180,14 @@ if [ "$DEMO" = 1 ]; then
         sed -i "s#^journal_dir:.*#journal_dir: $JOURNAL#" "$DESTDIR$ETC/validator.yaml"
     fi
     config_file "$SOURCE/config/keys.sim.yaml" keys.sim.yaml
-    install -d -m 0750 "$DESTDIR$ETC/cards"
-    for card in "$SOURCE"/config/cards/*.yaml; do
-        config_file "$card" "cards/$(basename "$card")"
+    install -d -m 0750 "$DESTDIR$ETC/cards" "$DESTDIR$ETC/cards/pki" "$DESTDIR$ETC/pki"
+    for card in "$SOURCE"/config/cards/*.yaml "$SOURCE"/config/cards/pki/*.yaml; do
+        [ -e "$card" ] || continue
+        config_file "$card" "${card#"$SOURCE"/config/}"
     done
+    # The test PKI's root public key, which the demo settings trust (test material; its
+    # private keys stay in the checkout).
+    config_file "$SOURCE/config/pki/test_pki_root.yaml" pki/test_pki_root.yaml
 else
     config_file "$SOURCE/deploy/config/validator.yaml" validator.yaml
 fi

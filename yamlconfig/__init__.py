@@ -237,3 +237,13 @@ def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
             break
         node = child
     return line
+
+
+def line_of(path: Path, loc: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the node at ``loc`` in the YAML file ``path``, for an error found
+    after loading (a reference that does not match another file's); None if unreadable."""
+    try:
+        node = yaml.compose(read_config_text(path).decode("utf-8"), Loader=yaml.SafeLoader)
+    except (ConfigError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+    return _line_of(node, loc) if loc else None

@@ -26,6 +26,7 @@ def test_smoke_fuzzes_every_parser(smoke: PartResult) -> None:
     names = {
         *("apdu-response", "apdu-command", "fci", "records-demo", "records-intercode"),
         *("en1545", "yaml-settings", "yaml-fares", "yaml-card-profile", "journal-line"),
+        *("pki-certificates", "pki-answers", "yaml-pki-root", "yaml-pki-revocations"),
     }
     assert set(smoke.figures) == names
     for figures in smoke.figures.values():

@@ -133,3 +133,29 @@ def test_slow_card_tap_ends_within_budget(tmp_path: Path, fleet: Fleet) -> None:
     bench.close()
     assert bench.tally.taps == 1
     assert bench.tally.slowest_s <= bench.budget_s + hostile.MARGIN_S
+
+
+def test_hostile_pki_cards_refused_with_their_reason(tmp_path: Path, fleet: Fleet) -> None:
+    """Each scripted PKI case is refused for what is wrong with it, and the card keeps its trips."""
+    from lab.reliability.hostile.cases import _pki
+
+    expected = {
+        "pki_forged_signature": "card_signature_invalid",
+        "pki_other_serial": "certificate_mismatch",
+        "pki_wrong_key_reference": "unknown_issuer",
+        "pki_expired_ca": "certificate_expired",
+        "pki_revoked_ca": "certificate_revoked",
+        "pki_truncated_certificate": "certificate_malformed",
+        "pki_random_signature": "card_signature_invalid",
+        "pki_replayed_signature": "card_signature_invalid",
+    }
+    bench = Bench(tmp_path, seed=1)
+    seen = {}
+    for case in _pki(fleet):
+        record = bench.run(case)
+        assert record is not None
+        seen[case.name] = record.result.reason
+        assert not record.result.outcome.opens_gate, case.name
+    bench.close()
+    assert seen == expected
+    assert bench.tally.violations == []

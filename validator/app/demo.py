@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """``validator demo``: a stream of passengers on the embedded default.
 
-Everything is real code but the radio: emulated cards personalised from config/cards/*.yaml,
-the software SAM with the simulation keys behind the same SAM APDUs a hardware SAM gets, and
-the emulated reader, which can pull a card out of the field at any APDU as hurried passengers do.
+Everything is real code but the radio: emulated cards personalised from config/cards/*.yaml
+(and the PKI cards of config/cards/pki/, which sign their sessions themselves: with the test
+root the demo's settings trust, they need no SAM), the software SAM with the simulation keys
+behind the same SAM APDUs a hardware SAM gets, and the emulated reader, which can pull a card
+out of the field at any APDU as hurried passengers do.
 The station is run's: build_station and run_loop, with simulated passengers for a card reader
 and a simulated clock, so that the demo exercises the loop the gate runs.
 """
@@ -24,7 +26,7 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.clock import clock_range
 from validator.app.loop import run_loop
-from validator.app.settings import ValidatorSettings
+from validator.app.settings import NO_SAM, ValidatorSettings
 from validator.app.station import build_station
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.recording import JournalError
@@ -78,14 +80,16 @@ def _card_rng(rnd: random.Random) -> Callable[[int], bytes]:
 
 
 def build_fleet(cards_dir: Path, rnd: random.Random) -> list[CardEmulator]:
-    """Personalise a few cards per profile, each with its own serial and diversified keys."""
+    """Personalise a few cards per profile, each with its own serial and diversified keys;
+    a PKI card (pki/*.yaml) once, as its certificate names its serial."""
     profiles = sorted(cards_dir.glob("*.yaml"))
     if not profiles:
         raise ConfigError(cards_dir, "no card profile (*.yaml) in this folder")
     fleet = []
-    for path in profiles:
+    for path in profiles + sorted(cards_dir.glob("pki/*.yaml")):
         profile: CardProfile = load_profile(path)
-        for copy in range(_COPIES.get(path.stem, 1)):
+        copies = 1 if profile.pki is not None else _COPIES.get(path.stem, 1)
+        for copy in range(copies):
             serial = profile.serial[:6] + (
                 (int.from_bytes(profile.serial[6:], "big") + 0x100 * copy) & 0xFFFF
             ).to_bytes(2, "big")
@@ -194,8 +198,9 @@ def run_demo(
     """Serve ``taps`` simulated passengers through the gate loop; returns the taps served.
 
     The station is run's (build_station, run_loop) with simulated passengers for its card
-    reader and the software SAM with the simulation keys. ``on_tap`` hears of each tap as it
-    is served. A journal that cannot be written ends the demo with JournalError.
+    reader and the software SAM with the simulation keys (none when the settings say
+    ``sam_reader: none``: then only the PKI passengers pass). ``on_tap`` hears of each tap as
+    it is served. A journal that cannot be written ends the demo with JournalError.
     """
     if not settings.simulation:
         raise ConfigError(
@@ -204,11 +209,15 @@ def run_demo(
         )
     rnd = random.Random(seed)  # noqa: S311 - simulation randomness, by design
     sam_rng = random.Random(rnd.getrandbits(64))  # noqa: S311
-    sam = software_sam(config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
+    sam = None
+    if settings.sam_reader != NO_SAM:
+        sam = software_sam(config_dir / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)
     passengers = SimulatedPassengers(
         build_fleet(config_dir / settings.cards, rnd), rnd, start, tear_rate
     )
-    station = build_station(config_dir, settings, reader=passengers, sam=sam, journal=journal)
+    station = build_station(
+        config_dir, settings, reader=passengers, sam=sam, journal=journal, rng=sam_rng.randbytes
+    )
     stop = threading.Event()
     gate = _DemoGate(passengers, station.location, stop, on_tap)
     served = run_loop(

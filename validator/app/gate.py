@@ -45,11 +45,15 @@ def tap_line(record: TapRecord, when: str) -> str:
     left = f"{remaining} left" if remaining is not None else ""
     product = tap["product"] or "-"
     result = record.result
+    # A PKI tap (the card's own signature, no SAM) says so instead of its SAM APDUs.
+    apdus = f"{result.card_apdus} card + {result.sam_apdus} SAM APDUs"
+    if result.pki is not None:
+        apdus = f"{result.card_apdus} card APDUs, PKI: no SAM"
     return (
         f"{record.index:4d}  {when}  {tap['card'] or '-':<16}  {product:<15} "
         + click.style(f"{outcome:<9}", fg=OUTCOME_COLOURS.get(outcome))
         + f" {tap['reason']:<26} {left:<9} {tap['ms']:>6.1f} ms"
-        f"  ({result.card_apdus} card + {result.sam_apdus} SAM APDUs)"
+        f"  ({apdus})"
     )
 
 

@@ -26,6 +26,7 @@ from validator.app.gate import Gate
 from validator.app.loop import LoopObserver, Observers, run_loop
 from validator.app.settings import ValidatorSettings, load_fares
 from validator.app.station import (
+    NO_SAM,
     SOFTWARE_SAM_SPECS,
     Station,
     build_station,
@@ -117,7 +118,7 @@ def serve(
     """
     rules = load_fares(config_dir, settings)
     for spec in (card_spec, sam_spec):  # a malformed spec stops here, before any hardware
-        if spec not in ("emulated", *SOFTWARE_SAM_SPECS):
+        if spec not in ("emulated", NO_SAM, *SOFTWARE_SAM_SPECS):
             open_card_reader(spec, config_dir)
     sam = open_sam(sam_spec, config_dir, settings)
     stop = stop or threading.Event()
@@ -149,7 +150,7 @@ def serve(
             # it), or the one opened if the journal could not be.
             if station is not None:
                 station.release_sam()
-            else:
+            elif sam is not None:
                 sam.close()
 
         stack.callback(let_go_of_the_sam)

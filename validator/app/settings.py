@@ -6,26 +6,92 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from calypso.pki.chain import DatePolicy, Revocations
+from calypso.pki.fields import KEY_REFERENCE_SIZE, CaScope
 from sam.policy import AuthorizedKeys, parse_key_reference
 from validator.app.ship.settings import ShippingSettings
 from validator.engine.fares.rules import LOCATION_BITS, FareRules
-from yamlconfig import ConfigError, load_model
+from validator.engine.pki.files import RevocationFile, RootKeyFile
+from validator.engine.pki.trust import DEFAULT_CARD_CACHE, CardTrust, TrustPolicy
+from yamlconfig import ConfigError, line_of, load_model
 
 LAYOUT_NAMES = ("demo", "intercode")  # validator.engine.layouts.base.build_layouts
 
 # Reader specs each setting takes (validator.app.station opens them; readers.spec: pcsc:, nfc:).
 CARD_READER_SPECS = ("emulated", "pcsc:REGEX", "nfc:PATH")
-SAM_READER_SPECS = ("software", "emulated", "pcsc:REGEX")
+SAM_READER_SPECS = ("software", "emulated", "pcsc:REGEX", "none")
+NO_SAM = "none"  # no SAM at all: PKI cards only (pki.roots)
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 CONFIG_ENV = "CALYPSO_VALIDATOR_CONFIG"
 ENV_PREFIX = "CALYPSO_VALIDATOR_"
+
+
+ScopeName = Literal["production", "test"]
+
+
+def _production_only() -> list[ScopeName]:
+    return ["production"]
+
+
+class TrustedRootSetting(BaseModel):
+    """One trusted root: its public key file and the key reference it must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str = Field(min_length=1, description="Root public key file (docs/pki.md).")
+    reference: str = Field(description="Its 29-byte key reference, hex: checked against the file.")
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        try:
+            size = len(bytes.fromhex(value))
+        except ValueError:
+            raise ValueError("not hex") from None
+        if size != KEY_REFERENCE_SIZE:
+            raise ValueError(f"a key reference is {KEY_REFERENCE_SIZE} bytes, not {size}")
+        return value.upper()
+
+
+class PkiSettings(BaseModel):
+    """PKI mode (docs/pki.md): the roots trusted, the chain policy, the verified-card cache."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    roots: list[TrustedRootSetting] = Field(
+        default_factory=list, description="Trusted root public keys; none: PKI mode is off."
+    )
+    scopes: list[ScopeName] = Field(
+        default_factory=_production_only,
+        min_length=1,
+        description="CA scopes accepted; 'test' needs simulation or allow_test_material.",
+    )
+    allow_test_material: bool = Field(
+        default=False,
+        description="Accept the test PKI (test roots, test scope) outside simulation, on purpose.",
+    )
+    expired: Literal["reject", "accept"] = "reject"
+    not_yet_valid: Literal["reject", "accept"] = "reject"
+    revocations: str | None = Field(
+        default=None, description="Revocation list file (CA references, card serials)."
+    )
+    card_cache: int = Field(
+        default=DEFAULT_CARD_CACHE,
+        ge=0,
+        le=1_000_000,
+        description="Verified card certificates kept by serial (a returning card reads none).",
+    )
+
+    def test_allowed(self, simulation: bool) -> bool:
+        """Whether the test PKI may be trusted: in simulation, or when the operator opts in."""
+        return simulation or self.allow_test_material
 
 
 class ValidatorSettings(BaseModel):
@@ -74,6 +140,16 @@ class ValidatorSettings(BaseModel):
     shipping: ShippingSettings | None = Field(
         default=None, description="Shipping journals to the collector (validator ship)."
     )
+    pki: PkiSettings = Field(default_factory=PkiSettings)
+
+    @field_validator("pki")
+    @classmethod
+    def _pki(cls, pki: PkiSettings, info: ValidationInfo) -> PkiSettings:
+        if "test" in pki.scopes and not pki.test_allowed(bool(info.data.get("simulation"))):
+            raise ValueError(
+                "scopes: the test scope needs 'simulation: true' or pki.allow_test_material: true"
+            )
+        return pki
 
     @field_validator("aids")
     @classmethod
@@ -229,6 +305,71 @@ def load_settings(config_dir: Path, environ: Mapping[str, str] | None = None) ->
         first = exc.errors(include_url=False, include_input=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         raise ConfigError(f"${ENV_PREFIX}{field.upper()}", f"{field}: {first['msg']}") from None
+
+
+def load_trust(
+    config_dir: Path,
+    settings: ValidatorSettings,
+    *,
+    no_sam: bool | None = None,
+    rng: Callable[[int], bytes] | None = None,
+) -> CardTrust | None:
+    """The PKI trust of ``settings``: its root key files (each checked against the reference
+    validator.yaml names), the chain policy and the revocation list; None when no root is set.
+
+    ``no_sam``: whether the validator runs without SAM (default: the settings' sam_reader is
+    ``none``); with no SAM and no root no card could be validated, which is refused too.
+    ``rng`` gives the terminal challenges (a seeded one in the demo).
+
+    Raises:
+        ConfigError: a root or revocation file missing or malformed (its file and line), a
+            reference that is not the file's, test material outside simulation without the
+            opt-in, or no SAM and no root (validator.yaml and its line).
+    """
+    pki = settings.pki
+    where = config_dir / "validator.yaml"
+    if not pki.roots:
+        if settings.sam_reader == NO_SAM if no_sam is None else no_sam:
+            raise ConfigError(
+                where,
+                "sam_reader: 'none' (no SAM) validates PKI cards only, and pki.roots is empty",
+                line_of(where, ("sam_reader",)),
+            )
+        return None
+    test_allowed = pki.test_allowed(settings.simulation)
+    roots = []
+    for number, setting in enumerate(pki.roots):
+        path = config_dir / setting.file
+        root_file = load_model(path, RootKeyFile)
+        if root_file.key_reference != setting.reference:
+            raise ConfigError(
+                where,
+                f"pki.roots.{number}.reference: not the key reference of {setting.file}",
+                line_of(where, ("pki", "roots", number, "reference")),
+            )
+        if root_file.test_material and not test_allowed:
+            raise ConfigError(
+                path,
+                "test_material: a test root is trusted only with 'simulation: true' or "
+                "pki.allow_test_material: true in validator.yaml",
+                line_of(path, ("test_material",)),
+            )
+        roots.append(root_file.root())
+    revocations = Revocations()
+    if pki.revocations is not None:
+        revocations = load_model(config_dir / pki.revocations, RevocationFile).revocations()
+    policy = TrustPolicy(
+        expired=DatePolicy(pki.expired),
+        not_yet_valid=DatePolicy(pki.not_yet_valid),
+        scopes=frozenset(
+            CaScope.TEST if name == "test" else CaScope.PRODUCTION for name in pki.scopes
+        )
+        | {CaScope.ANY},
+        revocations=revocations,
+    )
+    if rng is None:
+        return CardTrust(roots, policy, pki.card_cache)
+    return CardTrust(roots, policy, pki.card_cache, rng)
 
 
 def load_fares(

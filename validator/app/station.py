@@ -4,15 +4,17 @@
 ``build_station`` puts a station together: ``run``, ``demo``, the doctor's test session, the
 bench's scaling runs and every station of the reliability lab call it, so that the AIDs,
 ratification mode, time budget, authorised keys, multiple session and card layouts of the tap
-engine, and the SAM's checks and unlock (open_sam) are
-those of the settings everywhere; the engine below never reads settings itself. Reader specs:
-``pcsc:REGEX`` and ``nfc:PATH`` (readers.spec); SAM specs: ``software`` (the CSIM1 software
-SAM with the key file of the settings) or ``pcsc:REGEX``.
+engine, its PKI trust (pki: roots, policy, the verified-card cache), and the SAM's checks and
+unlock (open_sam) are those of the settings everywhere; the engine below never reads settings
+itself. Reader specs: ``pcsc:REGEX`` and ``nfc:PATH`` (readers.spec); SAM specs: ``software``
+(the CSIM1 software SAM with the key file of the settings), ``pcsc:REGEX``, or ``none`` (no SAM:
+PKI cards only).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +25,10 @@ from sam.client import LegacySam
 from sam.keys import load_keys
 from sam.software.link import software_sam
 from validator.app.loop import SamOpener
-from validator.app.settings import ValidatorSettings, load_fares
+from validator.app.settings import NO_SAM, ValidatorSettings, load_fares, load_trust
 from validator.engine.fares.decide import FareRules
 from validator.engine.layouts.base import build_layouts
+from validator.engine.pki.trust import CardTrust
 from validator.engine.recording import TapRecorder
 from validator.engine.session import Ratification
 from validator.engine.tap import TapProcessor
@@ -34,6 +37,7 @@ from validator.journal.writer import Journal
 from yamlconfig import ConfigError
 
 __all__ = [
+    "NO_SAM",
     "SOFTWARE_SAM_SPECS",
     "RunError",
     "Station",
@@ -76,15 +80,20 @@ def build_station(
     settings: ValidatorSettings,
     *,
     reader: CardReader,
-    sam: Sam,
+    sam: Sam | None,
     journal: Journal | None,
     rules: FareRules | None = None,
+    rng: Callable[[int], bytes] | None = None,
 ) -> Station:
     """The station of ``settings``: its fare rules (checked against its layouts), its tap
-    engine over ``sam`` recording into ``journal`` (opened by the caller), and ``reader``."""
+    engine over ``sam`` (None: no SAM, PKI cards only) and the PKI trust of the settings,
+    recording into ``journal`` (opened by the caller), and ``reader``. ``rng`` gives the PKI
+    terminal challenges (default: the system's; the demo's is seeded)."""
     if rules is None:
         rules = load_fares(config_dir, settings)
-    return Station(reader, _tap_engine(settings, sam, rules, journal), rules, journal)
+    trust = load_trust(config_dir, settings, no_sam=sam is None, rng=rng)
+    engine = _tap_engine(settings, sam, rules, journal, trust)
+    return Station(reader, engine, rules, journal)
 
 
 def journal_key_path(config_dir: Path, settings: ValidatorSettings) -> Path | None:
@@ -111,11 +120,12 @@ def station_journal(config_dir: Path, settings: ValidatorSettings) -> Journal:
 
 def _tap_engine(
     settings: ValidatorSettings,
-    sam: Sam,
+    sam: Sam | None,
     rules: FareRules,
     journal: TapRecorder | None,
+    trust: CardTrust | None,
 ) -> TapProcessor:
-    """The tap engine configured by ``settings`` over this SAM, fare rules and journal."""
+    """The tap engine configured by ``settings`` over this SAM, fare rules, journal and trust."""
     return TapProcessor(
         sam=sam,
         rules=rules,
@@ -127,6 +137,7 @@ def _tap_engine(
         authorized=settings.key_policy(),
         multiple_session=settings.multiple_session,
         layouts=build_layouts(settings.layouts),
+        pki=trust,
     )
 
 
@@ -153,8 +164,11 @@ def open_card_reader(spec: str, config_dir: Path | None = None) -> CardReader:
         ) from None
 
 
-def open_sam(spec: str, config_dir: Path, settings: ValidatorSettings) -> LegacySam:
-    """The SAM: the software SAM in process, or a real (or vpcd-served) SAM in a PC/SC reader."""
+def open_sam(spec: str, config_dir: Path, settings: ValidatorSettings) -> LegacySam | None:
+    """The SAM: the software SAM in process, a real (or vpcd-served) SAM in a PC/SC reader, or
+    None for ``none`` (a validator without SAM)."""
+    if spec == NO_SAM:
+        return None
     if spec in SOFTWARE_SAM_SPECS:
         return software_sam(config_dir / settings.keys, allow_simulation=settings.simulation)
     try:
@@ -171,14 +185,15 @@ def open_sam(spec: str, config_dir: Path, settings: ValidatorSettings) -> Legacy
 
 
 def sam_reopener(
-    spec: str, config_dir: Path, settings: ValidatorSettings, sam: LegacySam
+    spec: str, config_dir: Path, settings: ValidatorSettings, sam: LegacySam | None
 ) -> SamOpener | None:
-    """How the loop connects a PC/SC SAM again after an outage (None for the software SAM).
+    """How the loop connects a PC/SC SAM again after an outage (None for the software SAM or
+    none).
 
     The old connection is let go first (it may hold the reader exclusively); the new one is
     checked and unlocked as at start-up. Failures are SamError: the gate stays out of service.
     """
-    if spec in SOFTWARE_SAM_SPECS:
+    if spec in SOFTWARE_SAM_SPECS or sam is None:
         return None
     reader = open_card_reader(spec, config_dir)
     current = [sam]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from validator.bench.host import measure_host
+from validator.bench.pki import measure_pki
 from validator.bench.scenarios import (
     CARD_APDU_S,
     CARD_BYTE_S,
@@ -31,7 +32,7 @@ def run_bench(
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Every scenario (exchanges, modelled times, host cost, through pcscd), the closing
-    intent's cost per tap, and scaling.
+    intent's cost per tap, the PKI tap with no SAM (validator.bench.pki) and scaling.
 
     ``pcsc_taps=0`` or a machine without pcscd/vpcd leaves ``pcsc_ms`` null (with the reason);
     ``intent_taps=0`` leaves ``intent`` null; ``scaling=None`` skips the scaling runs."""
@@ -55,6 +56,9 @@ def run_bench(
             "host_ms": host.as_dict(),
             "pcsc_ms": None,
         }
+    progress("pki: modelled taps (returning card, CA cached, cold) and host time")
+    symmetric = scenarios.get("multi_trip", {}).get("modeled_ms", {}).get("engine")
+    pki = measure_pki(config_dir, taps, max(20, host_taps // 5), symmetric)
     document: dict[str, Any] = {
         "machine": {"cpus": _cpus(), "python": platform.python_version()},
         "latency_model": {
@@ -63,6 +67,7 @@ def run_bench(
             "sam_apdu_ms": SAM_APDU_S * 1000,
         },
         "scenarios": scenarios,
+        "pki": pki,
         "pcsc_unavailable": None,
     }
     if pcsc_taps:
@@ -140,6 +145,26 @@ def format_tables(document: dict[str, Any]) -> str:
                 f"{name:<15}{row['taps']:>6}{row['without_ms']:>9}{row['with_ms']:>9}"
                 f"{row['cost_ms']:>+8.3f}{row['intent_bytes']:>7}"
             )
+    pki = document.get("pki")
+    if pki:
+        out += [
+            "",
+            f"pki, no SAM: modelled ms (target {pki['target_ms']} for a returning card; "
+            f"symmetric multi-trip {pki['symmetric_multi_trip_ms']})",
+            f"{'case':<16}{'card':>5}{'certs':>6}{'decision':>10}{'last APDU':>11}",
+        ]
+        for name, row in pki["cases"].items():
+            out.append(
+                f"{name:<16}{row['card_apdus']:>5}{row['certificate_apdus']:>6}"
+                f"{row['decision_ms']:>10}{row['last_apdu_ms']:>11}"
+            )
+        host = pki["host"]
+        out.append(
+            f"host: validator {host['validator_median_ms']} ms + card "
+            f"{host['card_median_ms']} ms per returning tap; us per CA certificate "
+            f"{host['ca_certificate_us']}, card certificate {host['card_certificate_us']}, "
+            f"cached recheck {host['cached_card_recheck_us']}, ECDSA {host['ecdsa_verify_us']}"
+        )
     scaling = document.get("scaling")
     if scaling:
         out += ["", f"{'scaling':<26}{'size':>10}{'tap ms':>9}{'open ms':>9}"]

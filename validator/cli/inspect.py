@@ -70,7 +70,9 @@ def inspect_command(
     as_json: bool,
 ) -> None:
     """Read a card and show its application, files and decoded records (never writes)."""
-    from validator.app.settings import load_settings
+    import datetime as dt
+
+    from validator.app.settings import load_settings, load_trust
     from validator.office.inspect.read import InspectError, inspect_card
 
     config_dir = config_folder(config)
@@ -85,6 +87,7 @@ def inspect_command(
         connection = _connect(spec, card_profile, timeout)
         opener = _secure_opener(config_dir, settings, sam_reader) if secure else None
         rules = _fare_rules(config_dir / settings.fares)
+        trust = load_trust(config_dir, settings)  # a PKI card's chain, judged as at the gate
         with connection:
             result = inspect_card(
                 connection,
@@ -93,6 +96,8 @@ def inspect_command(
                 layout=layout,
                 secure=opener,
                 rules=rules,
+                pki=trust,
+                today=dt.date.today(),
             )
     if as_json:
         from validator.office.inspect.as_json import inspection_json
@@ -166,6 +171,8 @@ def _secure_opener(config_dir: Path, settings: Any, sam_spec: str | None) -> Any
         sam = open_sam(sam_spec or settings.sam_reader, config_dir, settings)
     except RunError as exc:
         raise _ReaderProblem(str(exc)) from exc
+    if sam is None:
+        raise _ReaderProblem("--secure reads in a symmetric session: it needs a SAM, not none")
 
     def opener(channel: ApduChannel, image: CalypsoCard) -> SecureSession:
         serial, extended = image.serial, image.application.startup.extended_mode

@@ -216,7 +216,9 @@ def _check_demo_dates(start: dt.datetime) -> None:
     help="emulated | pcsc:REGEX | nfc:PATH (default: from validator.yaml).",
 )
 @click.option(
-    "--sam-reader", default=None, help="software | pcsc:REGEX (default: from validator.yaml)."
+    "--sam-reader",
+    default=None,
+    help="software | pcsc:REGEX | none (no SAM: PKI cards only; default: from validator.yaml).",
 )
 @click.option(
     "--max-taps",

@@ -23,7 +23,7 @@ from validator.cli.officedb import (
     read_pseudonymiser,
     selection_options,
 )
-from yamlconfig import ConfigError
+from yamlconfig import ConfigError, load_model
 
 if TYPE_CHECKING:
     from validator.office.pseudonym import Pseudonymiser
@@ -118,6 +118,13 @@ def _journal_key(path: Path | None) -> bytes | None:
     help="Recompute MACs with this SAM (pcsc:REGEX, in verification mode).",
 )
 @click.option(
+    "--pki-root",
+    "pki_roots",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Root public key file (repeatable): verify PKI taps' signatures, no key or SAM.",
+)
+@click.option(
     "--journal-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -147,6 +154,7 @@ def replay(
     fares_file: Path | None,
     keys: Path | None,
     sam_reader: str | None,
+    pki_roots: tuple[Path, ...],
     journal_key_file: Path | None,
     anchor_values: tuple[str, ...],
     since: dt.datetime | None,
@@ -158,13 +166,15 @@ def replay(
     stations: tuple[int, ...],
     validators: tuple[str, ...],
 ) -> None:
-    """Audit journals: integrity, MACs, decisions (what-if with --fares), reconciliation.
+    """Audit journals: integrity, MACs and PKI signatures, decisions (what-if with --fares),
+    reconciliation.
 
     PATHS are journal files or folders; or --db reads the office database (with --since,
     --until, --station and --validator to select), with the same report.
     """
     check_source(paths, db_url, stations, validators)
     from validator.app.settings import load_fares, load_settings
+    from validator.engine.pki.files import RootKeyFile
     from validator.journal.reading import ReplayInputError
     from validator.office.database.schema import OfficeDatabaseError
     from validator.office.replay.audit import ReplayRequest, replay, total_bytes
@@ -191,14 +201,19 @@ def replay(
             from validator.office.replay.mac import MacChecker
 
             try:
-                macs = MacChecker(open_sam(sam_reader, config_dir, settings))
+                sam = open_sam(sam_reader, config_dir, settings)
             except RunError as exc:
                 _fail(str(exc))
+            if sam is None:
+                _fail("--sam-reader none: give a SAM, or --pki-root for PKI taps")
+                return
+            macs = MacChecker(sam)
         if journal_key_file is None and settings.journal_key_file:
             journal_key_file = config_dir / settings.journal_key_file
         key = _journal_key(journal_key_file)
         layouts = tuple(settings.layouts.items())
-        options = Options(rules, key, keys, since, until, layouts)
+        roots = tuple(load_model(path, RootKeyFile).root() for path in pki_roots)
+        options = Options(rules, key, keys, since, until, layouts, pki_roots=roots)
         request = ReplayRequest(
             paths,
             options,

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from validator.app.settings import load_settings
+from validator.app.words import counted
 from validator.cli.common import EXIT_CONFIG, config_folder, config_option
 from yamlconfig import ConfigError
 
@@ -21,7 +22,7 @@ def check_config(config: Path | None) -> None:
     """Validate every configuration file and print every error with file, line and reason."""
     from calypso.emulator.profile import load_profile
     from sam.keys import load_keys
-    from validator.app.settings import load_fares
+    from validator.app.settings import NO_SAM, load_fares, load_trust
     from validator.app.station import load_journal_key
 
     config_dir = config_folder(config)
@@ -33,12 +34,21 @@ def check_config(config: Path | None) -> None:
         sys.exit(EXIT_CONFIG)
     errors: list[str] = []
     keys = 0
+    roots = 0
     try:
         load_fares(config_dir, settings)
     except ConfigError as exc:
         errors += exc.details()
     try:
-        keys = len(load_keys(config_dir / settings.keys, allow_simulation=settings.simulation).keys)
+        trust = load_trust(config_dir, settings)
+        roots = len(tuple(trust.roots)) if trust is not None else 0
+    except ConfigError as exc:
+        errors += exc.details()
+    try:
+        if settings.sam_reader != NO_SAM or (config_dir / settings.keys).exists():
+            keys = len(
+                load_keys(config_dir / settings.keys, allow_simulation=settings.simulation).keys
+            )
     except ConfigError as exc:
         errors += exc.details()
     try:
@@ -56,7 +66,9 @@ def check_config(config: Path | None) -> None:
     if errors:
         sys.exit(EXIT_CONFIG)
     mode = "SIMULATION" if settings.simulation else "production"
-    click.echo(f"{config_dir}: valid ({mode} mode, {keys} SAM keys, {len(profiles)} card profiles)")
+    sam = "no SAM" if settings.sam_reader == NO_SAM else counted(keys, "SAM key")
+    pki = f", {counted(roots, 'trusted PKI root')}" if roots else ""
+    click.echo(f"{config_dir}: valid ({mode} mode, {sam}{pki}, {len(profiles)} card profiles)")
 
 
 @click.command("doctor")

@@ -38,6 +38,8 @@ from validator.engine.fares.decide import Decision, FareRules, TapContext, Verdi
 from validator.engine.layouts.base import CardLayout, layout_for, read_card
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.outcome import Closing, Outcome, TapResult
+from validator.engine.pki.session import InvalidCardSignatureError, PkiSecureSession
+from validator.engine.pki.trust import CardKey, CardTrust, CertificateRefusedError
 from validator.engine.recording import JOURNAL_UNAVAILABLE, JournalError
 from validator.engine.session import (
     CloseOutcomeUnknownError,
@@ -57,9 +59,13 @@ class NoApplicationError(Exception):
     """None of the configured AIDs selected a Calypso application on this card."""
 
 
+class NoSamError(Exception):
+    """A validator with no SAM met a card it could only authenticate with one."""
+
+
 def validate(
     connection: CardConnection,
-    sam: Sam,
+    sam: Sam | None,
     rules: FareRules,
     context: TapContext,
     *,
@@ -74,6 +80,7 @@ def validate(
     default_kvc: int | None = None,
     before_close: Callable[[], None] | None = None,
     closing: Callable[[Closing], Callable[[], object]] | None = None,
+    pki: CardTrust | None = None,
 ) -> TapResult:
     """Run one tap end to end and return what happened; never raises for a card's behaviour.
 
@@ -86,11 +93,15 @@ def validate(
     raises JournalError the session is aborted: outcome ``error``, reason journal_unavailable.
     ``closing`` (the journal's closing intent) is called before each Close that may commit
     writes, and what it returns just before that Close is sent; a JournalError from either
-    aborts the session the same way (DESIGN section 6: nothing commits without its intent)."""
+    aborts the session the same way (DESIGN section 6: nothing commits without its intent).
+    ``pki`` (the trusted roots and verified card keys) runs a card that announces PKI mode in
+    a PKI session, with no SAM exchange; ``sam`` None: a validator without SAM, which refuses
+    the other cards (reason no_sam)."""
     if deadline is not None and isinstance(connection, Deadlined):
         connection.set_deadline(deadline)
     card = ApduChannel(connection, label="card")
-    sam.reset_exchanges()  # this tap's exchanges only (the pre-fetch was before it)
+    if sam is not None:
+        sam.reset_exchanges()  # this tap's exchanges only (the pre-fetch was before it)
     start = time.perf_counter()
     tap = _Tap(
         card,
@@ -107,12 +118,13 @@ def validate(
         default_kvc,
         before_close,
         closing,
+        pki,
     )
     return replace(
         tap.run(),
         elapsed=time.perf_counter() - start,
         card_trace=tuple(card.exchanges),
-        sam_trace=tuple(sam.exchanges),
+        sam_trace=tuple(sam.exchanges) if sam is not None else (),
     )
 
 
@@ -121,7 +133,7 @@ class _Tap:
     """One attempt: what it has learnt so far, so that any exit can report all of it."""
 
     card: ApduChannel
-    sam: Sam
+    sam: Sam | None
     rules: FareRules
     context: TapContext
     aids: Sequence[bytes]
@@ -134,11 +146,13 @@ class _Tap:
     default_kvc: int | None = None
     before_close: Callable[[], None] | None = None
     closing: Callable[[Closing], Callable[[], object]] | None = None
+    pki: CardTrust | None = None
     app: ApplicationInfo | None = None
     session: SecureSession | None = None
     decision: Decision | None = None
     state_read: dict[str, str] | None = None
     layout_name: str | None = None
+    card_key: CardKey | None = None  # PKI mode: the card's verified certificate
 
     def run(self) -> TapResult:
         """Select, authenticate, read, decide, write and close; map every failure to an Outcome."""
@@ -146,6 +160,13 @@ class _Tap:
             return self._validate()
         except NoApplicationError as exc:
             return self._finish(Outcome.DENIED, "no_application", str(exc))
+        except NoSamError as exc:
+            return self._finish(Outcome.DENIED, "no_sam", str(exc))
+        except (CertificateRefusedError, InvalidCardSignatureError) as exc:
+            # PKI mode: the chain or the card's signature is refused; the gate stays shut.
+            if isinstance(exc, InvalidCardSignatureError) and self.pki and self.app:
+                self.pki.forget(self.app.serial)  # perhaps a new key: read the certificate again
+            return self._finish(Outcome.DENIED, exc.reason, str(exc))
         except CloseOutcomeUnknownError as exc:
             return self._finish(Outcome.UNKNOWN, "close_unanswered", str(exc))
         except JournalError as exc:
@@ -179,31 +200,8 @@ class _Tap:
         if self.rules.is_denied(app.serial):
             reason = fares.Reason.DENY_LISTED.value
             return self._finish(Outcome.DENIED, reason, "card serial is on the deny list")
-        image = CalypsoCard(app)
-        sam, serial = self.sam, app.serial
-        extended = app.startup.extended_mode
-        try:
-            crypto = sam.session_crypto(serial, extended=extended)
-        except SamError:
-            if not extended:
-                raise
-            extended = False  # a SAM without extended mode (S1Dx, S1E1): regular session
-            crypto = sam.session_crypto(serial)
-        self.session = session = SecureSession(
-            self.card,
-            crypto,
-            image,
-            authorized=self.authorized,
-            payload_capacity=sam.card_payload_capacity,
-            new_crypto=(
-                (lambda: sam.session_crypto(serial, extended=extended))
-                if self.multiple_session
-                else None
-            ),
-            extended=extended,
-            overlap=self.overlap,
-            default_kvc=self.default_kvc,
-        )
+        self.session = session = self._session(app, CalypsoCard(app))
+        image = session.image
         if self.closing is not None:
             session.on_close = self._on_close
         layout = layout_for(app.df_name, self.layouts or {}, DEFAULT_LAYOUT)
@@ -225,9 +223,8 @@ class _Tap:
                 for number, data in sorted(records.items())
             }
             decision = early or fares.decide(state, self.context, self.rules)
-            if early is None and fares.wants_purse(
-                decision, self.rules, app.startup.has_stored_value
-            ):
+            has_purse = app.startup.has_stored_value and self.card_key is None  # none in PKI
+            if early is None and fares.wants_purse(decision, self.rules, has_purse):
                 # No contract pays: read the SV purse (one more APDU) and decide again.
                 purse = session.sv_get()
                 self.state_read["SV"] = purse.response.hex().upper()
@@ -248,6 +245,42 @@ class _Tap:
             session.close(self.ratification)
         granted = decision.verdict is Verdict.GRANT
         return self._finish(Outcome.GRANTED if granted else Outcome.RECOVERED)
+
+    def _session(self, app: ApplicationInfo, image: CalypsoCard) -> SecureSession:
+        """The card's secure session: in PKI mode when the card announces it and a root is
+        trusted (its certificate read or found cached, verified, and no SAM exchange), else
+        symmetric over the SAM."""
+        if self.pki is not None and app.startup.pki_mode:
+            self.card_key = self.pki.card_key(self.card, app, self.context.now.date())
+            public_key = self.card_key.verified.public_key
+            return PkiSecureSession(self.card, image, public_key, rng=self.pki.rng)
+        if self.sam is None:
+            kind = "a PKI card, but no root is trusted" if app.startup.pki_mode else "no PKI"
+            raise NoSamError(f"this validator has no SAM and the card has {kind}")
+        sam, serial = self.sam, app.serial
+        extended = app.startup.extended_mode
+        try:
+            crypto = sam.session_crypto(serial, extended=extended)
+        except SamError:
+            if not extended:
+                raise
+            extended = False  # a SAM without extended mode (S1Dx, S1E1): regular session
+            crypto = sam.session_crypto(serial)
+        return SecureSession(
+            self.card,
+            crypto,
+            image,
+            authorized=self.authorized,
+            payload_capacity=sam.card_payload_capacity,
+            new_crypto=(
+                (lambda: sam.session_crypto(serial, extended=extended))
+                if self.multiple_session
+                else None
+            ),
+            extended=extended,
+            overlap=self.overlap,
+            default_kvc=self.default_kvc,
+        )
 
     def _on_close(self, writes: list[bytes]) -> Callable[[], object]:
         """The closing intent of a Close about to commit ``writes`` (SecureSession.on_close)."""
@@ -344,4 +377,5 @@ class _Tap:
             terminal_mac=session.terminal_mac if session is not None else None,
             card_mac=session.card_mac if session is not None else None,
             retryable=retryable and outcome in (Outcome.CARD_LOST, Outcome.ERROR),
+            pki=self.card_key.evidence if self.card_key is not None else None,
         )

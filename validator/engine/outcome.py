@@ -58,6 +58,7 @@ class TapResult:
     card_mac: bytes | None = None
     retryable: bool = False  # failed before Close, card perhaps still there: rerun once
     attempts: int = 1
+    pki: Mapping[str, object] | None = None  # PKI mode: the chain's references (CardKey)
 
     @property
     def sent_debit(self) -> int:

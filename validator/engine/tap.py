@@ -28,6 +28,7 @@ from validator.engine.fares.decide import Decision as FareDecision
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.layouts.base import CardLayout
 from validator.engine.outcome import Closing, Outcome, TapResult, event_sent
+from validator.engine.pki.trust import CardTrust
 from validator.engine.recording import (
     JOURNAL_UNAVAILABLE,
     JournalError,
@@ -71,9 +72,13 @@ class TapRecord:
 
 @dataclass
 class TapProcessor:
-    """Validates taps for one validator and journals each before feedback."""
+    """Validates taps for one validator and journals each before feedback.
 
-    sam: Sam
+    ``sam`` None: a validator with no SAM, running PKI cards only (``pki``: the trusted roots
+    and the card keys verified so far).
+    """
+
+    sam: Sam | None
     rules: FareRules
     aids: Sequence[bytes]
     validator_id: str
@@ -83,6 +88,7 @@ class TapProcessor:
     authorized: AuthorizedKeys | None = None
     multiple_session: bool = False
     layouts: Mapping[bytes, CardLayout] | None = None
+    pki: CardTrust | None = None
     pending: dict[bytes, PendingUnknown] = field(default_factory=dict)
     last_paid: dict[bytes, int] = field(default_factory=dict)
     taps: int = 0
@@ -138,8 +144,9 @@ class TapProcessor:
         return record
 
     def prefetch(self) -> None:
-        """Between taps: fetch the next SAM challenge off the passenger's time."""
-        self.sam.prefetch()
+        """Between taps: fetch the next SAM challenge off the passenger's time (if a SAM)."""
+        if self.sam is not None:
+            self.sam.prefetch()
 
     def _attempt(
         self, connection: CardConnection, context: TapContext, deadline: float | None = None
@@ -159,6 +166,7 @@ class TapProcessor:
             deadline=deadline,
             before_close=self.journal.ensure_room if self.journal is not None else None,
             closing=self._closing(context) if self.journal is not None else None,
+            pki=self.pki,
         )
 
     def _closing(self, context: TapContext) -> Callable[[Closing], Callable[[], object]]:
@@ -249,7 +257,7 @@ class TapProcessor:
 
 
 def journal_entry(
-    record: TapRecord, context: TapContext, validator_id: str, sam: Sam
+    record: TapRecord, context: TapContext, validator_id: str, sam: Sam | None
 ) -> dict[str, Any]:
     """The journal's form of a tap: everything needed to audit and replay it."""
     result = record.result
@@ -275,7 +283,7 @@ def journal_entry(
         "explanation": result.explanation,
         "decision": _decision(decision),
         "debit": result.debit if result.outcome is not Outcome.UNKNOWN else result.sent_debit,
-        "sam_serial": hexed(sam.serial),
+        "sam_serial": hexed(sam.serial) if sam is not None else None,
         "terminal_mac": hexed(result.terminal_mac),
         "card_mac": hexed(result.card_mac),
         "mac_verified": result.mac_verified,
@@ -286,6 +294,8 @@ def journal_entry(
             "sam": [ex.as_dict() for ex in result.sam_trace],
         },
     }
+    if result.pki is not None:
+        entry["pki"] = dict(result.pki)  # PKI mode: the certificates by reference
     if record.resolved is not None:
         entry["resolves"] = record.resolved
     if record.recovered_from is not None:
@@ -311,7 +321,7 @@ def intent_entry(
     closing: Closing,
     context: TapContext,
     validator_id: str,
-    sam: Sam,
+    sam: Sam | None,
     resolves: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The journal's closing intent of a Close about to commit (validator.journal.intent).
@@ -332,7 +342,7 @@ def intent_entry(
         "writes": [w.hex().upper() for w in closing.writes],
         "debit": closing.sent_debit,
         "decision": _decision(closing.decision),
-        "sam_serial": sam.serial.hex().upper(),
+        "sam_serial": sam.serial.hex().upper() if sam is not None else None,
     }
     if resolves is not None:
         intent["resolves"] = dict(resolves)

@@ -35,6 +35,7 @@ __all__ = [
     "Decision",
     "EntryFormatError",
     "JournalEntry",
+    "PkiEvidence",
     "Resolution",
     "Trace",
 ]
@@ -209,6 +210,47 @@ class Resolution:
 
 
 @dataclass(frozen=True, slots=True)
+class PkiEvidence:
+    """A PKI tap's certificates by reference (validator.engine.pki.trust.CardKey.evidence).
+
+    ``card_certificate`` is the first 16 bytes of the certificate's SHA-256: the certificate
+    itself is in the trace of the tap that read it from the card (Get Data), once per card
+    while the validator keeps it cached (null in a pseudonymised entry: it names the card);
+    ``ca`` is its issuer's key reference.
+    """
+
+    ca: str
+    card_certificate: str | None
+    certificate_index: int
+    cached: bool
+    notices: tuple[str, ...]
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    KEYS: ClassVar[frozenset[str]] = frozenset(
+        ("ca", "card_certificate", "certificate_index", "cached", "notices")
+    )
+
+    @classmethod
+    def from_json(cls, data: Any) -> PkiEvidence:
+        """The evidence of a ``pki`` object (EntryFormatError naming the field)."""
+        values, _ = _values(_object("pki", data), _PKI, _PKI_MISSING, _PKI_SHAPES, _pki)
+        values[4] = _strings("pki.notices", values[4])
+        values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
+        return cls(*values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The evidence's JSON object, as the engine writes it."""
+        return {
+            **self.extra,
+            "ca": self.ca,
+            "card_certificate": self.card_certificate,
+            "certificate_index": self.certificate_index,
+            "cached": self.cached,
+            "notices": list(self.notices),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Trace:
     """The APDUs of a tap, card and SAM, each exchange as readers.trace writes it.
 
@@ -313,6 +355,21 @@ _resolves = _check_fields(
     ((_INT, False, True), (_INT, False, True), (_BOOL, False, True), (_INT, False, True)),
 )
 
+_PKI = ("ca", "card_certificate", "certificate_index", "cached", "notices")
+_PKI_MISSING = (_ABSENT,) * len(_PKI)
+_PKI_SHAPES: dict[tuple[type, ...], Any] = {}
+_pki = _check_fields(
+    "pki.",
+    _PKI,
+    (
+        (_STR, False, True),
+        (_STR, True, True),
+        (_INT, False, True),
+        (_BOOL, False, True),
+        ((list,), False, True),
+    ),
+)
+
 # Every field of an entry, in JournalEntry's order. The chain fields are required; a tap's are
 # None where absent. Nested objects are checked here for their container type, then for what
 # they hold.
@@ -349,6 +406,7 @@ _ENTRY_KINDS: dict[str, _Kind] = {
     "resolves": (_OBJECT, False, False),
     "recovered_from_tap": (_INT, True, False),
     "intent": (_INT, False, False),
+    "pki": (_OBJECT, False, False),
     "hmac": (_STR, False, False),
 }
 _NAMES = tuple(_ENTRY_KINDS)
@@ -361,6 +419,7 @@ _WRITES = _INDEX["writes"]
 _DECISION_AT = _INDEX["decision"]
 _TRACE = _INDEX["trace"]
 _RESOLVES_AT = _INDEX["resolves"]
+_PKI_AT = _INDEX["pki"]
 _check_entry = _check_fields("", _NAMES, tuple(_ENTRY_KINDS.values()))
 _ENTRY_SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
 
@@ -412,6 +471,7 @@ class JournalEntry:
     resolves: Resolution | None = None
     recovered_from_tap: int | None = None
     intent: int | None = None  # the closing intent (its seq) an unknown tap was made from
+    pki: PkiEvidence | None = None
     hmac: str | None = None
     absent: frozenset[str] = frozenset()
     extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
@@ -452,6 +512,9 @@ class JournalEntry:
         value = values[_RESOLVES_AT]
         if value is not None:
             values[_RESOLVES_AT] = Resolution.from_json(value)
+        value = values[_PKI_AT]
+        if value is not None:
+            values[_PKI_AT] = PkiEvidence.from_json(value)
         present = len(_NAMES) - len(absent)
         extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
         values += (absent, extra)
@@ -472,6 +535,8 @@ class JournalEntry:
             out["trace"] = self.trace.to_json()
         if self.resolves is not None:
             out["resolves"] = self.resolves.to_json()
+        if self.pki is not None:
+            out["pki"] = self.pki.to_json()
         return out
 
     @property

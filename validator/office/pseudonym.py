@@ -15,7 +15,8 @@ that a run with another key is refused instead of writing pseudonyms that do not
 
 An entry stored pseudonymised (:meth:`Pseudonymiser.entry`) keeps what replay needs to decide
 again (records read, writes, decision, debit) but loses its APDU ``trace`` (the serial is in the
-Select Application answer and in the SAM's Select Diversifier), and every string still holding
+Select Application answer and in the SAM's Select Diversifier), a PKI tap's card certificate
+id (an unkeyed hash of a certificate that names the card: null), and every string still holding
 the serial has it replaced by the pseudonym.
 """
 
@@ -93,6 +94,11 @@ class Pseudonymiser:
         """A copy of a journal entry with no clear card serial: card pseudonymised, no trace."""
         serial = entry.get("card")
         out = {k: v for k, v in entry.items() if k != "trace"}
+        pki = out.get("pki")
+        if isinstance(pki, dict) and "card_certificate" in pki:
+            # A PKI tap names its card certificate by an unkeyed hash of it: anyone who reads
+            # the card's certificate could find the card's taps again. Gone, as the trace.
+            out["pki"] = {**pki, "card_certificate": None}
         if isinstance(serial, str) and serial and not is_pseudonym(serial):
             pseudonym = self.card(serial)
             assert pseudonym is not None  # noqa: S101 - a serial was given

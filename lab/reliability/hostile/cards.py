@@ -2,11 +2,12 @@
 """Hostile cards: adversarial emulated cards through the real TapProcessor.
 
 Each hostile card (lab.reliability.hostile.cases) is tapped on a validator built like the embedded
-default: the software SAM behind SAM APDUs, the shipped fares, settings and layouts, a real
-Journal. Three families: scripted cases (extreme records, FCI lies, replayed Close, clones with
-wrong keys, serial swaps, slow cards), a sweep (every APDU of every profile's normal tap damaged
-in every way) and seeded random taps (one answer damaged at a random APDU, sometimes followed by
-an honest tap of the same card). Invariants, per tap:
+default: the software SAM behind SAM APDUs, the shipped fares, settings, layouts and PKI trust
+(with a revocation list naming one test CA), a real Journal. Three families: scripted cases
+(extreme records, FCI lies, replayed Close, clones with wrong keys, serial swaps, PKI cards
+with a wrong signature, certificate or chain, slow cards), a sweep (every APDU of every
+profile's normal tap damaged in every way) and seeded random taps (one answer damaged at a
+random APDU, sometimes followed by an honest tap of the same card). Invariants, per tap:
 
 - ``processor.process`` never raises: every behaviour of a card maps to an outcome;
 - the gate opens only with a verified card MAC, and only if the real card (the emulator behind
@@ -32,6 +33,7 @@ from pathlib import Path
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import FileType
 from lab.paths import CONFIG
+from lab.pki.cards import REVOKED_CA_REFERENCE
 from lab.reliability.hostile.card import HostileCard
 from lab.reliability.hostile.cases import PROFILES, Case, Fleet, random_case, scripted, sweep_cases
 from lab.reliability.report import Level, Log, PartResult
@@ -94,6 +96,11 @@ class Bench:
 
     def __init__(self, workdir: Path, seed: int) -> None:
         settings = load_model(CONFIG / "validator.yaml", ValidatorSettings)
+        revoked = workdir / "revoked.yaml"
+        workdir.mkdir(parents=True, exist_ok=True)
+        revoked.write_text(f"ca_references: [{REVOKED_CA_REFERENCE.hex()}]\n")
+        pki = settings.pki.model_copy(update={"revocations": str(revoked)})
+        settings = settings.model_copy(update={"pki": pki})
         rules = load_model(CONFIG / settings.fares, FareRules)
         sam_rng = random.Random(seed)  # noqa: S311 - simulation randomness, by design
         sam = software_sam(CONFIG / settings.keys, rng=sam_rng.randbytes, allow_simulation=True)

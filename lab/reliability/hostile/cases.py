@@ -17,6 +17,7 @@ from calypso.commands import CardIns
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.files import CardImage
 from calypso.emulator.profile import CardProfile, load_profile
+from lab.pki.cards import hostile_pki_cards
 from lab.reliability.hostile.card import (
     FailOnce,
     HostileCard,
@@ -32,8 +33,10 @@ from lab.reliability.hostile.card import (
     fci_startup_rewrite,
 )
 
-# Demo-fleet profiles the validator's AIDs and layouts cover.
-PROFILES = ("multi_trip", "season_pass", "sv_purse", "intercode", "expired", "empty")
+# Demo-fleet profiles the validator's AIDs and layouts cover (a PKI card among them).
+PKI_PROFILE = "pki/test_pki_multi_trip"
+PROFILES = ("multi_trip", "season_pass", "sv_purse", "intercode", "expired", "empty", PKI_PROFILE)
+PKI_SERIAL = bytes.fromhex("00000000C0FFEE82")  # the hostile PKI cards' (another card's)
 SFI_ENV, SFI_EVENTS, SFI_CONTRACTS, SFI_COUNTERS, SFI_LIST = 0x07, 0x08, 0x09, 0x19, 0x1E
 
 
@@ -157,6 +160,7 @@ def scripted(fleet: Fleet, budget_s: float) -> Iterator[Case]:
     yield from _close_refusals(fleet)
     yield from _replays(fleet)
     yield from _clones_and_swaps(fleet)
+    yield from _pki(fleet)
     yield from _slow(fleet, budget_s)
 
 
@@ -253,6 +257,42 @@ def _clones_and_swaps(fleet: Fleet) -> Iterator[Case]:
             swap = SwapAfterSelect(second, selects=99, at_index=at, back=back)
             name = f"swapped_mid_session_at_{at}" + ("_and_back" if back else "")
             yield Case(name, HostileCard(first, swap), [first, second])
+
+
+def _pki(fleet: Fleet) -> Iterator[Case]:
+    """PKI cards whose signature, certificate or chain is wrong: the gate stays shut.
+
+    A forged signature, a certificate for another serial, an unknown CA reference, an expired
+    CA, a revoked CA (the bench's revocation list names it), a truncated certificate, a Close
+    answered with random bytes or with a signature recorded from an earlier honest tap.
+    """
+    base = fleet.cards_dir / "multi_trip.yaml"
+    seeded = random.Random(fleet.rnd.getrandbits(64))  # noqa: S311
+    for name, personalisation in hostile_pki_cards(base, PKI_SERIAL).items():
+        card = personalisation.card(random.Random(seeded.getrandbits(64)).randbytes)  # noqa: S311
+        yield Case(name, HostileCard(card), [card], must_stay_shut=True)
+    # Its card certificate's second part cut short (APDU 3: the card is new to the validator).
+    card = fleet.card(PKI_PROFILE)
+    truncated = MutateAt(3, Mutation.TRUNCATE, random.Random(3))  # noqa: S311
+    yield Case("pki_truncated_certificate", HostileCard(card, truncated), [card], True)
+    card = fleet.card(PKI_PROFILE)
+    forged = RewriteAnswers(CardIns.CLOSE_SECURE_SESSION, _random_signature(seeded))
+    yield Case("pki_random_signature", HostileCard(card, forged), [card], must_stay_shut=True)
+    card = fleet.card(PKI_PROFILE)
+    recorder = RecordClose()
+    replay = _LateReplay(recorder, deliver=True)
+    yield Case(
+        "pki_replayed_signature",
+        HostileCard(card, replay),
+        [card],
+        must_stay_shut=True,
+        prelude=[HostileCard(card, recorder)],
+    )
+
+
+def _random_signature(rnd: random.Random) -> Callable[[bytes], bytes]:
+    """A Close answer rewritten to 64 random bytes (and 9000)."""
+    return lambda raw: rnd.randbytes(64) + b"\x90\x00"
 
 
 def _slow(fleet: Fleet, budget_s: float) -> Iterator[Case]:

@@ -21,11 +21,19 @@ from calypso.card_image import CalypsoCard
 from calypso.commands import CardIns
 from calypso.commands.select import aid_matches, parse_select_application, select_application
 from calypso.emulator.dispatch import CardEmulator
-from calypso.emulator.profile import CardProfile, ProfileError
+from calypso.emulator.profile import CardProfile, ProfileError, load_profile
 from calypso.en1545 import keyple_demo, tables
 from calypso.en1545.codec import decode
 from calypso.errors import CardCommandError, CardResponseError
+from calypso.pki.errors import PkiError
 from lab.paths import CONFIG
+from lab.reliability.hostile.fuzz_pki import (
+    REVOCATIONS,
+    pki_answer,
+    pki_answer_seeds,
+    pki_certificates,
+    shipped_root,
+)
 from readers.apdu import ApduError, CommandApdu, ResponseApdu, sw_name
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
@@ -36,6 +44,7 @@ from validator.engine.fares.decide import CardState, FareRules, TapContext
 from validator.engine.layouts.base import build_layouts
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.layouts.intercode import IntercodeLayout
+from validator.engine.pki.files import RevocationFile, RootKeyFile
 from validator.engine.session import SecureSession
 from validator.engine.tap import TapProcessor
 from validator.journal.writer import Journal
@@ -98,12 +107,13 @@ class Corpus:
 
     @classmethod
     def build(cls, workdir: Path) -> Corpus:
-        """Tap every demo card a few times (with a torn tap or two) and keep the traces."""
+        """Tap every demo card (the PKI ones too) a few times and keep the traces."""
         reader = EmulatedReader("card")
         processor, journal = _station(workdir, reader)
         corpus = cls()
         now = NOW
-        for path in sorted((CONFIG / "cards").glob("*.yaml")):
+        cards = CONFIG / "cards"
+        for path in sorted(cards.glob("*.yaml")) + sorted(cards.glob("pki/*.yaml")):
             card = CardEmulator.from_profile(path, rng=random.Random(2).randbytes)
             for _ in range(2):
                 now += dt.timedelta(minutes=7)
@@ -335,13 +345,18 @@ def targets(workdir: Path) -> list[Target]:
     """Every fuzz target with its seeds."""
     corpus = Corpus.build(workdir)
     rules = load_model(CONFIG / "fares.yaml", FareRules)
+    root = shipped_root()
     analyser = Analyser(
         Options(
             rules=rules,
             keys=CONFIG / "keys.sim.yaml",
             layouts=(("A0000004040125090101", "intercode"),),
+            pki_roots=(root,),
         )
     )
+    pki_card = load_profile(CONFIG / "cards" / "pki" / "test_pki_multi_trip.yaml").pki
+    assert pki_card is not None  # noqa: S101 - the shipped PKI card has its section
+    certificate_seeds = [b"\x00" + pki_card.card_certificate, b"\x01" + pki_card.ca_certificate]
     # First byte: which structure reads the record; then a real record of the Intercode card.
     intercode_card = CardEmulator.from_profile(CONFIG / "cards" / "intercode.yaml")
     en1545_seeds = [
@@ -402,4 +417,27 @@ def targets(workdir: Path) -> list[Target]:
             cost=20,
         ),
         Target("journal-line", corpus.journal_lines, _journal(analyser), (), text=True, cost=10),
+        Target("pki-certificates", certificate_seeds, pki_certificates(root), (PkiError,), cost=3),
+        Target(
+            "pki-answers",
+            pki_answer_seeds(corpus.commands, corpus.responses),
+            pki_answer,
+            (CardCommandError, CardResponseError, ApduError, ValueError),
+        ),
+        Target(
+            "yaml-pki-root",
+            [(CONFIG / "pki" / "test_pki_root.yaml").read_bytes()],
+            _yaml(RootKeyFile, yaml_dir, lambda loaded: loaded.root()),
+            (ConfigError,),
+            text=True,
+            cost=5,
+        ),
+        Target(
+            "yaml-pki-revocations",
+            [REVOCATIONS],
+            _yaml(RevocationFile, yaml_dir, lambda loaded: loaded.revocations()),
+            (ConfigError,),
+            text=True,
+            cost=5,
+        ),
     ]

@@ -73,8 +73,11 @@ def replay(
     subprocess_run: bool = False,
     anchor: str | None = None,
 ) -> Any:
-    """``validator replay DIR --keys ... --json``: (exit code, document)."""
+    """``validator replay DIR --keys ... --pki-root ... --json``: (exit code, document).
+
+    The demo journal holds PKI taps too: their signatures are checked with the test root."""
     args = [str(directory), "--config", str(CONFIG), "--keys", str(KEYS), "--json"]
+    args += ["--pki-root", str(CONFIG / "pki" / "test_pki_root.yaml")]
     if key_file is not None:
         args += ["--journal-key-file", str(key_file)]
     if anchor is not None:

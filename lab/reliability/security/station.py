@@ -23,7 +23,7 @@ from lab.paths import CONFIG
 from readers.base import PassThroughHandler
 from readers.emulated import EmulatedReader
 from sam.software.link import software_sam
-from validator.app.settings import ValidatorSettings, load_settings
+from validator.app.settings import PkiSettings, ValidatorSettings, load_settings
 from validator.app.station import build_station
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.tap import TapProcessor, TapRecord
@@ -147,8 +147,13 @@ def write_production_keys(directory: Path, seed: int, *, mode: int = 0o600) -> P
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(mode)
     authorized = [f"{kif:02X}/{PROD_KVC:02X}" for kif in KEY_REFS.values()]
-    settings = load_settings(CONFIG).model_copy(
-        update={"simulation": False, "authorized_keys": authorized, "keys": str(path)}
+    settings = load_settings(CONFIG).model_copy(  # no test PKI outside simulation
+        update={
+            "simulation": False,
+            "authorized_keys": authorized,
+            "keys": str(path),
+            "pki": PkiSettings(),
+        }
     )
     return Production(path, masters, settings)
 

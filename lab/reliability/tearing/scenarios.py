@@ -282,6 +282,10 @@ class Scenario:
 # The ratification command is card APDU 9 of a granted multi-trip tap: tearing before it leaves
 # the card committed but unratified (the gate opened: the card MAC was verified).
 UNRATIFIED = (SetupTap("A", -20, Fault(FaultKind.REMOVED_BEFORE, 9)),)
+# A PKI card signs its session itself: no SAM APDU to tear. Its first tap at a validator reads
+# both certificates (four Get Data), so its ratification command is card APDU 13 there.
+PKI_CARD = CARDS / "pki" / "test_pki_multi_trip.yaml"
+PKI_UNRATIFIED = (SetupTap("A", -20, Fault(FaultKind.REMOVED_BEFORE, 13)),)
 
 SCENARIOS = (
     Scenario("season_pass", CARDS / "season_pass.yaml"),
@@ -298,6 +302,8 @@ SCENARIOS = (
         layout=MultiWriteLayout,
     ),
     Scenario("intercode", CARDS / "intercode.yaml"),
+    Scenario("pki", PKI_CARD),
+    Scenario("pki_recovery", PKI_CARD, setup=PKI_UNRATIFIED),
 )
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Part 1 of the campaign: tear every card and SAM APDU of eight kinds of taps.
+"""Part 1 of the campaign: tear every card and SAM APDU of ten kinds of taps (PKI ones too).
 
 For each scenario (lab.reliability.tearing.scenarios) the tap is first run untorn on a copy of the
 card, which gives its card and SAM APDU counts and the images the card may hold afterwards (before,

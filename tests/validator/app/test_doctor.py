@@ -70,7 +70,9 @@ def make_config(tmp_path: Path, **settings: Any) -> Path:
 
 
 def production(tmp_path: Path, mode: int, **settings: Any) -> Path:
-    """A production configuration: real card reader, software SAM, production key file."""
+    """A production configuration: real card reader, software SAM, production key file, and
+    no test PKI (its root is refused outside simulation)."""
+    settings.setdefault("pki", {})
     config = make_config(
         tmp_path, simulation=False, card_reader="pcsc:Test Card", keys="keys.yaml", **settings
     )
@@ -107,6 +109,7 @@ class TestEmbeddedDefault:
             "keys",
             "sam",
             "sam_keys",
+            "pki",
             "journal",
             "quarantine",
             "journal_key",

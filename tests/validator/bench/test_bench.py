@@ -15,6 +15,7 @@ from conftest import CONFIG, ROOT
 from lab.pcscd import missing_binaries
 from validator.bench.host import measure_host
 from validator.bench.intent import measure_intent
+from validator.bench.pki import PKI_CASES, measure_pki_host, measure_pki_modelled
 from validator.bench.scaling import cards_seen_scaling, journal_scaling
 from validator.bench.scenarios import (
     KEYPLE_CARD_APDUS,
@@ -113,3 +114,35 @@ def test_bench_json_through_pcscd() -> None:
     for row in document["scenarios"].values():
         assert row["modeled_ms"]["ratio"] < 1
         assert row["pcsc_ms"]["taps"] == 3 and row["pcsc_ms"]["median"] > 0
+    pki = document["pki"]
+    assert set(pki["cases"]) == {case.name for case in PKI_CASES}
+    assert (
+        pki["symmetric_multi_trip_ms"]
+        == document["scenarios"]["multi_trip"]["modeled_ms"]["engine"]
+    )
+
+
+class TestPki:
+    """The pki scenario: a PKI tap with no SAM, the CA and the card cached or not."""
+
+    def test_certificate_apdus_by_case(self) -> None:
+        """A returning card reads no certificate, a known CA's new card its own, a cold one both;
+        the signature is verified (the decision) before the ratification command."""
+        counts = {"returning_card": (9, 0), "ca_cached": (11, 2), "cold": (13, 4)}
+        for case in PKI_CASES:
+            figures = measure_pki_modelled(CONFIG, case, taps=1)
+            assert (figures.card_apdus, figures.certificate_apdus) == counts[case.name]
+            assert 0 < figures.decision_ms < figures.last_apdu_ms
+
+    def test_host_time_is_split(self) -> None:
+        """The host figures: the validator's and the card's time, each verification's."""
+        host = measure_pki_host(CONFIG, taps=3)
+        assert set(host) == {
+            "validator_median_ms",
+            "card_median_ms",
+            "ca_certificate_us",
+            "card_certificate_us",
+            "cached_card_recheck_us",
+            "ecdsa_verify_us",
+        }
+        assert all(value > 0 for value in host.values())

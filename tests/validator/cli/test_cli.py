@@ -123,7 +123,8 @@ class TestCheckConfig:
     def test_simulation_keys_refused_in_production(self, config_copy: Path) -> None:
         """simulation: false refuses the simulation key file, without printing any key."""
         settings = config_copy / "validator.yaml"
-        settings.write_text(settings.read_text().replace("simulation: true", "simulation: false"))
+        text = settings.read_text().replace("simulation: true", "simulation: false")
+        settings.write_text(text.split("\npki:")[0] + "\n")  # the test PKI is refused too
         code, out, err = run("check-config", "--config", str(config_copy))
         assert code == EXIT_CONFIG
         assert "keys.sim.yaml" in err

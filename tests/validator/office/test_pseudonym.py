@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from validator.journal.entry import JournalEntry
 from validator.office.pseudonym import (
     OfficeKeyError,
     Pseudonymiser,
@@ -108,3 +109,22 @@ class TestPseudonymiser:
         assert "trace" not in out and out["card"] == Pseudonymiser(KEY).card(SERIAL)
         assert out["state_read"] == {"07:1": "0100"} and out["debit"] == 1
         assert entry["card"] == SERIAL  # the input is not changed
+
+    def test_pki_entry_keeps_no_certificate_id(self) -> None:
+        """A PKI tap's card certificate id (an unkeyed name of the card) goes; the CA stays."""
+        entry = {
+            "seq": 4,
+            "card": SERIAL,
+            "pki": {
+                "ca": "09" + "AB" * 28,
+                "card_certificate": "BB9FA5AE7D80D097DA5FAC247F08108C",
+                "certificate_index": 1,
+                "cached": True,
+                "notices": [],
+            },
+        }
+        out = Pseudonymiser(KEY).entry(entry)
+        assert "BB9FA5AE7D80D097DA5FAC247F08108C" not in json.dumps(out)
+        assert JournalEntry.from_json({"time": "t", "prev": "p", **out}).pki is not None
+        assert out["pki"]["ca"] == "09" + "AB" * 28 and out["pki"]["cached"] is True
+        assert "card_certificate" in entry["pki"]  # the input is not changed

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """``validator replay`` on a real demo journal with tears: everything checks out.
 
-Seed 2, 150 passengers, a tear rate of 0.3: the run has unknown outcomes (some whose lost Close
-committed, some not), recoveries, anti-passback refusals, card losses, every product of the
-demo fleet (carnet, season pass, SV purse, Intercode card). Every unknown's card comes back
-(the passenger retries at once), so every unknown must be resolved.
+Seed 5, 150 passengers, a tear rate of 0.3: the run has unknown outcomes (some whose lost Close
+committed, some not, a PKI tap's among them), recoveries, anti-passback refusals, card losses,
+every product of the demo fleet (carnet, season pass, SV purse, Intercode card, the PKI cards).
+Every unknown's card comes back (the passenger retries at once), so every unknown must be
+resolved.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from validator.journal.writer import Journal, journal_files
 
 START = dt.datetime(2026, 3, 2, 7, 0)
 KEYS = CONFIG / "keys.sim.yaml"
+PKI_ROOT = CONFIG / "pki" / "test_pki_root.yaml"
+# What verifies every signed tap of the demo: the SAM keys, and the PKI root's public key.
+AUTHENTICITY = ("--keys", str(KEYS), "--pki-root", str(PKI_ROOT))
 
 
 def write_demo(
-    directory: Path, *, taps: int = 150, seed: int = 2, tear: float = 0.3, name: str = ""
+    directory: Path, *, taps: int = 150, seed: int = 5, tear: float = 0.3, name: str = ""
 ) -> None:
     """A demo run journaled into ``directory`` (by validator ``name``, default as configured)."""
     settings = load_settings(CONFIG)
@@ -70,7 +74,7 @@ def demo_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_demo_replay_checks_out(demo_journal: Path) -> None:
     """Integrity ok, every MAC verified, every decision the same, every unknown resolved."""
-    code, doc = run_replay(str(demo_journal), "--keys", str(KEYS))
+    code, doc = run_replay(str(demo_journal), *AUTHENTICITY)
     journal = entries(demo_journal)
     assert code == 0
     assert doc["entries"] == len(journal) == 150
@@ -80,6 +84,10 @@ def test_demo_replay_checks_out(demo_journal: Path) -> None:
     assert doc["mac"]["verified"] == signed > 50
     assert doc["mac"]["failed"] == 0
     assert doc["mac"]["verified"] + doc["mac"]["unverifiable"] == len(journal)
+    pki_signed = sum(
+        1 for e in journal if "pki" in e and e["card_mac"] and e["outcome"] != "unknown"
+    )
+    assert doc["mac"]["pki"]["verified"] == pki_signed > 5  # the PKI passengers, root key only
     decided = sum(1 for e in journal if e["decision"] is not None)
     assert doc["decisions"]["same"] == decided and doc["decisions"]["different"] == 0
     assert doc["decisions"]["revenue"]["difference"] == 0

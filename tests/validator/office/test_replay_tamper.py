@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import CONFIG
-from test_replay import KEYS, START, entries, run_replay
+from test_replay import AUTHENTICITY, START, entries, run_replay
 
 from validator.app.demo import run_demo
 from validator.app.settings import load_settings
@@ -20,13 +20,13 @@ EDITED, REMOVED = 10, 20  # and a MAC flipped in the first signed entry after se
 
 
 def write_journal(
-    directory: Path, *, key: bytes | None = JOURNAL_KEY, tear_rate: float = 0.05
+    directory: Path, *, key: bytes | None = JOURNAL_KEY, tear_rate: float = 0.05, taps: int = 60
 ) -> Path:
     """A demo journal (with HMACs unless ``key`` is None); returns its one file."""
     settings = load_settings(CONFIG)
     with Journal(directory, key=key) as journal:
         run_demo(
-            CONFIG, settings, taps=60, seed=2, start=START, journal=journal, tear_rate=tear_rate
+            CONFIG, settings, taps=taps, seed=2, start=START, journal=journal, tear_rate=tear_rate
         )
     (path,) = journal_files(directory)
     return path
@@ -46,7 +46,8 @@ def signed_after(lines: list[dict[str, Any]], seq: int) -> dict[str, Any]:
 
 
 def flip_mac(entry: dict[str, Any]) -> None:
-    """Flip one bit of the card MAC in the Close answer of the trace (and in ``card_mac``)."""
+    """Flip one bit of the card MAC in the Close answer of the trace (and in ``card_mac``); a
+    PKI tap's signature likewise."""
     close = next(x for x in entry["trace"]["card"] if x["c"][2:4] == "8E")
     response = bytearray.fromhex(close["r"])
     response[-3] ^= 0x01  # last MAC byte, before the status word
@@ -54,9 +55,13 @@ def flip_mac(entry: dict[str, Any]) -> None:
     entry["card_mac"] = response[-2 - len(bytes.fromhex(entry["card_mac"])) : -2].hex().upper()
 
 
+Tampered = tuple[Path, Path, int, int, set[tuple[str, int]]]
+
+
 @pytest.fixture
-def tampered(tmp_path: Path) -> tuple[Path, Path, int, int]:
-    """Edited seq 10, removed seq 20, a MAC bit flipped, a torn tail; returns paths and seqs."""
+def tampered(tmp_path: Path) -> Tampered:
+    """Edited seq 10, removed seq 20, a MAC bit flipped, a torn tail; returns paths and seqs,
+    and the closing intent the removal leaves unsettled when seq 20 is the tap of seq 19's."""
     directory = tmp_path / "journal"
     path = write_journal(directory)
     raw = path.read_text(encoding="utf-8").splitlines()
@@ -71,14 +76,16 @@ def tampered(tmp_path: Path) -> tuple[Path, Path, int, int]:
     del raw[REMOVED - 1]
     last_seq = lines[-1]["seq"]
     path.write_text("\n".join(raw) + "\n" + '{"seq": 61, "tap_ti', encoding="utf-8")
-    return directory, path, flipped["seq"], last_seq
+    before = lines[REMOVED - 2]
+    unsettled = {("unsettled_intent", REMOVED - 1)} if before.get("kind") == "intent" else set()
+    return directory, path, flipped["seq"], last_seq, unsettled
 
 
-def test_each_change_reported(tampered: tuple[Path, Path, int, int], tmp_path: Path) -> None:
+def test_each_change_reported(tampered: Tampered, tmp_path: Path) -> None:
     """Edited, missing, MAC failure and torn tail, each at its file and seq; exit code 1."""
-    directory, path, flipped, last_seq = tampered
+    directory, path, flipped, last_seq, unsettled = tampered
     key_file = write_journal_key(tmp_path)
-    code, doc = run_replay(str(directory), "--keys", str(KEYS), "--journal-key-file", str(key_file))
+    code, doc = run_replay(str(directory), *AUTHENTICITY, "--journal-key-file", str(key_file))
     assert code == 1
     integrity = doc["integrity"]
     assert not integrity["ok"]
@@ -86,7 +93,7 @@ def test_each_change_reported(tampered: tuple[Path, Path, int, int], tmp_path: P
     assert ("edited", EDITED) in found and ("hmac_failure", EDITED) in found
     assert ("missing", REMOVED) in found
     assert ("edited", flipped) in found and ("hmac_failure", flipped) in found
-    assert len(found) == 5
+    assert len(found) == 5 + len(unsettled) and unsettled <= found
     assert all(p["file"] == str(path) for p in integrity["breaks"])
     edited = next(p for p in integrity["breaks"] if p["kind"] == "edited" and p["seq"] == EDITED)
     assert edited["line"] == EDITED  # the line of the changed entry itself
@@ -101,12 +108,12 @@ def test_each_change_reported(tampered: tuple[Path, Path, int, int], tmp_path: P
     assert torn["after_seq"] == last_seq
 
 
-def test_without_journal_key(tampered: tuple[Path, Path, int, int]) -> None:
+def test_without_journal_key(tampered: Tampered) -> None:
     """Without the key the chain still shows the edit and the removal."""
-    directory, _, flipped, _ = tampered
+    directory, _, flipped, _, unsettled = tampered
     code, doc = run_replay(str(directory))
     kinds = {(p["kind"], p["seq"]) for p in doc["integrity"]["breaks"]}
-    assert kinds == {("edited", EDITED), ("missing", REMOVED), ("edited", flipped)}
+    assert kinds == {("edited", EDITED), ("missing", REMOVED), ("edited", flipped)} | unsettled
     assert code == 1
 
 
@@ -124,7 +131,7 @@ def test_forged_chain_caught_by_mac(tmp_path: Path) -> None:
         out.append(line)
         prev = line_hash(line)
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    code, doc = run_replay(str(directory), "--keys", str(KEYS))
+    code, doc = run_replay(str(directory), *AUTHENTICITY)
     assert doc["integrity"]["ok"] and doc["mac"]["failed"] == 1 and code == 1
     assert doc["mac"]["failures"][0]["seq"] == flipped["seq"]
 
@@ -146,7 +153,7 @@ def test_quarantined_tail_listed(tmp_path: Path) -> None:
 def test_unresolved_unknown_listed(tmp_path: Path) -> None:
     """An unknown whose card never came back (the journal ends there) is listed unresolved."""
     directory = tmp_path / "journal"
-    path = write_journal(directory, key=None, tear_rate=0.3)
+    path = write_journal(directory, key=None, tear_rate=0.3, taps=150)
     lines = path.read_text(encoding="utf-8").splitlines()
     first = next(json.loads(x) for x in lines if json.loads(x).get("outcome") == "unknown")
     path.write_text("\n".join(lines[: first["seq"]]) + "\n", encoding="utf-8")

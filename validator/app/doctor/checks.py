@@ -23,6 +23,7 @@ from sam.software.dispatch import SoftwareSam
 from validator.app.clock import ClockError, check_clock, clock_range
 from validator.app.doctor import host as doctor_host
 from validator.app.doctor.host import journal_key_check
+from validator.app.doctor.pki import not_needed, pki_check, without_sam
 from validator.app.doctor.report import FREE_FAIL, FREE_WARN, Check, Probes, Status
 from validator.app.settings import ValidatorSettings
 from validator.app.station import SOFTWARE_SAM_SPECS, build_station
@@ -61,6 +62,7 @@ class Doctor:
         self.sam: LegacySam | None = None
         self.keys: KeySet | None = None
         self.key_path = config_dir / settings.keys
+        self.no_sam = without_sam(settings)
 
     def run(self) -> list[Check]:
         """Every check that depends on the settings, in the order a technician reads them."""
@@ -72,6 +74,7 @@ class Doctor:
             self.keys_file(),
             self.sam_check(),
             self.keys_match(),
+            pki_check(self.config_dir, self.settings),
             self.journal(),
             doctor_host.quarantine((self.config_dir / self.settings.journal_dir).resolve()),
             *doctor_host.metrics_checks(self.settings),
@@ -141,6 +144,8 @@ class Doctor:
     def sam_reader(self) -> Check:
         """The SAM reader is there (or the software SAM is used)."""
         spec = self.settings.sam_reader
+        if self.no_sam:
+            return not_needed("sam_reader")
         if self.software and not self.settings.simulation:
             # Production keys in a file on this host, used by software: no SAM protects them.
             return Check(
@@ -190,6 +195,8 @@ class Doctor:
     def keys_file(self) -> Check:
         """The key file is readable by the service only, and loads."""
         path = self.key_path
+        if self.no_sam and not path.exists():
+            return not_needed("keys")
         if not path.exists():
             if self.software:
                 return Check("keys", Status.FAIL, f"{path}: missing", "the software SAM needs it")
@@ -232,6 +239,8 @@ class Doctor:
     def sam_check(self) -> Check:
         """The SAM answers: its type and serial from the ATR, unlocked, a challenge served."""
         connection: CardConnection
+        if self.no_sam:
+            return not_needed("sam")
         if self.software:
             if self.keys is None:
                 return Check("sam", Status.FAIL, "software SAM not built: see the keys check")
@@ -286,6 +295,8 @@ class Doctor:
 
     def keys_match(self) -> Check:
         """The SAM holds the keys of the file; the software SAM runs a test session."""
+        if self.no_sam:
+            return not_needed("sam_keys")
         if self.sam is None:
             return Check("sam_keys", Status.FAIL, "not checked: see the sam check")
         if self.keys is None:

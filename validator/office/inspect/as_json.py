@@ -9,6 +9,7 @@ from calypso.commands.select import ApplicationInfo
 from calypso.constants import ProductType
 from calypso.en1545 import Decoded
 from calypso.en1545.networks import NetworkTable, network_table
+from validator.office.inspect.certificates import certificates_json
 from validator.office.inspect.read import FileView, Inspection, RecordView, SecureRead
 
 
@@ -24,6 +25,9 @@ def inspection_json(result: Inspection) -> dict[str, Any]:
         "files_source": result.files_source,
         "files": [_file_json(f, table) for f in result.files],
         "apdus": result.apdus,
+        "certificates": (
+            certificates_json(result.certificates) if result.certificates is not None else None
+        ),
     }
 
 

@@ -8,10 +8,12 @@ the layout's structures (EN 1545 for Intercode, section 2; the demo's byte layou
 
 A free read sends only Select, Get Data and Read Records. ``secure=True`` reads inside a DEBIT
 secure session closed with the card MAC checked by the SAM (nothing is written either way).
+A PKI card's certificates are read and judged too (validator.office.inspect.certificates).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -51,7 +53,9 @@ from readers.base import CardConnection
 from readers.channel import ApduChannel
 from validator.engine.fares.decide import FareRules
 from validator.engine.layouts.intercode_titles import card_titles
+from validator.engine.pki.trust import CardTrust
 from validator.engine.session import Ratification, SecureSession, SessionError
+from validator.office.inspect.certificates import CertificatesView, read_certificates
 from validator.office.inspect.counters import CountersRecord, read_counters, short_record
 
 # Well-known Calypso AIDs (calypso-data-model 1.1), tried after the configured ones.
@@ -144,6 +148,7 @@ class Inspection:
     secure: SecureRead | None = None
     apdus: int = 0
     network: NetworkTable | None = None  # the tables an Intercode card is read with
+    certificates: CertificatesView | None = None  # a PKI card's
 
 
 def layout_name(df_name: bytes, layouts: Mapping[str, str], default: str = "demo") -> str:
@@ -177,15 +182,21 @@ def inspect_card(
     layout: str | None = None,
     secure: SecureOpener | None = None,
     rules: FareRules | None = None,
+    pki: CardTrust | None = None,
+    today: dt.date | None = None,
 ) -> Inspection:
     """Read and decode the whole card; ``secure`` opens the session the reads go through;
-    ``rules`` tell what each contract's counter holds (validator.office.inspect.counters)."""
+    ``rules`` tell what each contract's counter holds (validator.office.inspect.counters);
+    a PKI card's chain is verified with ``pki`` (the settings' roots and policy) at ``today``."""
     channel = ApduChannel(connection, label="card")
     known = [bytes.fromhex(aid) for aid in KNOWN_AIDS]
     app = select(channel, connection.atr, [*aids, *known])
     name = layout or layout_name(app.df_name, layouts)
+    certificates = None
+    if app.startup.pki_mode:
+        certificates = read_certificates(channel, app, pki, today or dt.date.today())
     files, source = _file_list(channel, app, name)
-    result = Inspection(app, name, source, files)
+    result = Inspection(app, name, source, files, certificates=certificates)
     if secure is None:
         for view in files:
             _free_read(channel, app, view)

@@ -11,6 +11,7 @@ from rich.tree import Tree
 
 from calypso.en1545.networks import NetworkTable
 from validator.office.inspect.as_json import application_json, counter_values, meanings
+from validator.office.inspect.certificates import CertificatesView, certificates_json
 from validator.office.inspect.read import FileView, Inspection, RecordView
 
 
@@ -49,6 +50,8 @@ def inspection_tree(result: Inspection) -> Tree:
     node.add(f"session buffer: {size}")
     if app["invalidated"]:
         node.add("[red]application invalidated[/]")
+    if result.certificates is not None:
+        _certificates_into(root, result.certificates)
     root.add(_read_line(result))
     if result.network is not None:
         tables = result.network.describe()
@@ -66,6 +69,29 @@ def inspection_tree(result: Inspection) -> Tree:
         _file_into(files, view, result.network)
     root.add(f"{result.apdus} card APDUs")
     return root
+
+
+def _certificates_into(parent: Tree, view: CertificatesView) -> None:
+    """The PKI card's certificates, field by field, and the chain's verdict."""
+    doc = certificates_json(view)
+    colour = "green" if view.verified else "red" if view.verdict.startswith("REFUSED") else "yellow"
+    node = parent.add(f"[bold]PKI certificates[/]: [{colour}]{escape(view.verdict)}[/]")
+    for notice in view.notices:
+        node.add(f"[yellow]accepted by the policy: {escape(notice)}[/]")
+    for error in view.errors:
+        node.add(f"[red]{escape(error)}[/]")
+    for title, fields in (("card", doc["card"]), ("CA", doc["ca"])):
+        if fields is None:
+            continue
+        branch = node.add(f"[bold]{title}[/]: {escape(fields['type'])}")
+        for name, value in fields.items():
+            if name == "type":
+                continue
+            if isinstance(value, dict):
+                shown = ", ".join(f"{k} {v}" for k, v in value.items())
+            else:
+                shown = str(value)
+            branch.add(f"{name}: [cyan]{escape(shown)}[/]")
 
 
 def _read_line(result: Inspection) -> str:

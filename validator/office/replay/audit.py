@@ -149,12 +149,15 @@ def replay_lines(
     recon = None
     if request.reconcile and request.options.taps and recon_rules is not None:
         recon = Reconciler(recon_rules)
-    checked = request.options.keys is not None or request.macs is not None
+    options = request.options
+    checked = options.keys is not None or request.macs is not None or bool(options.pki_roots)
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
     report.authenticated = request.options.journal_key is not None
     report.anchors = anchors
     batches = _batches(_counted_once(lines, chains, report, progress))
-    parallel = request.jobs > 1 and request.macs is None
+    # One process with a real SAM, or with PKI roots: certificates are journaled once, so
+    # PKI taps are verified in journal order by one auditor.
+    parallel = request.jobs > 1 and request.macs is None and not options.pki_roots
     thresholds = gc.get_threshold()
     tune_gc()
     try:

@@ -43,6 +43,9 @@ class Totals:
         default_factory=lambda: {VERIFIED: 0, FAILED: 0, UNVERIFIABLE: 0, NOT_CHECKED: 0}
     )
     mac_failures: list[dict[str, Any]] = field(default_factory=list)
+    pki: dict[str, int] = field(  # of the MAC figures, the PKI taps' signatures
+        default_factory=lambda: {VERIFIED: 0, FAILED: 0, UNVERIFIABLE: 0, NOT_CHECKED: 0}
+    )
     decisions: dict[str, int] = field(
         default_factory=lambda: {"same": 0, "different": 0, "not_decided": 0, "not_replayable": 0}
     )
@@ -61,6 +64,8 @@ class Totals:
         """Count one tap in range (``where``: validator, file, line, seq)."""
         self.entries += 1
         self.mac[mac.status] += 1
+        if mac.pki:
+            self.pki[mac.status] += 1
         if mac.status == FAILED and len(self.mac_failures) < DETAIL_LIMIT:
             self.mac_failures.append(
                 {
@@ -98,6 +103,8 @@ class Totals:
         self.entries += other.entries
         for key, n in other.mac.items():
             self.mac[key] += n
+        for key, n in other.pki.items():
+            self.pki[key] += n
         for key, n in other.decisions.items():
             self.decisions[key] += n
         self.incomplete += other.incomplete

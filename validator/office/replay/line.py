@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from calypso.commands.records import appended_record
 from calypso.errors import CardResponseError
+from calypso.pki.chain import TrustedRoot
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
 from validator.journal.entry import EntryFormatError, JournalEntry
@@ -30,10 +31,12 @@ from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
 from validator.office.replay.decisions import parse_time, replay_decision, replay_layouts
 from validator.office.replay.findings import Totals
-from validator.office.replay.mac import NOT_CHECKED, MacCheck, MacChecker
+from validator.office.replay.mac import NOT_CHECKED, UNVERIFIABLE, MacCheck, MacChecker
+from validator.office.replay.pki import PkiAuditor, is_pki_tap
 
 _EVENT_PREFIX = "08:"
 _NOT_CHECKED = MacCheck(NOT_CHECKED)
+_NO_ROOT = MacCheck(UNVERIFIABLE, "a PKI session: give its root key file (--pki-root)", pki=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class Options:
     layouts: tuple[tuple[str, str], ...] = ()  # card layout by AID (settings ``layouts``)
     taps: bool = True  # False: integrity only (no per-tap analysis at all)
     record_cache: int = 4096  # decoded card records kept by their bytes (0: none)
+    pki_roots: tuple[TrustedRoot, ...] = ()  # root public keys: PKI taps verified (in order)
 
 
 class ChainFacts(NamedTuple):
@@ -148,6 +152,7 @@ class Analyser:
         self.macs = macs
         if macs is None and options.keys is not None:
             self.macs = MacChecker.from_keys(options.keys)
+        self.pki = PkiAuditor(options.pki_roots) if options.pki_roots else None
 
     def batch(self, lines: list[bytes], places: list[tuple[str, int]]) -> BatchResult:
         """Analyse a batch; ``places`` gives each line's file and line number."""
@@ -185,11 +190,14 @@ class Analyser:
     ) -> bool:
         options = self.options
         when = parse_time(entry.when)
+        pki = self.pki is not None and is_pki_tap(entry)
+        if pki and self.pki is not None:
+            self.pki.harvest(entry)  # before the range: a later tap may name its certificates
         if (options.since is not None and when < options.since) or (
             options.until is not None and when >= options.until
         ):
             return False
-        mac = self.macs.check(entry) if self.macs is not None else _NOT_CHECKED
+        mac = self._mac(entry, when, pki)
         rules = options.rules
         check = None
         if rules is not None:
@@ -215,6 +223,16 @@ class Analyser:
                 )
             )
         return True
+
+    def _mac(self, entry: JournalEntry, when: dt.datetime, pki: bool) -> MacCheck:
+        """The tap's authenticity: its PKI signature, or its symmetric MACs recomputed."""
+        if pki and self.pki is not None:
+            return self.pki.check(entry, when.date())
+        if self.macs is None:
+            return _NOT_CHECKED
+        if self.pki is None and is_pki_tap(entry):
+            return _NO_ROOT  # signed by the card's key, not with the SAM's keys
+        return self.macs.check(entry)
 
 
 def tune_gc() -> None:

@@ -36,6 +36,7 @@ class MacCheck:
 
     status: str
     note: str = ""
+    pki: bool = False  # a PKI session's signature (validator.office.replay.pki), not a MAC
 
 
 def sessions(trace: Sequence[Mapping[str, Any]]) -> list[list[tuple[bytes, bytes]]]:

@@ -99,6 +99,12 @@ class ReplayReport:
                 "unverifiable": t.mac[UNVERIFIABLE],
                 "not_checked": t.mac[NOT_CHECKED],
                 "failures": t.mac_failures,
+                "pki": {
+                    "verified": t.pki[VERIFIED],
+                    "failed": t.pki[FAILED],
+                    "unverifiable": t.pki[UNVERIFIABLE],
+                    "not_checked": t.pki[NOT_CHECKED],
+                },
             },
             "decisions": {
                 "fares": self.fares,
@@ -149,12 +155,21 @@ def render(report: ReplayReport, console: Console, *, limit: int = 20) -> None:
         summary.add_row("[yellow]warning[/]", f"[yellow]{integrity['warning']}[/]")
     if mac["checked"]:
         failed = f"[red]{mac['failed']}[/]" if mac["failed"] else "0"
+        unchecked = f", {mac['not_checked']} not checked" if mac["not_checked"] else ""
         summary.add_row(
             "MACs",
-            f"{mac['verified']} verified, {failed} failed, {mac['unverifiable']} not verifiable",
+            f"{mac['verified']} verified, {failed} failed, {mac['unverifiable']} not verifiable"
+            + unchecked,
         )
     else:
-        summary.add_row("MACs", "not recomputed (give --keys or --sam-reader)")
+        summary.add_row("MACs", "not recomputed (give --keys, --sam-reader or --pki-root)")
+    pki = mac["pki"]
+    if sum(pki.values()):
+        summary.add_row(
+            "of which PKI signatures",
+            f"{pki['verified']} verified, {pki['failed']} failed, "
+            f"{pki['unverifiable']} not verifiable, {pki['not_checked']} not checked",
+        )
     if decisions["fares"] is not None:
         rev, riders = decisions["revenue"], decisions["ridership"]
         summary.add_row(
