@@ -37,20 +37,25 @@ class Gate(Protocol):
         ...
 
 
+PRODUCT_WIDTH = 24  # the product column of a tap's line
+
+
 def tap_line(record: TapRecord, when: str) -> str:
     """One readable, coloured line for a tap."""
     tap = record.result.summary()
     outcome = str(tap["outcome"])
     remaining = tap["remaining"]
     left = f"{remaining} left" if remaining is not None else ""
-    product = tap["product"] or "-"
+    product = str(tap["product"] or "-")
+    if len(product) > PRODUCT_WIDTH:  # a network's tariff name: cut, the journal has it whole
+        product = product[: PRODUCT_WIDTH - 1] + "…"
     result = record.result
     # A PKI tap (the card's own signature, no SAM) says so instead of its SAM APDUs.
     apdus = f"{result.card_apdus} card + {result.sam_apdus} SAM APDUs"
     if result.pki is not None:
         apdus = f"{result.card_apdus} card APDUs, PKI: no SAM"
     return (
-        f"{record.index:4d}  {when}  {tap['card'] or '-':<16}  {product:<15} "
+        f"{record.index:4d}  {when}  {tap['card'] or '-':<16}  {product:<{PRODUCT_WIDTH}} "
         + click.style(f"{outcome:<9}", fg=OUTCOME_COLOURS.get(outcome))
         + f" {tap['reason']:<26} {left:<9} {tap['ms']:>6.1f} ms"
         f"  ({apdus})"

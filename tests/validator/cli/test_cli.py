@@ -102,6 +102,17 @@ class TestDemo:
         assert len([line for line in lines if "APDUs" in line]) == 5
         assert "median" in lines[-1]
 
+    def test_readable_lines_keep_their_columns(self) -> None:
+        """A long product name (a network's tariff) does not push the outcome column."""
+        code, out, _ = run("demo", "--taps", "20", "--config", str(CONFIG))
+        assert code == 0
+        taps = [line for line in out.splitlines() if "APDUs" in line]
+        assert any("OùRA ticket (billet tar…" in line for line in taps)  # cut at 24 characters
+        columns = {
+            min(line.find(f" {word} ") for word in OUTCOMES if f" {word} " in line) for line in taps
+        }
+        assert len(columns) == 1, taps
+
     def test_refuses_without_simulation(self, config_copy: Path) -> None:
         """The demo needs simulation mode: a production setting stops it with exit code 2."""
         settings = config_copy / "validator.yaml"
