@@ -158,31 +158,6 @@ def _line(result: IngestResult) -> str:
     return f"{result.name}: {', '.join(parts)}{anchor}"
 
 
-def _as_json(result: IngestResult) -> dict[str, Any]:
-    return {
-        "file": result.name,
-        "digest": result.digest,
-        "validator": result.validator,
-        "status": result.status,
-        "entries": result.entries,
-        "new_taps": result.new_taps,
-        "new_records": result.new_records,
-        "duplicates": result.duplicates,
-        "held": result.held,
-        "resumed": result.resumed,
-        "torn": result.torn,
-        "breaks": [
-            {"kind": b.kind, "seq": b.seq, "line": b.line, "detail": b.detail}
-            for b in result.breaks
-        ],
-        "anchor": (
-            {"validator": result.validator, "seq": result.anchor[0], "hash": result.anchor[1]}
-            if result.anchor
-            else None
-        ),
-    }
-
-
 @office.command()
 @db_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
@@ -234,7 +209,7 @@ def ingest(
     done = [r for r in results if not isinstance(r, IngestError)]
     refused = [r for r in results if isinstance(r, IngestError)]
     if as_json:
-        document = {"files": [_as_json(r) for r in done], "refused": [str(e) for e in refused]}
+        document = {"files": [r.as_dict() for r in done], "refused": [str(e) for e in refused]}
         click.echo(json.dumps(document))
     else:
         for result in done:

@@ -57,26 +57,6 @@ def peer_validator(request: web.Request) -> str | None:
     return None
 
 
-def _answer(result: IngestResult) -> dict[str, Any]:
-    anchor = result.anchor
-    return {
-        "status": result.status,
-        "validator": result.validator,
-        "anchor": {"seq": anchor[0], "hash": anchor[1]} if anchor else None,
-        "entries": result.entries,
-        "new_taps": result.new_taps,
-        "new_records": result.new_records,
-        "duplicates": result.duplicates,
-        "held": result.held,
-        "resumed": result.resumed,
-        "torn": result.torn,
-        "breaks": [
-            {"kind": b.kind, "seq": b.seq, "line": b.line, "detail": b.detail}
-            for b in result.breaks
-        ],
-    }
-
-
 def _database_refusal(exc: BaseException, name: str) -> web.Response:
     cause = exc.__context__ or exc.__cause__
     state = str(getattr(cause, "sqlstate", "") or "")
@@ -161,7 +141,7 @@ class Collector:
         except (OfficeDatabaseError, psycopg.Error) as exc:
             self.log(f"{validator} {name}: not ingested: {exc}")
             return _database_refusal(exc, name)
-        answer = _answer(result)
+        answer = result.as_dict()
         seq = result.anchor[0] if result.anchor else 0
         if result.breaks:
             kinds = ", ".join(sorted({b.kind for b in result.breaks}))

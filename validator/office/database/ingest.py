@@ -72,6 +72,32 @@ class IngestResult:
         """No break of the chain in this file."""
         return not self.breaks
 
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON: ``office ingest --json`` prints it, the collector answers it."""
+        anchor = self.anchor
+        return {
+            "file": self.name,
+            "digest": self.digest,
+            "validator": self.validator,
+            "status": self.status,
+            "entries": self.entries,
+            "new_taps": self.new_taps,
+            "new_records": self.new_records,
+            "duplicates": self.duplicates,
+            "held": self.held,
+            "resumed": self.resumed,
+            "torn": self.torn,
+            "breaks": [
+                {"kind": b.kind, "seq": b.seq, "line": b.line, "detail": b.detail}
+                for b in self.breaks
+            ],
+            "anchor": (
+                {"validator": self.validator, "seq": anchor[0], "hash": anchor[1]}
+                if anchor
+                else None
+            ),
+        }
+
 
 def ingest_file(
     conn: psycopg.Connection[Any],

@@ -28,8 +28,10 @@ from validator.office.export import COLUMNS, row
 pytest_plugins = ["postgres_fixtures"]
 psycopg = pytest.importorskip("psycopg")
 
+from validator.office.database.chain import Break  # noqa: E402
 from validator.office.database.ingest import (  # noqa: E402 - after the psycopg skip
     IngestError,
+    IngestResult,
     ingest_file,
     ingest_paths,
 )
@@ -277,3 +279,27 @@ def test_a_file_with_no_entry_yet(office_db: str) -> None:
     assert ingest(office_db, "empty", b"").status == "empty"
     assert ingest(office_db, "torn", b'{"seq":1,').status == "empty"
     assert count(office_db, "ingested_files") == 0
+
+
+def test_ingest_result_as_json_names_its_anchor_and_breaks() -> None:
+    """The one JSON shape of an ingest result (CLI and collector): anchor and breaks spelled out."""
+    result = IngestResult(
+        "a.jsonl",
+        "ab" * 32,
+        "V1",
+        entries=3,
+        new_taps=2,
+        breaks=[Break("seq_gap", 4, 2, "seq 4 after 2")],
+        anchor=(4, "cd" * 32),
+    )
+    document = json.loads(json.dumps(result.as_dict()))
+    assert document["anchor"] == {"validator": "V1", "seq": 4, "hash": "cd" * 32}
+    assert document["breaks"] == [
+        {"kind": "seq_gap", "seq": 4, "line": 2, "detail": "seq 4 after 2"}
+    ]
+    assert (document["file"], document["new_taps"], document["status"]) == (
+        "a.jsonl",
+        2,
+        "ingested",
+    )
+    assert IngestResult("b", "00", None).as_dict()["anchor"] is None
