@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Running a replay on Dask: the cluster (local or given), the task graph, what it cost.
+
+``--workers N`` starts a LocalCluster of N processes of one thread each (the replay is pure
+Python: threads would share one interpreter lock); ``--scheduler tcp://HOST:PORT`` uses a running
+cluster, whose workers (and scheduler) have this package and its ``cluster`` extra installed.
+
+A worker that dies mid-run is replaced (the nanny restarts it) and the scheduler runs its tasks
+again, as it does a task that raised (``retries``); ``RetryCounter`` counts how many runs of the
+replay's tasks were such second runs, for the report's ``cluster`` part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, LocalCluster
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from validator.office.cluster.inputs import Inputs
+from validator.office.cluster.merge import cluster_section, merge_report
+from validator.office.cluster.tasks import (
+    Spec,
+    analyse_chain,
+    facts_of,
+    reconcile_partition,
+    summary_of,
+)
+from validator.office.replay.audit import ReplayRequest
+from validator.office.replay.report import ReplayReport
+
+RETRIES = 3  # runs of a task that raised (a storage hiccup) before the replay fails
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where to run: a local cluster of ``workers`` processes, or the ``scheduler`` given."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether the replay runs on Dask at all (the default stays in-process)."""
+        return self.workers is not None or self.scheduler is not None
+
+
+@contextlib.contextmanager
+def connect(settings: ClusterSettings) -> Iterator[Client]:
+    """A client of the cluster given, or of a local cluster started (and stopped) for the run."""
+    if settings.scheduler is not None:
+        with Client(settings.scheduler) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=settings.workers or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+class RetryCounter(SchedulerPlugin):
+    """Counts, on the scheduler, how often each of one replay's tasks started processing."""
+
+    def __init__(self, prefix: str) -> None:
+        self.name = f"calypso-retries-{prefix}"
+        self.prefix = prefix
+        self.starts: dict[str, int] = {}
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        """Count a start of one of the replay's tasks."""
+        if finish == "processing" and isinstance(key, str) and key.startswith(self.prefix):
+            self.starts[key] = self.starts.get(key, 0) + 1
+
+    def retried(self) -> int:
+        """Runs beyond the first: a task run again after its worker died, or after it raised."""
+        return sum(n - 1 for n in self.starts.values())
+
+
+def _retried(name: str, dask_scheduler: Any = None) -> int:
+    plugin = dask_scheduler.plugins.get(name)
+    return plugin.retried() if plugin is not None else 0
+
+
+def _peak_rss() -> int:
+    """This worker process's peak resident memory, in bytes (Linux counts in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class Plan:
+    """One replay's tasks, submitted to a client; keys all start with ``prefix``."""
+
+    prefix: str
+    tasks: int = 0
+
+    def submit(self, client: Client, name: str, function: Any, *args: Any) -> Any:
+        """Submit one task (retried when it raises) under a key of this replay."""
+        self.tasks += 1
+        key = f"{self.prefix}-{name}"
+        return client.submit(function, *args, key=key, retries=RETRIES, pure=False)
+
+
+def replay_on_cluster(
+    request: ReplayRequest,
+    inputs: Inputs,
+    settings: ClusterSettings,
+    *,
+    journal_key_file: Path | None = None,
+) -> ReplayReport:
+    """Replay the chains of ``inputs`` on Dask: the in-process report, plus a ``cluster`` part.
+
+    ``request.options.journal_key`` is not sent: the workers read ``journal_key_file``; the
+    CSIM1 keys travel as their file's path (``options.keys``) too. A database of pseudonyms is
+    replayed without the journal key, as ``replay_database`` does.
+    """
+    chains = inputs.chains
+    if inputs.as_received:
+        journal_key_file = None
+        request = replace(request, options=replace(request.options, journal_key=None))
+    start = time.perf_counter()
+    options = request.options
+    keys = options.keys.resolve() if options.keys is not None else None
+    key_file = str(journal_key_file.resolve()) if journal_key_file is not None else None
+    options = replace(options, journal_key=None, keys=keys)
+    recon_rules = request.recon_rules or options.rules
+    reconcile = request.reconcile and options.taps and recon_rules is not None
+    token = uuid.uuid4().hex[:12]
+    with connect(settings) as client:
+        workers = len(client.scheduler_info().get("workers", {})) or settings.workers or 1
+        partitions = max(1, 2 * workers)
+        spec = Spec(token, options, key_file, partitions, reconcile, tuple(request.anchors))
+        plan = Plan(f"calypso-replay-{token}")
+        counter = RetryCounter(plan.prefix)
+        client.register_plugin(counter, name=counter.name)
+        try:
+            analysed = [
+                plan.submit(client, f"chain-{n}", analyse_chain, spec, chain)
+                for n, chain in enumerate(chains)
+            ]
+            summaries = [
+                plan.submit(client, f"summary-{n}", summary_of, future)
+                for n, future in enumerate(analysed)
+            ]
+            parts = []
+            if reconcile:
+                for k in range(partitions):
+                    facts = [
+                        plan.submit(client, f"facts-{n}-{k}", facts_of, future, k)
+                        for n, future in enumerate(analysed)
+                    ]
+                    parts.append(
+                        plan.submit(client, f"recon-{k}", reconcile_partition, recon_rules, *facts)
+                    )
+            outcomes = client.gather(summaries)
+            reconciled = client.gather(parts) if reconcile else None
+            retried = client.run_on_scheduler(_retried, counter.name)
+            peaks = client.run(_peak_rss)
+        finally:
+            with contextlib.suppress(Exception):
+                client.unregister_scheduler_plugin(counter.name)
+        scheduler = str(client.scheduler_info().get("address", settings.scheduler or ""))
+        alive = len(client.scheduler_info().get("workers", {}))
+    checked = options.keys is not None or request.macs is not None or bool(options.pki_roots)
+    report = merge_report(
+        outcomes,
+        reconciled,
+        rules=recon_rules if reconcile else None,
+        anchors=request.anchors,
+        fares_label=request.fares_label,
+        mac_checked=checked,
+        authenticated=key_file is not None or request.options.journal_key is not None,
+    )
+    for index, problem in inputs.recorded:  # what ingestion found, as replay_database adds it
+        report.chains[index].add(problem)
+    report.cluster = cluster_section(
+        alive, scheduler, plan.tasks, int(retried), max(peaks.values()) if peaks else None
+    )
+    report.seconds = time.perf_counter() - start
+    return report
