@@ -9,13 +9,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from validator.app.words import counted
+from validator.cli.cluster import check_cluster, cluster_options, paths_argument
 from validator.cli.common import config_folder, config_option
 from validator.cli.officedb import (
     check_source,
@@ -28,13 +29,11 @@ from yamlconfig import ConfigError, load_model
 if TYPE_CHECKING:
     from validator.office.pseudonym import Pseudonymiser
     from validator.office.replay.anchor import Anchor
+    from validator.office.replay.audit import ReplayRequest
     from validator.office.replay.findings import Problem
+    from validator.office.replay.report import ReplayReport
 
 EXIT_BAD_INPUT = 2
-
-paths_argument = click.argument(
-    "paths", nargs=-1, required=False, type=click.Path(exists=True, path_type=Path)
-)
 
 
 @contextlib.contextmanager
@@ -147,9 +146,10 @@ def _journal_key(path: Path | None) -> bytes | None:
     show_default=True,
     help="Worker processes for parsing, decisions and MACs.",
 )
+@cluster_options
 @selection_options
 def replay(
-    paths: tuple[Path, ...],
+    paths: tuple[Path | str, ...],
     config: Path | None,
     fares_file: Path | None,
     keys: Path | None,
@@ -162,6 +162,8 @@ def replay(
     as_json: bool,
     out: Path | None,
     jobs: int,
+    workers: int | None,
+    scheduler: str | None,
     db_url: str | None,
     stations: tuple[int, ...],
     validators: tuple[str, ...],
@@ -170,9 +172,17 @@ def replay(
     reconciliation.
 
     PATHS are journal files or folders; or --db reads the office database (with --since,
-    --until, --station and --validator to select), with the same report.
+    --until, --station and --validator to select), with the same report. With --workers N
+    or --scheduler, the replay runs on a Dask cluster (PATHS may then be URLs: s3://...), with
+    the same report and a `cluster` part (docs/replay-cluster.md).
     """
-    check_source(paths, db_url, stations, validators)
+    check_source(cast(tuple[Path, ...], paths), db_url, stations, validators)
+    on_cluster = check_cluster(
+        paths,
+        workers,
+        scheduler,
+        {"--sam-reader": sam_reader is not None, "--jobs": jobs > 1},
+    )
     from validator.app.settings import load_fares, load_settings
     from validator.engine.pki.files import RootKeyFile
     from validator.journal.reading import ReplayInputError
@@ -215,7 +225,7 @@ def replay(
         roots = tuple(load_model(path, RootKeyFile).root() for path in pki_roots)
         options = Options(rules, key, keys, since, until, layouts, pki_roots=roots)
         request = ReplayRequest(
-            paths,
+            cast(tuple[Path, ...], paths),  # not read by a cluster replay, which reads URLs too
             options,
             fares_label=str(fares_file) if fares_file is not None else "in force",
             recon_rules=in_force,
@@ -223,13 +233,24 @@ def replay(
             jobs=jobs,
             anchors=anchors,
         )
-        if db_url is not None:
+        if on_cluster:
+            report = _replay_on_cluster(
+                request,
+                paths,
+                db_url,
+                (since, until, stations, validators),
+                journal_key_file,
+                workers,
+                scheduler,
+            )
+        elif db_url is not None:
             from validator.office.database.reports import Selection, replay_database
 
             selection = Selection(since, until, stations, validators)
             report = replay_database(request, db_url, selection)
         else:
-            with progress_bar(total_bytes(paths), "replay") as progress:
+            local = cast(tuple[Path, ...], paths)
+            with progress_bar(total_bytes(local), "replay") as progress:
                 report = replay(request, progress)
     except (ConfigError, ReplayInputError, OfficeDatabaseError) as exc:
         _fail(str(exc))
@@ -242,6 +263,28 @@ def replay(
     else:
         render(report, Console())
     sys.exit(report.exit_code)
+
+
+def _replay_on_cluster(
+    request: ReplayRequest,
+    paths: tuple[Path | str, ...],
+    db_url: str | None,
+    selection: tuple[dt.datetime | None, dt.datetime | None, tuple[int, ...], tuple[str, ...]],
+    journal_key_file: Path | None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> ReplayReport:
+    """The replay on Dask: the chains found here, analysed and reconciled on the workers."""
+    from validator.office.cluster.inputs import database_inputs, path_inputs
+    from validator.office.cluster.run import ClusterSettings, replay_on_cluster
+    from validator.office.database.reports import Selection
+
+    if db_url is not None:
+        inputs = database_inputs(db_url, Selection(*selection))
+    else:
+        inputs = path_inputs(paths, {})
+    settings = ClusterSettings(workers, scheduler)
+    return replay_on_cluster(request, inputs, settings, journal_key_file=journal_key_file)
 
 
 @click.command()
