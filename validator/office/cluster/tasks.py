@@ -23,11 +23,12 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from validator.journal.reading import RawLine
+from validator.journal.reading import JournalSource, RawLine
 from validator.office.cluster.sources import (
     ChainSource,
+    DbChain,
     FileChain,
     UrlChain,
     read_chain,
@@ -141,13 +142,12 @@ def analyse_chain(spec: Spec, source: ChainSource) -> ChainOutcome:
     return out
 
 
-def _placeholder(source: ChainSource) -> Any:
-    """A JournalSource-like value naming a remote journal (its folder as a URL or office:V)."""
-    from validator.journal.reading import JournalSource
-
+def _placeholder(source: UrlChain | DbChain) -> JournalSource:
+    """A JournalSource naming a remote journal: its folder and files as URLs, or office:V."""
     if isinstance(source, UrlChain):
-        return JournalSource(source.index, _Named(source.directory), (), ())  # type: ignore[arg-type]
-    return JournalSource(source.index, _Named(f"office:{source.validator}"), (), ())  # type: ignore[arg-type,union-attr]
+        files = tuple(cast(Path, _Named(url)) for url in source.files)
+        return JournalSource(source.index, cast(Path, _Named(source.directory)), files, ())
+    return JournalSource(source.index, cast(Path, _Named(f"office:{source.validator}")), (), ())
 
 
 class _Named(str):
