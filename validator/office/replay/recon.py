@@ -68,9 +68,7 @@ class Reconciler:
         """How long the debits of a card are kept: two windows and a minute."""
         return 2 * self.window + dt.timedelta(minutes=1)
 
-    def feed(
-        self, tap: ReconTap, where: dict[str, Any], clock: dt.datetime | None = None
-    ) -> None:
+    def feed(self, tap: ReconTap, where: dict[str, Any], clock: dt.datetime | None = None) -> None:
         """One tap in range (``where``: journal file, line, seq, validator); ``clock``: the
         replay's clock at it, non-decreasing from tap to tap (default: the tap's time)."""
         card = tap.card
