@@ -27,6 +27,7 @@ from validator.cli.officedb import (
 from yamlconfig import ConfigError, load_model
 
 if TYPE_CHECKING:
+    from validator.office.export import ExportReport
     from validator.office.pseudonym import Pseudonymiser
     from validator.office.replay.anchor import Anchor
     from validator.office.replay.audit import ReplayRequest
@@ -315,8 +316,9 @@ def _replay_on_cluster(
 @click.option("--since", type=click.DateTime(), default=None, help="With --db: first tap time.")
 @click.option("--until", type=click.DateTime(), default=None, help="With --db: tap time excluded.")
 @pseudonymise_option
+@cluster_options
 def export(
-    paths: tuple[Path, ...],
+    paths: tuple[Path | str, ...],
     fmt: str,
     out: Path,
     config: Path | None,
@@ -328,6 +330,8 @@ def export(
     since: dt.datetime | None,
     until: dt.datetime | None,
     office_key_file: Path | None,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
 
@@ -335,14 +339,16 @@ def export(
     With --db, the taps of the office database selected (--since, --until, --station,
     --validator), one file per validator; nothing is written if the office recorded an
     integrity break for one of them (exit 1). --pseudonymise KEYFILE writes pseudonyms
-    (a keyed hash) instead of card serials.
+    (a keyed hash) instead of card serials. With --workers N or --scheduler, one Dask task per
+    journal (PATHS may then be URLs: s3://...); OUT must be a folder every worker sees.
     """
     from validator.app.settings import load_settings
     from validator.journal.reading import ReplayInputError
     from validator.office import export as exporter
     from validator.office.replay.audit import total_bytes
 
-    check_source(paths, db_url, stations, validators)
+    check_source(cast(tuple[Path, ...], paths), db_url, stations, validators)
+    on_cluster = check_cluster(paths, workers, scheduler, {"--db": db_url is not None})
     if db_url is None and (since is not None or until is not None):
         raise click.UsageError("--since and --until select from the office database: --db")
     try:
@@ -362,10 +368,16 @@ def export(
             if settings.journal_key_file:
                 journal_key_file = config_dir / settings.journal_key_file
         key = _journal_key(journal_key_file)
-        with progress_bar(total_bytes(paths), "export") as progress:
-            report = exporter.export(
-                paths, out, fmt, progress, key=key, anchors=anchors, pseudonymiser=pseudonyms
+        if on_cluster:
+            report = _export_on_cluster(
+                paths, out, fmt, journal_key_file, anchors, office_key_file, workers, scheduler
             )
+        else:
+            local = cast(tuple[Path, ...], paths)
+            with progress_bar(total_bytes(local), "export") as progress:
+                report = exporter.export(
+                    local, out, fmt, progress, key=key, anchors=anchors, pseudonymiser=pseudonyms
+                )
     except (ConfigError, ReplayInputError) as exc:
         _fail(str(exc))
         return
@@ -386,6 +398,40 @@ def export(
         from validator.office.replay.report import UNPROVEN
 
         click.echo(f"warning: {UNPROVEN}", err=True)
+
+
+def _export_on_cluster(
+    paths: tuple[Path | str, ...],
+    out: Path,
+    fmt: str,
+    journal_key_file: Path | None,
+    anchors: tuple[Anchor, ...],
+    office_key_file: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+) -> ExportReport:
+    """``validator export`` on Dask; its cluster figures on stderr."""
+    from validator.office.cluster.export import export_on_cluster
+    from validator.office.cluster.inputs import path_inputs
+    from validator.office.cluster.run import ClusterSettings
+
+    report, cluster = export_on_cluster(
+        path_inputs(paths, {}),
+        out,
+        fmt,
+        ClusterSettings(workers, scheduler),
+        journal_key_file=journal_key_file,
+        anchors=anchors,
+        office_key_file=office_key_file,
+    )
+    peak = cluster["peak_worker_rss_bytes"]
+    click.echo(
+        f"cluster: {cluster['workers']} workers ({cluster['scheduler']}), {cluster['tasks']} tasks,"
+        f" {cluster['retried']} retried, peak worker memory "
+        + (f"{peak / 1e6:.0f} MB" if peak else "unknown"),
+        err=True,
+    )
+    return report
 
 
 def _export_database(

@@ -102,16 +102,45 @@ def _peak_rss() -> int:
 
 @dataclass
 class Plan:
-    """One replay's tasks, submitted to a client; keys all start with ``prefix``."""
+    """One run's tasks on one client; their keys all start with ``prefix``."""
 
+    client: Client
     prefix: str
+    settings: ClusterSettings
     tasks: int = 0
 
-    def submit(self, client: Client, name: str, function: Any, *args: Any) -> Any:
-        """Submit one task (retried when it raises) under a key of this replay."""
+    @property
+    def workers(self) -> int:
+        """The workers the cluster has now."""
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def submit(self, name: str, function: Any, *args: Any) -> Any:
+        """Submit one task (retried when it raises) under a key of this run."""
         self.tasks += 1
         key = f"{self.prefix}-{name}"
-        return client.submit(function, *args, key=key, retries=RETRIES, pure=False)
+        return self.client.submit(function, *args, key=key, retries=RETRIES, pure=False)
+
+    def section(self) -> dict[str, Any]:
+        """The report's ``cluster`` part, once every task is done."""
+        retried = self.client.run_on_scheduler(_retried, f"calypso-retries-{self.prefix}")
+        peaks = self.client.run(_peak_rss)
+        scheduler = self.client.scheduler_info().get("address", self.settings.scheduler or "")
+        peak = max(peaks.values()) if peaks else None
+        return cluster_section(self.workers, str(scheduler), self.tasks, int(retried), peak)
+
+
+@contextlib.contextmanager
+def planned(settings: ClusterSettings, kind: str) -> Iterator[Plan]:
+    """A Plan on the cluster, its tasks' second runs counted on the scheduler meanwhile."""
+    with connect(settings) as client:
+        plan = Plan(client, f"calypso-{kind}-{uuid.uuid4().hex[:12]}", settings)
+        counter = RetryCounter(plan.prefix)
+        client.register_plugin(counter, name=counter.name)
+        try:
+            yield plan
+        finally:
+            with contextlib.suppress(Exception):  # a scheduler gone: nothing left to clean
+                client.unregister_scheduler_plugin(counter.name)
 
 
 def replay_on_cluster(
@@ -138,42 +167,26 @@ def replay_on_cluster(
     options = replace(options, journal_key=None, keys=keys)
     recon_rules = request.recon_rules or options.rules
     reconcile = request.reconcile and options.taps and recon_rules is not None
-    token = uuid.uuid4().hex[:12]
-    with connect(settings) as client:
-        workers = len(client.scheduler_info().get("workers", {})) or settings.workers or 1
-        partitions = max(1, 2 * workers)
-        spec = Spec(token, options, key_file, partitions, reconcile, tuple(request.anchors))
-        plan = Plan(f"calypso-replay-{token}")
-        counter = RetryCounter(plan.prefix)
-        client.register_plugin(counter, name=counter.name)
-        try:
-            analysed = [
-                plan.submit(client, f"chain-{n}", analyse_chain, spec, chain)
-                for n, chain in enumerate(chains)
-            ]
-            summaries = [
-                plan.submit(client, f"summary-{n}", summary_of, future)
-                for n, future in enumerate(analysed)
-            ]
-            parts = []
-            if reconcile:
-                for k in range(partitions):
-                    facts = [
-                        plan.submit(client, f"facts-{n}-{k}", facts_of, future, k)
-                        for n, future in enumerate(analysed)
-                    ]
-                    parts.append(
-                        plan.submit(client, f"recon-{k}", reconcile_partition, recon_rules, *facts)
-                    )
-            outcomes = client.gather(summaries)
-            reconciled = client.gather(parts) if reconcile else None
-            retried = client.run_on_scheduler(_retried, counter.name)
-            peaks = client.run(_peak_rss)
-        finally:
-            with contextlib.suppress(Exception):
-                client.unregister_scheduler_plugin(counter.name)
-        scheduler = str(client.scheduler_info().get("address", settings.scheduler or ""))
-        alive = len(client.scheduler_info().get("workers", {}))
+    with planned(settings, "replay") as plan:
+        partitions = max(1, 2 * (plan.workers or settings.workers or 1))
+        spec = Spec(plan.prefix, options, key_file, partitions, reconcile, tuple(request.anchors))
+        analysed = [
+            plan.submit(f"chain-{n}", analyse_chain, spec, chain) for n, chain in enumerate(chains)
+        ]
+        summaries = [
+            plan.submit(f"summary-{n}", summary_of, future) for n, future in enumerate(analysed)
+        ]
+        parts = []
+        if reconcile:
+            for k in range(partitions):
+                facts = [
+                    plan.submit(f"facts-{n}-{k}", facts_of, future, k)
+                    for n, future in enumerate(analysed)
+                ]
+                parts.append(plan.submit(f"recon-{k}", reconcile_partition, recon_rules, *facts))
+        outcomes = plan.client.gather(summaries)
+        reconciled = plan.client.gather(parts) if reconcile else None
+        section = plan.section()
     checked = options.keys is not None or request.macs is not None or bool(options.pki_roots)
     report = merge_report(
         outcomes,
@@ -186,8 +199,6 @@ def replay_on_cluster(
     )
     for index, problem in inputs.recorded:  # what ingestion found, as replay_database adds it
         report.chains[index].add(problem)
-    report.cluster = cluster_section(
-        alive, scheduler, plan.tasks, int(retried), max(peaks.values()) if peaks else None
-    )
+    report.cluster = section
     report.seconds = time.perf_counter() - start
     return report

@@ -120,11 +120,7 @@ def analyse_chain(spec: Spec, source: ChainSource) -> ChainOutcome:
     """Read and analyse one chain: integrity, HMACs, decisions, MACs, and the recon facts."""
     analyser = _analyser(spec)
     anchors = AnchorCheck(list(spec.anchors)) if spec.anchors else None
-    if isinstance(source, FileChain):
-        chain = ChainChecker(source.source, anchors)
-    else:
-        chain = RemoteChain(_placeholder(source), anchors)
-        chain.moved = url_quarantined(source) if isinstance(source, UrlChain) else []
+    chain = checker(source, anchors)
     out = ChainOutcome(chain, Totals(), [], [], [])
     out.facts = [[] for _ in range(spec.partitions)]
     batch: list[tuple[Rank, RawLine]] = []
@@ -142,7 +138,16 @@ def analyse_chain(spec: Spec, source: ChainSource) -> ChainOutcome:
     return out
 
 
-def _placeholder(source: UrlChain | DbChain) -> JournalSource:
+def checker(source: ChainSource, anchors: AnchorCheck | None) -> ChainChecker:
+    """A chain's checker; a remote journal's lists its quarantine files, read here."""
+    if isinstance(source, FileChain):
+        return ChainChecker(source.source, anchors)
+    chain = RemoteChain(placeholder(source), anchors)
+    chain.moved = url_quarantined(source) if isinstance(source, UrlChain) else []
+    return chain
+
+
+def placeholder(source: UrlChain | DbChain) -> JournalSource:
     """A JournalSource naming a remote journal: its folder and files as URLs, or office:V."""
     if isinstance(source, UrlChain):
         files = tuple(cast(Path, _Named(url)) for url in source.files)
