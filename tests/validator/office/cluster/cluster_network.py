@@ -28,6 +28,7 @@ from validator.journal.writer import Journal
 
 START = dt.datetime(2026, 3, 2, 7, 0)
 KEYS = CONFIG / "keys.sim.yaml"
+PKI_ROOT = CONFIG / "pki" / "test_pki_root.yaml"
 # (name, station, seed, taps, minutes after START)
 VALIDATORS = (
     ("a", 101, 4, 50, 0),
@@ -46,8 +47,9 @@ class Network:
     key_file: Path
 
     def args(self) -> list[str]:
-        """The replay options every comparison uses: MACs, HMACs, the shipped rules."""
-        return ["--keys", str(KEYS), "--journal-key-file", str(self.key_file)]
+        """The replay options every comparison uses: MACs, PKI signatures, HMACs."""
+        keys = ["--keys", str(KEYS), "--pki-root", str(PKI_ROOT)]
+        return [*keys, "--journal-key-file", str(self.key_file)]
 
 
 def _config_at(station: int, folder: Path) -> Path:

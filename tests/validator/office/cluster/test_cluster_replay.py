@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ def test_the_network_has_what_reconciliation_finds(in_process: dict[str, Any]) -
     assert in_process["unknown"]["total"] > 0 and in_process["recoveries"]["total"] > 0
     assert in_process["double_debit_count"] > 0
     assert in_process["mac"]["verified"] > 0 and in_process["mac"]["failed"] == 0
+    assert in_process["mac"]["pki"]["verified"] > 0
     assert len(in_process["journals"]) == 4
 
 
@@ -106,6 +108,24 @@ def test_a_broken_journal_is_reported_alike(
     assert comparable(alone) == comparable(on_dask)
 
 
+def test_anchors_are_checked_alike(network: Network, scheduler: str) -> None:
+    """Anchors matched, edited (a wrong hash) and past the end: the same statuses and breaks."""
+    head = json.loads(run_cli("journal-head", str(network.journals / "b"))[1])
+    anchors = [
+        f"{head['validator']}:{head['seq']}:{head['hash']}",
+        f"validator-a:5:{'0' * 64}",
+        f"validator-c:9999:{'1' * 64}",
+    ]
+    args = [str(network.journals), *network.args()]
+    args += [arg for anchor in anchors for arg in ("--anchor", anchor)]
+    code, alone, _ = run_replay(*args)
+    code_cluster, on_dask, _ = run_replay(*args, "--scheduler", scheduler)
+    assert code == code_cluster == 1
+    statuses = [anchor["status"] for anchor in alone["integrity"]["anchors"]]
+    assert statuses == ["matched", "mismatch", "truncated"]
+    assert comparable(alone) == comparable(on_dask)
+
+
 def test_a_copy_across_journals_is_refused(
     network: Network, scheduler: str, tmp_path: Path
 ) -> None:
@@ -116,14 +136,21 @@ def test_a_copy_across_journals_is_refused(
     assert code == 2 and "in-process" in err and "validator-c" in err
 
 
-def _run_failing(*args: str) -> tuple[int, str, str]:
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """``validator ARGS``: the exit code, stdout and stderr."""
     from click.testing import CliRunner
-    from conftest import CONFIG
 
     from validator.cli.main import main
 
-    result = CliRunner().invoke(main, ["replay", *args, "--config", str(CONFIG), "--json"])
+    result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+def _run_failing(*args: str) -> tuple[int, str, str]:
+    """``validator replay ARGS --json`` that is expected to fail: exit code, stdout, stderr."""
+    from conftest import CONFIG
+
+    return run_cli("replay", *args, "--config", str(CONFIG), "--json")
 
 
 @pytest.mark.parametrize(
