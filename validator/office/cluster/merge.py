@@ -150,9 +150,10 @@ def merge_report(
 
 
 def cluster_section(
-    workers: int, scheduler: str, tasks: int, retried: int, peak: int | None
+    workers: int, scheduler: str, tasks: int, retried: int | None, peak: int | None
 ) -> dict[str, Any]:
-    """The report's ``cluster`` part (the benchmark reads ``retried`` and the peak RSS)."""
+    """The report's ``cluster`` part (the benchmark reads ``retried`` and the peak RSS);
+    ``retried`` None: not counted (a scheduler without this package)."""
     return {
         "workers": workers,
         "scheduler": scheduler,

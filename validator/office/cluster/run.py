@@ -13,6 +13,7 @@ replay's tasks were such second runs, for the report's ``cluster`` part.
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
 import time
 import uuid
@@ -36,6 +37,7 @@ from validator.office.cluster.tasks import (
 from validator.office.replay.audit import ReplayRequest
 from validator.office.replay.report import ReplayReport
 
+log = logging.getLogger(__name__)
 RETRIES = 3  # runs of a task that raised (a storage hiccup) before the replay fails
 
 
@@ -108,6 +110,7 @@ class Plan:
     prefix: str
     settings: ClusterSettings
     tasks: int = 0
+    counted: bool = True  # the scheduler counts second runs (RetryCounter registered)
 
     @property
     def workers(self) -> int:
@@ -122,11 +125,14 @@ class Plan:
 
     def section(self) -> dict[str, Any]:
         """The report's ``cluster`` part, once every task is done."""
-        retried = self.client.run_on_scheduler(_retried, f"calypso-retries-{self.prefix}")
+        retried = None
+        if self.counted:
+            retried = self.client.run_on_scheduler(_retried, f"calypso-retries-{self.prefix}")
         peaks = self.client.run(_peak_rss)
         scheduler = self.client.scheduler_info().get("address", self.settings.scheduler or "")
         peak = max(peaks.values()) if peaks else None
-        return cluster_section(self.workers, str(scheduler), self.tasks, int(retried), peak)
+        count = int(retried) if retried is not None else None
+        return cluster_section(self.workers, str(scheduler), self.tasks, count, peak)
 
 
 @contextlib.contextmanager
@@ -135,7 +141,11 @@ def planned(settings: ClusterSettings, kind: str) -> Iterator[Plan]:
     with connect(settings) as client:
         plan = Plan(client, f"calypso-{kind}-{uuid.uuid4().hex[:12]}", settings)
         counter = RetryCounter(plan.prefix)
-        client.register_plugin(counter, name=counter.name)
+        try:
+            client.register_plugin(counter, name=counter.name)
+        except Exception as exc:  # a scheduler without this package: run, uncounted
+            plan.counted = False
+            log.warning("retries not counted: the scheduler cannot load this package (%s)", exc)
         try:
             yield plan
         finally:
