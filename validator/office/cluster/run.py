@@ -38,6 +38,10 @@ from validator.office.replay.audit import ReplayRequest
 from validator.office.replay.report import ReplayReport
 
 log = logging.getLogger(__name__)
+# Reconciliation partitions: twice the workers, so a slow one is evened out, and at most this
+# many: reconciling is light next to analysing chains, and each chain sends one small task to
+# each partition (chains x partitions tasks).
+MAX_PARTITIONS = 16
 RETRIES = 3  # runs of a task that raised (a storage hiccup) before the replay fails
 
 
@@ -178,7 +182,7 @@ def replay_on_cluster(
     recon_rules = request.recon_rules or options.rules
     reconcile = request.reconcile and options.taps and recon_rules is not None
     with planned(settings, "replay") as plan:
-        partitions = max(1, 2 * (plan.workers or settings.workers or 1))
+        partitions = min(MAX_PARTITIONS, 2 * (plan.workers or settings.workers or 1))
         spec = Spec(plan.prefix, options, key_file, partitions, reconcile, tuple(request.anchors))
         analysed = [
             plan.submit(f"chain-{n}", analyse_chain, spec, chain) for n, chain in enumerate(chains)
