@@ -19,6 +19,7 @@ reads once (``_analyser``).
 from __future__ import annotations
 
 import hashlib
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -82,14 +83,14 @@ class ChainOutcome:
     facts: list[list[Fact]] = field(default_factory=list)
 
 
-_cached: tuple[str, Analyser] | None = None
+_local = threading.local()  # a worker with several threads: one Analyser (one SAM) per thread
 
 
 def _analyser(spec: Spec) -> Analyser:
-    """This worker's Analyser for the replay: the key files read here, once per replay."""
-    global _cached
-    if _cached is not None and _cached[0] == spec.token:
-        return _cached[1]
+    """This thread's Analyser for the run: the key files read here, once per run."""
+    cached: tuple[str, Analyser] | None = getattr(_local, "analyser", None)
+    if cached is not None and cached[0] == spec.token:
+        return cached[1]
     options = spec.options
     if spec.journal_key_file is not None:
         from dataclasses import replace
@@ -99,7 +100,7 @@ def _analyser(spec: Spec) -> Analyser:
         options = replace(options, journal_key=read_journal_key(Path(spec.journal_key_file)))
     tune_gc()
     analyser = Analyser(options)
-    _cached = (spec.token, analyser)
+    _local.analyser = (spec.token, analyser)
     return analyser
 
 
