@@ -174,7 +174,6 @@ def replay_on_cluster(
     if inputs.as_received:
         journal_key_file = None
         request = replace(request, options=replace(request.options, journal_key=None))
-    start = time.perf_counter()
     options = request.options
     keys = options.keys.resolve() if options.keys is not None else None
     key_file = str(journal_key_file.resolve()) if journal_key_file is not None else None
@@ -182,6 +181,7 @@ def replay_on_cluster(
     recon_rules = request.recon_rules or options.rules
     reconcile = request.reconcile and options.taps and recon_rules is not None
     with planned(settings, "replay") as plan:
+        start = time.perf_counter()  # from a running cluster: a local one's start-up is not replay
         partitions = min(MAX_PARTITIONS, 2 * (plan.workers or settings.workers or 1))
         spec = Spec(plan.prefix, options, key_file, partitions, reconcile, tuple(request.anchors))
         analysed = [
