@@ -40,6 +40,7 @@ from validator.office.replay.audit import BATCH_LINES
 from validator.office.replay.findings import Totals
 from validator.office.replay.integrity import ChainChecker
 from validator.office.replay.line import Analyser, Options, ReconTap, tune_gc
+from validator.office.replay.pki import PkiAuditor
 from validator.office.replay.recon import Reconciler, clock_of
 
 Rank = tuple[bytes, int, int]  # highest tap time so far, journal index, line in the journal
@@ -120,6 +121,10 @@ def _ranked(lines: Iterable[RawLine]) -> Iterator[tuple[Rank, RawLine]]:
 def analyse_chain(spec: Spec, source: ChainSource) -> ChainOutcome:
     """Read and analyse one chain: integrity, HMACs, decisions, MACs, and the recon facts."""
     analyser = _analyser(spec)
+    if analyser.pki is not None:
+        # The certificates this journal holds, not those of the chains this worker read before
+        # (which would make a tap's verdict depend on where it ran).
+        analyser.pki = PkiAuditor(spec.options.pki_roots)
     anchors = AnchorCheck(list(spec.anchors)) if spec.anchors else None
     chain = checker(source, anchors)
     out = ChainOutcome(chain, Totals(), [], [], [])
