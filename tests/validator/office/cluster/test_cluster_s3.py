@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,6 +62,28 @@ def test_s3_journals_give_the_in_process_report(network: Network, bucket: str) -
     assert on_s3["journals"][0]["directory"] == f"{bucket}/a"
     expected = _located(comparable(in_process), str(network.journals), bucket)
     assert comparable(on_s3) == expected
+
+
+def test_torn_tails_and_quarantine_files_on_s3(
+    network: Network, bucket: str, tmp_path: Path
+) -> None:
+    """A torn last line and a quarantine file beside a journal: listed alike from s3://."""
+    import shutil
+
+    copy = tmp_path / "journals"
+    shutil.copytree(network.journals, copy)
+    last = sorted((copy / "d").glob("journal-*.jsonl"))[-1]
+    with last.open("ab") as handle:
+        handle.write(b'{"seq":99999,"torn')
+    (copy / "d" / f"quarantine-{last.stem}-1.jsonl").write_bytes(b'{"torn":\n')
+    fs = s3fs.S3FileSystem()
+    fs.put(str(copy), f"{BUCKET}/torn", recursive=True)
+    code, in_process, _ = run_replay(str(copy), *network.args())
+    code_s3, on_s3, _ = run_replay(f"s3://{BUCKET}/torn", *network.args(), "--workers", "1")
+    assert code == code_s3
+    kinds = [item["kind"] for item in on_s3["integrity"]["quarantined"]]
+    assert kinds == ["quarantine_file", "torn_tail"]
+    assert comparable(on_s3) == _located(comparable(in_process), str(copy), f"s3://{BUCKET}/torn")
 
 
 def test_a_missing_prefix_is_bad_input(bucket: str) -> None:
