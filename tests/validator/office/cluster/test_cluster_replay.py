@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from cluster_network import KEYS, Network, comparable, run_replay, write_network
 
+from validator.journal.writer import canonical
+
 distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed")
 
 
@@ -105,6 +107,30 @@ def test_a_broken_journal_is_reported_alike(
     code_cluster, on_dask, _ = run_replay(str(copy), *network.args(), "--scheduler", scheduler)
     assert code == code_cluster == 1
     assert alone["integrity"]["counts"]["missing"] >= 1
+    assert comparable(alone) == comparable(on_dask)
+
+
+def test_a_clock_that_stepped_back_is_merged_alike(
+    network: Network, scheduler: str, tmp_path: Path
+) -> None:
+    """validator-b's clock set back an hour mid-journal (its entries edited: breaks too):
+    the merge order, the reconciliation's horizon and the report stay the single-process ones
+    (ranking b's lines by their own tap time instead of its highest so far fails here)."""
+    import datetime as dt
+
+    copy = tmp_path / "journals"
+    shutil.copytree(network.journals, copy)
+    for path in sorted((copy / "b").glob("journal-*.jsonl")):
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        for entry in entries:
+            if entry["seq"] > 30 and entry.get("tap_time"):
+                when = dt.datetime.fromisoformat(entry["tap_time"]) - dt.timedelta(hours=1)
+                entry["tap_time"] = when.isoformat()
+        path.write_text("".join(canonical(entry) + "\n" for entry in entries))
+    code, alone, _ = run_replay(str(copy), *network.args())
+    code_cluster, on_dask, _ = run_replay(str(copy), *network.args(), "--scheduler", scheduler)
+    assert code == code_cluster == 1
+    assert alone["double_debit_count"] > 0
     assert comparable(alone) == comparable(on_dask)
 
 
