@@ -86,20 +86,39 @@ def merge_anchors(anchors: Sequence[Anchor], outcomes: Sequence[ChainOutcome]) -
     return merged
 
 
-def merge_totals(outcomes: Sequence[ChainOutcome]) -> Totals:
-    """The totals of every chain; their details in merge order."""
-    totals = Totals()
-    for outcome in outcomes:
+class TotalsFold:
+    """Every chain's totals added as it arrives; only the first DETAIL_LIMIT details of each
+    kind in merge order are kept, so the driver's memory does not grow with the chains."""
+
+    def __init__(self) -> None:
+        self.totals = Totals()
+        self._mac: list[tuple[Rank, dict[str, Any]]] = []
+        self._differences: list[tuple[Rank, dict[str, Any]]] = []
+
+    def add(self, outcome: ChainOutcome) -> None:
+        """Fold one chain's totals in; its details move here (the outcome keeps none)."""
         counts = outcome.totals
-        details = (counts.mac_failures, counts.differences)
+        self._mac = _first(self._mac, outcome.mac_ranks, counts.mac_failures)
+        self._differences = _first(self._differences, outcome.difference_ranks, counts.differences)
         counts.mac_failures, counts.differences = [], []
-        totals.merge(counts)
-        counts.mac_failures, counts.differences = details
-    totals.mac_failures = first_in_order([(o.mac_ranks, o.totals.mac_failures) for o in outcomes])
-    totals.differences = first_in_order(
-        [(o.difference_ranks, o.totals.differences) for o in outcomes]
-    )
-    return totals
+        outcome.mac_ranks, outcome.difference_ranks = [], []
+        self.totals.merge(counts)
+
+    def result(self) -> Totals:
+        """The totals of every chain folded, their details in merge order."""
+        self.totals.mac_failures = [item for _, item in self._mac]
+        self.totals.differences = [item for _, item in self._differences]
+        return self.totals
+
+
+def _first(
+    kept: list[tuple[Rank, T]], ranks: Sequence[Rank], items: Sequence[T]
+) -> list[tuple[Rank, T]]:
+    """``kept`` and the new ranked items, the first DETAIL_LIMIT by rank (one detail per line:
+    ranks are unique)."""
+    merged = kept + list(zip(ranks, items, strict=True))
+    merged.sort(key=lambda found: found[0])
+    return merged[:DETAIL_LIMIT]
 
 
 def merge_recon(rules: FareRules, partitions: Sequence[PartitionOutcome]) -> Reconciler:
@@ -128,18 +147,20 @@ def merge_report(
     outcomes: Sequence[ChainOutcome],
     partitions: Sequence[PartitionOutcome] | None,
     *,
+    totals: Totals,
     rules: FareRules | None,
     anchors: Sequence[Anchor],
     fares_label: str | None,
     mac_checked: bool,
     authenticated: bool,
 ) -> ReplayReport:
-    """The report the in-process replay gives on the same journals (``seconds`` left at 0)."""
+    """The report the in-process replay gives on the same journals (``seconds`` left at 0);
+    ``totals``: every chain's, folded as they came (``TotalsFold``)."""
     refuse_copies(outcomes)
     chains = [outcome.chain for outcome in outcomes]
     check = merge_anchors(anchors, outcomes) if anchors else None
     recon = merge_recon(rules, partitions) if partitions is not None and rules else None
-    report = ReplayReport(merge_totals(outcomes), chains, recon, fares_label, mac_checked)
+    report = ReplayReport(totals, chains, recon, fares_label, mac_checked)
     report.authenticated = authenticated
     report.anchors = check
     report.lines = sum(outcome.lines for outcome in outcomes)

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from validator.office.cluster.inputs import Inputs
-from validator.office.cluster.merge import cluster_section, merge_report
+from validator.office.cluster.merge import TotalsFold, cluster_section, merge_report
 from validator.office.cluster.tasks import (
+    ChainOutcome,
     Spec,
     analyse_chain,
     facts_of,
@@ -35,6 +36,7 @@ from validator.office.cluster.tasks import (
     summary_of,
 )
 from validator.office.replay.audit import ReplayRequest
+from validator.office.replay.findings import Totals
 from validator.office.replay.report import ReplayReport
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,18 @@ def planned(settings: ClusterSettings, kind: str) -> Iterator[Plan]:
                 client.unregister_scheduler_plugin(counter.name)
 
 
+def _gathered(futures: list[Any]) -> tuple[list[ChainOutcome], Totals]:
+    """The chains' summaries in journal order, their totals folded as each one arrives."""
+    fold = TotalsFold()
+    place = {future.key: n for n, future in enumerate(futures)}
+    outcomes: list[ChainOutcome | None] = [None] * len(futures)
+    for future, outcome in as_completed(futures, with_results=True):
+        fold.add(outcome)
+        outcomes[place[future.key]] = outcome
+        future.release()
+    return [outcome for outcome in outcomes if outcome is not None], fold.result()
+
+
 def replay_on_cluster(
     request: ReplayRequest,
     inputs: Inputs,
@@ -198,13 +212,14 @@ def replay_on_cluster(
                     for n, future in enumerate(analysed)
                 ]
                 parts.append(plan.submit(f"recon-{k}", reconcile_partition, recon_rules, *facts))
-        outcomes = plan.client.gather(summaries)
+        outcomes, totals = _gathered(summaries)
         reconciled = plan.client.gather(parts) if reconcile else None
         section = plan.section()
     checked = options.keys is not None or request.macs is not None or bool(options.pki_roots)
     report = merge_report(
         outcomes,
         reconciled,
+        totals=totals,
         rules=recon_rules if reconcile else None,
         anchors=request.anchors,
         fares_label=request.fares_label,

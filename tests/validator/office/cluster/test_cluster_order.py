@@ -101,3 +101,27 @@ def test_cards_reconciled_apart_find_the_same(seed: int, partitions: int) -> Non
     )
     for name in counts:
         assert getattr(together, name) == sum(getattr(part, name) for part in apart), name
+
+
+def test_the_driver_keeps_the_first_details_in_merge_order() -> None:
+    """Chains' details folded one by one: the first DETAIL_LIMIT of all in merge order, every
+    one counted, whichever chain arrives first."""
+    from validator.office.cluster.merge import TotalsFold
+    from validator.office.cluster.tasks import ChainOutcome
+    from validator.office.replay.findings import DETAIL_LIMIT, Totals
+
+    rng = random.Random(7)
+    outcomes = []
+    for journal in range(4):
+        ranks = sorted((f"{rng.randrange(10_000):05d}".encode(), journal, n) for n in range(700))
+        totals = Totals(entries=700)
+        totals.mac_failures = [{"rank": list(rank)} for rank in ranks]
+        outcomes.append(ChainOutcome(None, totals, list(ranks), [], []))  # type: ignore[arg-type]
+    expected = sorted(rank for o in outcomes for rank in o.mac_ranks)[:DETAIL_LIMIT]
+    rng.shuffle(outcomes)
+    fold = TotalsFold()
+    for outcome in outcomes:
+        fold.add(outcome)
+    totals = fold.result()
+    assert totals.entries == 2800
+    assert [tuple(d["rank"]) for d in totals.mac_failures] == expected
