@@ -9,13 +9,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from validator.app.words import counted
+from validator.cli.cluster import check_cluster, cluster_options, paths_argument
 from validator.cli.common import config_folder, config_option
 from validator.cli.officedb import (
     check_source,
@@ -26,15 +27,14 @@ from validator.cli.officedb import (
 from yamlconfig import ConfigError, load_model
 
 if TYPE_CHECKING:
+    from validator.office.export import ExportReport
     from validator.office.pseudonym import Pseudonymiser
     from validator.office.replay.anchor import Anchor
+    from validator.office.replay.audit import ReplayRequest
     from validator.office.replay.findings import Problem
+    from validator.office.replay.report import ReplayReport
 
 EXIT_BAD_INPUT = 2
-
-paths_argument = click.argument(
-    "paths", nargs=-1, required=False, type=click.Path(exists=True, path_type=Path)
-)
 
 
 @contextlib.contextmanager
@@ -147,9 +147,10 @@ def _journal_key(path: Path | None) -> bytes | None:
     show_default=True,
     help="Worker processes for parsing, decisions and MACs.",
 )
+@cluster_options
 @selection_options
 def replay(
-    paths: tuple[Path, ...],
+    paths: tuple[Path | str, ...],
     config: Path | None,
     fares_file: Path | None,
     keys: Path | None,
@@ -162,6 +163,8 @@ def replay(
     as_json: bool,
     out: Path | None,
     jobs: int,
+    workers: int | None,
+    scheduler: str | None,
     db_url: str | None,
     stations: tuple[int, ...],
     validators: tuple[str, ...],
@@ -170,9 +173,17 @@ def replay(
     reconciliation.
 
     PATHS are journal files or folders; or --db reads the office database (with --since,
-    --until, --station and --validator to select), with the same report.
+    --until, --station and --validator to select), with the same report. With --workers N
+    or --scheduler, the replay runs on a Dask cluster (PATHS may then be URLs: s3://...), with
+    the same report and a `cluster` part (docs/replay-cluster.md).
     """
-    check_source(paths, db_url, stations, validators)
+    check_source(cast(tuple[Path, ...], paths), db_url, stations, validators)
+    on_cluster = check_cluster(
+        paths,
+        workers,
+        scheduler,
+        {"--sam-reader": sam_reader is not None, "--jobs": jobs > 1},
+    )
     from validator.app.settings import load_fares, load_settings
     from validator.engine.pki.files import RootKeyFile
     from validator.journal.reading import ReplayInputError
@@ -215,7 +226,7 @@ def replay(
         roots = tuple(load_model(path, RootKeyFile).root() for path in pki_roots)
         options = Options(rules, key, keys, since, until, layouts, pki_roots=roots)
         request = ReplayRequest(
-            paths,
+            cast(tuple[Path, ...], paths),  # not read by a cluster replay, which reads URLs too
             options,
             fares_label=str(fares_file) if fares_file is not None else "in force",
             recon_rules=in_force,
@@ -223,13 +234,24 @@ def replay(
             jobs=jobs,
             anchors=anchors,
         )
-        if db_url is not None:
+        if on_cluster:
+            report = _replay_on_cluster(
+                request,
+                paths,
+                db_url,
+                (since, until, stations, validators),
+                journal_key_file,
+                workers,
+                scheduler,
+            )
+        elif db_url is not None:
             from validator.office.database.reports import Selection, replay_database
 
             selection = Selection(since, until, stations, validators)
             report = replay_database(request, db_url, selection)
         else:
-            with progress_bar(total_bytes(paths), "replay") as progress:
+            local = cast(tuple[Path, ...], paths)
+            with progress_bar(total_bytes(local), "replay") as progress:
                 report = replay(request, progress)
     except (ConfigError, ReplayInputError, OfficeDatabaseError) as exc:
         _fail(str(exc))
@@ -242,6 +264,28 @@ def replay(
     else:
         render(report, Console())
     sys.exit(report.exit_code)
+
+
+def _replay_on_cluster(
+    request: ReplayRequest,
+    paths: tuple[Path | str, ...],
+    db_url: str | None,
+    selection: tuple[dt.datetime | None, dt.datetime | None, tuple[int, ...], tuple[str, ...]],
+    journal_key_file: Path | None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> ReplayReport:
+    """The replay on Dask: the chains found here, analysed and reconciled on the workers."""
+    from validator.office.cluster.inputs import database_inputs, path_inputs
+    from validator.office.cluster.run import ClusterSettings, replay_on_cluster
+    from validator.office.database.reports import Selection
+
+    if db_url is not None:
+        inputs = database_inputs(db_url, Selection(*selection))
+    else:
+        inputs = path_inputs(paths, {})
+    settings = ClusterSettings(workers, scheduler)
+    return replay_on_cluster(request, inputs, settings, journal_key_file=journal_key_file)
 
 
 @click.command()
@@ -272,8 +316,9 @@ def replay(
 @click.option("--since", type=click.DateTime(), default=None, help="With --db: first tap time.")
 @click.option("--until", type=click.DateTime(), default=None, help="With --db: tap time excluded.")
 @pseudonymise_option
+@cluster_options
 def export(
-    paths: tuple[Path, ...],
+    paths: tuple[Path | str, ...],
     fmt: str,
     out: Path,
     config: Path | None,
@@ -285,6 +330,8 @@ def export(
     since: dt.datetime | None,
     until: dt.datetime | None,
     office_key_file: Path | None,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Export journals to one flat row per tap (Parquet or CSV) for DuckDB, Spark or Trino.
 
@@ -292,14 +339,16 @@ def export(
     With --db, the taps of the office database selected (--since, --until, --station,
     --validator), one file per validator; nothing is written if the office recorded an
     integrity break for one of them (exit 1). --pseudonymise KEYFILE writes pseudonyms
-    (a keyed hash) instead of card serials.
+    (a keyed hash) instead of card serials. With --workers N or --scheduler, one Dask task per
+    journal (PATHS may then be URLs: s3://...); OUT must be a folder every worker sees.
     """
     from validator.app.settings import load_settings
     from validator.journal.reading import ReplayInputError
     from validator.office import export as exporter
     from validator.office.replay.audit import total_bytes
 
-    check_source(paths, db_url, stations, validators)
+    check_source(cast(tuple[Path, ...], paths), db_url, stations, validators)
+    on_cluster = check_cluster(paths, workers, scheduler, {"--db": db_url is not None})
     if db_url is None and (since is not None or until is not None):
         raise click.UsageError("--since and --until select from the office database: --db")
     try:
@@ -319,10 +368,16 @@ def export(
             if settings.journal_key_file:
                 journal_key_file = config_dir / settings.journal_key_file
         key = _journal_key(journal_key_file)
-        with progress_bar(total_bytes(paths), "export") as progress:
-            report = exporter.export(
-                paths, out, fmt, progress, key=key, anchors=anchors, pseudonymiser=pseudonyms
+        if on_cluster:
+            report = _export_on_cluster(
+                paths, out, fmt, journal_key_file, anchors, office_key_file, workers, scheduler
             )
+        else:
+            local = cast(tuple[Path, ...], paths)
+            with progress_bar(total_bytes(local), "export") as progress:
+                report = exporter.export(
+                    local, out, fmt, progress, key=key, anchors=anchors, pseudonymiser=pseudonyms
+                )
     except (ConfigError, ReplayInputError) as exc:
         _fail(str(exc))
         return
@@ -343,6 +398,40 @@ def export(
         from validator.office.replay.report import UNPROVEN
 
         click.echo(f"warning: {UNPROVEN}", err=True)
+
+
+def _export_on_cluster(
+    paths: tuple[Path | str, ...],
+    out: Path,
+    fmt: str,
+    journal_key_file: Path | None,
+    anchors: tuple[Anchor, ...],
+    office_key_file: Path | None,
+    workers: int | None,
+    scheduler: str | None,
+) -> ExportReport:
+    """``validator export`` on Dask; its cluster figures on stderr."""
+    from validator.office.cluster.export import export_on_cluster
+    from validator.office.cluster.inputs import path_inputs
+    from validator.office.cluster.run import ClusterSettings
+
+    report, cluster = export_on_cluster(
+        path_inputs(paths, {}),
+        out,
+        fmt,
+        ClusterSettings(workers, scheduler),
+        journal_key_file=journal_key_file,
+        anchors=anchors,
+        office_key_file=office_key_file,
+    )
+    peak = cluster["peak_worker_rss_bytes"]
+    click.echo(
+        f"cluster: {cluster['workers']} workers ({cluster['scheduler']}), {cluster['tasks']} tasks,"
+        f" {cluster['retried']} retried, peak worker memory "
+        + (f"{peak / 1e6:.0f} MB" if peak else "unknown"),
+        err=True,
+    )
+    return report
 
 
 def _export_database(

@@ -28,7 +28,7 @@ import contextlib
 import csv
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from validator.journal.entry import JournalEntry
 from validator.journal.intent import ClosingIntent, read_record
-from validator.journal.reading import JournalSource, discover, read_journal
+from validator.journal.reading import JournalSource, RawLine, discover, read_journal
 from validator.office.pseudonym import Pseudonymiser
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.decisions import parse_time
@@ -151,15 +151,16 @@ def row(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
-def _entries(
-    source: JournalSource,
+def entries(
+    lines: Iterable[RawLine],
     chain: ChainChecker,
     key: bytes | None,
     skipped: list[int],
     pseudonyms: Pseudonymiser | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The rows of a journal's taps; ``skipped`` counts what is not one: [unreadable, intents]."""
-    for raw in read_journal(source):
+    """The rows of a journal's taps (its ``lines`` in order), its chain checked on the way;
+    ``skipped`` counts what is not one: [unreadable, intents]."""
+    for raw in lines:
         if raw.duplicate_of:
             chain.duplicate(raw)
             continue
@@ -193,7 +194,8 @@ def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         yield chunk
 
 
-def _name(source: JournalSource, used: set[str]) -> str:
+def dataset_name(source: JournalSource, used: set[str]) -> str:
+    """The name of a journal's file in the dataset: its folder's, made unique."""
     base = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.directory.name) or "journal"
     name, n = base, 1
     while name in used:
@@ -255,11 +257,11 @@ def export(
     temporaries: list[tuple[Path, Path]] = []
     try:
         for source, chain in zip(sources, report.chains, strict=True):
-            path = out / f"taps-{_name(source, used)}.{fmt}"
+            path = out / f"taps-{dataset_name(source, used)}.{fmt}"
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             temporaries.append((temporary, path))
             skipped = [0, 0]
-            rows = _entries(source, chain, key, skipped, pseudonymiser)
+            rows = entries(read_journal(source), chain, key, skipped, pseudonymiser)
             count = write_rows(temporary, fmt, rows)
             report.results.append(
                 ExportResult(path, count, skipped[0], chain.duplicate_count, skipped[1])

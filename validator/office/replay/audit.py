@@ -34,7 +34,7 @@ from validator.office.replay.line import (
     tune_gc,
 )
 from validator.office.replay.mac import MacChecker
-from validator.office.replay.recon import Reconciler
+from validator.office.replay.recon import Reconciler, clock_of
 from validator.office.replay.report import ReplayReport
 
 BATCH_LINES = 512
@@ -83,6 +83,24 @@ def _counted_once(
             if progress is not None:
                 progress(len(raw.data) + 1)
             continue
+        yield raw
+
+
+def clocked(lines: Iterable[RawLine], journals: int) -> Iterator[RawLine]:
+    """The merged lines, each ``key`` raised to the highest of its journal so far.
+
+    The merge took the keys already; the raised key is the reconciliation's clock, which never
+    goes back along the merge (a journal whose clock stepped back keeps its highest time), and
+    which a replay that reconciles each card apart computes from the card's own lines
+    (validator.office.cluster): both forget old debits alike.
+    """
+    highest = [b""] * journals
+    for raw in lines:
+        top = highest[raw.journal]
+        if raw.key < top:
+            raw.key = top
+        else:
+            highest[raw.journal] = raw.key
         yield raw
 
 
@@ -154,7 +172,7 @@ def replay_lines(
     report = ReplayReport(Totals(), chains, recon, request.fares_label, checked)
     report.authenticated = request.options.journal_key is not None
     report.anchors = anchors
-    batches = _batches(_counted_once(lines, chains, report, progress))
+    batches = _batches(_counted_once(clocked(lines, len(sources)), chains, report, progress))
     # One process with a real SAM, or with PKI roots: certificates are journaled once, so
     # PKI taps are verified in journal order by one auditor.
     parallel = request.jobs > 1 and request.macs is None and not options.pki_roots
@@ -172,7 +190,7 @@ def replay_lines(
                     if raw.terminated:
                         where = {"validator": tap.validator, "file": raw.file, "line": raw.line}
                         where["seq"] = analysed.chain[tap.position].seq
-                        recon.feed(tap, where)
+                        recon.feed(tap, where, clock_of(raw.key))
             report.lines += len(batch)
             if progress is not None:
                 progress(sum(len(raw.data) + 1 for raw in batch))

@@ -10,7 +10,10 @@
 - **Double debits**: two committed debits of one card within the anti-passback / recovery
   window at one station group are one entry paid twice.
 
-Memory stays bounded: pending unknowns and the debits of the last window only.
+Memory stays bounded: pending unknowns and the debits of the last window only. What is
+forgotten depends on each card's own taps and on the replay's clock at them (``clock_of``: the
+tap time of the journals merged so far, never going back), never on the other cards' taps: so a
+replay that reconciles each card apart (validator.office.cluster) finds exactly the same.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from validator.engine.fares.decide import FareRules
+from validator.office.replay.decisions import parse_time
 from validator.office.replay.line import ReconTap
 
 DETAIL_LIMIT = 1000
@@ -64,10 +68,16 @@ class Reconciler:
         """How long the debits of a card are kept: two windows and a minute."""
         return 2 * self.window + dt.timedelta(minutes=1)
 
-    def feed(self, tap: ReconTap, where: dict[str, Any]) -> None:
-        """One tap in range (``where``: journal file, line, seq, validator)."""
+    def feed(self, tap: ReconTap, where: dict[str, Any], clock: dt.datetime | None = None) -> None:
+        """One tap in range (``where``: journal file, line, seq, validator); ``clock``: the
+        replay's clock at it, non-decreasing from tap to tap (default: the tap's time)."""
         card = tap.card
-        self._forget_before(tap.time - self._memory)
+        horizon = (clock or tap.time) - self._memory
+        self._forget_before(horizon)  # other cards: memory only, this card decides below
+        debits = self._debits.get(card)
+        if debits and debits[-1].time < horizon:
+            # The card's own check: what the sweep has not reached yet is forgotten the same.
+            del self._debits[card]
         if tap.events and card in self._pending:
             self._resolve(card, tap, where)
         if tap.outcome == "unknown":
@@ -170,6 +180,15 @@ class Reconciler:
             "double_debits": self.double_debits,
             "double_debit_count": self.double_debit_count,
         }
+
+
+def clock_of(key: bytes) -> dt.datetime | None:
+    """The replay's clock from a merge key (the tap time the journals have reached; None if
+    it does not read as a time)."""
+    try:
+        return parse_time(key.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def _minute(when: dt.datetime) -> dt.datetime:

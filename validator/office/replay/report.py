@@ -35,6 +35,7 @@ class ReplayReport:
     lines: int = 0
     authenticated: bool = False  # a journal key was given: every entry's HMAC is checked
     anchors: AnchorCheck | None = None  # published heads checked (``--anchor``)
+    cluster: dict[str, Any] | None = None  # run on Dask: workers, tasks, retried (issue 21)
 
     @property
     def warning(self) -> str | None:
@@ -119,7 +120,7 @@ class ReplayReport:
             "seconds": round(self.seconds, 3),
             "taps_per_second": round(self.lines / self.seconds) if self.seconds else None,
             "exit_code": self.exit_code,
-        }
+        } | ({"cluster": self.cluster} if self.cluster is not None else {})
 
 
 def _difference(pair: list[int]) -> dict[str, int]:
