@@ -35,9 +35,11 @@ from validator.journal.entry import (
     Resolution,
     _check_fields,
     _extra,
+    _int_bounds,
     _json_kind,
     _Kind,
     _strings,
+    bounded_int,
 )
 from validator.journal.files import journal_files, parse_entry
 
@@ -79,6 +81,7 @@ _INTENT_KINDS: dict[str, _Kind] = {
 _NAMES = tuple(_INTENT_KINDS)
 _KNOWN = frozenset(_NAMES)
 _check_intent = _check_fields("", _NAMES, tuple(_INTENT_KINDS.values()))
+_intent_ints = _int_bounds("", _NAMES, tuple(_INTENT_KINDS.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,7 @@ class ClosingIntent:
         if not isinstance(data, Mapping):
             raise EntryFormatError(f"intent: expected an object, got {_json_kind(data)}")
         values = [data.get(name, _ABSENT) for name in _NAMES]
+        _intent_ints(values)
         _check_schema(data.get("schema", _ABSENT))
         absent = _check_intent(values)
         if data["kind"] != INTENT_KIND:
@@ -156,6 +160,7 @@ def _check_schema(schema: Any) -> None:
     """An intent's schema: a version this release reads, at least the intent's own."""
     if schema is _ABSENT:
         raise EntryFormatError("schema: missing")
+    bounded_int("schema", schema)  # as orjson reads a huge int: a float
     if type(schema) is not int or schema < INTENT_SCHEMA:
         wanted = f"a version number >= {INTENT_SCHEMA}"
         raise EntryFormatError(f"schema: expected {wanted}, got {schema!r}")
