@@ -93,6 +93,11 @@ def validation(event: Event) -> Validation | None:
     )
 
 
+def _validation_of(data: bytes) -> Validation | None:
+    """The validation an event record holds (None: a clean record)."""
+    return validation(Event.decode(data))
+
+
 def title(record: int, contract: Contract, rank: int) -> Title:
     """Contract record ``record`` in the model; its counter is added once read."""
     return Title(
@@ -129,12 +134,17 @@ class DemoLayout:
     def __init__(self) -> None:
         self._environment: Callable[[bytes], Environment] = Environment.decode
         self._contract: Callable[[bytes], Contract] = Contract.decode
+        self._event: Callable[[bytes], Event] = Event.decode
+        self._validation: Callable[[bytes], Validation | None] = _validation_of
 
     def cache_records(self, size: int) -> None:
-        """Keep ``size`` decoded Environment and Contract records by their bytes (replay: a
-        card's records repeat across its taps). Decoding is pure: the results are the same."""
+        """Keep ``size`` decoded Environment, Contract and Event records by their bytes (replay:
+        a card's records repeat across its taps, an event across the next three). Decoding is
+        pure: the results are the same."""
         self._environment = functools.lru_cache(size)(Environment.decode)
         self._contract = functools.lru_cache(size)(Contract.decode)
+        self._event = functools.lru_cache(size)(Event.decode)
+        self._validation = functools.lru_cache(size)(_validation_of)
 
     def read_head(
         self,
@@ -154,8 +164,9 @@ class DemoLayout:
         if newest is None:
             raise CardResponseError("Read Records", "the event log gave no record 1")
         validations: list[Validation] = []
+        decoded = self._validation
         for number in range(1, count + 1):
-            read = validation(Event.decode(events[number])) if number in events else None
+            read = decoded(events[number]) if number in events else None
             if read is None:
                 break  # a clean record: nothing older was written either
             validations.append(read)
@@ -172,7 +183,7 @@ class DemoLayout:
     ) -> CardState:
         """The candidate contracts in one Read Records, the counters only when needed."""
         newest = image.record(SFI_EVENTS, 1)
-        event = Event.decode(newest) if newest is not None else None
+        event = self._event(newest) if newest is not None else None
         ok = head.environment.format_error is None
         wanted = candidate_contracts(event) if ok and event is not None else []
         if not wanted or event is None:

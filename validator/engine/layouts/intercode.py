@@ -120,6 +120,11 @@ def listed_records(
     return contracts
 
 
+def _validation_of(data: bytes) -> Validation | None:
+    """The validation an event record holds (None: an empty or unreadable record)."""
+    return validation(IntercodeEvent.decode(data))
+
+
 def _contract_list(data: bytes) -> tuple[BestContract, ...]:
     return tuple(decode_contract_list(data))
 
@@ -143,13 +148,16 @@ class IntercodeLayout:
         self._environment: Callable[[bytes], IntercodeEnvironment] = IntercodeEnvironment.decode
         self._contract_list: Callable[[bytes], tuple[BestContract, ...]] = _contract_list
         self._contract: ContractDecoder = IntercodeContract.decode
+        self._validation: Callable[[bytes], Validation | None] = _validation_of
 
     def cache_records(self, size: int) -> None:
-        """Keep ``size`` decoded environment, contract list and contract records by their bytes
-        (replay: a card's records repeat across its taps). Decoding is pure: same results."""
+        """Keep ``size`` decoded environment, contract list, contract and event records by
+        their bytes (replay: a card's records repeat across its taps, an event across the next
+        three). Decoding is pure: same results."""
         self._environment = functools.lru_cache(size)(IntercodeEnvironment.decode)
         self._contract_list = functools.lru_cache(size)(_contract_list)
         self._contract = functools.lru_cache(size)(IntercodeContract.decode)
+        self._validation = functools.lru_cache(size)(_validation_of)
 
     def read_head(
         self,
@@ -167,8 +175,9 @@ class IntercodeLayout:
         count = EVENT_LOG_RECORDS if history else 1
         events = session.read_records(SFI_EVENTS, 1, count=count)
         validations: list[Validation] = []
+        decoded = self._validation
         for number in range(1, count + 1):
-            read = validation(IntercodeEvent.decode(events.get(number, b"")))
+            read = decoded(events.get(number, b""))
             if read is None:
                 break
             validations.append(read)
