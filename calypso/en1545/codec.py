@@ -11,7 +11,7 @@ truncated. ``encode`` builds a record from values (raw integers, or dates, times
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,9 @@ class Decoded:
     unknown: list[str] = field(default_factory=list)
     rest: tuple[int, int] = (0, 0)  # the bits after the structure: (value, size)
     invalid: list[str] = field(default_factory=list)  # "path: why", e.g. a time above 23:59
+    # What ``get`` answers, by name: built at its first call (the values never change after
+    # decoding), as layouts ask a record for a dozen fields.
+    _index: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -55,7 +58,10 @@ class Decoded:
 
     def get(self, name: str) -> int | None:
         """The raw value of the final field ``name`` (first found, depth first), if present."""
-        return _find(self.values, name)
+        index = self._index
+        if index is None:
+            index = self._index = _found(self.values)
+        return index.get(name)
 
     def encode(self) -> bytes:
         """The record again: the structure's bits then the rest, in the original size."""
@@ -91,6 +97,27 @@ def _any_bit(values: object) -> bool:
     if isinstance(values, list):
         return bool(values)
     return bool(values)
+
+
+def _found(values: object) -> dict[str, int]:
+    """What ``_find`` finds of every name at once: a level's own integers first, then its
+    children's in order (the first found kept)."""
+    out: dict[str, int] = {}
+    children: Iterable[object]
+    if isinstance(values, dict):
+        for name, value in values.items():
+            if isinstance(value, int):
+                out[name] = int(value)
+        children = values.values()
+    elif isinstance(values, list):
+        children = values
+    else:
+        return out
+    for child in children:
+        if isinstance(child, dict | list):
+            for name, value in _found(child).items():
+                out.setdefault(name, value)
+    return out
 
 
 def _find(values: object, name: str) -> int | None:
