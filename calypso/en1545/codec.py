@@ -141,19 +141,15 @@ def decode(structure: Structure, data: bytes) -> Decoded:
     reader = BitReader(data)
     values: Values = {}
     unknown: list[str] = []
+    invalid: list[str] = []  # found as each field is read: in record order, as leaves() go
     truncated = None
     try:
-        _decode_node(structure.root, reader, values, "", unknown)
+        _decode_node(structure.root, reader, values, "", unknown, invalid)
     except _Truncated as exc:
         truncated = exc.path
-    decoded = Decoded(
-        structure, values, reader.total, reader.position, truncated, unknown, reader.rest()
+    return Decoded(
+        structure, values, reader.total, reader.position, truncated, unknown, reader.rest(), invalid
     )
-    for path, node, raw in decoded.leaves():
-        reason = invalid_reason(node.kind, raw)
-        if reason is not None:
-            decoded.invalid.append(f"{path}: {reason}")
-    return decoded
 
 
 def _join(path: str, name: str | None) -> str:
@@ -162,7 +158,9 @@ def _join(path: str, name: str | None) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown: list[str]) -> None:
+def _decode_node(
+    node: Node, reader: BitReader, out: Values, path: str, unknown: list[str], invalid: list[str]
+) -> None:
     if isinstance(node, Field):
         raw = reader.read(node.bits)
         if raw is None:
@@ -170,6 +168,9 @@ def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown:
         out[node.name] = raw
         if node.kind is Kind.UNKNOWN:
             unknown.append(_join(path, node.name))
+        reason = invalid_reason(node.kind, raw)
+        if reason is not None:
+            invalid.append(f"{_join(path, node.name)}: {reason}")
         return
     if isinstance(node, Repeat):
         here = _join(path, node.name)
@@ -181,7 +182,7 @@ def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown:
         for index in range(count):
             item: Values = {}
             items.append(item)
-            _decode_node(node.item, reader, item, f"{here}[{index}]", unknown)
+            _decode_node(node.item, reader, item, f"{here}[{index}]", unknown, invalid)
         return
     here = _join(path, node.name)
     target: Values = out
@@ -190,14 +191,14 @@ def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown:
         out[node.name] = target
     if isinstance(node, Container):
         for child in node.fields:
-            _decode_node(child, reader, target, here, unknown)
+            _decode_node(child, reader, target, here, unknown, invalid)
         return
     mask = reader.read(node.bits)
     if mask is None:
         raise _Truncated(_join(here, "bitmap") if here else "bitmap")
     for index, child in enumerate(node.fields):
         if mask >> index & 1:
-            _decode_node(child, reader, target, here, unknown)
+            _decode_node(child, reader, target, here, unknown, invalid)
 
 
 def encode(structure: Structure, values: Mapping[str, Any], *, size: int | None = -1) -> bytes:

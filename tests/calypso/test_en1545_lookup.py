@@ -8,9 +8,10 @@ import random
 import pytest
 
 from calypso.en1545 import Structure, decode
-from calypso.en1545.codec import _find
+from calypso.en1545.codec import Decoded, _find
 from calypso.en1545.contracts import BY_TYPE, CONTRACT_COMMON
 from calypso.en1545.schema import Field, iter_fields
+from calypso.en1545.types import Kind, invalid_reason
 from calypso.layouts.intercode import FILES
 
 STRUCTURES = [f.structure for f in FILES] + list(BY_TYPE.values()) + [CONTRACT_COMMON]
@@ -49,3 +50,28 @@ def test_field_is_the_first_by_name(structure: Structure) -> None:
         assert structure.field(each.name) is first
         assert isinstance(first, Field)
     assert structure.field("NotAField") is None
+
+
+def _invalid_by_leaves(decoded: Decoded) -> list[str]:
+    """The invalid values as decode listed them before: a walk of the leaves once decoded."""
+    out = []
+    for path, node, raw in decoded.leaves():
+        reason = invalid_reason(node.kind, raw)
+        if reason is not None:
+            out.append(f"{path}: {reason}")
+    return out
+
+
+@pytest.mark.parametrize("structure", STRUCTURES, ids=lambda s: s.name)
+def test_invalid_found_while_decoding(structure: Structure) -> None:
+    """The invalid values found field by field are the leaves' walk's, in its order (times above
+    23:59 in random records, repeats and truncated records included)."""
+    rng = random.Random(structure.name + "invalid")
+    found = 0
+    for size in (2, 10, 29, 29, 29, 40):
+        for _ in range(40):
+            decoded = decode(structure, rng.randbytes(size))
+            assert decoded.invalid == _invalid_by_leaves(decoded)
+            found += len(decoded.invalid)
+    if any(f.kind in (Kind.TIME, Kind.TIME_COMPACT) for f in structure.fields()):
+        assert found > 0
