@@ -16,7 +16,6 @@ event carrying the priorities read, with the titles the decision retires set to 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from calypso.layouts.demo import (
 )
 from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import Decision, FareRules
+from validator.engine.layouts.states import with_titles
 from validator.engine.layouts.writes import (
     AppendRecord,
     CardWrite,
@@ -98,14 +98,22 @@ def _validation_of(data: bytes) -> Validation | None:
     return validation(Event.decode(data))
 
 
-def title(record: int, contract: Contract, rank: int) -> Title:
-    """Contract record ``record`` in the model; its counter is added once read."""
+def title(
+    record: int, contract: Contract, rank: int, counters: Mapping[int, int] | None = None
+) -> Title:
+    """Contract record ``record`` in the model, with its counter once ``counters`` are read."""
+    kind = KINDS.get(contract.tariff, TitleKind.OTHER)
+    counter = None
+    if counters is not None:  # counter n belongs to contract n (section 3.3)
+        unit = CounterUnit.JOURNEYS if kind is TitleKind.TRIPS else CounterUnit.AMOUNT
+        counter = Counter(record, unit, counters.get(record, 0), (record,))
     return Title(
         pointer=record,
         tariff=contract.tariff,
-        kind=KINDS.get(contract.tariff, TitleKind.OTHER),
+        kind=kind,
         rank=rank,
         valid_until=contract.validity_end_date,
+        counter=counter,
         format_error=(
             None if contract.version == 1 else f"contract {record} has version {contract.version}"
         ),
@@ -191,14 +199,13 @@ class DemoLayout:
         first, last = min(wanted), max(wanted)
         records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
         contract = self._contract
-        titles = [
-            title(n, contract(records[n]), event.priorities[n - 1]) for n in wanted if n in records
-        ]
+        read = [(n, contract(records[n]), event.priorities[n - 1]) for n in wanted if n in records]
+        titles = [title(*each) for each in read]
         if titles and fares.needs_counters(titles, rules):
             # Counter n belongs to contract n: read up to the last contract read.
             counters = session.read_counters(SFI_COUNTERS, count=max(t.pointer for t in titles))
-            titles = [_with_counter(t, counters) for t in titles]
-        return dataclasses.replace(head, titles=tuple(titles))
+            titles = [title(*each, counters=counters) for each in read]
+        return with_titles(head, tuple(titles))
 
     def writes(
         self, card: CardState, decision: Decision, records: Records
@@ -220,13 +227,6 @@ class DemoLayout:
     def write(self, session: SecureSession, card: CardState, decision: Decision) -> None:
         """Send the decision's writes in the session."""
         apply_writes(session, self.writes(card, decision, session.image.records))
-
-
-def _with_counter(item: Title, counters: Mapping[int, int]) -> Title:
-    unit = CounterUnit.JOURNEYS if item.kind is TitleKind.TRIPS else CounterUnit.AMOUNT
-    value = counters.get(item.pointer, 0)
-    counter = Counter(item.pointer, unit, value, (item.pointer,))
-    return dataclasses.replace(item, counter=counter)
 
 
 def event_record(new: Validation, retire: tuple[int, ...], read: bytes | None) -> bytes:

@@ -24,7 +24,6 @@ contract list without the titles the decision retires.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable
@@ -58,6 +57,7 @@ from validator.engine.layouts.intercode_titles import (
     network_text,
     with_counters,
 )
+from validator.engine.layouts.states import with_titles
 from validator.engine.layouts.writes import (
     AppendRecord,
     CardWrite,
@@ -213,7 +213,7 @@ class IntercodeLayout:
                 count=max(r.number for r in readings.values()),
             )
             titles = with_counters(titles, readings, raw)
-        return dataclasses.replace(head, titles=tuple(titles), listed=bool(best))
+        return with_titles(head, tuple(titles), bool(best))
 
     def writes(
         self, card: CardState, decision: Decision, records: Records
