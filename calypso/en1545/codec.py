@@ -11,7 +11,7 @@ truncated. ``encode`` builds a record from values (raw integers, or dates, times
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,9 @@ class Decoded:
     unknown: list[str] = field(default_factory=list)
     rest: tuple[int, int] = (0, 0)  # the bits after the structure: (value, size)
     invalid: list[str] = field(default_factory=list)  # "path: why", e.g. a time above 23:59
+    # What ``get`` answers, by name: built at its first call (the values never change after
+    # decoding), as layouts ask a record for a dozen fields.
+    _index: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -55,7 +58,10 @@ class Decoded:
 
     def get(self, name: str) -> int | None:
         """The raw value of the final field ``name`` (first found, depth first), if present."""
-        return _find(self.values, name)
+        index = self._index
+        if index is None:
+            index = self._index = _found(self.values)
+        return index.get(name)
 
     def encode(self) -> bytes:
         """The record again: the structure's bits then the rest, in the original size."""
@@ -93,6 +99,27 @@ def _any_bit(values: object) -> bool:
     return bool(values)
 
 
+def _found(values: object) -> dict[str, int]:
+    """What ``_find`` finds of every name at once: a level's own integers first, then its
+    children's in order (the first found kept)."""
+    out: dict[str, int] = {}
+    children: Iterable[object]
+    if isinstance(values, dict):
+        for name, value in values.items():
+            if isinstance(value, int):
+                out[name] = int(value)
+        children = values.values()
+    elif isinstance(values, list):
+        children = values
+    else:
+        return out
+    for child in children:
+        if isinstance(child, dict | list):
+            for name, value in _found(child).items():
+                out.setdefault(name, value)
+    return out
+
+
 def _find(values: object, name: str) -> int | None:
     if isinstance(values, dict):
         if name in values and isinstance(values[name], int):
@@ -114,19 +141,15 @@ def decode(structure: Structure, data: bytes) -> Decoded:
     reader = BitReader(data)
     values: Values = {}
     unknown: list[str] = []
+    invalid: list[str] = []  # found as each field is read: in record order, as leaves() go
     truncated = None
     try:
-        _decode_node(structure.root, reader, values, "", unknown)
+        _decode_node(structure.root, reader, values, "", unknown, invalid)
     except _Truncated as exc:
         truncated = exc.path
-    decoded = Decoded(
-        structure, values, reader.total, reader.position, truncated, unknown, reader.rest()
+    return Decoded(
+        structure, values, reader.total, reader.position, truncated, unknown, reader.rest(), invalid
     )
-    for path, node, raw in decoded.leaves():
-        reason = invalid_reason(node.kind, raw)
-        if reason is not None:
-            decoded.invalid.append(f"{path}: {reason}")
-    return decoded
 
 
 def _join(path: str, name: str | None) -> str:
@@ -135,7 +158,9 @@ def _join(path: str, name: str | None) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown: list[str]) -> None:
+def _decode_node(
+    node: Node, reader: BitReader, out: Values, path: str, unknown: list[str], invalid: list[str]
+) -> None:
     if isinstance(node, Field):
         raw = reader.read(node.bits)
         if raw is None:
@@ -143,6 +168,9 @@ def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown:
         out[node.name] = raw
         if node.kind is Kind.UNKNOWN:
             unknown.append(_join(path, node.name))
+        reason = invalid_reason(node.kind, raw)
+        if reason is not None:
+            invalid.append(f"{_join(path, node.name)}: {reason}")
         return
     if isinstance(node, Repeat):
         here = _join(path, node.name)
@@ -154,7 +182,7 @@ def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown:
         for index in range(count):
             item: Values = {}
             items.append(item)
-            _decode_node(node.item, reader, item, f"{here}[{index}]", unknown)
+            _decode_node(node.item, reader, item, f"{here}[{index}]", unknown, invalid)
         return
     here = _join(path, node.name)
     target: Values = out
@@ -163,14 +191,14 @@ def _decode_node(node: Node, reader: BitReader, out: Values, path: str, unknown:
         out[node.name] = target
     if isinstance(node, Container):
         for child in node.fields:
-            _decode_node(child, reader, target, here, unknown)
+            _decode_node(child, reader, target, here, unknown, invalid)
         return
     mask = reader.read(node.bits)
     if mask is None:
         raise _Truncated(_join(here, "bitmap") if here else "bitmap")
     for index, child in enumerate(node.fields):
         if mask >> index & 1:
-            _decode_node(child, reader, target, here, unknown)
+            _decode_node(child, reader, target, here, unknown, invalid)
 
 
 def encode(structure: Structure, values: Mapping[str, Any], *, size: int | None = -1) -> bytes:

@@ -82,7 +82,20 @@ class Structure:
 
     def field(self, name: str) -> Field | None:
         """The final field called ``name``."""
-        return next((f for f in self.fields() if f.name == name), None)
+        held = _FIELDS.get(id(self))
+        if held is None or held[0] is not self:
+            by_name: dict[str, Field] = {}
+            for each in self.fields():
+                by_name.setdefault(each.name, each)
+            held = (self, by_name)
+            if len(_FIELDS) < _FIELDS_KEPT:
+                _FIELDS[id(self)] = held  # the structure held: its id is not reused
+        return held[1].get(name)
+
+
+# Structures' fields by name, for Structure.field (a frozen tree: hashing it walks it all).
+_FIELDS: dict[int, tuple[Structure, dict[str, Field]]] = {}
+_FIELDS_KEPT = 1024
 
 
 def iter_fields(node: Node) -> Iterator[Field]:

@@ -59,6 +59,10 @@ class _Absent:
 
 _ABSENT: Any = _Absent()
 _MAX_SHAPES = 4096  # shapes (the type of each field) already checked, kept per type
+# The integers every JSON parser of a journal reads as integers: orjson reads one beyond them as
+# a float, the standard library as an int; both are refused, with one message (_out_of_range).
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 64) - 1
 
 
 class EntryFormatError(ValueError):
@@ -91,6 +95,26 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return _KIND_NAMES.get(type(value), type(value).__name__)
+
+
+def _out_of_range(name: str) -> EntryFormatError:
+    return EntryFormatError(f"{name}: integer out of the 64-bit range")
+
+
+def beyond_64_bits(value: Any) -> bool:
+    """Whether ``value`` is a number beyond the 64-bit range: an int, or a float such as orjson
+    makes of one (-2**63 - 1 rounds to the float -2**63); NaN is not (it is no integer)."""
+    kind = type(value)
+    if kind is int:
+        return bool(value < INT_MIN or value > INT_MAX)
+    return kind is float and bool(value <= INT_MIN or value > INT_MAX)
+
+
+def bounded_int(name: str, value: Any) -> Any:
+    """``value``, unless it is a number beyond the 64-bit range (EntryFormatError naming it)."""
+    if beyond_64_bits(value):
+        raise _out_of_range(name)
+    return value
 
 
 def _object(name: str, value: Any) -> dict[str, Any]:
@@ -161,6 +185,7 @@ class Decision:
         values, _ = _values(
             _object("decision", data), _DECISION, _DECISION_MISSING, _DECISION_SHAPES, _decision
         )
+        _decision_ints(values)
         values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
         return cls(*values)
 
@@ -195,6 +220,7 @@ class Resolution:
         values, _ = _values(
             _object("resolves", data), _RESOLVES, _RESOLVES_MISSING, _RESOLVES_SHAPES, _resolves
         )
+        _resolves_ints(values)
         values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
         return cls(*values)
 
@@ -234,6 +260,7 @@ class PkiEvidence:
     def from_json(cls, data: Any) -> PkiEvidence:
         """The evidence of a ``pki`` object (EntryFormatError naming the field)."""
         values, _ = _values(_object("pki", data), _PKI, _PKI_MISSING, _PKI_SHAPES, _pki)
+        _pki_ints(values)
         values[4] = _strings("pki.notices", values[4])
         values.append(_extra(data, cls.KEYS) if len(data) != len(cls.KEYS) else _EMPTY)
         return cls(*values)
@@ -325,8 +352,27 @@ def _check_fields(
                     raise EntryFormatError(f"{prefix}{name}: missing")
                 absent.add(name)
             elif not ((value is None and nullable) or type(value) in types):
+                if types is _INT and beyond_64_bits(value):
+                    raise _out_of_range(prefix + name)  # as orjson reads a huge int: a float
                 raise _wrong(prefix + name, value, types + ((_NONE,) if nullable else ()))
         return frozenset(absent)
+
+    return check
+
+
+def _int_bounds(
+    prefix: str, names: tuple[str, ...], kinds: tuple[_Kind, ...]
+) -> Callable[[list[Any]], None]:
+    """A check that the integer fields of ``names`` fit in 64 bits (EntryFormatError if not).
+
+    Per value, not per shape: the shape check knows types only. A few comparisons a record."""
+    at = tuple(index for index, (types, _, _) in enumerate(kinds) if types is _INT)
+
+    def check(values: list[Any]) -> None:
+        for index in at:
+            value = values[index]
+            if type(value) is int and not INT_MIN <= value <= INT_MAX:
+                raise _out_of_range(prefix + names[index])
 
     return check
 
@@ -334,41 +380,40 @@ def _check_fields(
 _DECISION = ("verdict", "contract", "product", "debit", "remaining", "valid_until")
 _DECISION_MISSING = (_ABSENT,) * len(_DECISION)
 _DECISION_SHAPES: dict[tuple[type, ...], Any] = {}
-_decision = _check_fields(
-    "decision.",
-    _DECISION,
-    (
-        (_STR, False, True),
-        (_INT, True, True),
-        (_STR, True, True),
-        (_INT, False, True),
-        (_INT, True, True),
-        (_STR, True, True),
-    ),
+_DECISION_KINDS: tuple[_Kind, ...] = (
+    (_STR, False, True),
+    (_INT, True, True),
+    (_STR, True, True),
+    (_INT, False, True),
+    (_INT, True, True),
+    (_STR, True, True),
 )
+_decision = _check_fields("decision.", _DECISION, _DECISION_KINDS)
+_decision_ints = _int_bounds("decision.", _DECISION, _DECISION_KINDS)
 _RESOLVES = ("seq", "tap", "committed", "debit")
 _RESOLVES_MISSING = (_ABSENT,) * len(_RESOLVES)
 _RESOLVES_SHAPES: dict[tuple[type, ...], Any] = {}
-_resolves = _check_fields(
-    "resolves.",
-    _RESOLVES,
-    ((_INT, False, True), (_INT, False, True), (_BOOL, False, True), (_INT, False, True)),
+_RESOLVES_KINDS: tuple[_Kind, ...] = (
+    (_INT, False, True),
+    (_INT, False, True),
+    (_BOOL, False, True),
+    (_INT, False, True),
 )
+_resolves = _check_fields("resolves.", _RESOLVES, _RESOLVES_KINDS)
+_resolves_ints = _int_bounds("resolves.", _RESOLVES, _RESOLVES_KINDS)
 
 _PKI = ("ca", "card_certificate", "certificate_index", "cached", "notices")
 _PKI_MISSING = (_ABSENT,) * len(_PKI)
 _PKI_SHAPES: dict[tuple[type, ...], Any] = {}
-_pki = _check_fields(
-    "pki.",
-    _PKI,
-    (
-        (_STR, False, True),
-        (_STR, True, True),
-        (_INT, False, True),
-        (_BOOL, False, True),
-        ((list,), False, True),
-    ),
+_PKI_KINDS: tuple[_Kind, ...] = (
+    (_STR, False, True),
+    (_STR, True, True),
+    (_INT, False, True),
+    (_BOOL, False, True),
+    ((list,), False, True),
 )
+_pki = _check_fields("pki.", _PKI, _PKI_KINDS)
+_pki_ints = _int_bounds("pki.", _PKI, _PKI_KINDS)
 
 # Every field of an entry, in JournalEntry's order. The chain fields are required; a tap's are
 # None where absent. Nested objects are checked here for their container type, then for what
@@ -421,6 +466,7 @@ _TRACE = _INDEX["trace"]
 _RESOLVES_AT = _INDEX["resolves"]
 _PKI_AT = _INDEX["pki"]
 _check_entry = _check_fields("", _NAMES, tuple(_ENTRY_KINDS.values()))
+_entry_ints = _int_bounds("", _NAMES, tuple(_ENTRY_KINDS.values()))
 _ENTRY_SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
 
 
@@ -428,6 +474,7 @@ def _entry_shape(values: list[Any]) -> tuple[frozenset[str], tuple[int, ...]]:
     """The absent fields of a shape, and where to put None for them (the schema aside)."""
     schema = values[_SCHEMA]
     if schema is not _ABSENT and type(schema) is not int:
+        bounded_int("schema", schema)  # as orjson reads a huge int: a float
         raise EntryFormatError(f"schema: expected a version number, got {schema!r}")
     absent = _check_entry(values)
     return absent, tuple(_INDEX[name] for name in absent if name != "schema")
@@ -484,6 +531,7 @@ class JournalEntry:
                 raise EntryFormatError(f"entry: expected an object, got {_json_kind(data)}")
             data = dict(data)
         values, (absent, nones) = _values(data, _NAMES, _MISSING, _ENTRY_SHAPES, _entry_shape)
+        _entry_ints(values)
         for index in nones:
             values[index] = None
         schema = values[_SCHEMA]

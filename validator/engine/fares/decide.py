@@ -68,6 +68,7 @@ __all__ = [  # the decision, and the rule models re-exported from fares.rules
     "Verdict",
     "decide",
     "decide_early",
+    "decide_titles",
     "fare_units",
     "needs_counters",
     "product_of",
@@ -120,6 +121,12 @@ def decide(card: CardState, context: TapContext, rules: FareRules) -> Decision:
     early = decide_early(card, context, rules)
     if early is not None:
         return early
+    return decide_titles(card, context, rules)
+
+
+def decide_titles(card: CardState, context: TapContext, rules: FareRules) -> Decision:
+    """``decide`` for a card ``decide_early`` took no decision on (its head unchanged since):
+    the transfer, the titles, the purse. Pure."""
     if not card.listed:
         return _purse(card, context, rules) or deny(
             Reason.EMPTY_CARD, "clean card: no title loaded"

@@ -183,6 +183,12 @@ class Station(BaseModel):
     zone: int = Field(default=1, ge=0, le=MAX_ZONE)
 
 
+_SOLD = "_sold"  # where FareRules.product keeps its answers
+_SOLD_KEPT = 4096  # (tariff, network) pairs kept: a network's cards hold few
+# The products and network the answers are for, and the answers by (tariff, network).
+_Sold = tuple[list[Product], str, dict[tuple[int, str | None], Product | None]]
+
+
 class FareRules(BaseModel):
     """The whole of config/fares.yaml."""
 
@@ -254,6 +260,22 @@ class FareRules(BaseModel):
     def product(self, tariff: int, network: str | None = None) -> Product | None:
         """The product that sells ``tariff`` on ``network`` (None: this network), if any: the
         network's own product first, else one sold on any network."""
+        # Every title of every tap asks: the answers are kept, for these very products and
+        # network (a model_copy that changes either copies the memo too: it is not used then).
+        memo: _Sold | None = self.__dict__.get(_SOLD)
+        if memo is None or memo[0] is not self.products or memo[1] != self.network:
+            memo = (self.products, self.network, {})
+            self.__dict__[_SOLD] = memo  # not a field: the rules compare and dump without it
+        found = memo[2]
+        key = (tariff, network)
+        if key in found:
+            return found[key]
+        product = self._product(tariff, network)
+        if len(found) < _SOLD_KEPT:
+            found[key] = product
+        return product
+
+    def _product(self, tariff: int, network: str | None) -> Product | None:
         home = network if network is not None else self.network
         anywhere = None
         for product in self.products:
@@ -279,4 +301,6 @@ class FareRules(BaseModel):
 
     def is_denied(self, serial: bytes) -> bool:
         """Whether the card serial is on the deny list."""
+        if not self.deny_list:  # the usual case: every tap asks
+            return False
         return serial.hex().upper() in {s.upper() for s in self.deny_list}

@@ -16,7 +16,6 @@ event carrying the priorities read, with the titles the decision retires set to 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ from calypso.layouts.demo import (
 )
 from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import Decision, FareRules
+from validator.engine.layouts.states import with_titles
 from validator.engine.layouts.writes import (
     AppendRecord,
     CardWrite,
@@ -93,14 +93,27 @@ def validation(event: Event) -> Validation | None:
     )
 
 
-def title(record: int, contract: Contract, rank: int) -> Title:
-    """Contract record ``record`` in the model; its counter is added once read."""
+def _validation_of(data: bytes) -> Validation | None:
+    """The validation an event record holds (None: a clean record)."""
+    return validation(Event.decode(data))
+
+
+def title(
+    record: int, contract: Contract, rank: int, counters: Mapping[int, int] | None = None
+) -> Title:
+    """Contract record ``record`` in the model, with its counter once ``counters`` are read."""
+    kind = KINDS.get(contract.tariff, TitleKind.OTHER)
+    counter = None
+    if counters is not None:  # counter n belongs to contract n (section 3.3)
+        unit = CounterUnit.JOURNEYS if kind is TitleKind.TRIPS else CounterUnit.AMOUNT
+        counter = Counter(record, unit, counters.get(record, 0), (record,))
     return Title(
         pointer=record,
         tariff=contract.tariff,
-        kind=KINDS.get(contract.tariff, TitleKind.OTHER),
+        kind=kind,
         rank=rank,
         valid_until=contract.validity_end_date,
+        counter=counter,
         format_error=(
             None if contract.version == 1 else f"contract {record} has version {contract.version}"
         ),
@@ -129,12 +142,17 @@ class DemoLayout:
     def __init__(self) -> None:
         self._environment: Callable[[bytes], Environment] = Environment.decode
         self._contract: Callable[[bytes], Contract] = Contract.decode
+        self._event: Callable[[bytes], Event] = Event.decode
+        self._validation: Callable[[bytes], Validation | None] = _validation_of
 
     def cache_records(self, size: int) -> None:
-        """Keep ``size`` decoded Environment and Contract records by their bytes (replay: a
-        card's records repeat across its taps). Decoding is pure: the results are the same."""
+        """Keep ``size`` decoded Environment, Contract and Event records by their bytes (replay:
+        a card's records repeat across its taps, an event across the next three). Decoding is
+        pure: the results are the same."""
         self._environment = functools.lru_cache(size)(Environment.decode)
         self._contract = functools.lru_cache(size)(Contract.decode)
+        self._event = functools.lru_cache(size)(Event.decode)
+        self._validation = functools.lru_cache(size)(_validation_of)
 
     def read_head(
         self,
@@ -154,8 +172,9 @@ class DemoLayout:
         if newest is None:
             raise CardResponseError("Read Records", "the event log gave no record 1")
         validations: list[Validation] = []
+        decoded = self._validation
         for number in range(1, count + 1):
-            read = validation(Event.decode(events[number])) if number in events else None
+            read = decoded(events[number]) if number in events else None
             if read is None:
                 break  # a clean record: nothing older was written either
             validations.append(read)
@@ -172,7 +191,7 @@ class DemoLayout:
     ) -> CardState:
         """The candidate contracts in one Read Records, the counters only when needed."""
         newest = image.record(SFI_EVENTS, 1)
-        event = Event.decode(newest) if newest is not None else None
+        event = self._event(newest) if newest is not None else None
         ok = head.environment.format_error is None
         wanted = candidate_contracts(event) if ok and event is not None else []
         if not wanted or event is None:
@@ -180,14 +199,13 @@ class DemoLayout:
         first, last = min(wanted), max(wanted)
         records = session.read_records(SFI_CONTRACTS, first, count=last - first + 1)
         contract = self._contract
-        titles = [
-            title(n, contract(records[n]), event.priorities[n - 1]) for n in wanted if n in records
-        ]
+        read = [(n, contract(records[n]), event.priorities[n - 1]) for n in wanted if n in records]
+        titles = [title(*each) for each in read]
         if titles and fares.needs_counters(titles, rules):
             # Counter n belongs to contract n: read up to the last contract read.
             counters = session.read_counters(SFI_COUNTERS, count=max(t.pointer for t in titles))
-            titles = [_with_counter(t, counters) for t in titles]
-        return dataclasses.replace(head, titles=tuple(titles))
+            titles = [title(*each, counters=counters) for each in read]
+        return with_titles(head, tuple(titles))
 
     def writes(
         self, card: CardState, decision: Decision, records: Records
@@ -209,13 +227,6 @@ class DemoLayout:
     def write(self, session: SecureSession, card: CardState, decision: Decision) -> None:
         """Send the decision's writes in the session."""
         apply_writes(session, self.writes(card, decision, session.image.records))
-
-
-def _with_counter(item: Title, counters: Mapping[int, int]) -> Title:
-    unit = CounterUnit.JOURNEYS if item.kind is TitleKind.TRIPS else CounterUnit.AMOUNT
-    value = counters.get(item.pointer, 0)
-    counter = Counter(item.pointer, unit, value, (item.pointer,))
-    return dataclasses.replace(item, counter=counter)
 
 
 def event_record(new: Validation, retire: tuple[int, ...], read: bytes | None) -> bytes:

@@ -24,7 +24,6 @@ contract list without the titles the decision retires.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable
@@ -58,6 +57,7 @@ from validator.engine.layouts.intercode_titles import (
     network_text,
     with_counters,
 )
+from validator.engine.layouts.states import with_titles
 from validator.engine.layouts.writes import (
     AppendRecord,
     CardWrite,
@@ -120,6 +120,11 @@ def listed_records(
     return contracts
 
 
+def _validation_of(data: bytes) -> Validation | None:
+    """The validation an event record holds (None: an empty or unreadable record)."""
+    return validation(IntercodeEvent.decode(data))
+
+
 def _contract_list(data: bytes) -> tuple[BestContract, ...]:
     return tuple(decode_contract_list(data))
 
@@ -143,13 +148,16 @@ class IntercodeLayout:
         self._environment: Callable[[bytes], IntercodeEnvironment] = IntercodeEnvironment.decode
         self._contract_list: Callable[[bytes], tuple[BestContract, ...]] = _contract_list
         self._contract: ContractDecoder = IntercodeContract.decode
+        self._validation: Callable[[bytes], Validation | None] = _validation_of
 
     def cache_records(self, size: int) -> None:
-        """Keep ``size`` decoded environment, contract list and contract records by their bytes
-        (replay: a card's records repeat across its taps). Decoding is pure: same results."""
+        """Keep ``size`` decoded environment, contract list, contract and event records by
+        their bytes (replay: a card's records repeat across its taps, an event across the next
+        three). Decoding is pure: same results."""
         self._environment = functools.lru_cache(size)(IntercodeEnvironment.decode)
         self._contract_list = functools.lru_cache(size)(_contract_list)
         self._contract = functools.lru_cache(size)(IntercodeContract.decode)
+        self._validation = functools.lru_cache(size)(_validation_of)
 
     def read_head(
         self,
@@ -167,8 +175,9 @@ class IntercodeLayout:
         count = EVENT_LOG_RECORDS if history else 1
         events = session.read_records(SFI_EVENTS, 1, count=count)
         validations: list[Validation] = []
+        decoded = self._validation
         for number in range(1, count + 1):
-            read = validation(IntercodeEvent.decode(events.get(number, b"")))
+            read = decoded(events.get(number, b""))
             if read is None:
                 break
             validations.append(read)
@@ -204,7 +213,7 @@ class IntercodeLayout:
                 count=max(r.number for r in readings.values()),
             )
             titles = with_counters(titles, readings, raw)
-        return dataclasses.replace(head, titles=tuple(titles), listed=bool(best))
+        return with_titles(head, tuple(titles), bool(best))
 
     def writes(
         self, card: CardState, decision: Decision, records: Records

@@ -222,7 +222,8 @@ def replay_decision(
         state, early, incomplete = card_state(entry, layout, rules, context)
     except (ValueError, KeyError, TypeError, IndexError):
         return DecisionCheck("not_replayable", recorded)
-    decision = early or fares.decide(state, context, rules)
+    # ``card_state`` already ran decide_early on this card's head: the titles do not change it.
+    decision = early or fares.decide_titles(state, context, rules)
     if early is None and state.sv_balance is None and fares.wants_purse(decision, rules, True):
         incomplete = incomplete or "SV" not in entry.state_read
     replayed = decision_fields(decision)

@@ -25,7 +25,7 @@ from calypso.errors import CardResponseError
 from calypso.pki.chain import TrustedRoot
 from readers.apdu import ApduError
 from validator.engine.fares.decide import FareRules
-from validator.journal.entry import EntryFormatError, JournalEntry
+from validator.journal.entry import EntryFormatError, JournalEntry, bounded_int
 from validator.journal.intent import ClosingIntent, read_record
 from validator.journal.jsonline import loads
 from validator.journal.writer import entry_mac
@@ -110,7 +110,7 @@ def entry_facts(data: bytes, key: bytes | None) -> tuple[ChainFacts, dict[str, A
     digest = hashlib.sha256(data).hexdigest()
     try:
         entry = loads(data)
-        seq = int(entry["seq"])
+        seq = int(bounded_int("seq", entry["seq"]))
         prev = str(entry["prev"])
     except (ValueError, KeyError, TypeError) as exc:
         return ChainFacts(digest, None, "", None, f"not a journal entry ({exc})", False), None

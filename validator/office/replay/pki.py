@@ -42,6 +42,7 @@ from validator.journal.entry import JournalEntry
 from validator.office.replay.mac import FAILED, UNVERIFIABLE, VERIFIED, MacCheck, sessions
 
 _OK = b"\x90\x00"
+_OSS = f"{int(CardIns.OPEN_SECURE_SESSION):02X}"  # as a trace's command writes the INS
 _ALL_SCOPES = frozenset(CaScope)
 MAX_CERTIFICATES = 100_000  # card certificates kept (about 316 bytes each)
 
@@ -63,7 +64,7 @@ def is_pki_tap(entry: JournalEntry) -> bool:
         return False
     for exchange in trace.card:
         command = str(exchange.get("c", ""))
-        if command[2:4].upper() == f"{CardIns.OPEN_SECURE_SESSION:02X}" and len(command) >= 8:
+        if command[2:4].upper() == _OSS and len(command) >= 8:
             try:
                 if int(command[6:8], 16) & 0x07 == PKI_SESSION_MODE:
                     return True
