@@ -21,13 +21,15 @@ from typing import Any
 
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, load_profile
+from readers.base import CardConnection
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_fares, load_settings
 from validator.app.station import build_station
 from validator.bench.network_day import DayPlan, validator_ids
 from validator.engine.fares.decide import FareRules, TapContext
-from validator.engine.outcome import Outcome
+from validator.engine.attempt import validate
+from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapProcessor, TapRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +42,7 @@ TRIPS = (1, 2, 2, 2, 3, 3, 4)  # trips a card makes in the day
 REPEAT_TAP = 0.06  # the holder taps again a few seconds later (anti-passback)
 WALK_AWAY = 0.25  # after a tear, the holder leaves: settled at the next trip, elsewhere
 MAX_PRESENTATIONS = 5  # per trip
+_TEARS = (FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING, FaultKind.REMOVED_AFTER)
 FLUSH_UNITS = 256  # units kept per station before they are appended to its spill file
 
 
@@ -83,6 +86,36 @@ class SpillRecorder:
         """The records of the tap just served (and forget them)."""
         records, self.records = self.records, []
         return records
+
+
+class SequentialProcessor(TapProcessor):
+    """The tap engine with its SAM calls run in order on the tap's thread (``overlap=False``).
+
+    At a gate the SAM digests on a thread of its own while the card works; with the software
+    SAM in this very process that buys nothing and costs a thread per session, and halves the
+    simulation's rate. The APDUs the card sees, the MACs and the decisions are the same.
+    """
+
+    def _attempt(
+        self, connection: CardConnection, context: TapContext, deadline: float | None = None
+    ) -> TapResult:
+        return validate(
+            connection,
+            self.sam,
+            self.rules,
+            context,
+            aids=self.aids,
+            ratification=self.ratification,
+            authorized=self.authorized,
+            multiple_session=self.multiple_session,
+            layouts=self.layouts,
+            overlap=False,
+            history=self.pending.__contains__,
+            deadline=deadline,
+            before_close=self.journal.ensure_room if self.journal is not None else None,
+            closing=self._closing(context) if self.journal is not None else None,
+            pki=self.pki,
+        )
 
 
 @dataclasses.dataclass
@@ -130,14 +163,17 @@ class Share:
             )
             template = self.templates[station] = built.processor
         recorder = SpillRecorder()
-        processor = dataclasses.replace(
-            template,
-            sam=sam,
-            validator_id=self.ids[number],
-            journal=recorder,
-            pending={},
-            last_paid={},
-            taps=0,
+        built_with = {f.name: getattr(template, f.name) for f in dataclasses.fields(template)}
+        processor = SequentialProcessor(
+            **{
+                **{name: value for name, value in built_with.items() if not name.startswith("_")},
+                "sam": sam,
+                "validator_id": self.ids[number],
+                "journal": recorder,
+                "pending": {},
+                "last_paid": {},
+                "taps": 0,
+            }
         )
         gate = self.gates[number] = _Gate(processor, recorder, location)
         return gate
@@ -220,11 +256,13 @@ def _trips(plan: DayPlan, rnd: random.Random) -> list[tuple[dt.datetime, int]]:
 
 
 def _fault(plan: DayPlan, rnd: random.Random) -> Fault | None:
-    """A card pulled out at a random APDU (before Close, at Close or at the ratification)."""
+    """A card pulled out at a random APDU: anywhere in the tap half the time, else around the
+    end of the session, where Close (unknown outcome) and the ratification (recovery at the
+    next tap) are: at the 6th to 13th APDU, as the cards of config/cards answer."""
     if rnd.random() >= plan.tear_rate:
         return None
-    kind = rnd.choice((FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING))
-    return Fault(kind, rnd.randint(2, 14))
+    kind = rnd.choice(_TEARS)
+    return Fault(kind, rnd.randint(2, 14) if rnd.random() < 0.5 else rnd.randint(6, 13))
 
 
 def _ride(share: Share, card: CardEmulator, rnd: random.Random, budget: int) -> None:
