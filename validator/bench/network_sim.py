@@ -27,8 +27,8 @@ from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_fares, load_settings
 from validator.app.station import build_station
 from validator.bench.network_day import DayPlan, validator_ids
-from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.attempt import validate
+from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapProcessor, TapRecord
 
@@ -178,7 +178,9 @@ class Share:
         gate = self.gates[number] = _Gate(processor, recorder, location)
         return gate
 
-    def tap(self, card: CardEmulator, number: int, now: dt.datetime, fault: Fault | None) -> Outcome:
+    def tap(
+        self, card: CardEmulator, number: int, now: dt.datetime, fault: Fault | None
+    ) -> Outcome:
         """Present ``card`` at validator ``number`` at ``now``; spill the tap's unit."""
         gate = self.gate(number)
         reader = self.reader
