@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from calypso.emulator.dispatch import CardEmulator
-from calypso.emulator.profile import CardProfile, load_profile
+from calypso.emulator.profile import CardProfile, FileProfile, load_profile
 from readers.base import CardConnection
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
@@ -44,6 +44,7 @@ WALK_AWAY = 0.25  # after a tear, the holder leaves: settled at the next trip, e
 MAX_PRESENTATIONS = 5  # per trip
 _TEARS = (FaultKind.REMOVED_BEFORE, FaultKind.REMOVED_DURING, FaultKind.REMOVED_AFTER)
 FLUSH_UNITS = 256  # units kept per station before they are appended to its spill file
+DEMO_AID = bytes.fromhex("315449432E49434131")  # 1TIC.ICA1: the demo layout (settings layouts)
 
 
 class _Written:
@@ -231,10 +232,35 @@ def _profiles() -> list[tuple[CardProfile, int, int]]:
 
 
 def _card(profile: CardProfile, kind: int, index: int, rnd: random.Random) -> CardEmulator:
-    """A card of ``profile`` with a serial of its own (its keys diversified from it)."""
+    """A card of ``profile`` with a serial of its own (its keys diversified from it) and, on
+    the demo layout, records of its own: its holder id, its contracts' sale dates."""
     serial = profile.serial[:3] + bytes([0x40 + kind]) + index.to_bytes(4, "big")
-    card = profile.model_copy(update={"serial": serial})
+    files = profile.files
+    if profile.aid == DEMO_AID:
+        files = [_personal(f, index, rnd) for f in files]
+    card = profile.model_copy(update={"serial": serial, "files": files})
     return CardEmulator(card, rng=random.Random(rnd.getrandbits(64)).randbytes)  # noqa: S311
+
+
+def _personal(file: FileProfile, index: int, rnd: random.Random) -> FileProfile:
+    """A demo-layout file as one card holds it (calypso-data-model 3.3): the environment's
+    holder id is the card's number, each contract was sold up to a year before the profile's
+    sale date (its validity end unchanged). Real cards differ so; a replay that keeps decoded
+    records by their bytes finds them again only when the same card taps again."""
+    if file.name == "environment" and file.content and len(file.content[0]) >= 14:
+        record = bytearray(file.content[0])
+        record[10:14] = index.to_bytes(4, "big")
+        return file.model_copy(update={"content": [bytes(record), *file.content[1:]]})
+    if file.name == "contracts" and file.content:
+        records = []
+        for data in file.content:
+            record = bytearray(data)
+            if len(record) >= 6:
+                sold = int.from_bytes(record[2:4], "big") - rnd.randint(0, 365)
+                record[2:4] = max(sold, 0).to_bytes(2, "big")
+            records.append(bytes(record))
+        return file.model_copy(update={"content": records})
+    return file
 
 
 def _pki_cards(rnd: random.Random) -> list[CardEmulator]:
