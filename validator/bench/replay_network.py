@@ -17,7 +17,8 @@ taps) costs in worker-hours at the measured rates. With ``--macs`` every session
 recomputed too (``--keys``). Figures are printed, never asserted.
 
 ``make bench-replay-network`` (``QUICK=1``: 100,000 taps; NETDAY_VALIDATORS, NETDAY_STATIONS,
-NETDAY_TAPS, NETDAY_MACS=1 to change it).
+NETDAY_TAPS, NETDAY_MACS=1 to change it; NETDAY_VALIDATOR=PATH runs another build's
+``validator`` command on the same day).
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ QUICK_TAPS = 100_000
 
 
 def validator_command() -> list[str]:
-    """The ``validator`` command of this interpreter's environment."""
+    """The ``validator`` command to benchmark: NETDAY_VALIDATOR (another build's, to compare
+    them on the same day) or this interpreter's environment's."""
+    chosen = os.environ.get("NETDAY_VALIDATOR")
+    if chosen:
+        return [chosen]
     script = Path(sys.executable).with_name("validator")
     if script.exists():
         return [str(script)]
@@ -70,7 +75,8 @@ def run_replay(directory: Path, extra: list[str], macs: bool) -> dict[str, Any]:
         command += ["--keys", str(CONFIG / "keys.sim.yaml")]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=err)  # noqa: S603 - our command
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # another build's tree stays as is
+        child = subprocess.Popen(command, stdout=out, stderr=err, env=env)  # noqa: S603
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - start
@@ -202,7 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, default=None, help="default: /tmp/network-day-...")
     parser.add_argument("--macs", action="store_true", default=env("NETDAY_MACS", "") == "1")
     parser.add_argument("--procs", type=int, default=None, help="to build the day")
+    parser.add_argument(
+        "--validator", default=None, help="the validator command to run (NETDAY_VALIDATOR)"
+    )
     args = parser.parse_args(argv)
+    if args.validator:
+        os.environ["NETDAY_VALIDATOR"] = args.validator
     plan = DayPlan(args.validators, args.stations, args.taps, args.seed)
     bench(plan, args.dir or default_out(plan), args.macs, args.procs)
 
