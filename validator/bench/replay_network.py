@@ -10,7 +10,8 @@ reused) is replayed by the command itself, each run in a fresh process, ``--json
 
 For each run: taps/s and lines/s over the replay's own time (``seconds`` of the report; the
 wall time, start-up included, is printed too), the peak memory of the replaying process and,
-from the report's ``cluster`` section, of its busiest worker. Then the 1 -> 2 worker scaling
+from the report's ``cluster`` section, of its busiest worker (the process's own peak counts the
+local cluster's workers it reaped). Then the 1 -> 2 worker scaling
 ratio measured in this run, whether the in-process and 2-worker reports are identical (the JSON
 without its timings and the cluster section), and what a year of a large network (2.5 billion
 taps) costs in worker-hours at the measured rates. With ``--macs`` every session's MACs are
@@ -65,8 +66,8 @@ def has_workers() -> bool:
 def run_replay(directory: Path, extra: list[str], macs: bool) -> dict[str, Any]:
     """Run ``validator replay DIR --json`` in a fresh process: its report, wall time, peak RSS.
 
-    The peak is the process's own (``wait4`` of that child only); Dask workers are reported
-    by the command itself in its ``cluster`` section.
+    The peak is that child's (``wait4``), which counts the children it reaped: with a local
+    cluster, its worker processes too; the command's ``cluster`` section gives the workers'.
     """
     import time
 
