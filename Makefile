@@ -88,7 +88,7 @@ bench-replay: $(STAMP)
 # QUICK=1: 100,000 taps. NETDAY_VALIDATORS, NETDAY_STATIONS, NETDAY_TAPS; NETDAY_MACS=1 adds MACs.
 .PHONY: bench-replay-network
 bench-replay-network: $(STAMP)
-	QUICK=$(QUICK) $(BIN)/python -m validator.bench.replay_network
+	QUICK=$(QUICK) $(BIN)/python -m validator.bench.netday.replay
 
 # Ingest benchmark (a 100,000-tap journal into a private PostgreSQL with fsync on; taps/s).
 .PHONY: bench-ingest

@@ -17,7 +17,7 @@ holder taps twice (anti-passback), and a tear (card lost, unknown outcome) makes
 again a few seconds later at the same or the next gate of the station, or walk away and be
 settled at the next trip elsewhere: reconciliation across validators has work to do.
 
-Generation runs in two phases, each over ``--procs`` processes (validator.bench.network_write):
+Generation runs in two phases, each over ``--procs`` processes (validator.bench.netday.write):
 
 1. simulate: each process serves its share of the cards (card n goes to process n mod procs),
    gate by gate, into a recorder that keeps each tap with its closing intents (a ``unit``) and
@@ -39,66 +39,12 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["DayPlan", "build_day", "default_out", "main", "validator_ids"]
+from validator.bench.netday.plan import MARKER, DayPlan, default_out, is_built, marker_text
+from validator.bench.netday.write import save_summary, simulate_all, summary, write_all
 
-MARKER = ".network-day"
-FIRST_LOCATION = 101
-
-
-@dataclass(frozen=True, slots=True)
-class DayPlan:
-    """What a network day is made of (the marker holds it: same plan, same folder reused)."""
-
-    validators: int = 1000
-    stations: int = 100
-    taps: int = 1_000_000
-    seed: int = 7
-    tear_rate: float = 0.05
-    day: str = "2026-03-02"  # a Monday: peak and off-peak fares both occur
-
-    def check(self) -> None:
-        """ValueError unless the plan can be built (a validator per station at least)."""
-        if self.stations < 1 or self.validators < self.stations or self.taps < 1:
-            raise ValueError("need stations >= 1, validators >= stations and taps >= 1")
-
-    def location(self, station: int) -> int:
-        """The location id of station number ``station`` (from 0)."""
-        return FIRST_LOCATION + station
-
-    def station_of(self, validator: int) -> int:
-        """The station number of validator number ``validator`` (round-robin)."""
-        return validator % self.stations
-
-    def gates(self, station: int) -> list[int]:
-        """The validator numbers of station number ``station``."""
-        return list(range(station, self.validators, self.stations))
-
-
-def validator_ids(plan: DayPlan) -> list[str]:
-    """Every validator's id, by validator number: ``gate-LLLL-NN`` (location, gate at it)."""
-    return [
-        f"gate-{plan.location(plan.station_of(v)):04d}-{v // plan.stations + 1:02d}"
-        for v in range(plan.validators)
-    ]
-
-
-def default_out(plan: DayPlan) -> Path:
-    """Where a plan's day goes by default (bench data stays in /tmp, never in the tree)."""
-    name = f"network-day-{plan.validators}-{plan.stations}-{plan.taps}-{plan.seed}"
-    return Path(os.environ.get("TMPDIR", "/tmp")) / name  # noqa: S108 - bench scratch
-
-
-def _marker_text(plan: DayPlan) -> str:
-    return json.dumps(asdict(plan), sort_keys=True)
-
-
-def is_built(out: Path, plan: DayPlan) -> bool:
-    """Whether ``out`` holds a complete day of this very plan."""
-    marker = out / MARKER
-    return marker.exists() and marker.read_text(encoding="utf-8") == _marker_text(plan)
+__all__ = ["DayPlan", "build_day", "default_out", "main"]
 
 
 def build_day(out: Path, plan: DayPlan, procs: int | None = None) -> dict[str, object]:
@@ -107,8 +53,6 @@ def build_day(out: Path, plan: DayPlan, procs: int | None = None) -> dict[str, o
     ``procs``: processes for both phases (default: the cores). The folder is emptied first
     when it holds another plan's day (or a half-built one).
     """
-    from validator.bench.network_write import save_summary, simulate_all, summary, write_all
-
     plan.check()
     if is_built(out, plan):
         return {**summary(out), "reused": True}
@@ -124,7 +68,7 @@ def build_day(out: Path, plan: DayPlan, procs: int | None = None) -> dict[str, o
     scratch.rmdir()
     made["build_seconds"] = round(time.perf_counter() - start, 1)
     save_summary(out, made)
-    (out / MARKER).write_text(_marker_text(plan), encoding="utf-8")
+    (out / MARKER).write_text(marker_text(plan), encoding="utf-8")
     return {**made, "reused": False}
 
 

@@ -12,8 +12,9 @@ import pytest
 from conftest import CONFIG
 
 from validator.app.settings import load_settings
-from validator.bench.network_day import MARKER, DayPlan, build_day, is_built, validator_ids
-from validator.bench.replay_network import rates, without_timings, year_hours
+from validator.bench.netday.plan import MARKER, DayPlan, is_built, validator_ids
+from validator.bench.netday.replay import rates, without_timings, year_hours
+from validator.bench.network_day import build_day
 from validator.engine.fares.decide import FareRules
 from validator.journal.writer import journal_files
 from validator.office.replay.audit import ReplayRequest, replay

@@ -33,9 +33,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from validator.bench.network_day import DayPlan, build_day, default_out
+from validator.bench.netday.plan import DayPlan, default_out
+from validator.bench.network_day import build_day
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config"
 YEAR_TAPS = 2_500_000_000  # a large network's validations in a year (about 10 million a day)
 # Fields of a report that say how fast, not what: left out when two reports are compared.

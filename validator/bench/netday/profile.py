@@ -9,7 +9,7 @@ layouts found a record again. cProfile slows pure-Python code down, about alike 
 the shares are what to read, the rate is not. For the network day against the repeated journal
 of ``make bench-replay``:
 
-``python -m validator.bench.replay_profile /tmp/network-day-1000-100-100000-7``
+``python -m validator.bench.netday.profile /tmp/network-day-1000-100-100000-7``
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config"
 
 # (label, module path suffix, function name): each part's cumulative time.

@@ -5,7 +5,7 @@ Each validator is the tap engine of ``validator run`` (build_station, with its s
 location id and its own software SAM), recording into a ``SpillRecorder`` instead of a journal:
 each tap, with the closing intents written before its Close, becomes a ``unit`` spilled to a
 scratch file of its station. The journal writer gives seq, chain and write time later, in tap
-time order per validator (validator.bench.network_write); the recorder's provisional numbers
+time order per validator (validator.bench.netday.write); the recorder's provisional numbers
 (the seq the engine keeps for an unknown tap) are mapped then.
 """
 
@@ -26,13 +26,13 @@ from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_fares, load_settings
 from validator.app.station import build_station
-from validator.bench.network_day import DayPlan, validator_ids
+from validator.bench.netday.plan import DayPlan, validator_ids
 from validator.engine.attempt import validate
 from validator.engine.fares.decide import FareRules, TapContext
 from validator.engine.outcome import Outcome, TapResult
 from validator.engine.tap import TapProcessor, TapRecord
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config"
 
 # Share of the fleet per card profile (config/cards/<stem>.yaml); others get DEFAULT_WEIGHT.

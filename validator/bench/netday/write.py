@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The write phase of a network day: each validator's taps into its journal, in tap time order.
 
-The units a station's gates spilled (validator.bench.network_sim) are sorted by tap time per
+The units a station's gates spilled (validator.bench.netday.sim) are sorted by tap time per
 validator and written with the real journal writer (``Journal``, one folder per validator,
 ``validator_id`` set): it gives each record its seq, chain and write time (the tap's time).
 The engine's references to earlier records of its validator, taken from the recorder's
@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from validator.bench.network_day import DayPlan, validator_ids
-from validator.bench.network_sim import simulate_share, spill_path
+from validator.bench.netday.plan import DayPlan, validator_ids
+from validator.bench.netday.sim import simulate_share, spill_path
 from validator.journal.writer import Journal
 
 SUMMARY = ".network-day-summary.json"
