@@ -75,10 +75,20 @@ test: lint typecheck unit
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# Replay benchmark (a 200,000-tap journal; taps/s per mode and peak memory; takes minutes).
+# Replay benchmark (a 200,000-tap journal; taps/s per mode and peak memory; takes minutes),
+# then the network day (bench-replay-network).
 .PHONY: bench-replay
 bench-replay: $(STAMP)
 	$(BIN)/python -m validator.bench.replay_journal
+	$(MAKE) bench-replay-network
+
+# Replay of a simulated network day (1,000 validators, 100 stations, 1,000,000 taps, built once
+# into /tmp: about ten minutes on two cores, then each replay run takes minutes): in process,
+# with 1 and 2 Dask workers, the scaling ratio, peak memory, a year's worker-hours.
+# QUICK=1: 100,000 taps. NETDAY_VALIDATORS, NETDAY_STATIONS, NETDAY_TAPS; NETDAY_MACS=1 adds MACs.
+.PHONY: bench-replay-network
+bench-replay-network: $(STAMP)
+	QUICK=$(QUICK) $(BIN)/python -m validator.bench.netday.replay
 
 # Ingest benchmark (a 100,000-tap journal into a private PostgreSQL with fsync on; taps/s).
 .PHONY: bench-ingest
