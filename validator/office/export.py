@@ -268,14 +268,25 @@ def export(
             )
             if progress is not None:
                 progress(source.size)
-        check_overlaps(report.chains)  # the same taps twice in the dataset: refused
-        if check is not None:
-            check.finish(last_seqs(report.chains))
-        if report.ok:  # only now: a tampered journal never reaches the dataset
-            for temporary, path in temporaries:
-                os.replace(temporary, path)
+        publish(report, temporaries)
     finally:
-        for temporary, _ in temporaries:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+        discard(temporaries)
     return report
+
+
+def publish(report: ExportReport, staged: Sequence[tuple[Path, Path]]) -> None:
+    """Check overlaps and anchors over every chain, then move the staged files into place
+    only if integrity holds (a tampered journal never reaches the dataset)."""
+    check_overlaps(report.chains)  # the same taps twice in the dataset: refused
+    if report.anchors is not None:
+        report.anchors.finish(last_seqs(report.chains))
+    if report.ok:
+        for temporary, path in staged:
+            os.replace(temporary, path)
+
+
+def discard(staged: Sequence[tuple[Path, Path]]) -> None:
+    """Remove the staged files that were not moved into place."""
+    for temporary, _ in staged:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()

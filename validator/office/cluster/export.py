@@ -11,7 +11,6 @@ and the office key (``--pseudonymise``) travel as their files' paths.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from validator.office.cluster.run import ClusterSettings, planned
 from validator.office.cluster.sources import ChainSource, FileChain, read_chain
 from validator.office.cluster.tasks import checker, placeholder
 from validator.office.replay.anchor import Anchor, AnchorCheck
-from validator.office.replay.integrity import ChainChecker, check_overlaps, last_seqs
+from validator.office.replay.integrity import ChainChecker
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +124,7 @@ def export_on_cluster(
             for (_, path), item in zip(places, written, strict=True)
         ]
         report = exporter.ExportReport(results, chains, check, journal_key_file is not None)
-        check_overlaps(chains)  # the same taps twice in the dataset: refused
-        if check is not None:
-            check.finish(last_seqs(chains))
-        if report.ok:  # only now: a tampered journal never reaches the dataset
-            for temporary, path in places:
-                os.replace(temporary, path)
+        exporter.publish(report, places)
     finally:
-        for temporary, _ in places:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+        exporter.discard(places)
     return report, section
