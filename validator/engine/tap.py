@@ -89,6 +89,9 @@ class TapProcessor:
     multiple_session: bool = False
     layouts: Mapping[bytes, CardLayout] | None = None
     pki: CardTrust | None = None
+    # False: the SAM's calls run in order on the tap's thread (an in-process software SAM,
+    # where a thread of its own buys nothing); the APDUs, MACs and decisions are the same.
+    overlap: bool = True
     pending: dict[bytes, PendingUnknown] = field(default_factory=dict)
     last_paid: dict[bytes, int] = field(default_factory=dict)
     taps: int = 0
@@ -161,6 +164,7 @@ class TapProcessor:
             authorized=self.authorized,
             multiple_session=self.multiple_session,
             layouts=self.layouts,
+            overlap=self.overlap,
             # The older events matter only to settle an unknown tap of this card.
             history=self.pending.__contains__,
             deadline=deadline,

@@ -21,15 +21,13 @@ from typing import Any
 
 from calypso.emulator.dispatch import CardEmulator
 from calypso.emulator.profile import CardProfile, FileProfile, load_profile
-from readers.base import CardConnection
 from readers.emulated import EmulatedReader, Fault, FaultKind
 from sam.software.link import software_sam
 from validator.app.settings import ValidatorSettings, load_fares, load_settings
 from validator.app.station import build_station
 from validator.bench.netday.plan import DayPlan, validator_ids
-from validator.engine.attempt import validate
 from validator.engine.fares.decide import FareRules, TapContext
-from validator.engine.outcome import Outcome, TapResult
+from validator.engine.outcome import Outcome
 from validator.engine.tap import TapProcessor, TapRecord
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -89,36 +87,6 @@ class SpillRecorder:
         return records
 
 
-class SequentialProcessor(TapProcessor):
-    """The tap engine with its SAM calls run in order on the tap's thread (``overlap=False``).
-
-    At a gate the SAM digests on a thread of its own while the card works; with the software
-    SAM in this very process that buys nothing and costs a thread per session, and halves the
-    simulation's rate. The APDUs the card sees, the MACs and the decisions are the same.
-    """
-
-    def _attempt(
-        self, connection: CardConnection, context: TapContext, deadline: float | None = None
-    ) -> TapResult:
-        return validate(
-            connection,
-            self.sam,
-            self.rules,
-            context,
-            aids=self.aids,
-            ratification=self.ratification,
-            authorized=self.authorized,
-            multiple_session=self.multiple_session,
-            layouts=self.layouts,
-            overlap=False,
-            history=self.pending.__contains__,
-            deadline=deadline,
-            before_close=self.journal.ensure_room if self.journal is not None else None,
-            closing=self._closing(context) if self.journal is not None else None,
-            pki=self.pki,
-        )
-
-
 @dataclasses.dataclass
 class _Gate:
     processor: TapProcessor
@@ -165,7 +133,7 @@ class Share:
             template = self.templates[station] = built.processor
         recorder = SpillRecorder()
         built_with = {f.name: getattr(template, f.name) for f in dataclasses.fields(template)}
-        processor = SequentialProcessor(
+        processor = TapProcessor(
             **{
                 **{name: value for name, value in built_with.items() if not name.startswith("_")},
                 "sam": sam,
@@ -174,6 +142,9 @@ class Share:
                 "pending": {},
                 "last_paid": {},
                 "taps": 0,
+                # The software SAM in this very process: a SAM thread per session halves the
+                # simulation's rate and changes no APDU, MAC or decision.
+                "overlap": False,
             }
         )
         gate = self.gates[number] = _Gate(processor, recorder, location)
