@@ -33,6 +33,7 @@ from validator.journal.writer import FILE_PREFIX, FILE_SUFFIX, QUARANTINE_PREFIX
 _TAP_TIME = b'"tap_time":"'
 MAX_LINE = 1024 * 1024  # a journal entry is a few kB; anything longer is not one
 _CHUNK = 64 * 1024
+_BLOCK = 32 * 1024  # read at once from a journal merged with others (held per journal)
 DUPLICATE_WINDOW = 65_536  # lines remembered (by their hash) per journal to recognise a copy
 
 
@@ -121,7 +122,72 @@ def open_journal_file(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def bounded_lines(handle: BinaryIO) -> Iterator[tuple[bytes, bool, int, str]]:
+class ReopeningFile:
+    """A journal file read through a buffer, open only while the buffer is refilled.
+
+    ``readline`` answers as an open file's does. Between refills no descriptor is held, so that
+    merging thousands of journals needs one at a time, not one per journal (the common limit is
+    1,024). The file is identified by device and inode at its first read: a file swapped for
+    another under the same name is refused, never read on from the other's offset.
+    """
+
+    def __init__(self, path: Path, block: int = _BLOCK) -> None:
+        self.path = path
+        self.block = block
+        self._buffer = b""
+        self._start = 0  # of the unread part of the buffer
+        self._offset = 0  # in the file, of the end of the buffer
+        self._identity: tuple[int, int] | None = None
+
+    def __enter__(self) -> ReopeningFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._buffer = b""
+
+    def _refill(self, wanted: int) -> bool:
+        """Append at least ``wanted`` bytes (up to the end of the file); False at its end."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise ReplayInputError(f"{self.path}: cannot open ({exc.strerror})") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ReplayInputError(
+                    f"{self.path}: not a regular file (FIFO, device or socket): refused"
+                )
+            identity = (info.st_dev, info.st_ino)
+            if self._identity is None:
+                self._identity = identity
+            elif identity != self._identity:
+                raise ReplayInputError(f"{self.path}: replaced while being read: refused")
+            data = os.pread(fd, max(wanted, self.block), self._offset)
+        finally:
+            os.close(fd)
+        if not data:
+            return False
+        self._buffer = self._buffer[self._start :] + data
+        self._start = 0
+        self._offset += len(data)
+        return True
+
+    def readline(self, limit: int) -> bytes:
+        """The next line with its newline, or its first ``limit`` bytes; b"" at the end."""
+        while True:
+            buffer, start = self._buffer, self._start
+            end = buffer.find(b"\n", start, start + limit)
+            if end >= 0:
+                self._start = end + 1
+                return buffer[start : end + 1]
+            held = len(buffer) - start
+            if held >= limit or not self._refill(limit - held):
+                taken = min(held, limit)
+                self._start = start + taken
+                return buffer[start : start + taken]
+
+
+def bounded_lines(handle: BinaryIO | ReopeningFile) -> Iterator[tuple[bytes, bool, int, str]]:
     """(line without newline, terminated, size if too long, digest if too long), streamed.
 
     Memory stays under ``MAX_LINE``: a longer line is read in chunks, hashed, and dropped.
@@ -190,13 +256,17 @@ def tap_time_key(data: bytes, default: bytes) -> bytes:
     return data[start:end] if end > 0 else default
 
 
-def read_journal(source: JournalSource) -> Iterator[RawLine]:
-    """Every non-empty line of one journal in file order; the very last one is flagged."""
+def read_journal(source: JournalSource, *, reopening: bool = False) -> Iterator[RawLine]:
+    """Every non-empty line of one journal in file order; the very last one is flagged.
+
+    ``reopening``: hold no descriptor between reads (ReopeningFile), for a merge of many."""
     pending: RawLine | None = None
     key = b""
     recent = RecentLines()
     for path in source.files:
-        with open_journal_file(path) as handle:
+        if reopening:
+            _regular(path)
+        with ReopeningFile(path) if reopening else open_journal_file(path) as handle:
             for number, (data, terminated, too_long, digest) in enumerate(
                 bounded_lines(handle), start=1
             ):
@@ -219,7 +289,10 @@ def read_journal(source: JournalSource) -> Iterator[RawLine]:
 
 
 def merged(sources: Sequence[JournalSource]) -> Iterator[RawLine]:
-    """The lines of every journal, merged by tap time (each journal keeps its own order)."""
+    """The lines of every journal, merged by tap time (each journal keeps its own order).
+
+    Each journal is read through a ReopeningFile: one descriptor at a time for the merge."""
     if len(sources) == 1:
         return read_journal(sources[0])
-    return heapq.merge(*(read_journal(s) for s in sources), key=lambda line: line.key)
+    readers = (read_journal(source, reopening=True) for source in sources)
+    return heapq.merge(*readers, key=lambda line: line.key)
