@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from validator.engine.fares.rules import FareRules
+from validator.engine.ticketing.frozen import fast_init
 from validator.engine.ticketing.model import CardState, Debit, Validation
 
 
@@ -49,6 +50,7 @@ class Reason(StrEnum):
     ZONE_NOT_COVERED = "zone_not_covered"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TapContext:
     """When and where the tap happens."""
@@ -57,6 +59,7 @@ class TapContext:
     location_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The fare outcome: a value, never an exception; with the writes it asks of the card."""

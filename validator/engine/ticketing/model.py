@@ -14,6 +14,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from validator.engine.ticketing.frozen import fast_init
+
 
 class TitleKind(StrEnum):
     """What a title is, as the card or the fare rules say."""
@@ -47,6 +49,7 @@ class Transition(StrEnum):
     OTHER = "other"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Counter:
     """The counter that backs a title: its number on the card and what it holds."""
@@ -57,6 +60,7 @@ class Counter:
     titles: tuple[int, ...] = ()  # every title that uses it (a counter may be shared)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Title:
     """One title (a contract) on the card."""
@@ -101,6 +105,7 @@ class Title:
         return self.valid_until_time is not None and now.time() > self.valid_until_time
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Validation:
     """A validation (an event): one read from the card, or the one a decision writes."""
@@ -114,6 +119,7 @@ class Validation:
     format_error: str | None = None  # the record is not one the layout can read, and why
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CardEnvironment:
     """The application's environment: whose card it is, until when, for whom."""
@@ -124,6 +130,7 @@ class CardEnvironment:
     format_error: str | None = None  # the record is not one the layout can read, and why
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Debit:
     """Units to take from title ``title``'s counter (in its unit), or from the SV purse."""
@@ -133,6 +140,7 @@ class Debit:
     purse: bool = False  # the Calypso SV purse (SV Debit), not a title's counter
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CardState:
     """What the session read from the card, decoded by its layout."""
