@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -31,6 +32,7 @@ from validator.engine.fares.decide import CardState, Decision, FareRules, TapCon
 from validator.engine.layouts.base import CardLayout, build_layouts, layout_for
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.session import SecureSession
+from validator.engine.ticketing.frozen import fast_init
 from validator.journal.entry import JournalEntry
 
 _REASONS = frozenset(reason.value for reason in fares.Reason)
@@ -38,6 +40,7 @@ _REASONS = frozenset(reason.value for reason in fares.Reason)
 _CARRIED_OUT = {"grant": "granted", "recover": "recovered", "deny": "denied"}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DecisionCheck:
     """One tap's recorded decision against the replayed one."""
@@ -95,6 +98,7 @@ class _JournaledSession:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Image:
     """The card image a journaled tap had: its serial, ratification and the records read."""
@@ -109,13 +113,23 @@ class _Image:
         return bytes.fromhex(data) if data is not None else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _select_target(command_hex: str) -> bytes | None:
+    """The AID a Select Application command names, or None (ValueError: not hex).
+
+    Cached by the command's text: a network's cards are selected by a handful of AIDs."""
+    command = bytes.fromhex(command_hex)
+    if len(command) >= 5 and command[1] == CardIns.SELECT:
+        return command[5 : 5 + command[4]]
+    return None
+
+
 def selected_aid(entry: JournalEntry) -> bytes | None:
     """The AID of the tap's Select Application that the card accepted, from its card trace."""
     for exchange in entry.trace.card if entry.trace is not None else ():
-        command = bytes.fromhex(str(exchange.get("c", "")))
-        response = str(exchange.get("r", ""))
-        if len(command) >= 5 and command[1] == CardIns.SELECT and response.endswith("9000"):
-            return command[5 : 5 + command[4]]
+        target = _select_target(str(exchange.get("c", "")))
+        if target is not None and str(exchange.get("r", "")).endswith("9000"):
+            return target
     return None
 
 
