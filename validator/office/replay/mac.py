@@ -32,6 +32,8 @@ UNVERIFIABLE = "unverifiable"
 NOT_CHECKED = "not_checked"
 
 _OK = b"\x90\x00"
+_OPEN = int(CardIns.OPEN_SECURE_SESSION)
+_CLOSE = int(CardIns.CLOSE_SECURE_SESSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +52,24 @@ def sessions(trace: Sequence[Mapping[str, Any]]) -> list[list[tuple[bytes, bytes
     """The secure sessions of a card trace, each from Open Secure Session to Close included."""
     found: list[list[tuple[bytes, bytes]]] = []
     current: list[tuple[bytes, bytes]] | None = None
+    fromhex = bytes.fromhex
     for exchange in trace:
-        command = bytes.fromhex(str(exchange.get("c", "")))
-        response = bytes.fromhex(str(exchange.get("r", "")))
+        # Every exchange is decoded, in or out of a session: one that is not hex fails the tap.
+        command = fromhex(_text(exchange.get("c", "")))
+        response = fromhex(_text(exchange.get("r", "")))
         ins = command[1] if len(command) > 1 else -1
-        if ins == CardIns.OPEN_SECURE_SESSION:
+        if ins == _OPEN:
             current = [(command, response)]
             found.append(current)
         elif current is not None:
             current.append((command, response))
-            if ins == CardIns.CLOSE_SECURE_SESSION:
+            if ins == _CLOSE:
                 current = None
     return found
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value)
 
 
 def _signed(session: list[tuple[bytes, bytes]]) -> bytes | None:
