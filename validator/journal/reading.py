@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 import os
 import stat
 from collections import deque
@@ -33,6 +34,7 @@ from validator.journal.writer import FILE_PREFIX, FILE_SUFFIX, QUARANTINE_PREFIX
 _TAP_TIME = b'"tap_time":"'
 MAX_LINE = 1024 * 1024  # a journal entry is a few kB; anything longer is not one
 _CHUNK = 64 * 1024
+_KEY = operator.attrgetter("key")  # the merge's key: a RawLine's tap time
 _BLOCK = 32 * 1024  # read at once from a journal merged with others (held per journal)
 DUPLICATE_WINDOW = 65_536  # lines remembered (by their hash) per journal to recognise a copy
 
@@ -295,4 +297,4 @@ def merged(sources: Sequence[JournalSource]) -> Iterator[RawLine]:
     if len(sources) == 1:
         return read_journal(sources[0])
     readers = (read_journal(source, reopening=True) for source in sources)
-    return heapq.merge(*readers, key=lambda line: line.key)
+    return heapq.merge(*readers, key=_KEY)
