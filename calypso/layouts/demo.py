@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from calypso.constants import RECORD_SIZE
+from calypso.frozen import fast_init
 
 SFI_ENVIRONMENT = 0x07
 SFI_EVENTS = 0x08
@@ -81,6 +82,7 @@ def _date(d: bytes, start: int) -> dt.date:
     return _from_ordinal(_EPOCH_ORDINAL + (d[start] << 8 | d[start + 1]))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Environment:
     """Environment/Holder record, SFI 07h record 1."""
@@ -114,6 +116,7 @@ class Environment:
         return out.ljust(RECORD_SIZE, b"\x00")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """Event record, SFI 08h record 1 (the newest), carrying the 4 contract priorities."""
@@ -154,6 +157,7 @@ class Event:
         return out.ljust(RECORD_SIZE, b"\x00")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Contract:
     """Contract record, SFI 09h records 1-4."""

@@ -9,11 +9,15 @@ import inspect
 
 import pytest
 
+from calypso.frozen import fast_init
+from calypso.layouts import demo as demo_records
 from validator.engine.fares.early import Decision, Reason, TapContext, Verdict
 from validator.engine.ticketing import model
-from validator.engine.ticketing.frozen import fast_init
 
 FAST = (
+    demo_records.Environment,
+    demo_records.Event,
+    demo_records.Contract,
     model.Counter,
     model.Title,
     model.Validation,

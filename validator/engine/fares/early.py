@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
+from calypso.frozen import fast_init
 from validator.engine.fares.rules import FareRules
-from validator.engine.ticketing.frozen import fast_init
 from validator.engine.ticketing.model import CardState, Debit, Validation
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from validator.engine.ticketing.frozen import fast_init
+from calypso.frozen import fast_init
 
 
 class TitleKind(StrEnum):

@@ -32,7 +32,7 @@ from validator.engine.fares.decide import CardState, Decision, FareRules, TapCon
 from validator.engine.layouts.base import CardLayout, build_layouts, layout_for
 from validator.engine.layouts.demo import DemoLayout
 from validator.engine.session import SecureSession
-from validator.engine.ticketing.frozen import fast_init
+from calypso.frozen import fast_init
 from validator.journal.entry import JournalEntry
 
 _REASONS = frozenset(reason.value for reason in fares.Reason)

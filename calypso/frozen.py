@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Frozen dataclasses built at the cost of a plain class: replay builds millions of them.
 
+Here, below the card layouts and the ticketing model, so that both use it.
+
 A frozen dataclass sets each field through ``object.__setattr__`` in its generated
 ``__init__``, about twice the cost of setting its slots directly; replay builds a dozen model
 objects per tap (titles, validations, the card state, the decision). ``fast_init`` gives a
