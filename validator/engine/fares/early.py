@@ -81,6 +81,9 @@ def deny(reason: Reason, explanation: str) -> Decision:
     return Decision(Verdict.DENY, reason, explanation)
 
 
+_MINUTE = dt.timedelta(minutes=1)
+
+
 def this_minute(context: TapContext) -> dt.datetime:
     """The tap's time to the minute, as a card stores it."""
     return context.now.replace(second=0, microsecond=0)
@@ -89,7 +92,7 @@ def this_minute(context: TapContext) -> dt.datetime:
 def minutes_since(validation: Validation, context: TapContext) -> int:
     """Whole minutes from the validation's minute to the current one (card times are to the
     minute), so that "within N minutes" covers N full minutes after it."""
-    return (this_minute(context) - validation.when) // dt.timedelta(minutes=1)
+    return (this_minute(context) - validation.when) // _MINUTE
 
 
 def decide_early(card: CardState, context: TapContext, rules: FareRules) -> Decision | None:

@@ -164,4 +164,11 @@ class CardState:
 
     def ranked(self) -> list[Title]:
         """The titles in the card's order of preference (rank, then place)."""
-        return sorted(self.titles, key=lambda t: (t.rank, t.pointer))
+        titles = self.titles
+        if len(titles) < 2:
+            return list(titles)
+        return sorted(titles, key=_rank_then_place)
+
+
+def _rank_then_place(title: Title) -> tuple[int, int]:
+    return title.rank, title.pointer

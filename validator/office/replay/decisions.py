@@ -65,6 +65,8 @@ def _sfi_prefix(sfi: int) -> str:
 class _JournaledSession:
     """Serves a journaled tap's records to a layout's reads, as its session did."""
 
+    __slots__ = ("state_read", "incomplete")
+
     def __init__(self, state_read: Mapping[str, str]) -> None:
         self.state_read = state_read  # "SFI:record" (SFI in hex) -> record data in hex
         self.incomplete = False
