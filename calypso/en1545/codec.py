@@ -11,11 +11,12 @@ truncated. ``encode`` builds a record from values (raw integers, or dates, times
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from calypso.en1545.bits import BitReader, BitWriter
+from calypso.en1545.compiled import compile_decoder
 from calypso.en1545.schema import Bitmap, Container, Field, Node, Repeat, Structure, value_names
 from calypso.en1545.types import JsonValue, Kind, display, invalid_reason, to_raw
 
@@ -137,7 +138,25 @@ def _find(values: object, name: str) -> int | None:
 
 
 def decode(structure: Structure, data: bytes) -> Decoded:
-    """Decode ``data`` with ``structure``; never raises on unknown or truncated content."""
+    """Decode ``data`` with ``structure``; never raises on unknown or truncated content.
+
+    Runs the structure's compiled decoder (calypso.en1545.compiled), written at its first use:
+    the same Decoded as ``decode_reference``, field for field."""
+    held = _DECODERS.get(id(structure))
+    if held is None or held[0] is not structure:
+        held = (structure, compile_decoder(structure, Decoded))
+        if len(_DECODERS) < _DECODERS_KEPT:
+            _DECODERS[id(structure)] = held  # the structure held: its id is not reused
+    return held[1](data)  # type: ignore[no-any-return]
+
+
+# Structures' compiled decoders, by id (hashing a frozen tree walks it all, as Structure.field).
+_DECODERS: dict[int, tuple[Structure, Callable[[bytes], Any]]] = {}
+_DECODERS_KEPT = 1024
+
+
+def decode_reference(structure: Structure, data: bytes) -> Decoded:
+    """Decode ``data`` with ``structure`` node by node: what the compiled decoders must give."""
     reader = BitReader(data)
     values: Values = {}
     unknown: list[str] = []
