@@ -11,7 +11,7 @@ truncated. ``encode`` builds a record from values (raw integers, or dates, times
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,11 +46,17 @@ class Decoded:
     # What ``get`` answers, by name: built at its first call (the values never change after
     # decoding), as layouts ask a record for a dozen fields.
     _index: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
+    # ``empty``, likewise kept once asked (layouts ask a cached contract at every tap).
+    _empty: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
         """An all-zero record (section 2.1: an empty record)."""
-        return self.bits_used == 0 or (not _any_bit(self.values) and self.rest[0] == 0)
+        empty = self._empty
+        if empty is None:
+            empty = self.bits_used == 0 or (not _any_bit(self.values) and self.rest[0] == 0)
+            self._empty = empty
+        return empty
 
     @property
     def complete(self) -> bool:
@@ -104,21 +110,31 @@ def _found(values: object) -> dict[str, int]:
     """What ``_find`` finds of every name at once: a level's own integers first, then its
     children's in order (the first found kept)."""
     out: dict[str, int] = {}
-    children: Iterable[object]
+    _collect(values, out)
+    return out
+
+
+def _collect(values: object, out: dict[str, int]) -> None:
+    """Add to ``out`` the names it lacks: this level's integers, then each child's, depth
+    first (one dictionary filled, where merging each level's own gave the same)."""
     if isinstance(values, dict):
+        nested = None
         for name, value in values.items():
             if isinstance(value, int):
-                out[name] = int(value)
-        children = values.values()
+                if name not in out:
+                    out[name] = value if value.__class__ is int else int(value)
+            elif isinstance(value, dict | list):
+                if nested is None:
+                    nested = [value]
+                else:
+                    nested.append(value)
+        if nested is not None:
+            for child in nested:
+                _collect(child, out)
     elif isinstance(values, list):
-        children = values
-    else:
-        return out
-    for child in children:
-        if isinstance(child, dict | list):
-            for name, value in _found(child).items():
-                out.setdefault(name, value)
-    return out
+        for child in values:
+            if isinstance(child, dict | list):
+                _collect(child, out)
 
 
 def _find(values: object, name: str) -> int | None:
