@@ -25,7 +25,8 @@ from calypso.en1545.types import CHECKED_KINDS, Kind, invalid_reason
 # What a compiled decoder hands its results to: (structure, values, size_bits, bits_used,
 # truncated, unknown, rest, invalid), Decoded's fields in order.
 Make = Callable[..., Any]
-# A path as the walk spells it: literal text and, in repeats, the item index variables.
+# A path as the walk spells it, in parts: literal text and, in repeats, the item index
+# variables (a part "\0i3": the value of i3), joined when a record is cut or a value invalid.
 Path = tuple[str, ...]
 
 
@@ -84,10 +85,12 @@ class _Writer:
         self.constants: dict[str, object] = {}
 
     def fresh(self, stem: str) -> str:
+        """A variable name not used yet."""
         self.names += 1
         return f"{stem}{self.names}"
 
     def line(self, depth: int, text: str) -> None:
+        """One line of source, indented ``depth`` levels."""
         self.lines.append("    " * depth + text)
 
     def leaf_checks(self, depth: int, node: Field, value: str, path: Path) -> None:
