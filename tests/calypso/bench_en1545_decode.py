@@ -122,16 +122,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=0.2, help="per timed loop")
     args = parser.parse_args(argv)
     reference = getattr(codec, "decode_reference", codec.decode)
-    print(f"{'record':<46}{'bits':>5}{'reference µs':>14}{'decode µs':>11}{'ratio':>7}")
+    print(f"{'record':<50}{'bits':>5}{'reference µs':>14}{'decode µs':>11}{'ratio':>7}")
     for label, structure, data in samples():
         used = codec.decode(structure, data).bits_used
         slow = per_call(lambda: reference(structure, data), args.seconds)  # noqa: B023
         fast = per_call(lambda: codec.decode(structure, data), args.seconds)  # noqa: B023
-        print(f"{label:<46}{used:>5}{slow:>14.2f}{fast:>11.2f}{slow / fast:>7.1f}")
+        print(f"{label:<50}{used:>5}{slow:>14.2f}{fast:>11.2f}{slow / fast:>7.1f}")
     print()
-    print(f"{'typed view (decode + get)':<46}{'µs':>10}")
+    print(f"{'typed view (decode + get)':<50}{'µs':>10}")
     for label, call in views():
-        print(f"{label:<46}{per_call(call, args.seconds):>10.2f}")
+        print(f"{label:<50}{per_call(call, args.seconds):>10.2f}")
 
 
 if __name__ == "__main__":
