@@ -7,15 +7,20 @@ placeholders flagged present) are listed in ``unknown``; the bits after the stru
 in ``rest``; values their kind does not allow (a time above 23:59) are listed in ``invalid``.
 ``Decoded.encode()`` gives back the record bit for bit whenever it was not
 truncated. ``encode`` builds a record from values (raw integers, or dates, times, text...).
+
+``decode`` runs a decoder written for each structure at its first use (calypso.en1545.compiled:
+shifts and masks on the record as one integer); ``decode_reference`` walks the structure node
+by node with a BitReader, and is what the compiled decoders are tested against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from calypso.en1545.bits import BitReader, BitWriter
+from calypso.en1545.compiled import compile_decoder
 from calypso.en1545.schema import Bitmap, Container, Field, Node, Repeat, Structure, value_names
 from calypso.en1545.types import JsonValue, Kind, display, invalid_reason, to_raw
 
@@ -45,11 +50,17 @@ class Decoded:
     # What ``get`` answers, by name: built at its first call (the values never change after
     # decoding), as layouts ask a record for a dozen fields.
     _index: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
+    # ``empty``, likewise kept once asked (layouts ask a cached contract at every tap).
+    _empty: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
         """An all-zero record (section 2.1: an empty record)."""
-        return self.bits_used == 0 or (not _any_bit(self.values) and self.rest[0] == 0)
+        empty = self._empty
+        if empty is None:
+            empty = self.bits_used == 0 or (not _any_bit(self.values) and self.rest[0] == 0)
+            self._empty = empty
+        return empty
 
     @property
     def complete(self) -> bool:
@@ -103,21 +114,31 @@ def _found(values: object) -> dict[str, int]:
     """What ``_find`` finds of every name at once: a level's own integers first, then its
     children's in order (the first found kept)."""
     out: dict[str, int] = {}
-    children: Iterable[object]
+    _collect(values, out)
+    return out
+
+
+def _collect(values: object, out: dict[str, int]) -> None:
+    """Add to ``out`` the names it lacks: this level's integers, then each child's, depth
+    first (one dictionary filled, where merging each level's own gave the same)."""
     if isinstance(values, dict):
+        nested = None
         for name, value in values.items():
             if isinstance(value, int):
-                out[name] = int(value)
-        children = values.values()
+                if name not in out:
+                    out[name] = value if value.__class__ is int else int(value)
+            elif isinstance(value, dict | list):
+                if nested is None:
+                    nested = [value]
+                else:
+                    nested.append(value)
+        if nested is not None:
+            for child in nested:
+                _collect(child, out)
     elif isinstance(values, list):
-        children = values
-    else:
-        return out
-    for child in children:
-        if isinstance(child, dict | list):
-            for name, value in _found(child).items():
-                out.setdefault(name, value)
-    return out
+        for child in values:
+            if isinstance(child, dict | list):
+                _collect(child, out)
 
 
 def _find(values: object, name: str) -> int | None:
@@ -137,7 +158,25 @@ def _find(values: object, name: str) -> int | None:
 
 
 def decode(structure: Structure, data: bytes) -> Decoded:
-    """Decode ``data`` with ``structure``; never raises on unknown or truncated content."""
+    """Decode ``data`` with ``structure``; never raises on unknown or truncated content.
+
+    Runs the structure's compiled decoder (calypso.en1545.compiled), written at its first use:
+    the same Decoded as ``decode_reference``, field for field."""
+    held = _DECODERS.get(id(structure))
+    if held is None or held[0] is not structure:
+        held = (structure, compile_decoder(structure, Decoded))
+        if len(_DECODERS) < _DECODERS_KEPT:
+            _DECODERS[id(structure)] = held  # the structure held: its id is not reused
+    return held[1](data)
+
+
+# Structures' compiled decoders, by id (hashing a frozen tree walks it all, as Structure.field).
+_DECODERS: dict[int, tuple[Structure, Callable[[bytes], Decoded]]] = {}
+_DECODERS_KEPT = 1024
+
+
+def decode_reference(structure: Structure, data: bytes) -> Decoded:
+    """Decode ``data`` with ``structure`` node by node: what the compiled decoders must give."""
     reader = BitReader(data)
     values: Values = {}
     unknown: list[str] = []

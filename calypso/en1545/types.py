@@ -41,11 +41,13 @@ def _bcd_digits(raw: int, digits: int) -> str:
 
 
 LAST_MINUTE = 23 * 60 + 59
+# The kinds some raw values of which are invalid: invalid_reason answers None for the others.
+CHECKED_KINDS = frozenset({Kind.TIME, Kind.TIME_COMPACT})
 
 
 def invalid_reason(kind: Kind, raw: int) -> str | None:
     """Why a raw value is not a valid value of its kind (a time past 23:59), if it is not."""
-    if kind in (Kind.TIME, Kind.TIME_COMPACT) and raw > LAST_MINUTE:
+    if kind in CHECKED_KINDS and raw > LAST_MINUTE:
         return f"{raw // 60:02d}:{raw % 60:02d} is not a time of day (above 23:59)"
     return None
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from calypso.card_image import CalypsoCard
 from calypso.en1545.codes import EventResult, TransportMode
@@ -50,6 +50,7 @@ from calypso.layouts.intercode import (
 from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import Decision, FareRules
 from validator.engine.layouts.intercode_titles import (
+    CounterReading,
     contract_titles,
     counter_reading,
     environment,
@@ -69,7 +70,9 @@ from validator.engine.layouts.writes import (
 )
 from validator.engine.session import SecureSession
 from validator.engine.ticketing.model import (
+    CardEnvironment,
     CardState,
+    Title,
     Transition,
     Validation,
 )
@@ -83,6 +86,15 @@ TRANSITIONS: dict[int, Transition] = {
     EventTransition.INTERCHANGE_EXIT: Transition.EXIT,
 }
 ContractDecoder = Callable[[bytes, "int | None"], IntercodeContract]
+TitlesReader = Callable[
+    [
+        Mapping[int, BestContract],
+        Mapping[int, IntercodeContract],
+        CardEnvironment,
+        "FareRules | None",
+    ],
+    tuple[list[Title], dict[int, CounterReading]],
+]
 
 
 def network_raw(text: str | None) -> int | None:
@@ -129,6 +141,53 @@ def _contract_list(data: bytes) -> tuple[BestContract, ...]:
     return tuple(decode_contract_list(data))
 
 
+_Kept = tuple[
+    tuple[Title, ...], dict[int, CounterReading], tuple[IntercodeContract, ...], "FareRules | None"
+]
+
+
+class KeptTitles:
+    """``contract_titles``, its last ``size`` results kept by their inputs: the list entries,
+    the contracts (by identity: the layout's cache gives the same object for the same record),
+    the environment and the rules (by identity). A kept result holds its contracts and rules,
+    so that no other object takes their ids while it is kept. Replay: a card's contracts turn
+    into the same titles at every tap; their counters are read afresh each time."""
+
+    def __init__(self, size: int) -> None:
+        """Keep up to ``size`` results (the oldest dropped first)."""
+        self.size = size
+        # key -> (titles, readings, the contracts and rules the key names by id)
+        self._kept: dict[tuple[object, ...], _Kept] = {}
+        self.hits = self.misses = 0
+
+    def __call__(
+        self,
+        entries: Mapping[int, BestContract],
+        contracts: Mapping[int, IntercodeContract],
+        env: CardEnvironment,
+        rules: FareRules | None,
+    ) -> tuple[list[Title], dict[int, CounterReading]]:
+        """What ``contract_titles`` gives for these inputs."""
+        key = (
+            tuple(entries.items()),
+            tuple([(pointer, id(each)) for pointer, each in contracts.items()]),
+            env,
+            id(rules),
+        )
+        held = self._kept.get(key)
+        if held is None:
+            self.misses += 1
+            titles, readings = contract_titles(entries, contracts, env, rules)
+            held = (tuple(titles), readings, tuple(contracts.values()), rules)
+            if self.size > 0:
+                if len(self._kept) >= self.size:
+                    del self._kept[next(iter(self._kept))]
+                self._kept[key] = held
+        else:
+            self.hits += 1
+        return list(held[0]), dict(held[1])
+
+
 class IntercodeLayout:
     """Environment in the Open, event log, contract list, listed contracts, counters."""
 
@@ -149,15 +208,18 @@ class IntercodeLayout:
         self._contract_list: Callable[[bytes], tuple[BestContract, ...]] = _contract_list
         self._contract: ContractDecoder = IntercodeContract.decode
         self._validation: Callable[[bytes], Validation | None] = _validation_of
+        self._titles: TitlesReader = contract_titles
 
     def cache_records(self, size: int) -> None:
         """Keep ``size`` decoded environment, contract list, contract and event records by
         their bytes (replay: a card's records repeat across its taps, an event across the next
-        three). Decoding is pure: same results."""
+        three), and the titles ``size`` sets of contracts read as (KeptTitles). Decoding is pure:
+        same results."""
         self._environment = functools.lru_cache(size)(IntercodeEnvironment.decode)
         self._contract_list = functools.lru_cache(size)(_contract_list)
         self._contract = functools.lru_cache(size)(IntercodeContract.decode)
         self._validation = functools.lru_cache(size)(_validation_of)
+        self._titles = KeptTitles(size)
 
     def read_head(
         self,
@@ -205,7 +267,7 @@ class IntercodeLayout:
             first, last = min(numbers), max(numbers)
             records[sfi] = session.read_records(sfi, first, count=last - first + 1)
         contracts = listed_records(entries, records, self._contract)
-        titles, readings = contract_titles(entries, contracts, head.environment, rules)
+        titles, readings = self._titles(entries, contracts, head.environment, rules)
         if titles and fares.needs_counters(titles, rules) and readings:
             raw = session.read_counters(
                 SFI_COUNTERS,
