@@ -19,7 +19,6 @@ gate, and by ``validator inspect``, which shows each counter as the contract tha
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from calypso.layouts.intercode import (
     decode_contract_list,
 )
 from validator.engine.fares.rules import FareRules, Product, ProductKind
+from validator.engine.layouts.states import with_counter
 from validator.engine.ticketing.model import (
     CardEnvironment,
     Counter,
@@ -217,7 +217,7 @@ def with_counters(
                 reading.value(raw.get(reading.number, 0)),
                 tuple(users[reading.number]),
             )
-            item = dataclasses.replace(item, counter=counter)
+            item = with_counter(item, counter)
         out.append(item)
     return out
 

@@ -14,7 +14,6 @@ the purse) still decides, on what was read, and the tap is counted as ``incomple
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -25,14 +24,15 @@ from calypso.card_image import CalypsoCard
 from calypso.commands import CardIns
 from calypso.commands.sv import parse_sv_get
 from calypso.constants import RECORD_SIZE
+from calypso.frozen import fast_init
 from readers.apdu import CommandApdu, ResponseApdu
 from validator.engine.attempt import DEFAULT_LAYOUT
 from validator.engine.fares import decide as fares
 from validator.engine.fares.decide import CardState, Decision, FareRules, TapContext
 from validator.engine.layouts.base import CardLayout, build_layouts, layout_for
 from validator.engine.layouts.demo import DemoLayout
+from validator.engine.layouts.states import with_sv_balance
 from validator.engine.session import SecureSession
-from calypso.frozen import fast_init
 from validator.journal.entry import JournalEntry
 
 _REASONS = frozenset(reason.value for reason in fares.Reason)
@@ -175,7 +175,7 @@ def card_state(
         state, session.incomplete = head, True
     balance = sv_balance(entry)
     if balance is not None:
-        state = dataclasses.replace(state, sv_balance=balance)
+        state = with_sv_balance(state, balance)
     return state, None, session.incomplete
 
 
