@@ -19,6 +19,7 @@ from calypso.en1545.contracts import CONTRACT_FF, contract_structure, contract_t
 from calypso.en1545.schema import Structure
 from calypso.en1545.tables import CONTRACT, CONTRACT_LIST, COUNTERS, ENVIRONMENT, EVENT
 from calypso.en1545.types import date_from_raw, time_from_raw
+from calypso.frozen import fast_init
 
 # File map of a Navigo-like card (section 1.3 B; simulated counters 1.3 C / 1.4).
 SFI_ENVIRONMENT = 0x07
@@ -34,6 +35,7 @@ COUNTERS_RECORD_SIZE = 27  # 9 x 3-byte counters (section 1.3 B)
 CARNET_COUNT_SHIFT = 18  # counter = 6-bit journeys left << 18 | 18-bit first stamp (2.6)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class FileEntry:
     """One file of the layout's map: what it is, where, how many records, how to decode."""
@@ -62,6 +64,7 @@ def structure_for(sfi: int) -> Structure | None:
     return next((f.structure for f in FILES if f.sfi == sfi), None)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IntercodeEnvironment:
     """What the validator needs from the environment + holder record (section 2.2)."""
@@ -99,6 +102,7 @@ class IntercodeEnvironment:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BestContract:
     """One entry of the contract list (section 2.4)."""
@@ -150,6 +154,7 @@ def encode_contract_list(entries: Sequence[BestContract]) -> bytes:
     return encode(CONTRACT_LIST, {"BestContracts": items})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IntercodeContract:
     """What the validator needs from a contract record, in any of its structures (2.3): the
@@ -243,6 +248,7 @@ class IntercodeContract:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IntercodeEvent:
     """The fields of an event record the validator reads and writes (section 2.5)."""

@@ -11,6 +11,7 @@ import pytest
 
 from calypso.frozen import fast_init
 from calypso.layouts import demo as demo_records
+from calypso.layouts import intercode as intercode_records
 from validator.engine.fares.early import Decision, Reason, TapContext, Verdict
 from validator.engine.ticketing import model
 
@@ -18,6 +19,11 @@ FAST = (
     demo_records.Environment,
     demo_records.Event,
     demo_records.Contract,
+    intercode_records.FileEntry,
+    intercode_records.IntercodeEnvironment,
+    intercode_records.BestContract,
+    intercode_records.IntercodeContract,
+    intercode_records.IntercodeEvent,
     model.Counter,
     model.Title,
     model.Validation,
