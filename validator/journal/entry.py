@@ -182,6 +182,11 @@ class Decision:
     @classmethod
     def from_json(cls, data: Any) -> Decision:
         """The decision of a ``decision`` object (EntryFormatError naming the field if wrong)."""
+        return cls._from_json_reference(data)
+
+    @classmethod
+    def _from_json_reference(cls, data: Any) -> Decision:
+        """``from_json`` the careful way: every field checked in turn (the fast path's fallback)."""
         values, _ = _values(
             _object("decision", data), _DECISION, _DECISION_MISSING, _DECISION_SHAPES, _decision
         )
@@ -217,6 +222,11 @@ class Resolution:
     @classmethod
     def from_json(cls, data: Any) -> Resolution:
         """The resolution of a ``resolves`` object (EntryFormatError naming the field)."""
+        return cls._from_json_reference(data)
+
+    @classmethod
+    def _from_json_reference(cls, data: Any) -> Resolution:
+        """``from_json`` the careful way: every field checked in turn (the fast path's fallback)."""
         values, _ = _values(
             _object("resolves", data), _RESOLVES, _RESOLVES_MISSING, _RESOLVES_SHAPES, _resolves
         )
@@ -259,6 +269,11 @@ class PkiEvidence:
     @classmethod
     def from_json(cls, data: Any) -> PkiEvidence:
         """The evidence of a ``pki`` object (EntryFormatError naming the field)."""
+        return cls._from_json_reference(data)
+
+    @classmethod
+    def _from_json_reference(cls, data: Any) -> PkiEvidence:
+        """``from_json`` the careful way: every field checked in turn (the fast path's fallback)."""
         values, _ = _values(_object("pki", data), _PKI, _PKI_MISSING, _PKI_SHAPES, _pki)
         _pki_ints(values)
         values[4] = _strings("pki.notices", values[4])
@@ -294,6 +309,11 @@ class Trace:
     @classmethod
     def from_json(cls, data: Any) -> Trace:
         """The trace of a ``trace`` object (EntryFormatError naming the field if wrong)."""
+        return cls._from_json_reference(data)
+
+    @classmethod
+    def _from_json_reference(cls, data: Any) -> Trace:
+        """``from_json`` the careful way: every field checked in turn (the fast path's fallback)."""
         data = _object("trace", data)
         return cls(
             _exchanges("trace.card", data.get("card", _ABSENT)),
@@ -468,6 +488,7 @@ _PKI_AT = _INDEX["pki"]
 _check_entry = _check_fields("", _NAMES, tuple(_ENTRY_KINDS.values()))
 _entry_ints = _int_bounds("", _NAMES, tuple(_ENTRY_KINDS.values()))
 _ENTRY_SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
+_ENTRY_PLANS: dict[tuple[type, ...], Any] = {}
 
 
 def _entry_shape(values: list[Any]) -> tuple[frozenset[str], tuple[int, ...]]:
@@ -526,6 +547,11 @@ class JournalEntry:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> JournalEntry:
         """The entry of a JSON object; EntryFormatError naming the field if it is malformed."""
+        return cls._from_json_reference(data)
+
+    @classmethod
+    def _from_json_reference(cls, data: Mapping[str, Any]) -> JournalEntry:
+        """``from_json`` the careful way: every field checked in turn (the fast path's fallback)."""
         if type(data) is not dict:
             if not isinstance(data, Mapping):
                 raise EntryFormatError(f"entry: expected an object, got {_json_kind(data)}")
@@ -553,16 +579,16 @@ class JournalEntry:
             values[_WRITES] = _strings("writes", value)
         value = values[_DECISION_AT]
         if value is not None:
-            values[_DECISION_AT] = Decision.from_json(value)
+            values[_DECISION_AT] = Decision._from_json_reference(value)
         value = values[_TRACE]
         if value is not None:
-            values[_TRACE] = Trace.from_json(value)
+            values[_TRACE] = Trace._from_json_reference(value)
         value = values[_RESOLVES_AT]
         if value is not None:
-            values[_RESOLVES_AT] = Resolution.from_json(value)
+            values[_RESOLVES_AT] = Resolution._from_json_reference(value)
         value = values[_PKI_AT]
         if value is not None:
-            values[_PKI_AT] = PkiEvidence.from_json(value)
+            values[_PKI_AT] = PkiEvidence._from_json_reference(value)
         present = len(_NAMES) - len(absent)
         extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
         values += (absent, extra)
