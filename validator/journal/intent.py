@@ -17,7 +17,7 @@ validator stopped in between) is *open*: at start-up (validator.journal.pending)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,17 +27,24 @@ from validator.journal.entry import (
     _ABSENT,
     _EMPTY,
     _INT,
+    _ONLY_STR,
     _STR,
+    INT_MAX,
+    INT_MIN,
     SCHEMA_VERSION,
     Decision,
     EntryFormatError,
     JournalEntry,
     Resolution,
     _check_fields,
+    _decision_fast,
     _extra,
     _int_bounds,
+    _int_getter,
     _json_kind,
     _Kind,
+    _maker,
+    _resolution_fast,
     _strings,
     bounded_int,
 )
@@ -85,9 +92,12 @@ _intent_ints = _int_bounds("", _NAMES, tuple(_INTENT_KINDS.values()))
 _MISSING = (_ABSENT,) * len(_NAMES)
 _INDEX = {name: index for index, name in enumerate(_NAMES)}
 _WRITES, _DECISION, _RESOLVES = _INDEX["writes"], _INDEX["decision"], _INDEX["resolves"]
+_SCHEMA, _KIND = _INDEX["schema"], _INDEX["kind"]
 _SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
 _MAX_SHAPES = 4096  # shapes already checked, as the entry module keeps its own
-_PLANS: dict[tuple[type, ...], Any] = {}
+_INTS = frozenset(name for name, (types, _, _) in _INTENT_KINDS.items() if types is _INT)
+_Plan = tuple[tuple[int, ...], Callable[[list[Any]], tuple[Any, ...]], int, frozenset[str]]
+_PLANS: dict[tuple[type, ...], _Plan] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,10 @@ class ClosingIntent:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClosingIntent:
         """The intent of a JSON object; EntryFormatError naming the field if it is malformed."""
+        if type(data) is dict and cls is ClosingIntent:
+            made = _intent_fast(data)
+            if made is not None:
+                return made
         return cls._from_json_reference(data)
 
     @classmethod
@@ -173,6 +187,61 @@ class ClosingIntent:
 
 # from_json builds by position: the record's fields are _NAMES, then absent and extra.
 assert tuple(f.name for f in fields(ClosingIntent)) == (*_NAMES, "absent", "extra")  # noqa: S101
+_make_intent = _maker(ClosingIntent)
+
+
+def _plan(values: list[Any]) -> _Plan | None:
+    """What the fast builder needs to know of the shape of ``values`` (checked once per shape),
+    or None if the careful check refuses it: where to put None, the integers to bound, how many
+    known fields are present, and the absent ones."""
+    try:
+        absent = _check_intent(values)
+    except EntryFormatError:
+        return None
+    ints = tuple(
+        index for index, name in enumerate(_NAMES) if name in _INTS and type(values[index]) is int
+    )
+    nones = tuple(_INDEX[name] for name in absent)
+    plan = (nones, _int_getter(ints), len(_NAMES) - len(absent), absent)
+    if len(_PLANS) < _MAX_SHAPES:
+        _PLANS[tuple(map(type, values))] = plan
+    return plan
+
+
+def _intent_fast(data: dict[str, Any]) -> ClosingIntent | None:
+    """The intent of ``data`` in one pass, or None for anything the careful builder must see (as
+    the entry module's fast builders: never an error, never what the careful one refuses)."""
+    values = list(map(data.get, _NAMES, _MISSING))
+    plan = _PLANS.get(tuple(map(type, values)))
+    if plan is None:
+        plan = _plan(values)
+        if plan is None:
+            return None
+    nones, ints, present, absent = plan
+    numbers = ints(values)  # seq and schema at least: a shape without them is refused
+    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+        return None
+    if not INTENT_SCHEMA <= values[_SCHEMA] <= SCHEMA_VERSION or values[_KIND] != INTENT_KIND:
+        return None
+    for index in nones:
+        values[index] = None
+    writes = values[_WRITES]
+    if not _ONLY_STR.issuperset(map(type, writes)):
+        return None
+    values[_WRITES] = tuple(writes)
+    value = values[_DECISION]
+    if value is not None:
+        value = values[_DECISION] = _decision_fast(value)
+        if value is None:
+            return None
+    value = values[_RESOLVES]
+    if value is not None:
+        value = values[_RESOLVES] = _resolution_fast(value)
+        if value is None:
+            return None
+    extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
+    values += (absent, extra)
+    return _make_intent(values)
 
 
 def _check_schema(schema: Any) -> None:
@@ -195,6 +264,12 @@ def read_record(data: Mapping[str, Any]) -> JournalEntry | ClosingIntent:
     EntryFormatError for a malformed record, a newer schema, or a kind this release does not
     know (after the schema: a later release's record says so by its version first).
     """
+    if type(data) is dict:
+        kind = data.get("kind", _ABSENT)
+        if kind is _ABSENT:
+            return JournalEntry.from_json(data)
+        if kind == INTENT_KIND:
+            return ClosingIntent.from_json(data)
     return _read_record_reference(data)
 
 
