@@ -653,6 +653,7 @@ assert tuple(f.name for f in fields(JournalEntry)) == (*_NAMES, "absent", "extra
 # test_entry_fast.py holds them to that, line by line and change by change).
 
 _T = TypeVar("_T")
+_TWINS: dict[type, type] = {}  # each class's mutable twin (_maker)
 
 
 def _maker(cls: type[_T]) -> Callable[[list[Any]], _T]:
@@ -665,9 +666,9 @@ def _maker(cls: type[_T]) -> Callable[[list[Any]], _T]:
     ``__class__`` assignment between classes of the same layout. The object is then exactly
     what ``cls(*values)`` makes, frozen like it.
     """
-    names = tuple(f.name for f in fields(cls))
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
     assert cls.__slots__ == names  # type: ignore[attr-defined]  # noqa: S101 - one layout
-    twin = type(f"_{cls.__name__}Draft", (), {"__slots__": names})
+    twin = _TWINS[cls] = type(f"_{cls.__name__}Draft", (), {"__slots__": names})
     unpack = "".join(f"{name}, " for name in names)
     stores = "".join(f"    made_.{name} = {name}\n" for name in names)
     source = (
@@ -714,7 +715,7 @@ _EntryPlan = tuple[tuple[int, ...], Callable[[list[Any]], tuple[Any, ...]], int,
 def _decision_fast(data: Any) -> Decision | None:
     if type(data) is not dict:
         return None
-    values = list(map(data.get, _DECISION, _DECISION_MISSING))
+    values: list[Any] = list(map(data.get, _DECISION, _DECISION_MISSING))
     if tuple(map(type, values)) not in _DECISION_VALID:
         return None
     contract, debit, remaining = values[1], values[3], values[4]
@@ -731,7 +732,7 @@ def _decision_fast(data: Any) -> Decision | None:
 def _resolution_fast(data: Any) -> Resolution | None:
     if type(data) is not dict:
         return None
-    values = list(map(data.get, _RESOLVES, _RESOLVES_MISSING))
+    values: list[Any] = list(map(data.get, _RESOLVES, _RESOLVES_MISSING))
     if tuple(map(type, values)) not in _RESOLVES_VALID:
         return None
     seq, tap, _, debit = values
@@ -744,7 +745,7 @@ def _resolution_fast(data: Any) -> Resolution | None:
 def _pki_fast(data: Any) -> PkiEvidence | None:
     if type(data) is not dict:
         return None
-    values = list(map(data.get, _PKI, _PKI_MISSING))
+    values: list[Any] = list(map(data.get, _PKI, _PKI_MISSING))
     if tuple(map(type, values)) not in _PKI_VALID:
         return None
     if not INT_MIN <= values[2] <= INT_MAX or not _ONLY_STR.issuperset(map(type, values[4])):
@@ -786,8 +787,131 @@ def _entry_plan(values: list[Any]) -> _EntryPlan | None:
     return plan
 
 
+# The layout of a line: its keys in order (a writer writes them sorted, so a journal holds a few
+# layouts). For a layout of known fields only, its values are read in that order in one call
+# (dict.values) and stored by a constructor made for the layout; a shape of it (the type of
+# each value) is checked once, by the careful check, and says where the values to check are.
+_Layout = tuple[dict[tuple[type, ...], "_LayoutPlan | None"], Callable[[list[Any]], JournalEntry]]
+# The integers to bound; where the schema, state_read, writes, decision, trace, resolves and
+# pki are in the line's order (-1: absent or null).
+_LayoutPlan = tuple[Callable[[list[Any]], tuple[Any, ...]], int, int, int, int, int, int, int]
+_LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}
+_MAX_LAYOUTS = 256
+
+
+def _layout(keys: tuple[str, ...]) -> _Layout | None:
+    """The layout of ``keys``, kept; None if it holds a key this release does not know, or if
+    too many layouts are kept already (a journal written in any order: the slower fast path)."""
+    layout: _Layout | None = None
+    if len(_LAYOUTS) >= _MAX_LAYOUTS:
+        return None
+    if _KNOWN.issuperset(keys):
+        at = {name: index for index, name in enumerate(keys)}
+        absent = frozenset({name for name in _NAMES if name not in at})  # as _check_fields
+        stores = "".join(
+            f"    made_.{name} = values_[{at[name]}]\n"
+            if name in at
+            else f"    made_.{name} = {1 if name == 'schema' else None}\n"
+            for name in _NAMES
+        )
+        source = (
+            f"def make_(values_):\n    made_ = new_(twin_)\n{stores}"
+            "    made_.absent = absent_\n    made_.extra = extra_\n"
+            "    made_.__class__ = cls_\n    return made_\n"
+        )
+        namespace: dict[str, Any] = {
+            "new_": object.__new__,
+            "twin_": _TWINS[JournalEntry],
+            "cls_": JournalEntry,
+            "absent_": absent,
+            "extra_": _EMPTY,
+        }
+        exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
+        layout = ({}, namespace["make_"])
+    _LAYOUTS[keys] = layout
+    return layout
+
+
+def _layout_plan(layout: _Layout, data: dict[str, Any], values: list[Any]) -> _LayoutPlan | None:
+    """The plan of a shape of a layout (None if the careful check refuses it), kept."""
+    plan: _LayoutPlan | None = None
+    if _entry_plan(list(map(data.get, _NAMES, _MISSING))) is not None:
+        keys = tuple(data)
+        ints = tuple(
+            index
+            for index, name in enumerate(keys)
+            if name in _ENTRY_INTS and type(values[index]) is int
+        )
+
+        def where(name: str) -> int:
+            index = keys.index(name) if name in data else -1
+            return -1 if index < 0 or values[index] is None else index
+
+        plan = (
+            _int_getter(ints),
+            where("schema"),
+            where("state_read"),
+            where("writes"),
+            where("decision"),
+            where("trace"),
+            where("resolves"),
+            where("pki"),
+        )
+    plans = layout[0]
+    if len(plans) < _MAX_SHAPES:
+        plans[tuple(map(type, values))] = plan
+    return plan
+
+
 def _entry_fast(data: dict[str, Any]) -> JournalEntry | None:
-    values = list(map(data.get, _NAMES, _MISSING))
+    keys = tuple(data)
+    layout = _LAYOUTS.get(keys, _ABSENT)
+    if layout is _ABSENT:
+        layout = _layout(keys)
+    if layout is None:
+        return _entry_fast_keys(data)
+    values = list(data.values())
+    plan = layout[0].get(tuple(map(type, values)), _ABSENT)
+    if plan is _ABSENT:
+        plan = _layout_plan(layout, data, values)
+    if plan is None:
+        return None
+    ints, schema, state_read, writes, decision, trace, resolves, pki = plan
+    numbers = ints(values)  # seq at least: a shape without it is refused
+    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+        return None
+    if schema >= 0 and not 1 <= values[schema] <= SCHEMA_VERSION:
+        return None
+    if state_read >= 0 and not _ONLY_STR.issuperset(map(type, values[state_read].values())):
+        return None
+    if writes >= 0:
+        value = values[writes]
+        if not _ONLY_STR.issuperset(map(type, value)):
+            return None
+        values[writes] = tuple(value)
+    if decision >= 0:
+        value = values[decision] = _decision_fast(values[decision])
+        if value is None:
+            return None
+    if trace >= 0:
+        value = values[trace] = _trace_fast(values[trace])
+        if value is None:
+            return None
+    if resolves >= 0:
+        value = values[resolves] = _resolution_fast(values[resolves])
+        if value is None:
+            return None
+    if pki >= 0:
+        value = values[pki] = _pki_fast(values[pki])
+        if value is None:
+            return None
+    made: JournalEntry = layout[1](values)
+    return made
+
+
+def _entry_fast_keys(data: dict[str, Any]) -> JournalEntry | None:
+    """The fast builder for a line with keys this release does not know (kept in ``extra``)."""
+    values: list[Any] = list(map(data.get, _NAMES, _MISSING))
     plan = _ENTRY_PLANS.get(tuple(map(type, values)))
     if plan is None:
         plan = _entry_plan(values)

@@ -211,7 +211,7 @@ def _plan(values: list[Any]) -> _Plan | None:
 def _intent_fast(data: dict[str, Any]) -> ClosingIntent | None:
     """The intent of ``data`` in one pass, or None for anything the careful builder must see (as
     the entry module's fast builders: never an error, never what the careful one refuses)."""
-    values = list(map(data.get, _NAMES, _MISSING))
+    values: list[Any] = list(map(data.get, _NAMES, _MISSING))
     plan = _PLANS.get(tuple(map(type, values)))
     if plan is None:
         plan = _plan(values)

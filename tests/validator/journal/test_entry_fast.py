@@ -244,6 +244,7 @@ def _cold() -> None:
         entry_module._RESOLVES_SHAPES,
         entry_module._PKI_SHAPES,
         entry_module._ENTRY_PLANS,
+        entry_module._LAYOUTS,
         intent_module._SHAPES,
         intent_module._PLANS,
     ):
@@ -352,3 +353,18 @@ def test_nested_builders_agree_alone() -> None:
                 changed = _changed(data, place, value)
                 fast = _outcome(kind.from_json, changed)
                 assert fast == _outcome(kind._from_json_reference, changed), changed
+
+
+def test_the_fast_path_takes_every_line_of_a_real_journal(demo_lines: list[bytes]) -> None:
+    """No line the writer wrote needs the careful builder (else the tests above test it twice),
+    whether the line's keys are known or not, cold or warm."""
+    for cold in (True, False):
+        for raw in demo_lines:
+            data = jsonline.loads(raw)
+            if cold:
+                _cold()
+            if data.get("kind") == "intent":
+                assert intent_module._intent_fast(data) is not None
+            else:
+                assert entry_module._entry_fast(data) is not None
+                assert entry_module._entry_fast({**data, "later": [1]}) is not None
