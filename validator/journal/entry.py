@@ -799,35 +799,46 @@ _LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}
 _MAX_LAYOUTS = 256
 
 
+def _layout_maker(
+    cls: type[_T], names: tuple[str, ...], keys: tuple[str, ...], absent_default: dict[str, Any]
+) -> Callable[[list[Any]], _T]:
+    """A constructor of ``cls`` from the values of a line whose keys are ``keys``, in that order
+    (all of them fields of ``cls``, among ``names``): the absent fields get their default of
+    ``absent_default`` (None if not there), ``absent`` names them, ``extra`` is empty (_maker).
+    """
+    at = {name: index for index, name in enumerate(keys)}
+    absent = frozenset({name for name in names if name not in at})  # as _check_fields
+    stores = "".join(
+        f"    made_.{name} = values_[{at[name]}]\n"
+        if name in at
+        else f"    made_.{name} = {absent_default.get(name)!r}\n"
+        for name in names
+    )
+    source = (
+        f"def make_(values_):\n    made_ = new_(twin_)\n{stores}"
+        "    made_.absent = absent_\n    made_.extra = extra_\n"
+        "    made_.__class__ = cls_\n    return made_\n"
+    )
+    namespace: dict[str, Any] = {
+        "new_": object.__new__,
+        "twin_": _TWINS[cls],
+        "cls_": cls,
+        "absent_": absent,
+        "extra_": _EMPTY,
+    }
+    exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
+    make: Callable[[list[Any]], _T] = namespace["make_"]
+    return make
+
+
 def _layout(keys: tuple[str, ...]) -> _Layout | None:
     """The layout of ``keys``, kept; None if it holds a key this release does not know, or if
     too many layouts are kept already (a journal written in any order: the slower fast path)."""
-    layout: _Layout | None = None
     if len(_LAYOUTS) >= _MAX_LAYOUTS:
         return None
+    layout: _Layout | None = None
     if _KNOWN.issuperset(keys):
-        at = {name: index for index, name in enumerate(keys)}
-        absent = frozenset({name for name in _NAMES if name not in at})  # as _check_fields
-        stores = "".join(
-            f"    made_.{name} = values_[{at[name]}]\n"
-            if name in at
-            else f"    made_.{name} = {1 if name == 'schema' else None}\n"
-            for name in _NAMES
-        )
-        source = (
-            f"def make_(values_):\n    made_ = new_(twin_)\n{stores}"
-            "    made_.absent = absent_\n    made_.extra = extra_\n"
-            "    made_.__class__ = cls_\n    return made_\n"
-        )
-        namespace: dict[str, Any] = {
-            "new_": object.__new__,
-            "twin_": _TWINS[JournalEntry],
-            "cls_": JournalEntry,
-            "absent_": absent,
-            "extra_": _EMPTY,
-        }
-        exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
-        layout = ({}, namespace["make_"])
+        layout = ({}, _layout_maker(JournalEntry, _NAMES, keys, {"schema": 1}))
     _LAYOUTS[keys] = layout
     return layout
 

@@ -247,6 +247,7 @@ def _cold() -> None:
         entry_module._LAYOUTS,
         intent_module._SHAPES,
         intent_module._PLANS,
+        intent_module._LAYOUTS,
     ):
         cache.clear()
 
@@ -365,6 +366,7 @@ def test_the_fast_path_takes_every_line_of_a_real_journal(demo_lines: list[bytes
                 _cold()
             if data.get("kind") == "intent":
                 assert intent_module._intent_fast(data) is not None
+                assert intent_module._intent_fast({**data, "later": [1]}) is not None
             else:
                 assert entry_module._entry_fast(data) is not None
                 assert entry_module._entry_fast({**data, "later": [1]}) is not None
