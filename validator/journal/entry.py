@@ -787,141 +787,122 @@ def _entry_plan(values: list[Any]) -> _EntryPlan | None:
     return plan
 
 
-# The layout of a line: its keys in order (a writer writes them sorted, so a journal holds a few
-# layouts). For a layout of known fields only, its values are read in that order in one call
-# (dict.values) and stored by a constructor made for the layout; a shape of it (the type of
-# each value) is checked once, by the careful check, and says where the values to check are.
-_Layout = tuple[dict[tuple[type, ...], "_LayoutPlan | None"], Callable[[list[Any]], JournalEntry]]
-# The integers to bound; where the schema, state_read, writes, decision, trace, resolves and
-# pki are in the line's order (-1: absent or null).
-_LayoutPlan = tuple[Callable[[list[Any]], tuple[Any, ...]], int, int, int, int, int, int, int]
-_LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}
-_MAX_LAYOUTS = 256
+# A reader per line layout and shape. A layout is a line's keys in order (the writer writes them
+# sorted: a journal holds a few), a shape the type of each value. For a layout of known fields
+# whose shape the careful check accepts, a reader is made (as dataclasses makes __init__): it
+# takes the line's values in order (dict.values, one call) and holds, as constants, where each
+# one goes and which to check further (integers in 64 bits, the schema's version, the strings
+# of a list or an object, nested objects); it returns None where the careful builder must see
+# the line. Any other line (keys this release does not know, a shape refused, more readers
+# than kept) goes the general fast way (_entry_fast_keys).
+_Reader = Callable[[list[Any]], Any]
+_MAX_READERS = 256  # per record type: a few per journal, each compiled once (about 0.2 ms)
 
 
-def _layout_maker(
-    cls: type[_T], names: tuple[str, ...], keys: tuple[str, ...], absent_default: dict[str, Any]
-) -> Callable[[list[Any]], _T]:
-    """A constructor of ``cls`` from the values of a line whose keys are ``keys``, in that order
-    (all of them fields of ``cls``, among ``names``): the absent fields get their default of
-    ``absent_default`` (None if not there), ``absent`` names them, ``extra`` is empty (_maker).
+def _reader(
+    cls: type,
+    keys: tuple[str, ...],
+    shape: tuple[type, ...],
+    defaults: dict[str, Any],
+    checks: dict[str, str],
+) -> _Reader:
+    """A reader of lines of ``keys`` and ``shape`` into ``cls`` (see above).
+
+    ``defaults``: the value of an absent field (None if not there); ``checks``: how a field of
+    the layout is checked when its value is not null, by name: "int" (64 bits), "version N" (a
+    version from N to the newest this release reads), "equals X" (the string X), "strings"
+    (an array of strings, made a tuple), "string values" (an object of strings), or "object F"
+    (a nested object, built by its fast builder F).
     """
+    names = tuple(f.name for f in fields(cls))[:-2]  # absent, extra: set below
     at = {name: index for index, name in enumerate(keys)}
     absent = frozenset({name for name in names if name not in at})  # as _check_fields
-    stores = "".join(
-        f"    made_.{name} = values_[{at[name]}]\n"
-        if name in at
-        else f"    made_.{name} = {absent_default.get(name)!r}\n"
-        for name in names
+    ints = tuple(
+        index
+        for index, name in enumerate(keys)
+        if checks.get(name) == "int" and shape[index] is int
     )
-    source = (
-        f"def make_(values_):\n    made_ = new_(twin_)\n{stores}"
-        "    made_.absent = absent_\n    made_.extra = extra_\n"
-        "    made_.__class__ = cls_\n    return made_\n"
-    )
-    namespace: dict[str, Any] = {
-        "new_": object.__new__,
-        "twin_": _TWINS[cls],
-        "cls_": cls,
-        "absent_": absent,
-        "extra_": _EMPTY,
-    }
-    exec(source, namespace)  # noqa: S102 - our own field names, as dataclasses does
-    make: Callable[[list[Any]], _T] = namespace["make_"]
-    return make
+    lines = []
+    if ints:
+        lines.append(f"numbers_ = ({''.join(f'values_[{i}], ' for i in ints)})")
+        lines.append("if min(numbers_) < INT_MIN or max(numbers_) > INT_MAX: return None")
+    value: dict[str, str] = {}
+    for index, name in enumerate(keys):
+        check = checks.get(name)
+        value[name] = f"values_[{index}]"
+        if check is None or check == "int" or shape[index] is _NONE:
+            continue
+        how, _, what = check.partition(" ")
+        if how == "version":
+            lines.append(f"if not {int(what)} <= values_[{index}] <= SCHEMA_VERSION: return None")
+        elif how == "equals":
+            lines.append(f"if values_[{index}] != {what!r}: return None")
+        elif check == "strings":
+            lines.append(f"if not _ONLY_STR.issuperset(map(type, values_[{index}])): return None")
+            value[name] = f"tuple(values_[{index}])"
+        elif check == "string values":
+            lines.append(
+                f"if not _ONLY_STR.issuperset(map(type, values_[{index}].values())): return None"
+            )
+        else:
+            assert how == "object" and what.isidentifier(), check  # noqa: S101
+            lines.append(f"{name}_ = {what}(values_[{index}])")
+            lines.append(f"if {name}_ is None: return None")
+            value[name] = f"{name}_"
+    lines.append("made_ = new_(twin_)")
+    for name in names:
+        lines.append(f"made_.{name} = {value.get(name, repr(defaults.get(name)))}")
+    lines += ["made_.absent = absent_", "made_.extra = _EMPTY", "made_.__class__ = cls_"]
+    source = "def read_(values_):\n" + "".join(f"    {line}\n" for line in lines)
+    source += "    return made_\n"
+    namespace = dict(globals())  # the fast builders, _ONLY_STR, INT_MIN...
+    namespace.update(new_=object.__new__, twin_=_TWINS[cls], cls_=cls, absent_=absent)
+    exec(source, namespace)  # noqa: S102 - our own field names and checks, as dataclasses does
+    read: _Reader = namespace["read_"]
+    return read
 
 
-def _layout(keys: tuple[str, ...]) -> _Layout | None:
-    """The layout of ``keys``, kept; None if it holds a key this release does not know, or if
-    too many layouts are kept already (a journal written in any order: the slower fast path)."""
-    if len(_LAYOUTS) >= _MAX_LAYOUTS:
+_ENTRY_CHECKS = {name: "int" for name in _ENTRY_INTS} | {
+    "schema": f"version {TAP_SCHEMA}",
+    "state_read": "string values",
+    "writes": "strings",
+    "decision": "object _decision_fast",
+    "trace": "object _trace_fast",
+    "resolves": "object _resolution_fast",
+    "pki": "object _pki_fast",
+}
+_ENTRY_READERS: dict[tuple[tuple[str, ...], tuple[type, ...]], _Reader | None] = {}
+
+
+def _entry_reader(
+    data: dict[str, Any], key: tuple[tuple[str, ...], tuple[type, ...]]
+) -> _Reader | None:
+    """The reader of the layout and shape of ``data`` (``key``), or None (the general way)."""
+    if len(_ENTRY_READERS) >= _MAX_READERS:
         return None
-    layout: _Layout | None = None
-    if _KNOWN.issuperset(keys):
-        layout = ({}, _layout_maker(JournalEntry, _NAMES, keys, {"schema": 1}))
-    _LAYOUTS[keys] = layout
-    return layout
-
-
-def _layout_plan(layout: _Layout, data: dict[str, Any], values: list[Any]) -> _LayoutPlan | None:
-    """The plan of a shape of a layout (None if the careful check refuses it), kept."""
-    plan: _LayoutPlan | None = None
-    if _entry_plan(list(map(data.get, _NAMES, _MISSING))) is not None:
-        keys = tuple(data)
-        ints = tuple(
-            index
-            for index, name in enumerate(keys)
-            if name in _ENTRY_INTS and type(values[index]) is int
-        )
-
-        def where(name: str) -> int:
-            index = keys.index(name) if name in data else -1
-            return -1 if index < 0 or values[index] is None else index
-
-        plan = (
-            _int_getter(ints),
-            where("schema"),
-            where("state_read"),
-            where("writes"),
-            where("decision"),
-            where("trace"),
-            where("resolves"),
-            where("pki"),
-        )
-    plans = layout[0]
-    if len(plans) < _MAX_SHAPES:
-        plans[tuple(map(type, values))] = plan
-    return plan
+    reader = None
+    keys, shape = key
+    if _KNOWN.issuperset(keys) and _entry_plan(list(map(data.get, _NAMES, _MISSING))):
+        reader = _reader(JournalEntry, keys, shape, {"schema": TAP_SCHEMA}, _ENTRY_CHECKS)
+    _ENTRY_READERS[key] = reader
+    return reader
 
 
 def _entry_fast(data: dict[str, Any]) -> JournalEntry | None:
-    keys = tuple(data)
-    layout = _LAYOUTS.get(keys, _ABSENT)
-    if layout is _ABSENT:
-        layout = _layout(keys)
-    if layout is None:
-        return _entry_fast_keys(data)
     values = list(data.values())
-    plan = layout[0].get(tuple(map(type, values)), _ABSENT)
-    if plan is _ABSENT:
-        plan = _layout_plan(layout, data, values)
-    if plan is None:
-        return None
-    ints, schema, state_read, writes, decision, trace, resolves, pki = plan
-    numbers = ints(values)  # seq at least: a shape without it is refused
-    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
-        return None
-    if schema >= 0 and not 1 <= values[schema] <= SCHEMA_VERSION:
-        return None
-    if state_read >= 0 and not _ONLY_STR.issuperset(map(type, values[state_read].values())):
-        return None
-    if writes >= 0:
-        value = values[writes]
-        if not _ONLY_STR.issuperset(map(type, value)):
-            return None
-        values[writes] = tuple(value)
-    if decision >= 0:
-        value = values[decision] = _decision_fast(values[decision])
-        if value is None:
-            return None
-    if trace >= 0:
-        value = values[trace] = _trace_fast(values[trace])
-        if value is None:
-            return None
-    if resolves >= 0:
-        value = values[resolves] = _resolution_fast(values[resolves])
-        if value is None:
-            return None
-    if pki >= 0:
-        value = values[pki] = _pki_fast(values[pki])
-        if value is None:
-            return None
-    made: JournalEntry = layout[1](values)
+    key = (tuple(data), tuple(map(type, values)))
+    reader = _ENTRY_READERS.get(key, _ABSENT)
+    if reader is _ABSENT:
+        reader = _entry_reader(data, key)
+    if reader is None:
+        return _entry_fast_keys(data)
+    made: JournalEntry | None = reader(values)
     return made
 
 
 def _entry_fast_keys(data: dict[str, Any]) -> JournalEntry | None:
-    """The fast builder for a line with keys this release does not know (kept in ``extra``)."""
+    """The general fast builder: any keys (those this release does not know kept in
+    ``extra``), a shape checked once then looked up."""
     values: list[Any] = list(map(data.get, _NAMES, _MISSING))
     plan = _ENTRY_PLANS.get(tuple(map(type, values)))
     if plan is None:

@@ -27,6 +27,7 @@ from validator.journal.entry import (
     _ABSENT,
     _EMPTY,
     _INT,
+    _MAX_READERS,
     _ONLY_STR,
     _STR,
     INT_MAX,
@@ -43,8 +44,9 @@ from validator.journal.entry import (
     _int_getter,
     _json_kind,
     _Kind,
-    _layout_maker,
     _maker,
+    _Reader,
+    _reader,
     _resolution_fast,
     _strings,
     bounded_int,
@@ -209,93 +211,49 @@ def _plan(values: list[Any]) -> _Plan | None:
     return plan
 
 
-# An intent read by its line's layout, as a tap entry is (validator.journal.entry._entry_fast).
-_Layout = tuple[dict[tuple[type, ...], "_LayoutPlan | None"], Callable[[list[Any]], ClosingIntent]]
-# The integers to bound; where the schema, kind, writes, decision and resolves are in the line's
-# order (-1: absent or null).
-_LayoutPlan = tuple[Callable[[list[Any]], tuple[Any, ...]], int, int, int, int, int]
-_LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}
-_MAX_LAYOUTS = 256
+# An intent read by a reader of its line's layout and shape, as a tap entry is
+# (validator.journal.entry._reader).
+_CHECKS = {name: "int" for name in _INTS} | {
+    "schema": f"version {INTENT_SCHEMA}",
+    "kind": f"equals {INTENT_KIND}",
+    "writes": "strings",
+    "decision": "object _decision_fast",
+    "resolves": "object _resolution_fast",
+}
+_READERS: dict[tuple[tuple[str, ...], tuple[type, ...]], _Reader | None] = {}
 
 
-def _layout(keys: tuple[str, ...]) -> _Layout | None:
-    """The layout of ``keys``, kept; None if it holds a key this release does not know, or if
-    too many layouts are kept already."""
-    if len(_LAYOUTS) >= _MAX_LAYOUTS:
+def _intent_reader(
+    data: dict[str, Any], key: tuple[tuple[str, ...], tuple[type, ...]]
+) -> _Reader | None:
+    """The reader of the layout and shape of ``data`` (``key``), or None (the general way)."""
+    if len(_READERS) >= _MAX_READERS:
         return None
-    layout: _Layout | None = None
-    if _KNOWN.issuperset(keys):
-        layout = ({}, _layout_maker(ClosingIntent, _NAMES, keys, {}))
-    _LAYOUTS[keys] = layout
-    return layout
-
-
-def _layout_plan(layout: _Layout, data: dict[str, Any], values: list[Any]) -> _LayoutPlan | None:
-    """The plan of a shape of a layout (None if the careful check refuses it), kept."""
-    plan: _LayoutPlan | None = None
-    if _plan(list(map(data.get, _NAMES, _MISSING))) is not None:
-        keys = tuple(data)
-        ints = tuple(
-            index for index, name in enumerate(keys) if name in _INTS and type(values[index]) is int
-        )
-
-        def where(name: str) -> int:
-            index = keys.index(name) if name in data else -1
-            return -1 if index < 0 or values[index] is None else index
-
-        plan = (
-            _int_getter(ints),
-            where("schema"),
-            where("kind"),
-            where("writes"),
-            where("decision"),
-            where("resolves"),
-        )
-    plans = layout[0]
-    if len(plans) < _MAX_SHAPES:
-        plans[tuple(map(type, values))] = plan
-    return plan
+    reader = None
+    keys, shape = key
+    if _KNOWN.issuperset(keys) and _plan(list(map(data.get, _NAMES, _MISSING))):
+        reader = _reader(ClosingIntent, keys, shape, {}, _CHECKS)
+    _READERS[key] = reader
+    return reader
 
 
 def _intent_fast(data: dict[str, Any]) -> ClosingIntent | None:
     """The intent of ``data`` in one pass, or None for anything the careful builder must see (as
     the entry module's fast builders: never an error, never what the careful one refuses)."""
-    keys = tuple(data)
-    layout = _LAYOUTS.get(keys, _ABSENT)
-    if layout is _ABSENT:
-        layout = _layout(keys)
-    if layout is None:
-        return _intent_fast_keys(data)
     values = list(data.values())
-    plan = layout[0].get(tuple(map(type, values)), _ABSENT)
-    if plan is _ABSENT:
-        plan = _layout_plan(layout, data, values)
-    if plan is None:
-        return None
-    ints, schema, kind, writes, decision, resolves = plan
-    numbers = ints(values)  # seq and schema at least: a shape without them is refused
-    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
-        return None
-    if not INTENT_SCHEMA <= values[schema] <= SCHEMA_VERSION or values[kind] != INTENT_KIND:
-        return None
-    value = values[writes]
-    if not _ONLY_STR.issuperset(map(type, value)):
-        return None
-    values[writes] = tuple(value)
-    if decision >= 0:
-        value = values[decision] = _decision_fast(values[decision])
-        if value is None:
-            return None
-    if resolves >= 0:
-        value = values[resolves] = _resolution_fast(values[resolves])
-        if value is None:
-            return None
-    made: ClosingIntent = layout[1](values)
+    key = (tuple(data), tuple(map(type, values)))
+    reader = _READERS.get(key, _ABSENT)
+    if reader is _ABSENT:
+        reader = _intent_reader(data, key)
+    if reader is None:
+        return _intent_fast_keys(data)
+    made: ClosingIntent | None = reader(values)
     return made
 
 
 def _intent_fast_keys(data: dict[str, Any]) -> ClosingIntent | None:
-    """The fast builder for a line with keys this release does not know (kept in ``extra``)."""
+    """The general fast builder: any keys (those this release does not know kept in
+    ``extra``), a shape checked once then looked up."""
     values: list[Any] = list(map(data.get, _NAMES, _MISSING))
     plan = _PLANS.get(tuple(map(type, values)))
     if plan is None:

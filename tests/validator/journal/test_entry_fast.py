@@ -126,10 +126,13 @@ def _outcome(read: Callable[[Any], Any], data: Any) -> tuple[str, str]:
 
 
 def _same(data: Any) -> tuple[str, str]:
-    """Both builders give the same outcome for ``data`` (returned), in either order."""
+    """Both builders give the same outcome for ``data`` (returned), and so do both builders of
+    each record type (a tap entry's given an intent's line, or the other way round)."""
     fast = _outcome(read_record, data)
     reference = _outcome(_read_record_reference, data)
     assert fast == reference, data
+    for kind in (JournalEntry, ClosingIntent):
+        assert _outcome(kind.from_json, data) == _outcome(kind._from_json_reference, data), data
     return fast
 
 
@@ -140,6 +143,10 @@ def _records_equal(data: Any) -> None:
     assert record == reference
     assert repr(record) == repr(reference)
     assert record.to_json() == reference.to_json() == data
+    for kind in (JournalEntry, ClosingIntent):  # either, given the other's line: one error
+        fast = _outcome(kind.from_json, data)
+        assert fast == _outcome(kind._from_json_reference, data)
+        assert fast[0] == ("record" if kind is type(record) else "error")
 
 
 def test_every_line_of_a_real_journal_builds_the_same_record(demo_lines: list[bytes]) -> None:
@@ -244,10 +251,10 @@ def _cold() -> None:
         entry_module._RESOLVES_SHAPES,
         entry_module._PKI_SHAPES,
         entry_module._ENTRY_PLANS,
-        entry_module._LAYOUTS,
+        entry_module._ENTRY_READERS,
+        intent_module._READERS,
         intent_module._SHAPES,
         intent_module._PLANS,
-        intent_module._LAYOUTS,
     ):
         cache.clear()
 
