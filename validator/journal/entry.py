@@ -718,12 +718,8 @@ def _decision_fast(data: Any) -> Decision | None:
     values: list[Any] = list(map(data.get, _DECISION, _DECISION_MISSING))
     if tuple(map(type, values)) not in _DECISION_VALID:
         return None
-    contract, debit, remaining = values[1], values[3], values[4]
-    if not INT_MIN <= debit <= INT_MAX:
-        return None
-    if contract is not None and not INT_MIN <= contract <= INT_MAX:
-        return None
-    if remaining is not None and not INT_MIN <= remaining <= INT_MAX:
+    numbers = (values[1] or 0, values[3], values[4] or 0)  # contract, debit, remaining
+    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
         return None
     values.append(_extra(data, Decision.KEYS) if len(data) != _DECISION_SIZE else _EMPTY)
     return _make_decision(values)

@@ -39,6 +39,7 @@ from validator.journal.entry import (
     Resolution,
     _check_fields,
     _decision_fast,
+    _entry_fast,
     _extra,
     _int_bounds,
     _int_getter,
@@ -307,12 +308,12 @@ def read_record(data: Mapping[str, Any]) -> JournalEntry | ClosingIntent:
     EntryFormatError for a malformed record, a newer schema, or a kind this release does not
     know (after the schema: a later release's record says so by its version first).
     """
-    if type(data) is dict:
+    if type(data) is dict:  # the fast builders, as from_json runs them
         kind = data.get("kind", _ABSENT)
         if kind is _ABSENT:
-            return JournalEntry.from_json(data)
+            return _entry_fast(data) or JournalEntry._from_json_reference(data)
         if kind == INTENT_KIND:
-            return ClosingIntent.from_json(data)
+            return _intent_fast(data) or ClosingIntent._from_json_reference(data)
     return _read_record_reference(data)
 
 
