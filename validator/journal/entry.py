@@ -20,6 +20,12 @@ read_record`` reads either). The tap's own fields are typed where present and No
 (``absent`` names them, so that they stay absent on the way back); keys this release does not
 know are kept in ``extra``: ``JournalEntry.from_json(d).to_json() == d`` for every entry the
 writer writes.
+
+Replay reads millions of lines (issue 21), so ``from_json`` has a fast path: a reader made once
+per line layout and shape (see ``_reader``) checks and builds the record in one pass. Whatever it
+does not take (a value out of range, a nested object of another shape, any malformed line) goes
+to ``_from_json_reference``, the careful builder, which raises the error naming the field or
+builds the same record: the fast path never decides what is valid, nor what the message says.
 """
 
 from __future__ import annotations
