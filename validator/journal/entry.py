@@ -718,9 +718,44 @@ _ENTRY_INTS = frozenset(name for name, (types, _, _) in _ENTRY_KINDS.items() if 
 _EntryPlan = tuple[tuple[int, ...], Callable[[list[Any]], tuple[Any, ...]], int, frozenset[str]]
 
 
+_DECISION_SORTED = tuple(sorted(_DECISION))  # as the writer writes them (canonical JSON)
+_DECISION_TWIN: Any = _TWINS[Decision]
+
+
 def _decision_fast(data: Any) -> Decision | None:
     if type(data) is not dict:
         return None
+    if tuple(data) != _DECISION_SORTED:
+        return _decision_any(data)
+    # The writer's order, unpacked in one step: a third faster than by key.
+    contract, debit, product, remaining, valid_until, verdict = data.values()
+    if (
+        type(verdict),
+        type(contract),
+        type(product),
+        type(debit),
+        type(remaining),
+        type(valid_until),
+    ) not in _DECISION_VALID:
+        return None
+    numbers = (contract or 0, debit, remaining or 0)
+    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+        return None
+    made = object.__new__(_DECISION_TWIN)  # as _maker's constructor does
+    made.verdict = verdict
+    made.contract = contract
+    made.product = product
+    made.debit = debit
+    made.remaining = remaining
+    made.valid_until = valid_until
+    made.extra = _EMPTY
+    made.__class__ = Decision
+    decision: Decision = made
+    return decision
+
+
+def _decision_any(data: dict[str, Any]) -> Decision | None:
+    """The fast builder of a decision whose keys are in another order, or other keys."""
     values: list[Any] = list(map(data.get, _DECISION, _DECISION_MISSING))
     if tuple(map(type, values)) not in _DECISION_VALID:
         return None
