@@ -17,7 +17,7 @@ validator stopped in between) is *open*: at start-up (validator.journal.pending)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,17 +27,28 @@ from validator.journal.entry import (
     _ABSENT,
     _EMPTY,
     _INT,
+    _MAX_READERS,
+    _ONLY_STR,
     _STR,
+    INT_MAX,
+    INT_MIN,
     SCHEMA_VERSION,
     Decision,
     EntryFormatError,
     JournalEntry,
     Resolution,
     _check_fields,
+    _decision_fast,
+    _entry_fast,
     _extra,
     _int_bounds,
+    _int_getter,
     _json_kind,
     _Kind,
+    _maker,
+    _Reader,
+    _reader,
+    _resolution_fast,
     _strings,
     bounded_int,
 )
@@ -85,8 +96,12 @@ _intent_ints = _int_bounds("", _NAMES, tuple(_INTENT_KINDS.values()))
 _MISSING = (_ABSENT,) * len(_NAMES)
 _INDEX = {name: index for index, name in enumerate(_NAMES)}
 _WRITES, _DECISION, _RESOLVES = _INDEX["writes"], _INDEX["decision"], _INDEX["resolves"]
+_SCHEMA, _KIND = _INDEX["schema"], _INDEX["kind"]
 _SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
 _MAX_SHAPES = 4096  # shapes already checked, as the entry module keeps its own
+_INTS = frozenset(name for name, (types, _, _) in _INTENT_KINDS.items() if types is _INT)
+_Plan = tuple[tuple[int, ...], Callable[[list[Any]], tuple[Any, ...]], int, frozenset[str]]
+_PLANS: dict[tuple[type, ...], _Plan] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +139,15 @@ class ClosingIntent:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClosingIntent:
         """The intent of a JSON object; EntryFormatError naming the field if it is malformed."""
+        if type(data) is dict and cls is ClosingIntent:
+            made = _intent_fast(data)
+            if made is not None:
+                return made
+        return cls._from_json_reference(data)
+
+    @classmethod
+    def _from_json_reference(cls, data: Mapping[str, Any]) -> ClosingIntent:
+        """``from_json`` the careful way: every field checked in turn (the fast path's fallback)."""
         if not isinstance(data, Mapping):
             raise EntryFormatError(f"intent: expected an object, got {_json_kind(data)}")
         values = list(map(data.get, _NAMES, _MISSING))
@@ -144,9 +168,9 @@ class ClosingIntent:
             values[index] = None
         values[_WRITES] = _strings("writes", values[_WRITES])
         if values[_DECISION] is not None:
-            values[_DECISION] = Decision.from_json(values[_DECISION])
+            values[_DECISION] = Decision._from_json_reference(values[_DECISION])
         if values[_RESOLVES] is not None:
-            values[_RESOLVES] = Resolution.from_json(values[_RESOLVES])
+            values[_RESOLVES] = Resolution._from_json_reference(values[_RESOLVES])
         extra = _extra(data, _KNOWN) if len(data) != len(_NAMES) - len(absent) else _EMPTY
         values += (absent, extra)
         return cls(*values)
@@ -167,6 +191,101 @@ class ClosingIntent:
 
 # from_json builds by position: the record's fields are _NAMES, then absent and extra.
 assert tuple(f.name for f in fields(ClosingIntent)) == (*_NAMES, "absent", "extra")  # noqa: S101
+_make_intent = _maker(ClosingIntent)
+
+
+def _plan(values: list[Any]) -> _Plan | None:
+    """What the fast builder needs to know of the shape of ``values`` (checked once per shape),
+    or None if the careful check refuses it: where to put None, the integers to bound, how many
+    known fields are present, and the absent ones."""
+    try:
+        absent = _check_intent(values)
+    except EntryFormatError:
+        return None
+    ints = tuple(
+        index for index, name in enumerate(_NAMES) if name in _INTS and type(values[index]) is int
+    )
+    nones = tuple(_INDEX[name] for name in absent)
+    plan = (nones, _int_getter(ints), len(_NAMES) - len(absent), absent)
+    if len(_PLANS) < _MAX_SHAPES:
+        _PLANS[tuple(map(type, values))] = plan
+    return plan
+
+
+# An intent read by a reader of its line's layout and shape, as a tap entry is
+# (validator.journal.entry._reader).
+_CHECKS = {name: "int" for name in _INTS} | {
+    "schema": f"version {INTENT_SCHEMA}",
+    "kind": f"equals {INTENT_KIND}",
+    "writes": "strings",
+    "decision": "object _decision_fast",
+    "resolves": "object _resolution_fast",
+}
+_READERS: dict[tuple[tuple[str, ...], tuple[type, ...]], _Reader | None] = {}
+
+
+def _intent_reader(
+    data: dict[str, Any], key: tuple[tuple[str, ...], tuple[type, ...]]
+) -> _Reader | None:
+    """The reader of the layout and shape of ``data`` (``key``), or None (the general way)."""
+    if len(_READERS) >= _MAX_READERS:
+        return None
+    reader = None
+    keys, shape = key
+    if _KNOWN.issuperset(keys) and _plan(list(map(data.get, _NAMES, _MISSING))):
+        reader = _reader(ClosingIntent, keys, shape, {}, _CHECKS)
+    _READERS[key] = reader
+    return reader
+
+
+def _intent_fast(data: dict[str, Any]) -> ClosingIntent | None:
+    """The intent of ``data`` in one pass, or None for anything the careful builder must see (as
+    the entry module's fast builders: never an error, never what the careful one refuses)."""
+    values = list(data.values())
+    key = (tuple(data), tuple(map(type, values)))
+    reader = _READERS.get(key, _ABSENT)
+    if reader is _ABSENT:
+        reader = _intent_reader(data, key)
+    if reader is None:
+        return _intent_fast_keys(data)
+    made: ClosingIntent | None = reader(values)
+    return made
+
+
+def _intent_fast_keys(data: dict[str, Any]) -> ClosingIntent | None:
+    """The general fast builder: any keys (those this release does not know kept in
+    ``extra``), a shape checked once then looked up."""
+    values: list[Any] = list(map(data.get, _NAMES, _MISSING))
+    plan = _PLANS.get(tuple(map(type, values)))
+    if plan is None:
+        plan = _plan(values)
+        if plan is None:
+            return None
+    nones, ints, present, absent = plan
+    numbers = ints(values)  # seq and schema at least: a shape without them is refused
+    if min(numbers) < INT_MIN or max(numbers) > INT_MAX:
+        return None
+    if not INTENT_SCHEMA <= values[_SCHEMA] <= SCHEMA_VERSION or values[_KIND] != INTENT_KIND:
+        return None
+    for index in nones:
+        values[index] = None
+    writes = values[_WRITES]
+    if not _ONLY_STR.issuperset(map(type, writes)):
+        return None
+    values[_WRITES] = tuple(writes)
+    value = values[_DECISION]
+    if value is not None:
+        value = values[_DECISION] = _decision_fast(value)
+        if value is None:
+            return None
+    value = values[_RESOLVES]
+    if value is not None:
+        value = values[_RESOLVES] = _resolution_fast(value)
+        if value is None:
+            return None
+    extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
+    values += (absent, extra)
+    return _make_intent(values)
 
 
 def _check_schema(schema: Any) -> None:
@@ -189,10 +308,21 @@ def read_record(data: Mapping[str, Any]) -> JournalEntry | ClosingIntent:
     EntryFormatError for a malformed record, a newer schema, or a kind this release does not
     know (after the schema: a later release's record says so by its version first).
     """
+    if type(data) is dict:  # the fast builders, as from_json runs them
+        kind = data.get("kind", _ABSENT)
+        if kind is _ABSENT:
+            return _entry_fast(data) or JournalEntry._from_json_reference(data)
+        if kind == INTENT_KIND:
+            return _intent_fast(data) or ClosingIntent._from_json_reference(data)
+    return _read_record_reference(data)
+
+
+def _read_record_reference(data: Mapping[str, Any]) -> JournalEntry | ClosingIntent:
+    """``read_record`` the careful way (the fast path's fallback, and its reference in tests)."""
     if not isinstance(data, Mapping) or "kind" not in data:
-        return JournalEntry.from_json(data)
+        return JournalEntry._from_json_reference(data)
     if data["kind"] == INTENT_KIND:
-        return ClosingIntent.from_json(data)
+        return ClosingIntent._from_json_reference(data)
     schema = data.get("schema")
     if type(schema) is int and schema > SCHEMA_VERSION:
         raise EntryFormatError(
