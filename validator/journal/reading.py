@@ -35,7 +35,7 @@ _TAP_TIME = b'"tap_time":"'
 MAX_LINE = 1024 * 1024  # a journal entry is a few kB; anything longer is not one
 _CHUNK = 64 * 1024
 _KEY = operator.attrgetter("key")  # the merge's key: a RawLine's tap time
-_BLOCK = 32 * 1024  # read at once from a journal merged with others (held per journal)
+_BLOCK = 16 * 1024  # read at once from a journal merged with others: held per journal
 DUPLICATE_WINDOW = 65_536  # lines remembered (by their hash) per journal to recognise a copy
 
 
@@ -147,8 +147,13 @@ class ReopeningFile:
     def __exit__(self, *exc: object) -> None:
         self._buffer = b""
 
-    def _refill(self, wanted: int) -> bool:
-        """Append at least ``wanted`` bytes (up to the end of the file); False at its end."""
+    @property
+    def buffered(self) -> int:
+        """Bytes of the file held in memory (read, or kept for a line not yet whole)."""
+        return len(self._buffer)
+
+    def _refill(self) -> bool:
+        """Append the next block of the file (less at its end); False at its end."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
@@ -164,7 +169,7 @@ class ReopeningFile:
                 self._identity = identity
             elif identity != self._identity:
                 raise ReplayInputError(f"{self.path}: replaced while being read: refused")
-            data = os.pread(fd, max(wanted, self.block), self._offset)
+            data = os.pread(fd, self.block, self._offset)
         finally:
             os.close(fd)
         if not data:
@@ -183,7 +188,7 @@ class ReopeningFile:
                 self._start = end + 1
                 return buffer[start : end + 1]
             held = len(buffer) - start
-            if held >= limit or not self._refill(limit - held):
+            if held >= limit or not self._refill():
                 taken = min(held, limit)
                 self._start = start + taken
                 return buffer[start : start + taken]

@@ -144,3 +144,18 @@ def test_a_growing_file_is_read_to_its_end(tmp_path: Path) -> None:
         handle.write(b'{"a":2}\n')
     assert reader.readline(MAX_LINE + 1) == b'{"a":2}\n'
     assert reader.readline(MAX_LINE + 1) == b""
+
+
+def test_a_reopening_file_holds_about_one_block(tmp_path: Path) -> None:
+    """Reading a line holds about one block of the file, not the file: a merge of thousands of
+    journals holds thousands of blocks, never thousands of files."""
+    path = tmp_path / "journal-20260302-0001.jsonl"
+    path.write_bytes(b'{"a":1}\n' * 100_000)  # 800 kB
+    reader = ReopeningFile(path, block=4096)
+    assert reader.readline(MAX_LINE + 1) == b'{"a":1}\n'
+    assert reader.buffered <= 4096
+    long_line = b"x" * 50_000 + b"\n"
+    path.write_bytes(long_line + b'{"a":1}\n' * 100_000)
+    reader = ReopeningFile(path, block=4096)
+    assert reader.readline(MAX_LINE + 1) == long_line
+    assert reader.buffered <= 4096 + len(long_line)
