@@ -30,7 +30,7 @@ builds the same record: the fast path never decides what is valid, nor what the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import product
 from operator import itemgetter
@@ -925,6 +925,29 @@ def _entry_reader(
     return reader
 
 
+NestedBuilder = Callable[[Any], Any]  # a nested object's fast builder: None if not taken
+
+
+def built_nested(values: list[Any], builders: Sequence[tuple[int, NestedBuilder]]) -> bool:
+    """Each nested object present at its index built in place by its fast builder; False as
+    soon as one is not taken (the careful builder then reads the whole record)."""
+    for index, build in builders:
+        value = values[index]
+        if value is not None:
+            value = values[index] = build(value)
+            if value is None:
+                return False
+    return True
+
+
+_ENTRY_NESTED = (
+    (_DECISION_AT, _decision_fast),
+    (_TRACE, _trace_fast),
+    (_RESOLVES_AT, _resolution_fast),
+    (_PKI_AT, _pki_fast),
+)
+
+
 def _entry_fast(data: dict[str, Any]) -> JournalEntry | None:
     values = list(data.values())
     key = (tuple(data), tuple(map(type, values)))
@@ -971,25 +994,7 @@ def _entry_fast_keys(data: dict[str, Any]) -> JournalEntry | None:
         if not _ONLY_STR.issuperset(map(type, value)):
             return None
         values[_WRITES] = tuple(value)
-    value = values[_DECISION_AT]
-    if value is not None:
-        value = values[_DECISION_AT] = _decision_fast(value)
-        if value is None:
-            return None
-    value = values[_TRACE]
-    if value is not None:
-        value = values[_TRACE] = _trace_fast(value)
-        if value is None:
-            return None
-    value = values[_RESOLVES_AT]
-    if value is not None:
-        value = values[_RESOLVES_AT] = _resolution_fast(value)
-        if value is None:
-            return None
-    value = values[_PKI_AT]
-    if value is not None:
-        value = values[_PKI_AT] = _pki_fast(value)
-        if value is None:
-            return None
+    if not built_nested(values, _ENTRY_NESTED):
+        return None
     values += (absent, extra)
     return _make_entry(values)

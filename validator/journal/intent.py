@@ -51,6 +51,7 @@ from validator.journal.entry import (
     _resolution_fast,
     _strings,
     bounded_int,
+    built_nested,
 )
 from validator.journal.files import journal_files, parse_entry
 
@@ -96,6 +97,7 @@ _intent_ints = _int_bounds("", _NAMES, tuple(_INTENT_KINDS.values()))
 _MISSING = (_ABSENT,) * len(_NAMES)
 _INDEX = {name: index for index, name in enumerate(_NAMES)}
 _WRITES, _DECISION, _RESOLVES = _INDEX["writes"], _INDEX["decision"], _INDEX["resolves"]
+_INTENT_NESTED = ((_DECISION, _decision_fast), (_RESOLVES, _resolution_fast))
 _SCHEMA, _KIND = _INDEX["schema"], _INDEX["kind"]
 _SHAPES: dict[tuple[type, ...], tuple[frozenset[str], tuple[int, ...]]] = {}
 _MAX_SHAPES = 4096  # shapes already checked, as the entry module keeps its own
@@ -273,16 +275,8 @@ def _intent_fast_keys(data: dict[str, Any]) -> ClosingIntent | None:
     if not _ONLY_STR.issuperset(map(type, writes)):
         return None
     values[_WRITES] = tuple(writes)
-    value = values[_DECISION]
-    if value is not None:
-        value = values[_DECISION] = _decision_fast(value)
-        if value is None:
-            return None
-    value = values[_RESOLVES]
-    if value is not None:
-        value = values[_RESOLVES] = _resolution_fast(value)
-        if value is None:
-            return None
+    if not built_nested(values, _INTENT_NESTED):
+        return None
     extra = _extra(data, _KNOWN) if len(data) != present else _EMPTY
     values += (absent, extra)
     return _make_intent(values)
