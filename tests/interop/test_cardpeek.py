@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,27 @@ def test_cardpeek_reads_the_navigo_like_card(insert_card: InsertCard, tmp_path: 
         assert cardpeek_fields(record) == inspect_fields(by_inspect[key]["fields"]), key
         compared += len(cardpeek_fields(record))
     assert compared >= 40  # environment, event, contract list, three contracts
+
+
+def test_a_cardpeek_crash_is_run_once_more(insert_card: InsertCard, tmp_path: Path) -> None:
+    """A run that ends on cardpeek's own crash is run again, the crash kept; two crashes fail."""
+    reason = available()
+    if reason is not None:
+        pytest.skip(reason)
+    insert_card(CardEmulator.from_profile(INTERCODE))
+    real = shutil.which("cardpeek")
+    fake = tmp_path / "bin" / "cardpeek"
+    fake.parent.mkdir()
+    marker = tmp_path / "crashed-once"
+    fake.write_text(  # crashes on its first run only, as cardpeek 0.8.4 did once
+        f'#!/bin/sh\nif [ ! -e {marker} ]; then touch {marker}; echo "Received signal 11"; '
+        f'exit 254; fi\nexec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    result = run_cardpeek(CARD_READER, tmp_path / "work", env, CARDPEEK_TIMEOUT_S)
+    assert len(result.crashes) == 1 and "Received signal 11" in result.crashes[0]
+    assert result.returncode == 0 and result.records
+    fake.write_text('#!/bin/sh\necho "Received signal 11"\nexit 254\n')
+    with pytest.raises(AssertionError, match="crashed twice"):
+        run_cardpeek(CARD_READER, tmp_path / "again", env, CARDPEEK_TIMEOUT_S)
