@@ -110,16 +110,24 @@ def _regular(path: Path) -> None:
         raise ReplayInputError(f"{path}: not a regular file (FIFO, device or socket): refused")
 
 
-def open_journal_file(path: Path) -> BinaryIO:
-    """Open a journal file for reading; a FIFO or device is refused and never waited on."""
-    _regular(path)
-    try:  # O_NONBLOCK: a FIFO swapped in after the check does not block the open
+def _open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """A descriptor on a regular file and its status; a FIFO or device is refused, never
+    waited on (O_NONBLOCK: a FIFO swapped in after a check does not block the open)."""
+    try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise ReplayInputError(f"{path}: cannot open ({exc.strerror})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise ReplayInputError(f"{path}: not a regular file (FIFO, device or socket): refused")
+    return fd, info
+
+
+def open_journal_file(path: Path) -> BinaryIO:
+    """Open a journal file for reading; a FIFO or device is refused and never waited on."""
+    _regular(path)
+    fd, _ = _open_regular(path)
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -154,16 +162,8 @@ class ReopeningFile:
 
     def _refill(self) -> bool:
         """Append the next block of the file (less at its end); False at its end."""
+        fd, info = _open_regular(self.path)
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            raise ReplayInputError(f"{self.path}: cannot open ({exc.strerror})") from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ReplayInputError(
-                    f"{self.path}: not a regular file (FIFO, device or socket): refused"
-                )
             identity = (info.st_dev, info.st_ino)
             if self._identity is None:
                 self._identity = identity

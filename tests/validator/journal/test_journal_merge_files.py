@@ -7,6 +7,7 @@ The merge must not hold one open file per journal (the common limit is 1,024 des
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -37,8 +38,6 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     """JOURNALS journals of 3 demo taps each (one validator each); returns the folder, lines."""
-    import datetime as dt
-
     seed = tmp_path_factory.mktemp("seed")
     with Journal(seed) as journal:
         run_demo(
