@@ -35,9 +35,14 @@ def cmac(key: bytes, message: bytes) -> bytes:
     return mac.finalize()
 
 
+def _kdf_fixed(label: bytes, context: bytes, length: int) -> bytes:
+    """The KDF's fixed input after the counter: label || 00 || context || [L]32 (L in bits)."""
+    return label + b"\x00" + context + (length * 8).to_bytes(4, "big")
+
+
 def kdf(key: bytes, label: bytes, context: bytes, length: int) -> bytes:
     """SP 800-108r1 counter-mode KDF with AES-CMAC: counter(4) || label || 00 || ctx || [L]32."""
-    fixed = label + b"\x00" + context + (length * 8).to_bytes(4, "big")
+    fixed = _kdf_fixed(label, context, length)
     blocks = (length + 15) // 16
     out = b"".join(cmac(key, i.to_bytes(4, "big") + fixed) for i in range(1, blocks + 1))
     return out[:length]
@@ -57,6 +62,18 @@ def diversify(master_key: bytes, kif: int, kvc: int, diversifier: bytes) -> byte
     return kdf(master_key, LABEL_DIV, context, KEY_LENGTH)
 
 
+def _session_context(
+    card_key: bytes, extended: bool, kif: int, kvc: int, card_challenge: bytes, tc: bytes
+) -> bytes:
+    """The KDF context of the session keys: mode || KIF || KVC || CC || TC (section 3.3)."""
+    _check_key(card_key)
+    size = 8 if extended else 4
+    if len(card_challenge) != size or len(tc) != size:
+        raise ValueError(f"challenges must be {size} bytes in this mode")
+    mode = MODE_EXTENDED if extended else MODE_REGULAR
+    return bytes((mode, kif, kvc)) + card_challenge + tc
+
+
 def session_keys(
     card_key: bytes,
     *,
@@ -67,14 +84,26 @@ def session_keys(
     terminal_challenge: bytes,
 ) -> tuple[bytes, bytes]:
     """SK_MAC, SK_ENC = KDF(K_card, "CSIM1 SES", mode || KIF || KVC || CC || TC, 32) (3.3)."""
-    _check_key(card_key)
-    size = 8 if extended else 4
-    if len(card_challenge) != size or len(terminal_challenge) != size:
-        raise ValueError(f"challenges must be {size} bytes in this mode")
-    mode = MODE_EXTENDED if extended else MODE_REGULAR
-    context = bytes((mode, kif, kvc)) + card_challenge + terminal_challenge
+    context = _session_context(card_key, extended, kif, kvc, card_challenge, terminal_challenge)
     both = kdf(card_key, LABEL_SES, context, 2 * KEY_LENGTH)
     return both[:KEY_LENGTH], both[KEY_LENGTH:]
+
+
+def session_mac_key(
+    card_key: bytes,
+    *,
+    extended: bool,
+    kif: int,
+    kvc: int,
+    card_challenge: bytes,
+    terminal_challenge: bytes,
+) -> bytes:
+    """SK_MAC alone, as ``session_keys`` gives it, at half the cost: a verifier needs no SK_ENC.
+
+    The counter-mode KDF's first block is SK_MAC; its fixed data still says L = 256 bits, so
+    the block is the same as when both keys are derived (SP 800-108r1 section 4.1)."""
+    context = _session_context(card_key, extended, kif, kvc, card_challenge, terminal_challenge)
+    return cmac(card_key, b"\x00\x00\x00\x01" + _kdf_fixed(LABEL_SES, context, 2 * KEY_LENGTH))
 
 
 def frame(item: bytes) -> bytes:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 from conftest import REFERENCE
 
-from calypso.crypto import SessionMac, cmac, digest_item, diversify, frame, kdf
+from calypso.crypto import (
+    SessionMac,
+    cmac,
+    digest_item,
+    diversify,
+    frame,
+    kdf,
+    session_keys,
+    session_mac_key,
+)
 
 SN8 = bytes.fromhex("0000000011223344")
 # Diversification table of csim1-vectors.txt: (KIF, KVC, master key, card key).
@@ -94,6 +103,51 @@ class TestRegularSession:
         assert session.full_mac().hex().upper() == "9F1DEC7BCF42745BC13EEAF95B57ED4A"
         assert session.terminal_mac().hex().upper() == "9F1DEC7B"
         assert session.card_mac().hex().upper() == "CF42745B"
+
+    @pytest.mark.parametrize(
+        ("key", "extended", "kif", "kvc", "cc", "tc", "sk_mac"),
+        [
+            (2, False, 0x30, 0xF0, "03049098", "C1C2C3C4", "D0FB75F18B0FF20B6DD6C39820E31A83"),
+            (
+                1,
+                True,
+                0x27,
+                0xF0,
+                "0304907A1B2C3D4E",
+                "C1C2C3C4C5C6C7C8",
+                "95761F333C7E3EEE252E0B0C22045ECC",
+            ),
+        ],
+    )
+    def test_session_mac_key_alone_is_the_vectors_sk_mac(
+        self, key: int, extended: bool, kif: int, kvc: int, cc: str, tc: str, sk_mac: str
+    ) -> None:
+        """SK_MAC derived alone (the KDF's first block) is the vector's, and session_keys' own."""
+        card_key = bytes.fromhex(DIVERSIFICATION[key][3])
+        parts = {
+            "extended": extended,
+            "kif": kif,
+            "kvc": kvc,
+            "card_challenge": bytes.fromhex(cc),
+            "terminal_challenge": bytes.fromhex(tc),
+        }
+        alone = session_mac_key(card_key, **parts)  # type: ignore[arg-type]
+        assert alone.hex().upper() == sk_mac
+        assert alone == session_keys(card_key, **parts)[0]  # type: ignore[arg-type]
+
+    def test_session_mac_key_refuses_what_session_keys_refuses(self) -> None:
+        """A challenge of the other mode's size is refused by both, with the same error."""
+        card_key = bytes.fromhex(DIVERSIFICATION[2][3])
+        for derive in (session_keys, session_mac_key):
+            with pytest.raises(ValueError, match="challenges must be 4 bytes"):
+                derive(
+                    card_key,
+                    extended=False,
+                    kif=0x30,
+                    kvc=0xF0,
+                    card_challenge=bytes(8),
+                    terminal_challenge=bytes(4),
+                )
 
     def test_constants_match_the_reference_file(self) -> None:
         """The vectors written here are those of shared/reference/csim1-vectors.txt."""

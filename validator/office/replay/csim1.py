@@ -60,7 +60,7 @@ class DirectVerifier:
         if card_key is None:
             return None
         size = 8 if transcript.extended else 4
-        sk_mac, _ = crypto.session_keys(
+        sk_mac = crypto.session_mac_key(
             card_key,
             extended=transcript.extended,
             kif=transcript.kif,
