@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from calypso import crypto
 from calypso.commands import CardIns
 from calypso.constants import DEFAULT_KIF, CardClass, WriteAccessLevel
+from calypso.frozen import fast_init
 from sam.client import LegacySam
 
 _MANAGE_AUTHENTICATE = 0x01  # Manage Secure Session P2 bit0 (calypso-protocol.md 1.21)
@@ -27,6 +28,7 @@ class TranscriptError(ValueError):
     """The journaled APDUs are not one secure session this helper can rebuild."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DigestStep:
     """One digested item, as it travelled (ciphered if ``encrypted``)."""
@@ -35,6 +37,7 @@ class DigestStep:
     encrypted: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AuthenticationStep:
     """A Manage Secure Session with mutual authentication: both 8-byte MACs."""
@@ -43,6 +46,7 @@ class AuthenticationStep:
     card_mac: bytes
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SessionTranscript:
     """What the SAM digested in one session, rebuilt from the card APDUs."""
