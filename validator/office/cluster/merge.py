@@ -16,6 +16,7 @@ from validator.office.cluster.tasks import ChainOutcome, PartitionOutcome, Rank
 from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.findings import DETAIL_LIMIT, Totals
 from validator.office.replay.integrity import check_overlaps, last_seqs
+from validator.office.replay.mac import UNVERIFIABLE, MacCheck
 from validator.office.replay.recon import Reconciler
 from validator.office.replay.report import ReplayReport
 
@@ -103,6 +104,15 @@ class TotalsFold:
         counts.mac_failures, counts.differences = [], []
         outcome.mac_ranks, outcome.difference_ranks = [], []
         self.totals.merge(counts)
+
+    def verified_again(self, rank: Rank, check: MacCheck, failure: dict[str, Any] | None) -> None:
+        """A PKI tap its chain left unverifiable, verified again with every journal's
+        certificates (validator.office.cluster.certificates): counted as it came out."""
+        for counts in (self.totals.mac, self.totals.pki):
+            counts[UNVERIFIABLE] -= 1
+            counts[check.status] += 1
+        if failure is not None:
+            self._mac = _first(self._mac, [rank], [failure])
 
     def result(self) -> Totals:
         """The totals of every chain folded, their details in merge order."""

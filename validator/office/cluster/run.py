@@ -25,6 +25,8 @@ from typing import Any
 from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from calypso.pki.chain import TrustedRoot
+from validator.office.cluster.certificates import certificates_for, fold_known, verify_again
 from validator.office.cluster.inputs import Inputs
 from validator.office.cluster.merge import TotalsFold, cluster_section, merge_report
 from validator.office.cluster.tasks import (
@@ -36,7 +38,6 @@ from validator.office.cluster.tasks import (
     summary_of,
 )
 from validator.office.replay.audit import ReplayRequest
-from validator.office.replay.findings import Totals
 from validator.office.replay.report import ReplayReport
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def planned(settings: ClusterSettings, kind: str) -> Iterator[Plan]:
                 client.unregister_scheduler_plugin(counter.name)
 
 
-def _gathered(futures: list[Any]) -> tuple[list[ChainOutcome], Totals]:
+def _gathered(futures: list[Any]) -> tuple[list[ChainOutcome], TotalsFold]:
     """The chains' summaries in journal order, their totals folded as each one arrives."""
     fold = TotalsFold()
     place = {future.key: n for n, future in enumerate(futures)}
@@ -168,7 +169,33 @@ def _gathered(futures: list[Any]) -> tuple[list[ChainOutcome], Totals]:
         fold.add(outcome)
         outcomes[place[future.key]] = outcome
         future.release()
-    return [outcome for outcome in outcomes if outcome is not None], fold.result()
+    return [outcome for outcome in outcomes if outcome is not None], fold
+
+
+def _verify_lacking(
+    plan: Plan,
+    analysed: list[Any],
+    outcomes: list[ChainOutcome],
+    fold: TotalsFold,
+    roots: tuple[TrustedRoot, ...],
+) -> None:
+    """PKI taps whose chain lacked their certificate, verified again with those every chain
+    read before them, as the in-process replay does (validator.office.cluster.certificates)."""
+    wanted = frozenset().union(*(outcome.lacked_cards for outcome in outcomes))
+    parts = [
+        plan.submit(f"certificates-{n}", certificates_for, future, wanted)
+        for n, future in enumerate(analysed)
+    ]
+    # A task, not data scattered: a worker lost holding it, the scheduler computes it again.
+    known = plan.submit("known", fold_known, *parts)
+    again = [
+        plan.submit(f"again-{n}", verify_again, analysed[n], known, roots)
+        for n, outcome in enumerate(outcomes)
+        if outcome.lacked
+    ]
+    for changed in plan.client.gather(again):
+        for rank, check, failure in changed:
+            fold.verified_again(rank, check, failure)
 
 
 def replay_on_cluster(
@@ -212,7 +239,10 @@ def replay_on_cluster(
                     for n, future in enumerate(analysed)
                 ]
                 parts.append(plan.submit(f"recon-{k}", reconcile_partition, recon_rules, *facts))
-        outcomes, totals = _gathered(summaries)
+        outcomes, fold = _gathered(summaries)
+        if any(outcome.lacked for outcome in outcomes):
+            _verify_lacking(plan, analysed, outcomes, fold, options.pki_roots)
+        totals = fold.result()
         reconciled = plan.client.gather(parts) if reconcile else None
         section = plan.section()
     checked = options.keys is not None or request.macs is not None or bool(options.pki_roots)

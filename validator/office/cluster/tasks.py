@@ -18,14 +18,17 @@ reads once (``_analyser``).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
+from calypso.commands.pki import Certificate
+from validator.journal.entry import JournalEntry
 from validator.journal.reading import JournalSource, RawLine
 from validator.office.cluster.sources import (
     ChainSource,
@@ -39,12 +42,16 @@ from validator.office.replay.anchor import Anchor, AnchorCheck
 from validator.office.replay.audit import BATCH_LINES
 from validator.office.replay.findings import Totals
 from validator.office.replay.integrity import ChainChecker
-from validator.office.replay.line import Analyser, Options, ReconTap, tune_gc
+from validator.office.replay.line import Analyser, ChainFacts, Options, ReconTap, tune_gc
 from validator.office.replay.pki import PkiAuditor
 from validator.office.replay.recon import Reconciler, clock_of
 
 Rank = tuple[bytes, int, int]  # highest tap time so far, journal index, line in the journal
 Fact = tuple[Rank, ReconTap, dict[str, Any]]
+Where = tuple[str, str, int, int]  # validator, file, line, seq (as Totals.add takes it)
+# A PKI tap whose certificate this journal lacked: its rank, entry, date and place.
+Lacking = tuple[Rank, JournalEntry, dt.date, Where]
+Read = tuple[Rank, Certificate, bytes | str, bytes]  # a certificate first read at this rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +89,12 @@ class ChainOutcome:
     seqs: dict[str, tuple[int, int]] = field(default_factory=dict)  # validator: lowest, highest
     unreadable: set[bytes] = field(default_factory=set)  # hashes of lines that are no entry
     facts: list[list[Fact]] = field(default_factory=list)
+    # PKI (validator.office.cluster.certificates): the certificates this chain read, the taps
+    # that named one it lacked (both kept on the worker), and how many, naming which cards.
+    read: list[Read] = field(default_factory=list)
+    lacking: list[Lacking] = field(default_factory=list)
+    lacked: int = 0
+    lacked_cards: set[str] = field(default_factory=set)
 
 
 _local = threading.local()  # a worker with several threads: one Analyser (one SAM) per thread
@@ -94,8 +107,6 @@ def _analyser(spec: Spec) -> Analyser:
         return cached[1]
     options = spec.options
     if spec.journal_key_file is not None:
-        from dataclasses import replace
-
         from validator.journal.keyfile import read_journal_key
 
         options = replace(options, journal_key=read_journal_key(Path(spec.journal_key_file)))
@@ -124,7 +135,7 @@ def analyse_chain(spec: Spec, source: ChainSource) -> ChainOutcome:
     if analyser.pki is not None:
         # The certificates this journal holds, not those of the chains this worker read before
         # (which would make a tap's verdict depend on where it ran).
-        analyser.pki = PkiAuditor(spec.options.pki_roots)
+        analyser.pki = PkiAuditor(spec.options.pki_roots, noting=True)
     anchors = AnchorCheck(list(spec.anchors)) if spec.anchors else None
     chain = checker(source, anchors)
     out = ChainOutcome(chain, Totals(), [], [], [])
@@ -190,6 +201,8 @@ def _batch(
         elif raw.terminated and not raw.too_long:
             out.unreadable.add(hashlib.blake2b(raw.data, digest_size=16).digest())
     where = {(raw.file, raw.line): rank for rank, raw in batch}
+    if analyser.pki is not None and (analyser.pki.read or analyser.pki.lacking):
+        _noted(analyser.pki, where, result.chain, batch, out)
     totals = result.totals
     out.mac_ranks += [where[(m["file"], m["line"])] for m in totals.mac_failures]
     out.difference_ranks += [where[(d["file"], d["line"])] for d in totals.differences]
@@ -206,24 +219,34 @@ def _batch(
             out.facts[partition_of(tap.card, spec.partitions)].append((rank, tap, place))
 
 
+def _noted(
+    auditor: PkiAuditor,
+    where: dict[tuple[str, int], Rank],
+    chain: list[ChainFacts],
+    batch: list[tuple[Rank, RawLine]],
+    out: ChainOutcome,
+) -> None:
+    """Move what the chain's PKI auditor noted in a batch to the outcome, ranked."""
+    out.read += [(where[place], which, key, raw) for place, which, key, raw in auditor.read]
+    seqs = {(raw.file, raw.line): facts.seq for (_, raw), facts in zip(batch, chain, strict=True)}
+    for place, entry, day in auditor.lacking:
+        seq = seqs[place] or 0
+        out.lacking.append((where[place], entry, day, (entry.validator or "", *place, seq)))
+        out.lacked += 1
+        if entry.pki is not None and entry.pki.card_certificate is not None:
+            out.lacked_cards.add(entry.pki.card_certificate)
+    auditor.read, auditor.lacking = [], []
+
+
 def facts_of(outcome: ChainOutcome, partition: int) -> list[Fact]:
     """One partition's facts of a chain (a small task next to the chain's result)."""
     return outcome.facts[partition]
 
 
 def summary_of(outcome: ChainOutcome) -> ChainOutcome:
-    """A chain's outcome without its recon facts (what the driver gathers)."""
-    return ChainOutcome(
-        outcome.chain,
-        outcome.totals,
-        outcome.mac_ranks,
-        outcome.difference_ranks,
-        outcome.anchor_ranks,
-        outcome.lines,
-        outcome.seqs,
-        outcome.unreadable,
-        [],
-    )
+    """A chain's outcome without its recon facts, PKI certificates and taps (what the driver
+    gathers)."""
+    return replace(outcome, facts=[], read=[], lacking=[])
 
 
 @dataclass

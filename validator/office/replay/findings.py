@@ -14,7 +14,7 @@ from validator.journal.entry import JournalEntry
 from validator.office.replay.decisions import DecisionCheck, revenue
 from validator.office.replay.mac import FAILED, NOT_CHECKED, UNVERIFIABLE, VERIFIED, MacCheck
 
-__all__ = ["DETAIL_LIMIT", "Problem", "Totals"]
+__all__ = ["DETAIL_LIMIT", "Problem", "Totals", "mac_failure"]
 
 DETAIL_LIMIT = 1000  # failures, differences and problems kept in detail (all are counted)
 
@@ -67,14 +67,7 @@ class Totals:
         if mac.pki:
             self.pki[mac.status] += 1
         if mac.status == FAILED and len(self.mac_failures) < DETAIL_LIMIT:
-            self.mac_failures.append(
-                {
-                    **_place(where),
-                    "card": entry.card,
-                    "note": mac.note,
-                    "gate_verified": bool(entry.mac_verified),
-                }
-            )
+            self.mac_failures.append(mac_failure(where, entry, mac))
         if check is None:
             return
         self.decisions[check.status] += 1
@@ -115,6 +108,18 @@ class Totals:
         self.mac_failures.extend(other.mac_failures[: max(room, 0)])
         room = DETAIL_LIMIT - len(self.differences)
         self.differences.extend(other.differences[: max(room, 0)])
+
+
+def mac_failure(
+    where: tuple[str, str, int, int], entry: JournalEntry, mac: MacCheck
+) -> dict[str, Any]:
+    """The report's detail of a tap whose MAC or signature failed."""
+    return {
+        **_place(where),
+        "card": entry.card,
+        "note": mac.note,
+        "gate_verified": bool(entry.mac_verified),
+    }
 
 
 def _place(where: tuple[str, str, int, int]) -> dict[str, Any]:

@@ -193,12 +193,12 @@ class Analyser:
         when = parse_time(entry.when)
         pki = self.pki is not None and is_pki_tap(entry)
         if pki and self.pki is not None:
-            self.pki.harvest(entry)  # before the range: a later tap may name its certificates
+            self.pki.harvest(entry, place)  # before the range: later taps may name them
         if (options.since is not None and when < options.since) or (
             options.until is not None and when >= options.until
         ):
             return False
-        mac = self._mac(entry, when, pki)
+        mac = self._mac(entry, when, pki, place)
         rules = options.rules
         check = None
         if rules is not None:
@@ -225,10 +225,12 @@ class Analyser:
             )
         return True
 
-    def _mac(self, entry: JournalEntry, when: dt.datetime, pki: bool) -> MacCheck:
+    def _mac(
+        self, entry: JournalEntry, when: dt.datetime, pki: bool, place: tuple[str, int]
+    ) -> MacCheck:
         """The tap's authenticity: its PKI signature, or its symmetric MACs recomputed."""
         if pki and self.pki is not None:
-            return self.pki.check(entry, when.date())
+            return self.pki.check(entry, when.date(), place)
         if self.macs is None:
             return _NOT_CHECKED
         if self.pki is None and is_pki_tap(entry):

@@ -47,6 +47,7 @@ _ALL_SCOPES = frozenset(CaScope)
 MAX_CERTIFICATES = 100_000  # card certificates kept (about 316 bytes each)
 
 Exchanges = list[tuple[bytes, bytes]]
+Place = tuple[str, int]  # a tap's file and line
 
 
 def is_pki_session(session: Exchanges) -> bool:
@@ -122,30 +123,51 @@ def _joined(first: CertificatePart, second: CertificatePart | None) -> tuple[Cer
 class PkiAuditor:
     """Verifies PKI taps in journal order with the given roots (one per process: stateful)."""
 
-    def __init__(self, roots: Sequence[TrustedRoot]) -> None:
+    def __init__(self, roots: Sequence[TrustedRoot], *, noting: bool = False) -> None:
         self.roots = tuple(roots)
         self.store = TrustStore.of(self.roots)  # CAs verified so far, by reference
         self.cas: dict[bytes, bytes] = {}  # CA certificates seen, by the reference they carry
         self.cards: dict[str, bytes] = {}  # card certificates seen, by their id
+        # A cluster's chain task sees one journal: it notes where each certificate was first
+        # read and which taps named one it lacks, for the driver to verify those taps again
+        # with the certificates of every journal (validator.office.cluster.certificates).
+        self.noting = noting
+        self.read: list[tuple[Place, Certificate, bytes | str, bytes]] = []
+        self.lacking: list[tuple[Place, JournalEntry, dt.date]] = []
+        self._lacked = False
 
-    def harvest(self, entry: JournalEntry) -> None:
+    def harvest(self, entry: JournalEntry, place: Place | None = None) -> None:
         """Keep the certificates a tap read (whatever its time: later taps may name them)."""
         trace = entry.trace
         if trace is None or not is_pki_tap(entry):
             return
         for which, raw in certificates_in(trace.card):
+            key: bytes | str
             if which is Certificate.CA:
                 try:
-                    reference = parse_ca_certificate(raw).target_reference.raw
+                    key = parse_ca_certificate(raw).target_reference.raw
                 except CertificateError:
                     continue  # the tap that read it was refused: nothing to keep
-                self.cas.setdefault(reference, raw)
+                kept: dict[Any, bytes] = self.cas
             elif len(self.cards) < MAX_CERTIFICATES:
-                self.cards.setdefault(certificate_id(raw), raw)
+                key, kept = certificate_id(raw), self.cards
+            else:
+                continue
+            if key not in kept:
+                kept[key] = raw
+                if self.noting and place is not None:
+                    self.read.append((place, which, key, raw))
 
-    def check(self, entry: JournalEntry, day: dt.date) -> MacCheck:
+    def check(self, entry: JournalEntry, day: dt.date, place: Place | None = None) -> MacCheck:
         """Verify every signed PKI session of the tap (its chain at ``day``, the tap's date);
         the tap fails if any session fails."""
+        self._lacked = False
+        result = self._check(entry, day)
+        if self._lacked and self.noting and place is not None:
+            self.lacking.append((place, entry, day))
+        return result
+
+    def _check(self, entry: JournalEntry, day: dt.date) -> MacCheck:
         trace, card = entry.trace, entry.card
         if trace is None or card is None:
             return MacCheck(UNVERIFIABLE, "no card trace", pki=True)
@@ -164,6 +186,7 @@ class PkiAuditor:
         reference = entry.pki.card_certificate if entry.pki is not None else None
         raw = self._card_certificate(trace.card, reference)
         if raw is None:
+            self._lacked = reference is not None
             shown = reference or "none named"
             return MacCheck(
                 UNVERIFIABLE, f"card certificate {shown} is not in these journals", pki=True
@@ -172,8 +195,9 @@ class PkiAuditor:
             certificate = parse_card_certificate(raw)
             policy = self._policy(day)
             if not self.store.knows(certificate.issuer_reference):
-                ca = self.cas.get(certificate.issuer_reference.raw)
+                ca = self.ca_named(certificate.issuer_reference.raw)
                 if ca is None:
+                    self._lacked = True
                     return MacCheck(
                         UNVERIFIABLE,
                         f"CA certificate {certificate.issuer_reference} is not in these journals",
@@ -204,7 +228,15 @@ class PkiAuditor:
                 continue
             if reference is None or certificate_id(raw) == reference:
                 return raw
-        return self.cards.get(reference) if reference is not None else None
+        return self.card_named(reference) if reference is not None else None
+
+    def card_named(self, reference: str) -> bytes | None:
+        """The card certificate of that id seen before this tap, if any."""
+        return self.cards.get(reference)
+
+    def ca_named(self, reference: bytes) -> bytes | None:
+        """The CA certificate carrying that reference seen before this tap, if any."""
+        return self.cas.get(reference)
 
     @staticmethod
     def _policy(day: dt.date) -> ChainPolicy:

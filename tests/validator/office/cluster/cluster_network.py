@@ -10,6 +10,7 @@ journal key of its own, in a 0600 key file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,12 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from conftest import CONFIG
+from conftest import CARDS, CONFIG
 
+from lab.pki.cards import PkiCard
+from readers.emulated import EmulatedReader
+from sam.software.link import software_sam
 from validator.app.demo import run_demo
 from validator.app.settings import load_settings
+from validator.app.station import build_station
 from validator.cli.main import main
-from validator.journal.writer import Journal
+from validator.engine.fares.decide import TapContext
+from validator.journal.writer import Journal, journal_files
 
 START = dt.datetime(2026, 3, 2, 7, 0)
 KEYS = CONFIG / "keys.sim.yaml"
@@ -90,3 +96,42 @@ def run_replay(*args: str) -> tuple[int, dict[str, Any], str]:
 def comparable(doc: dict[str, Any]) -> dict[str, Any]:
     """The document without what differs from run to run: the time taken, the cluster part."""
     return {k: v for k, v in doc.items() if k not in ("seconds", "taps_per_second", "cluster")}
+
+
+PKI_SERIAL = bytes.fromhex("00000000C0FFEE53")
+
+
+def write_pki_pair(root: Path) -> Path:
+    """Two validators' journals where one PKI card's certificate is read only by the other.
+
+    validator-b taps the card at START-60 (reading its certificates), START-30 and START+30
+    (naming them: cached); validator-a taps it at START, reading them again. b's first file,
+    which holds the read, is then removed, as a folder of one month lacks the month before.
+    """
+    card = PkiCard(CARDS / "multi_trip.yaml", PKI_SERIAL).card()
+    journals = root / "journals"
+    stations = {}
+    opened = contextlib.ExitStack()
+    for name in ("a", "b"):
+        settings = load_settings(CONFIG, environ={}).model_copy(
+            update={"validator_id": f"validator-{name}"}
+        )
+        sam = software_sam(CONFIG / settings.keys, allow_simulation=True)
+        reader = EmulatedReader("card")
+        # One entry a file (max_bytes=1): b's first tap can be taken away alone.
+        journal = opened.enter_context(Journal(journals / name, max_bytes=1))
+        station = build_station(CONFIG, settings, reader=reader, sam=sam, journal=journal)
+        stations[name] = (station, reader)
+    for name, minutes in (("b", -60), ("b", -30), ("a", 0), ("b", 30)):
+        station, reader = stations[name]
+        reader.insert(card)
+        when = START + dt.timedelta(minutes=minutes)
+        station.processor.process(reader.connect(), TapContext(when, 101))
+        reader.remove()
+    opened.close()
+    files = journal_files(journals / "b")
+    reading = [n for n, path in enumerate(files) if "00CADF" in path.read_text()]
+    assert len(reading) == 1, "b read the certificates once"
+    for path in files[: reading[0] + 1]:  # that tap and its closing intent before it
+        path.unlink()
+    return journals
