@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,3 +96,14 @@ def station(rules: FareRules, software_sam: SoftwareSam) -> Station:
 def morning() -> dt.datetime:
     """A fixed time for taps: 2026-03-02 08:00."""
     return dt.datetime(2026, 3, 2, 8, 0)
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """A local Dask cluster of two single-thread worker processes, started by the test (one
+    for each cluster test module that asks for it)."""
+    distributed = pytest.importorskip("distributed", reason="the cluster extra is not installed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address

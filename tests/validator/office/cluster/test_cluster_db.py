@@ -4,8 +4,6 @@ worker, with the in-process report (issue 21)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from cluster_network import Network, comparable, run_replay, write_network
 
@@ -20,15 +18,6 @@ from validator.office.database.ingest import ingest_paths  # noqa: E402
 def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
     """The four validators' journals on disk."""
     return write_network(tmp_path_factory.mktemp("network"))
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    """A local Dask cluster of two single-thread worker processes, started by the test."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def test_database_replay_on_workers(network: Network, office_db: str, scheduler: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,6 @@ pq = pytest.importorskip("pyarrow.parquet")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Network:
     """The four validators' journals."""
     return write_network(tmp_path_factory.mktemp("network"))
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    """A local Dask cluster of two single-thread worker processes, started by the test."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def export(*args: str) -> Result:

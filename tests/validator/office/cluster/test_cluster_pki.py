@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +33,6 @@ def in_process(journals: Path) -> dict[str, Any]:
     """The in-process report: a's read verifies b's later tap, not its earlier one."""
     _, doc, _ = run_replay(str(journals), "--pki-root", str(PKI_ROOT))
     return doc
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    """A local Dask cluster of two single-thread worker processes, started by the test."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def test_in_process_uses_the_other_journals_certificate(in_process: dict[str, Any]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,6 @@ def in_process(network: Network) -> dict[str, Any]:
     code, doc, _ = run_replay(str(network.journals), *network.args())
     assert code == 0
     return doc
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    """A local Dask cluster of two single-thread worker processes, started by the test."""
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def test_the_network_has_what_reconciliation_finds(in_process: dict[str, Any]) -> None:
